@@ -1,0 +1,81 @@
+"""The product catalog: catalog names, quote units and the aliases traders and sources write.
+
+Names match ignoring case, white space, hyphens and underscores, so "PrNd oxide", "pr-nd oxide"
+and "PR ND OXIDE" are one product. The built-in list is ``data/products.json``; rule files extend it
+with a ``products:`` list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+
+from alerts.units import Unit, parse_unit
+
+_FOLD = re.compile(r"[\s\-_]+")
+
+
+def product_key(name: str) -> str:
+    """The matching key of a product name or alias."""
+    return _FOLD.sub("", name).casefold()
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str
+    unit: Unit
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return product_key(self.name)
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass
+class Catalog:
+    products: dict[str, Product] = field(default_factory=dict)  # canonical key -> product
+    _lookup: dict[str, str] = field(default_factory=dict)  # any folded name -> canonical key
+
+    def add(self, product: Product) -> None:
+        """Add or extend a product. Raises ValueError when a name already belongs to another product."""
+        existing = self.products.get(product.key)
+        if existing is not None:
+            if existing.unit != product.unit:
+                raise ValueError(
+                    f"product {product.name!r} is quoted in {existing.unit}, cannot redefine it as {product.unit}"
+                )
+            aliases = tuple(dict.fromkeys(existing.aliases + product.aliases))
+            product = Product(existing.name, existing.unit, aliases)
+        for name in product.all_names:
+            k = product_key(name)
+            owner = self._lookup.get(k)
+            if owner is not None and owner != product.key:
+                raise ValueError(f"name {name!r} already belongs to {self.products[owner].name!r}")
+        self.products[product.key] = product
+        for name in product.all_names:
+            self._lookup[product_key(name)] = product.key
+
+    def find(self, name: str) -> Product | None:
+        k = self._lookup.get(product_key(name))
+        return self.products[k] if k is not None else None
+
+    def copy(self) -> Catalog:
+        return Catalog(dict(self.products), dict(self._lookup))
+
+    def __iter__(self) -> Iterable[Product]:  # type: ignore[override]
+        return iter(self.products.values())
+
+
+def builtin_catalog() -> Catalog:
+    raw = json.loads(resources.files("alerts").joinpath("data/products.json").read_text("utf-8"))
+    catalog = Catalog()
+    for item in raw:
+        catalog.add(Product(item["name"], parse_unit(item["unit"]), tuple(item.get("aliases", ()))))
+    return catalog

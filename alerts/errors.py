@@ -1,0 +1,85 @@
+"""The one exception tree of the package.
+
+::
+
+    AlertsError
+     ├── ConfigError                 settings that cannot work (never retried)
+     ├── EventError                  a malformed event line (never retried; names file and line)
+     ├── RuleError                   a broken rule file (never retried; names file, line and rule id)
+     │    └── RuleCheckFailed        every problem of a rules directory at once
+     ├── RedisServerError            the private redis-server could not be started
+     └── DeliveryError               a notification could not be delivered
+          ├── RetryableDeliveryError   may succeed later (5xx, timeouts, rate limits)
+          └── PermanentDeliveryError   cannot succeed as configured (bad token, unknown channel)
+
+A trader's mistake (``EventError``, ``RuleError``) is reported, never retried. A ``DeliveryError``
+says through its class whether retrying can help (``retryable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class AlertsError(Exception):
+    """Base of every error raised on purpose by this package."""
+
+
+class ConfigError(AlertsError):
+    pass
+
+
+class EventError(AlertsError):
+    """An event that cannot be accepted. ``str()`` is the reason, without location."""
+
+
+class RedisServerError(AlertsError):
+    pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of the rule checker, printed as ``PATH:LINE: RULE-ID: message``."""
+
+    path: str
+    line: int
+    rule_id: str | None
+    message: str
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        rid = self.rule_id or "-"
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{self.path}:{self.line}: {rid}: {prefix}{self.message}"
+
+
+class RuleError(AlertsError):
+    pass
+
+
+class RuleCheckFailed(RuleError):
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class DeliveryError(AlertsError):
+    retryable = False
+
+    def __init__(self, target: str, reason: str):
+        self.target = target
+        self.reason = reason
+        super().__init__(f"{target}: {reason}")
+
+
+class RetryableDeliveryError(DeliveryError):
+    retryable = True
+
+    def __init__(self, target: str, reason: str, retry_after: float | None = None):
+        super().__init__(target, reason)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    retryable = False

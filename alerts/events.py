@@ -1,0 +1,193 @@
+"""Event models: what a price quote and a news item look like, and how a JSON line becomes one.
+
+Events arrive as JSON objects. ``parse_event`` validates one against the catalog, resolves the
+product name or alias, converts the price into the product's quote unit and gives every event a
+stable id (the one it carries, else a hash of its content), so the same event published twice is
+recognised as one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from alerts.catalog import Catalog
+from alerts.errors import EventError
+from alerts.units import UnitError, parse_unit
+
+
+class _PriceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    type: Literal["price"]
+    product: str = Field(min_length=1)
+    price: float
+    unit: str
+    as_of: str | date | datetime
+    source: str = Field(default="manual", min_length=1)
+    id: str | None = Field(default=None, min_length=1)
+    low: float | None = None
+    high: float | None = None
+
+    @field_validator("price", "low", "high")
+    @classmethod
+    def _finite_positive(cls, v: float | None) -> float | None:
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise ValueError("must be a positive number")
+        return v
+
+
+class _NewsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    type: Literal["news"]
+    headline: str = Field(min_length=1)
+    body: str = ""
+    url: str | None = None
+    published_at: str | datetime | None = None
+    source: str = Field(default="manual", min_length=1)
+    id: str | None = Field(default=None, min_length=1)
+    tags: list[str] = []
+
+
+@dataclass(frozen=True, slots=True)
+class PriceEvent:
+    id: str
+    product: str  # catalog name
+    product_key: str
+    price: float  # in the product's quote unit
+    unit: str  # the product's quote unit
+    as_of: float  # epoch seconds
+    as_of_date: str  # ISO date in the service timezone
+    source: str
+    low: float | None = None
+    high: float | None = None
+    type: str = "price"
+
+
+@dataclass(frozen=True, slots=True)
+class NewsEvent:
+    id: str
+    headline: str
+    body: str
+    url: str | None
+    published_at: float
+    source: str
+    tags: tuple[str, ...] = ()
+    type: str = "news"
+
+    @property
+    def article_keys(self) -> tuple[str, ...]:
+        """Keys under which this article is remembered: its id and its url, when it has them."""
+        keys = [f"id:{self.id}"]
+        if self.url:
+            keys.append("url:" + _digest(self.url.strip()))
+        return tuple(keys)
+
+
+Event = PriceEvent | NewsEvent
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode(), usedforsecurity=False).hexdigest()[:20]
+
+
+@lru_cache(maxsize=4096)
+def _day_start(day: date, tz: str) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).timestamp()
+
+
+@lru_cache(maxsize=64)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
+def parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[float, str]:
+    """A date (that day in ``tz``) or an ISO datetime with offset -> (epoch seconds, local ISO date)."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        except ValueError:
+            raise EventError(f"{field}: {value!r} is not an ISO date or datetime") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise EventError(f"{field}: {value.isoformat()!r} has no UTC offset; add one such as +08:00")
+        return value.timestamp(), value.astimezone(_zone(tz)).date().isoformat()
+    return _day_start(value, tz), value.isoformat()
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+@lru_cache(maxsize=256)
+def _unit(text: str) -> Any:
+    return parse_unit(text)
+
+
+def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None) -> Event:
+    """Validate one decoded JSON value. Raises EventError with a reason a trader can act on."""
+    if not isinstance(obj, dict):
+        raise EventError(f"expected a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    if kind == "price":
+        try:
+            p = _PriceIn.model_validate(obj)
+        except ValidationError as exc:
+            raise EventError(_explain(exc)) from None
+        product = catalog.find(p.product)
+        if product is None:
+            raise EventError(f"product: unknown product {p.product!r} (not in the catalog or a products: list)")
+        try:
+            factor = _unit(p.unit).factor_to(product.unit)
+        except UnitError as exc:
+            raise EventError(f"unit: {exc}") from None
+        ts, day = parse_time(p.as_of, tz, "as_of")
+        low = p.low * factor if p.low is not None else None
+        high = p.high * factor if p.high is not None else None
+        price = p.price * factor
+        eid = p.id or "p-" + _digest(product.key, p.source, ts, price, low, high)
+        return PriceEvent(eid, product.name, product.key, price, str(product.unit), ts, day, p.source, low, high)
+    if kind == "news":
+        try:
+            n = _NewsIn.model_validate(obj)
+        except ValidationError as exc:
+            raise EventError(_explain(exc)) from None
+        if n.published_at is None:
+            ts = now if now is not None else datetime.now(UTC).timestamp()
+        else:
+            ts, _ = parse_time(n.published_at, tz, "published_at")
+        eid = n.id or "n-" + _digest(n.source, n.url or n.headline)
+        return NewsEvent(eid, n.headline, n.body, n.url, ts, n.source, tuple(n.tags))
+    raise EventError(f"type: expected 'price' or 'news', got {kind!r}")
+
+
+def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None = None) -> Event:
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        raise EventError(f"not valid JSON: {exc}") from None
+    return parse_event(obj, catalog, tz, now)
+
+
+def wire_form(obj: dict[str, Any], event: Event) -> dict[str, Any]:
+    """The object as it goes on the stream: the original fields plus what makes re-evaluation stable
+    (the event id, and for news without ``published_at`` the time it was published)."""
+    out = dict(obj)
+    out["id"] = event.id
+    if isinstance(event, NewsEvent) and obj.get("published_at") is None:
+        out["published_at"] = datetime.fromtimestamp(event.published_at, UTC).isoformat()
+    return out

@@ -1,0 +1,76 @@
+"""What evaluation produces and keeps: alerts and per-product state. Plain data, JSON round-trippable."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+def alert_id(*parts: object) -> str:
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: str
+    rule_id: str
+    kind: str  # "price" or "news"
+    condition: str  # above | below | crosses_above | crosses_below | news
+    severity: str
+    targets: tuple[str, ...]
+    description: str
+    event_id: str
+    source: str
+    at: float  # event time, epoch seconds: the quote's as_of or the article's published_at
+    product: str | None = None
+    unit: str | None = None
+    price: float | None = None
+    previous: float | None = None
+    threshold: float | None = None
+    as_of: str | None = None  # quote date, ISO
+    headline: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["targets"] = list(self.targets)
+        return {k: v for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Alert:
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["targets"] = tuple(kw.get("targets", ()))
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteState:
+    """The newest quote of one product from one source, and the rules that have seen it."""
+
+    price: float
+    as_of: float
+    as_of_date: str
+    event_id: str
+    token: str = ""  # ProductIndex.token when this quote was evaluated
+    seen: frozenset[str] = frozenset()  # rule fingerprints that evaluated this quote
+    pending: frozenset[str] = frozenset()  # above/below rules held back by cooldown: still armed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"price": self.price, "as_of": self.as_of, "as_of_date": self.as_of_date, "event_id": self.event_id,
+                "token": self.token, "seen": sorted(self.seen), "pending": sorted(self.pending)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> QuoteState:
+        return cls(float(d["price"]), float(d["as_of"]), d["as_of_date"], d["event_id"], d.get("token", ""),
+                   frozenset(d.get("seen", ())), frozenset(d.get("pending", ())))
+
+
+@dataclass(frozen=True, slots=True)
+class ProductState:
+    """Everything evaluation remembers about one product."""
+
+    quotes: Mapping[str, QuoteState] = field(default_factory=dict)  # by source
+    last_fired: Mapping[str, float] = field(default_factory=dict)  # rule fingerprint -> event time (cooldown)

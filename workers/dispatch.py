@@ -1,0 +1,179 @@
+"""Dispatch: alerts become rq jobs, one per target, and the job delivers it.
+
+``Dispatcher`` reads the alert stream in a consumer group and, in one MULTI/EXEC guarded by WATCH on
+per-alert markers, enqueues the delivery jobs (``Queue.enqueue_many`` on the transaction's pipeline),
+sets the markers and acknowledges the alerts. A dispatcher killed before EXEC leaves the alerts
+pending; another claims them after ``claim_idle_seconds``. One killed after EXEC leaves markers that
+stop anyone enqueueing them again. Job ids are deterministic (``deliver-{alert}-{hash of target}``).
+
+``deliver`` is the rq job. It skips a target already delivered (its own marker, set right after the
+channel accepted the message), so a retried or re-run job does not notify twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from functools import lru_cache
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.job import get_current_job
+from rq.serializers import JSONSerializer
+
+from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
+from alerts.model import Alert
+from alerts.notify import notifier_for
+from alerts.settings import Settings
+from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys
+from workers.evaluator import consumer_name
+
+log = logging.getLogger("alerts.dispatch")
+
+#: Alerts read from the alert stream per round trip.
+DISPATCH_BATCH = 200
+#: Seconds an rq delivery job may run before rq kills it.
+JOB_TIMEOUT = 60
+
+
+def make_queue(client: redis.Redis, settings: Settings) -> Queue:
+    return Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
+
+
+def job_id(alert_id: str, target: str) -> str:
+    return f"deliver-{alert_id}-{hashlib.sha1(target.encode(), usedforsecurity=False).hexdigest()[:10]}"
+
+
+class Dispatcher:
+    def __init__(self, client: redis.Redis, settings: Settings, name: str | None = None):
+        self.client = client
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.name = name or consumer_name("dispatcher")
+        self.queue = make_queue(client, settings)
+        self.read_pending = True
+        try:
+            client.xgroup_create(self.keys.alerts, DISPATCH_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def claim_abandoned(self) -> int:
+        """Take over alerts another dispatcher read but did not acknowledge within claim_idle_seconds."""
+        idle_ms = int(self.settings.claim_idle_seconds * 1000)
+        resp = self.client.execute_command(
+            "XAUTOCLAIM", self.keys.alerts, DISPATCH_GROUP, self.name, idle_ms, "0-0", "COUNT", 1000, "JUSTID")
+        if resp[1]:
+            self.read_pending = True
+        return len(resp[1])
+
+    def step(self, block_ms: int | None = None) -> int:
+        stream_id = "0" if self.read_pending else ">"
+        resp = self.client.xreadgroup(DISPATCH_GROUP, self.name, {self.keys.alerts: stream_id},
+                                      count=DISPATCH_BATCH, block=None if self.read_pending else
+                                      (self.settings.block_ms if block_ms is None else block_ms))
+        msgs = [m for _, ms in resp or [] for m in ms]
+        if self.read_pending and not msgs:
+            self.read_pending = False
+            return 0
+        if not msgs:
+            return 0
+        self.enqueue(msgs)
+        return len(msgs)
+
+    def enqueue(self, msgs: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        alerts = []
+        for mid, fields in msgs:
+            try:
+                alerts.append((mid, json.loads(fields[b"a"])))
+            except (KeyError, ValueError):
+                log.error("alert stream entry %s is not an alert; acknowledged and skipped", mid.decode())
+                alerts.append((mid, None))
+        markers = [self.keys.enqueued(a["id"]) for _, a in alerts if a is not None]
+        retry = Retry(max=len(self.settings.delivery_retry_intervals_seconds),
+                      interval=self.settings.delivery_retry_intervals_seconds)
+        while True:
+            try:
+                with self.client.pipeline(transaction=True) as pipe:
+                    if markers:
+                        pipe.watch(*markers)
+                        done = {m for m, v in zip(markers, pipe.mget(markers), strict=True) if v is not None}
+                    else:
+                        done = set()
+                    pipe.multi()
+                    datas = []
+                    for _, a in alerts:
+                        if a is None or self.keys.enqueued(a["id"]) in done:
+                            continue
+                        for target in a.get("targets", []):
+                            datas.append(Queue.prepare_data(
+                                "workers.dispatch.deliver", args=(a, target), job_id=job_id(a["id"], target),
+                                timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
+                                retry=retry, description=f"deliver {a['rule_id']} to {target}",
+                            ))
+                        pipe.set(self.keys.enqueued(a["id"]), 1, ex=MARKER_TTL)
+                    if datas:
+                        self.queue.enqueue_many(datas, pipeline=pipe)
+                    pipe.xack(self.keys.alerts, DISPATCH_GROUP, *[mid for mid, _ in alerts])
+                    pipe.execute()
+                return
+            except redis.WatchError:
+                continue  # another dispatcher enqueued some of these meanwhile: look again
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("dispatcher %s started", self.name)
+        while not stop.is_set():
+            try:
+                self.step()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.error("Redis unavailable (%s); retrying in 1s", type(exc).__name__)
+                stop.wait(1.0)
+            except Exception:
+                log.exception("dispatch failed; the alerts stay pending and are tried again")
+                stop.wait(1.0)
+
+
+@lru_cache(maxsize=1)
+def _settings() -> Settings:
+    return Settings()
+
+
+def deliver(alert: dict[str, Any], target: str) -> str:
+    """The rq job: deliver one alert to one target, at most once per (alert, target) marker."""
+    settings = _settings()
+    job = get_current_job()
+    assert job is not None, "deliver runs inside an rq worker"
+    client = job.connection
+    keys = Keys(settings.key_prefix)
+    a = Alert.from_dict(alert)
+    marker = keys.delivered(a.id, target)
+    if client.exists(marker):
+        return "already delivered"
+    t = _target(target)
+    if t.kind in ("digest", "email"):
+        # Held in Redis for the digest and email senders (the delivery issue builds those).
+        pipe = client.pipeline(transaction=True)
+        pipe.rpush(keys.outbox(t.kind, t.value), json.dumps(alert, ensure_ascii=False))
+        pipe.set(marker, 1, ex=MARKER_TTL)
+        pipe.execute()
+        return f"queued for {target}"
+    try:
+        notifier_for(t, settings).send(a, t)
+    except PermanentDeliveryError as exc:
+        job.retries_left = 0  # a retry cannot help; rq marks the job failed at once
+        log.error("delivery of %s to %s failed permanently: %s", a.id, target, exc.reason)
+        raise
+    except RetryableDeliveryError as exc:
+        log.warning("delivery of %s to %s failed, will retry: %s", a.id, target, exc.reason)
+        raise
+    client.set(marker, 1, ex=MARKER_TTL)
+    return "delivered"
+
+
+def _target(text: str) -> Any:
+    from alerts.targets import parse_target
+
+    return parse_target(text)

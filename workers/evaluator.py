@@ -1,0 +1,314 @@
+"""The event evaluator: reads event streams in batches and turns events into alerts, exactly once.
+
+Events are spread over ``ALERTS_STREAM_SHARDS`` streams by product. Each shard is owned by one
+evaluator at a time through a lease (a Redis key with a token and an expiry); live evaluators split
+the shards evenly and take over the shards of one that stops heartbeating. Owning a shard means its
+products' state can be cached in memory and its quotes are evaluated in order.
+
+A batch commits in one MULTI/EXEC, guarded by WATCH on the leases: new state, quote history, the
+alerts (appended to the alert stream) and the XACK of the batch. Killed before EXEC, nothing of the
+batch happened and its entries are still pending; the next owner claims and re-evaluates them and
+gets the same alerts with the same ids. Killed after EXEC, the batch is acknowledged and is never
+evaluated again. Either way: no event lost, no alert doubled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from alerts.engine import LATE, NEW, evaluate_news, evaluate_price
+from alerts.errors import EventError
+from alerts.events import NewsEvent, PriceEvent, parse_event
+from alerts.model import Alert, ProductState
+from alerts.ruleset import RuleSet
+from alerts.settings import Settings
+from alerts.store import (
+    EVALUATOR_GROUP,
+    INVALID_MAXLEN,
+    SEEN_TTL,
+    Keys,
+    decode_state,
+    encode_state,
+    history_member,
+)
+
+log = logging.getLogger("alerts.evaluator")
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class LeaseLost(Exception):
+    pass
+
+
+@dataclass
+class BatchResult:
+    events: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    invalid: int = 0
+
+
+def consumer_name(role: str) -> str:
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Evaluator:
+    def __init__(self, client: redis.Redis, settings: Settings, rules: Callable[[], RuleSet],
+                 name: str | None = None, on_alert: Callable[[Alert], None] | None = None):
+        self.client = client
+        self.settings = settings
+        self.rules = rules
+        self.keys = Keys(settings.key_prefix)
+        self.name = name or consumer_name("evaluator")
+        self.token = self.name.encode()
+        self.owned: set[int] = set()
+        self.needs_pending: set[int] = set()
+        self.cache: dict[str, ProductState | None] = {}
+        self.on_alert = on_alert
+        self._next_lease_check = 0.0
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._groups_made: set[int] = set()
+
+    # --- shard leases ----------------------------------------------------------------------------
+
+    def maintain_leases(self, force: bool = False) -> None:
+        now = time.time()
+        if not force and time.monotonic() < self._next_lease_check:
+            return
+        self._next_lease_check = time.monotonic() + self.settings.lease_seconds / 3
+        ttl_ms = int(self.settings.lease_seconds * 1000)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.keys.evaluators, {self.name: now})
+        pipe.zremrangebyscore(self.keys.evaluators, "-inf", now - self.settings.lease_seconds)
+        pipe.zcard(self.keys.evaluators)
+        live = max(1, pipe.execute()[2])
+        shards = self.settings.stream_shards
+        fair = math.ceil(shards / live)
+        for shard in sorted(self.owned):
+            if not self._renew(keys=[self.keys.lease(shard)], args=[self.token, ttl_ms]):
+                log.warning("lost the lease of shard %d", shard)
+                self._drop(shard)
+        for shard in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - fair)]:
+            self._release(keys=[self.keys.lease(shard)], args=[self.token])
+            self._drop(shard)
+        if len(self.owned) < fair:
+            free = [s for s in range(shards) if s not in self.owned]
+            random.shuffle(free)
+            for shard in free:
+                if len(self.owned) >= fair:
+                    break
+                if self.client.set(self.keys.lease(shard), self.token, nx=True, px=ttl_ms):
+                    self._acquire(shard)
+
+    def _acquire(self, shard: int) -> None:
+        stream = self.keys.events(shard)
+        if shard not in self._groups_made:
+            try:
+                self.client.xgroup_create(stream, EVALUATOR_GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._groups_made.add(shard)
+        # Whatever is pending in this shard belongs to an owner that lost the lease: take it over.
+        start = "0-0"
+        while True:
+            nxt, ids = self._autoclaim(stream, start)
+            if not ids or nxt in (b"0-0", "0-0"):
+                break
+            start = nxt
+        self.owned.add(shard)
+        self.needs_pending.add(shard)
+        log.info("%s owns shard %d", self.name, shard)
+
+    def _autoclaim(self, stream: str, start: str | bytes) -> tuple[bytes, list[bytes]]:
+        resp = self.client.execute_command(
+            "XAUTOCLAIM", stream, EVALUATOR_GROUP, self.name, 0, start, "COUNT", 1000, "JUSTID")
+        return resp[0], resp[1]
+
+    def _drop(self, shard: int) -> None:
+        self.owned.discard(shard)
+        self.needs_pending.discard(shard)
+        self.cache.clear()  # cheap to rebuild; avoids tracking which products live in which shard
+
+    def release_all(self) -> None:
+        for shard in list(self.owned):
+            self._release(keys=[self.keys.lease(shard)], args=[self.token])
+            self._drop(shard)
+        self.client.zrem(self.keys.evaluators, self.name)
+
+    # --- reading and evaluating ------------------------------------------------------------------
+
+    def step(self) -> BatchResult:
+        """Read one batch from the owned shards (waiting up to block_ms) and evaluate it."""
+        self.maintain_leases()
+        if not self.owned:
+            time.sleep(min(1.0, self.settings.block_ms / 1000))
+            return BatchResult()
+        pending = sorted(self.needs_pending & self.owned)
+        if pending:
+            streams = {self.keys.events(s): "0" for s in pending}
+            resp = self.client.xreadgroup(EVALUATOR_GROUP, self.name, streams, count=self.settings.batch_size)
+            got = {self._shard_of_stream(name) for name, msgs in resp or [] if msgs}
+            self.needs_pending -= set(pending) - got
+            if not any(msgs for _, msgs in resp or []):
+                return self.step() if self.owned - self.needs_pending else BatchResult()
+        else:
+            streams = {self.keys.events(s): ">" for s in sorted(self.owned)}
+            resp = self.client.xreadgroup(EVALUATOR_GROUP, self.name, streams,
+                                          count=self.settings.batch_size, block=self.settings.block_ms)
+        batch = [(self._shard_of_stream(name), mid, fields) for name, msgs in resp or [] for mid, fields in msgs]
+        if not batch:
+            return BatchResult()
+        try:
+            return self.process(batch)
+        except (LeaseLost, redis.WatchError):
+            shards = {s for s, _, _ in batch}
+            log.warning("shards %s changed owner during a batch; their events stay pending", sorted(shards))
+            for s in shards:
+                self._drop(s)
+            self.maintain_leases(force=True)
+            return BatchResult()
+
+    def _shard_of_stream(self, name: bytes | str) -> int:
+        n = name.decode() if isinstance(name, bytes) else name
+        return int(n.rsplit(":", 1)[1])
+
+    def process(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]]) -> BatchResult:
+        rules = self.rules()
+        tz = self.settings.timezone
+        result = BatchResult()
+        parsed: list[tuple[int, bytes, PriceEvent | NewsEvent]] = []
+        invalid: list[tuple[int, bytes, bytes, str]] = []
+        for shard, mid, fields in batch:
+            raw = fields.get(b"e", b"")
+            try:
+                parsed.append((shard, mid, parse_event(json.loads(raw), rules.catalog, tz)))
+            except (EventError, ValueError) as exc:
+                invalid.append((shard, mid, raw, str(exc)))
+        # state of the products in this batch: from the cache, else one pipelined read
+        overlay: dict[str, ProductState | None] = {}
+        missing = {ev.product_key for _, _, ev in parsed if isinstance(ev, PriceEvent)} - self.cache.keys()
+        news = [ev for _, _, ev in parsed if isinstance(ev, NewsEvent)]
+        pipe = self.client.pipeline(transaction=False)
+        missing_list = sorted(missing)
+        for pk in missing_list:
+            pipe.hgetall(self.keys.state(pk))
+        article_keys = sorted({k for ev in news for k in ev.article_keys})
+        for ak in article_keys:
+            pipe.smembers(self.keys.seen(ak))
+        if news:
+            pipe.hgetall(self.keys.news_fired)
+        replies = pipe.execute() if (missing_list or news) else []
+        for pk, raw in zip(missing_list, replies, strict=False):
+            self.cache[pk] = decode_state(raw)
+        seen = {ak: {m.decode() for m in r} for ak, r in
+                zip(article_keys, replies[len(missing_list):], strict=False)}
+        news_fired: dict[str, float] = (
+            {k.decode(): float(v) for k, v in replies[-1].items()} if news else {})
+
+        history: dict[str, dict[str, float]] = {}
+        seen_add: dict[str, set[str]] = {}
+        for _shard, _mid, ev in parsed:
+            if isinstance(ev, PriceEvent):
+                st = overlay[ev.product_key] if ev.product_key in overlay else self.cache.get(ev.product_key)
+                out = evaluate_price(rules, ev, st)
+                if out.status in (NEW, LATE):
+                    history.setdefault(self.keys.history(ev.product_key, ev.source), {})[history_member(ev)] = ev.as_of
+                if out.status == NEW:
+                    overlay[ev.product_key] = out.state
+                result.alerts.extend(out.alerts)
+            else:
+                before = frozenset().union(*(seen.get(k, set()) for k in ev.article_keys))
+                nout = evaluate_news(rules, ev, before, news_fired)
+                news_fired = nout.last_fired
+                for k in ev.article_keys:
+                    seen.setdefault(k, set()).update(nout.fired_rules)
+                    if nout.fired_rules - before:
+                        seen_add.setdefault(k, set()).update(nout.fired_rules)
+                result.alerts.extend(nout.alerts)
+        self._commit(batch, overlay, history, seen_add, news_fired if news else None, result.alerts, invalid)
+        self.cache.update(overlay)
+        result.events = len(parsed)
+        result.invalid = len(invalid)
+        for shard, mid, raw, reason in invalid:
+            log.error("shard %d entry %s rejected: %s", shard, mid.decode(), reason)
+        if self.on_alert:
+            for a in result.alerts:
+                self.on_alert(a)
+        return result
+
+    def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], overlay: dict[str, ProductState | None],
+                history: dict[str, dict[str, float]], seen_add: dict[str, set[str]],
+                news_fired: dict[str, float] | None, alerts: list[Alert],
+                invalid: list[tuple[int, bytes, bytes, str]]) -> None:
+        shards = sorted({s for s, _, _ in batch})
+        lease_keys = [self.keys.lease(s) for s in shards]
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.watch(*lease_keys)
+            if any(v != self.token for v in pipe.mget(lease_keys)):
+                raise LeaseLost(shards)
+            pipe.multi()
+            for pk, st in overlay.items():
+                if st is not None:
+                    pipe.hset(self.keys.state(pk), mapping=encode_state(st))  # type: ignore[arg-type]
+            for key, members in history.items():
+                pipe.zadd(key, members)  # type: ignore[arg-type]
+            for ak, rule_ids in seen_add.items():
+                pipe.sadd(self.keys.seen(ak), *sorted(rule_ids))
+                pipe.expire(self.keys.seen(ak), SEEN_TTL)
+            if news_fired:
+                pipe.hset(self.keys.news_fired, mapping=news_fired)  # type: ignore[arg-type]
+            for a in alerts:
+                pipe.xadd(self.keys.alerts, {"a": json.dumps(a.to_dict(), ensure_ascii=False, separators=(",", ":"))})
+            for shard, mid, raw, reason in invalid:
+                pipe.xadd(self.keys.invalid, {"e": raw, "reason": reason, "stream": self.keys.events(shard)},
+                          maxlen=INVALID_MAXLEN, approximate=True)
+            by_shard: dict[int, list[bytes]] = {}
+            for s, mid, _ in batch:
+                by_shard.setdefault(s, []).append(mid)
+            for s, mids in by_shard.items():
+                pipe.xack(self.keys.events(s), EVALUATOR_GROUP, *mids)
+            pipe.execute()
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("evaluator %s started", self.name)
+        try:
+            while not stop.is_set():
+                try:
+                    self.step()
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    log.error("Redis unavailable (%s); retrying in 1s", type(exc).__name__)
+                    self.cache.clear()
+                    self.owned.clear()
+                    stop.wait(1.0)
+                except Exception:
+                    log.exception("evaluation failed; the batch stays pending and is tried again")
+                    self.cache.clear()
+                    self.needs_pending |= self.owned
+                    stop.wait(1.0)
+        finally:
+            try:
+                self.release_all()
+            except redis.RedisError:
+                pass
+            log.info("evaluator %s stopped", self.name)

@@ -1,0 +1,82 @@
+"""Putting the parts together in one process: evaluator, dispatcher and housekeeping in threads,
+the rq worker that delivers notifications in the main thread (it owns SIGINT/SIGTERM: the first
+signal lets the current delivery finish, then everything stops)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from alerts.ruleset import RuleSet, load_rules
+from alerts.settings import Settings
+from workers.dispatch import Dispatcher, make_queue
+from workers.evaluator import Evaluator, consumer_name
+from workers.scheduler import Housekeeper
+
+log = logging.getLogger("alerts.service")
+
+
+def load_and_report(settings: Settings) -> RuleSet:
+    """Load the rules; report every problem; keep every valid rule."""
+    rs = load_rules(settings.rules_dir)
+    for p in rs.problems:
+        (log.warning if p.severity == "warning" else log.error)("rule problem: %s", p)
+    n_price = sum(len(i.by_fp) for i in rs.price.values())
+    log.info("loaded %d rules (%d price, %d news) from %d files in %s%s", len(rs.by_id), n_price, len(rs.news),
+             len(rs.files), settings.rules_dir, f"; {len(rs.errors)} problems" if rs.errors else "")
+    if settings.slack_bot_token is None and any(
+            t.kind == "slack" for r in rs.by_id.values() for t in r.targets):
+        msg = "ALERTS_SLACK_BOT_TOKEN is not set: Slack targets are printed to the console instead"
+        log.warning(msg)
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
+    return rs
+
+
+def serve(client: redis.Redis, settings: Settings, *, evaluate: bool = True, dispatch: bool = True,
+          after_start: Callable[[], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM."""
+    rules = load_and_report(settings)
+    stop = threading.Event()
+    threads = []
+    evaluator = Evaluator(client, settings, lambda: rules) if evaluate else None
+    dispatcher = Dispatcher(client, settings) if dispatch else None
+    if evaluator:
+        threads.append(threading.Thread(target=evaluator.run, args=(stop,), name="evaluator", daemon=True))
+    if dispatcher:
+        threads.append(threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True))
+        housekeeper = Housekeeper(client, settings, dispatcher)
+        threads.append(threading.Thread(target=housekeeper.run, args=(stop,), name="housekeeping", daemon=True))
+    for t in threads:
+        t.start()
+    if after_start:
+        threading.Thread(target=after_start, name="after-start", daemon=True).start()
+    try:
+        if dispatch:
+            worker = SimpleWorker([make_queue(client, settings)], connection=client, serializer=JSONSerializer,
+                                  name=consumer_name("rq"))
+            worker.work(logging_level="WARNING", with_scheduler=False)
+        else:
+            _wait_for_signal(stop)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        log.info("stopped")
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    while not stop.wait(0.5):
+        pass

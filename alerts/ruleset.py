@@ -12,6 +12,7 @@ only looks at the thresholds between the previous and the new price (``alerts.en
 from __future__ import annotations
 
 import bisect
+import difflib
 import hashlib
 import re
 from collections.abc import Iterable
@@ -25,7 +26,7 @@ from alerts.catalog import Catalog, Product, builtin_catalog
 from alerts.durations import parse_duration
 from alerts.errors import Problem
 from alerts.matching import compile_any, compile_each
-from alerts.rules import TOP_LEVEL_KEYS, Digest, ProductDef, Rule
+from alerts.rules import TOP_LEVEL_KEYS, Digest, NewsCondition, PriceCondition, ProductDef, Rule
 from alerts.targets import Target, parse_target
 from alerts.units import UnitError, format_price, parse_amount, parse_unit
 from alerts.yamlsrc import YamlError, line_of, load
@@ -111,6 +112,10 @@ class RuleSet:
         return [p for p in self.problems if p.severity == "error"]
 
 
+_KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Digest, ProductDef)
+                      for name in m.model_fields})
+
+
 def _fp(*parts: object) -> str:
     return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:12]
 
@@ -123,6 +128,9 @@ def _pydantic_problems(exc: ValidationError, path: str, lines: dict[Any, int], b
         where = ".".join(str(p) for p in loc)
         if err["type"] == "extra_forbidden":
             msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+            close = difflib.get_close_matches(str(loc[-1]), _KNOWN_KEYS, n=1) if loc else []
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
         elif err["type"] == "missing":
             msg = f"missing required key {loc[-1]!r}" if loc else "missing required key"
         else:

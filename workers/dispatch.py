@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import threading
-from functools import lru_cache
 from typing import Any
 
 import redis
@@ -71,17 +70,17 @@ class Dispatcher:
         return len(resp[1])
 
     def step(self, block_ms: int | None = None) -> int:
-        stream_id = "0" if self.read_pending else ">"
-        resp = self.client.xreadgroup(DISPATCH_GROUP, self.name, {self.keys.alerts: stream_id},
-                                      count=DISPATCH_BATCH, block=None if self.read_pending else
-                                      (self.settings.block_ms if block_ms is None else block_ms))
-        msgs = [m for _, ms in resp or [] for m in ms]
-        if self.read_pending and not msgs:
-            self.read_pending = False
-            return 0
+        msgs: list[tuple[bytes, dict[bytes, bytes]]] = []
+        if self.read_pending:  # first what this consumer read (or claimed) but did not acknowledge
+            resp = self.client.xreadgroup(DISPATCH_GROUP, self.name, {self.keys.alerts: "0"}, count=DISPATCH_BATCH)
+            msgs = [m for _, ms in resp or [] for m in ms]
+            self.read_pending = bool(msgs)
         if not msgs:
-            return 0
-        self.enqueue(msgs)
+            resp = self.client.xreadgroup(DISPATCH_GROUP, self.name, {self.keys.alerts: ">"}, count=DISPATCH_BATCH,
+                                          block=self.settings.block_ms if block_ms is None else block_ms)
+            msgs = [m for _, ms in resp or [] for m in ms]
+        if msgs:
+            self.enqueue(msgs)
         return len(msgs)
 
     def enqueue(self, msgs: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
@@ -136,14 +135,25 @@ class Dispatcher:
                 stop.wait(1.0)
 
 
-@lru_cache(maxsize=1)
-def _settings() -> Settings:
-    return Settings()
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Settings for ``deliver`` in this process; without it, ``deliver`` reads them from the environment."""
+    global _settings
+    _settings = settings
+
+
+def current_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
 
 
 def deliver(alert: dict[str, Any], target: str) -> str:
     """The rq job: deliver one alert to one target, at most once per (alert, target) marker."""
-    settings = _settings()
+    settings = current_settings()
     job = get_current_job()
     assert job is not None, "deliver runs inside an rq worker"
     client = job.connection

@@ -164,15 +164,14 @@ class Evaluator:
         if not self.owned:
             time.sleep(min(1.0, self.settings.block_ms / 1000))
             return BatchResult()
+        resp = None
         pending = sorted(self.needs_pending & self.owned)
-        if pending:
+        if pending:  # first what this consumer read (or claimed) but did not acknowledge
             streams = {self.keys.events(s): "0" for s in pending}
             resp = self.client.xreadgroup(EVALUATOR_GROUP, self.name, streams, count=self.settings.batch_size)
             got = {self._shard_of_stream(name) for name, msgs in resp or [] if msgs}
             self.needs_pending -= set(pending) - got
-            if not any(msgs for _, msgs in resp or []):
-                return self.step() if self.owned - self.needs_pending else BatchResult()
-        else:
+        if not any(msgs for _, msgs in resp or []):
             streams = {self.keys.events(s): ">" for s in sorted(self.owned)}
             resp = self.client.xreadgroup(EVALUATOR_GROUP, self.name, streams,
                                           count=self.settings.batch_size, block=self.settings.block_ms)

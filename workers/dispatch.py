@@ -63,11 +63,10 @@ class Dispatcher:
     def claim_abandoned(self) -> int:
         """Take over alerts another dispatcher read but did not acknowledge within claim_idle_seconds."""
         idle_ms = int(self.settings.claim_idle_seconds * 1000)
-        resp = self.client.execute_command(
-            "XAUTOCLAIM", self.keys.alerts, DISPATCH_GROUP, self.name, idle_ms, "0-0", "COUNT", 1000, "JUSTID")
-        if resp[1]:
+        ids = self.client.xautoclaim(self.keys.alerts, DISPATCH_GROUP, self.name, idle_ms, count=1000, justid=True)
+        if ids:
             self.read_pending = True
-        return len(resp[1])
+        return len(ids)
 
     def step(self, block_ms: int | None = None) -> int:
         msgs: list[tuple[bytes, dict[bytes, bytes]]] = []

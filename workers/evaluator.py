@@ -130,20 +130,15 @@ class Evaluator:
                     raise
             self._groups_made.add(shard)
         # Whatever is pending in this shard belongs to an owner that lost the lease: take it over.
-        start = "0-0"
+        start: str | bytes = "0-0"
         while True:
-            nxt, ids = self._autoclaim(stream, start)
-            if not ids or nxt in (b"0-0", "0-0"):
+            resp = self.client.xautoclaim(stream, EVALUATOR_GROUP, self.name, 0, start_id=start, count=1000)
+            start = resp[0]
+            if start in (b"0-0", "0-0"):
                 break
-            start = nxt
         self.owned.add(shard)
         self.needs_pending.add(shard)
         log.info("%s owns shard %d", self.name, shard)
-
-    def _autoclaim(self, stream: str, start: str | bytes) -> tuple[bytes, list[bytes]]:
-        resp = self.client.execute_command(
-            "XAUTOCLAIM", stream, EVALUATOR_GROUP, self.name, 0, start, "COUNT", 1000, "JUSTID")
-        return resp[0], resp[1]
 
     def _drop(self, shard: int) -> None:
         self.owned.discard(shard)

@@ -1,0 +1,162 @@
+"""Evaluator processes against a real Redis: SIGKILL mid-batch loses nothing and doubles nothing;
+several processes share the shards; events published before any worker are evaluated."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from alerts.ruleset import load_rules
+from alerts.settings import Settings
+from alerts.store import Publisher
+from tests.conftest import env_for
+from tests.servers import write_rules
+
+PRODUCTS = 20
+QUOTES_PER_PRODUCT = 2000
+NEWS = 2000
+
+RULES = "products:\n" + "".join(f"  - {{name: P{i:02d}, unit: CNY/t}}\n" for i in range(PRODUCTS)) + "rules:\n" + "".join(
+    f"  - id: cross-{i:02d}\n    price: {{product: P{i:02d}, crosses_above: 150}}\n    notify: [console]\n"
+    for i in range(PRODUCTS)
+) + "  - id: licences\n    news: {any: [licen*]}\n    notify: [console]\n"
+
+
+def feed() -> list[dict[str, Any]]:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    events: list[dict[str, Any]] = []
+    for n in range(QUOTES_PER_PRODUCT):
+        at = (t0 + timedelta(minutes=n)).isoformat()
+        events.extend({"type": "price", "product": f"P{i:02d}", "price": 100 if n % 2 == 0 else 200,
+                       "unit": "CNY/t", "as_of": at, "source": "feed", "id": f"q{i}-{n}"} for i in range(PRODUCTS))
+        if n < NEWS:
+            events.append({"type": "news", "id": f"news-{n}", "headline": f"Export licence number {n}"})
+    return events
+
+
+EXPECTED_ALERTS = PRODUCTS * QUOTES_PER_PRODUCT // 2 + NEWS
+
+
+def done(client: redis.Redis, shards: int) -> bool:
+    for s in range(shards):
+        stream = f"alerts:events:{s}"
+        if not client.exists(stream):
+            continue
+        groups = {g["name"].decode(): g for g in client.xinfo_groups(stream)}
+        g = groups.get("evaluators")
+        last = client.xinfo_stream(stream)["last-generated-id"]
+        if g is None or g["pending"] or g["last-delivered-id"] != last:
+            return False
+    return True
+
+
+def wait_for(cond: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def check_exactly_once(client: redis.Redis) -> None:
+    alerts = [json.loads(f[b"a"]) for _, f in client.xrange("alerts:alerts")]
+    ids = [a["id"] for a in alerts]
+    assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} alerts doubled"
+    assert len(alerts) == EXPECTED_ALERTS, f"expected {EXPECTED_ALERTS} alerts, got {len(alerts)}"
+    fired = {(a["rule_id"], a["event_id"]) for a in alerts}
+    expected = {(f"cross-{i:02d}", f"q{i}-{n}") for i in range(PRODUCTS) for n in range(1, QUOTES_PER_PRODUCT, 2)}
+    expected |= {("licences", f"news-{n}") for n in range(NEWS)}
+    assert fired == expected
+
+
+@pytest.fixture
+def proc_settings(settings: Settings, rules_dir: Path) -> Settings:
+    write_rules(rules_dir, RULES)
+    return settings
+
+
+@pytest.fixture
+def spawn(proc_settings: Settings, tmp_path: Path) -> Iterator[Any]:
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[Any] = []
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115
+        logs.append(log)
+        p = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--no-dispatch"],
+                             env=env_for(proc_settings), stdout=log, stderr=log)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+    for log in logs:
+        log.close()
+
+
+def publish_feed(client: redis.Redis, settings: Settings) -> None:
+    rules = load_rules(settings.rules_dir)
+    report = Publisher(client, rules.catalog, settings.timezone, settings.stream_shards).publish(*feed())
+    assert report.ok and report.published == PRODUCTS * QUOTES_PER_PRODUCT + NEWS
+
+
+def pending(client: redis.Redis, shards: int) -> int:
+    total = 0
+    for s in range(shards):
+        try:
+            total += client.xpending(f"alerts:events:{s}", "evaluators")["pending"]
+        except redis.ResponseError:
+            pass
+    return total
+
+
+def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(client: redis.Redis, proc_settings: Settings,
+                                                             spawn: Any) -> None:
+    publish_feed(client, proc_settings)  # before any worker exists
+    first = spawn("first")
+    wait_for(lambda: pending(client, proc_settings.stream_shards) > 0, 30, "the first evaluator to read a batch")
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    in_flight = pending(client, proc_settings.stream_shards)
+    before = client.xlen("alerts:alerts") if client.exists("alerts:alerts") else 0
+    assert in_flight > 0, "the kill should land with a batch read but not committed"
+    assert before < EXPECTED_ALERTS
+    spawn("second")
+    wait_for(lambda: done(client, proc_settings.stream_shards), 90, "the second evaluator to finish")
+    check_exactly_once(client)
+
+
+def test_two_evaluators_share_the_shards(client: redis.Redis, proc_settings: Settings, spawn: Any) -> None:
+    a, b = spawn("a"), spawn("b")
+    shards = proc_settings.stream_shards
+
+    def owners() -> set[bytes]:
+        return {v for v in client.mget([f"alerts:lease:{s}" for s in range(shards)]) if v}
+
+    wait_for(lambda: len(owners()) == 2 and None not in client.mget([f"alerts:lease:{s}" for s in range(shards)]),
+             30, "two evaluators owning all shards between them")
+    publish_feed(client, proc_settings)
+    wait_for(lambda: done(client, shards), 90, "both evaluators to finish")
+    check_exactly_once(client)
+    counts: dict[bytes, int] = {}
+    for v in client.mget([f"alerts:lease:{s}" for s in range(shards)]):
+        counts[v] = counts.get(v, 0) + 1  # type: ignore[index]
+    assert sorted(counts.values()) == [shards // 2, shards // 2]
+    for p in (a, b):
+        p.send_signal(signal.SIGTERM)
+    assert [p.wait(15) for p in (a, b)] == [0, 0]
+    # a clean stop hands its shards back at once
+    assert client.mget([f"alerts:lease:{s}" for s in range(shards)]) == [None] * shards

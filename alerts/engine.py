@@ -71,9 +71,9 @@ def _candidates(idx: ProductIndex, q: QuoteState | None, p1: float) -> dict[str,
                 out.setdefault(fp, r)
     if q is not None:
         for fp in q.pending:
-            r = idx.by_fp.get(fp)
-            if r is not None and _holds(r, p1):
-                out.setdefault(fp, r)
+            held = idx.by_fp.get(fp)
+            if held is not None and _holds(held, p1):
+                out.setdefault(fp, held)
     return out
 
 

@@ -160,7 +160,7 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
         high = p.high * factor if p.high is not None else None
         price = p.price * factor
         eid = p.id or "p-" + _digest(product.key, p.source, ts, price, low, high)
-        return PriceEvent(eid, product.name, product.key, price, str(product.unit), ts, day, p.source, low, high)
+        return PriceEvent(eid, product.name, product.key, price, product.unit_text, ts, day, p.source, low, high)
     if kind == "news":
         try:
             n = _NewsIn.model_validate(obj)

@@ -30,7 +30,8 @@ def phrase_pattern(phrase: str) -> str:
     body = r"\s+".join(parts)
     core = phrase.strip().rstrip("*")
     start = "" if _is_cjk(core[0]) or not (core[0].isalnum() or core[0] == "_") else r"(?<!\w)"
-    end = "" if phrase.strip().endswith("*") or _is_cjk(core[-1]) or not (core[-1].isalnum() or core[-1] == "_") else r"(?!\w)"
+    open_end = phrase.strip().endswith("*") or _is_cjk(core[-1]) or not (core[-1].isalnum() or core[-1] == "_")
+    end = "" if open_end else r"(?!\w)"
     return start + body + end
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -34,7 +34,8 @@ class Alert:
     url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # by hand, not dataclasses.asdict (which deep-copies): this is on the hot path
+        d = {name: getattr(self, name) for name in _ALERT_FIELDS}
         d["targets"] = list(self.targets)
         return {k: v for k, v in d.items() if v is not None}
 
@@ -44,6 +45,9 @@ class Alert:
         kw = {k: v for k, v in d.items() if k in names}
         kw["targets"] = tuple(kw.get("targets", ()))
         return cls(**kw)
+
+
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
 
 @dataclass(frozen=True, slots=True)

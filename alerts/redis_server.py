@@ -86,7 +86,8 @@ class PrivateRedis:
             if self.running():
                 return
             time.sleep(0.05)
-        raise RedisServerError(f"redis-server did not answer within {START_TIMEOUT:.0f}s; see {self.data_dir / 'redis.log'}")
+        log = self.data_dir / "redis.log"
+        raise RedisServerError(f"redis-server did not answer within {START_TIMEOUT:.0f}s; see {log}")
 
     def stop(self) -> None:
         """SIGTERM makes redis-server flush the append-only file and exit; wait until it has."""

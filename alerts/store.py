@@ -22,7 +22,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import redis
 
@@ -98,6 +98,16 @@ def shard_of_product(name: str, shards: int) -> int:
     return zlib.crc32(product_key(name).encode()) % shards
 
 
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def read_group(client: redis.Redis, group: str, consumer: str, streams: dict[str, str], count: int,
+               block: int | None = None) -> list[tuple[bytes, StreamEntries]]:
+    """XREADGROUP with the reply typed: [(stream name, [(entry id, fields)])]."""
+    reply = client.xreadgroup(group, consumer, streams, count=count, block=block)  # type: ignore[arg-type]
+    return cast(list[tuple[bytes, StreamEntries]], reply or [])
+
+
 # --- state ---------------------------------------------------------------------------------------
 
 def decode_state(raw: dict[bytes, bytes]) -> ProductState | None:
@@ -129,12 +139,8 @@ def load_states(client: redis.Redis, keys: Keys, product_keys: Iterable[str]) ->
 
 
 def history_member(ev: PriceEvent) -> str:
-    d: dict[str, Any] = {"id": ev.id, "price": ev.price, "as_of": ev.as_of_date}
-    if ev.low is not None:
-        d["low"] = ev.low
-    if ev.high is not None:
-        d["high"] = ev.high
-    return json.dumps(d, separators=(",", ":"), sort_keys=True)
+    """A quote in the history: ``[date, price, event id, low, high]`` (JSON). Score: the quote time."""
+    return json.dumps([ev.as_of_date, ev.price, ev.id, ev.low, ev.high], separators=(",", ":"))
 
 
 # --- publishing ----------------------------------------------------------------------------------
@@ -159,7 +165,8 @@ class Publisher:
         self.shards = shards
         self.keys = Keys(prefix)
 
-    def publish_objects(self, items: Iterable[tuple[int, object]], report: PublishReport | None = None) -> PublishReport:
+    def publish_objects(self, items: Iterable[tuple[int, object]],
+                        report: PublishReport | None = None) -> PublishReport:
         """``items`` are (line number, decoded JSON). Invalid ones are reported, valid ones published."""
         report = report or PublishReport()
         pipe = self.client.pipeline(transaction=False)

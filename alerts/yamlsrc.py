@@ -7,7 +7,11 @@ from typing import Any
 
 import yaml
 
-Path = tuple[str | int, ...]
+Path = tuple[str | int | float | bool, ...]
+
+
+#: libyaml's parser when PyYAML was built with it (much faster on large rule sets), else pure Python.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlError(ValueError):
@@ -18,7 +22,7 @@ class YamlError(ValueError):
 
 def load(text: str) -> tuple[Any, dict[Path, int]]:
     """Parse one YAML document. Raises YamlError (with a 1-based line) on syntax errors and duplicate keys."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         lines: dict[Path, int] = {}
@@ -32,7 +36,7 @@ def load(text: str) -> tuple[Any, dict[Path, int]]:
     return value, lines
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
+def _convert(loader: Any, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -43,7 +47,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[P
                 raise YamlError(key_node.start_mark.line + 1, f"mapping key {key!r} is not a plain value")
             if key in out:
                 raise YamlError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
-            sub = (*path, key)  # type: ignore[misc]
+            sub = (*path, key)
             lines[sub] = key_node.start_mark.line + 1
             out[key] = _convert(loader, value_node, sub, lines)
         return out

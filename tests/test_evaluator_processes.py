@@ -26,7 +26,8 @@ PRODUCTS = 20
 QUOTES_PER_PRODUCT = 2000
 NEWS = 2000
 
-RULES = "products:\n" + "".join(f"  - {{name: P{i:02d}, unit: CNY/t}}\n" for i in range(PRODUCTS)) + "rules:\n" + "".join(
+RULES = "products:\n" + "".join(f"  - {{name: P{i:02d}, unit: CNY/t}}\n" for i in range(PRODUCTS))
+RULES += "rules:\n" + "".join(
     f"  - id: cross-{i:02d}\n    price: {{product: P{i:02d}, crosses_above: 150}}\n    notify: [console]\n"
     for i in range(PRODUCTS)
 ) + "  - id: licences\n    news: {any: [licen*]}\n    notify: [console]\n"
@@ -91,7 +92,7 @@ def spawn(proc_settings: Settings, tmp_path: Path) -> Iterator[Any]:
     logs: list[Any] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115
+        log = open(tmp_path / f"{name}.log", "wb")
         logs.append(log)
         p = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--no-dispatch"],
                              env=env_for(proc_settings), stdout=log, stderr=log)

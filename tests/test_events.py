@@ -66,7 +66,8 @@ def test_news_event() -> None:
     ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg"}', "as_of: Field required"),
     ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg","as_of":"11/03/2025"}', "not an ISO date"),
     ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg","as_of":"2025-03-11T10:00:00"}', "no UTC offset"),
-    ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg","as_of":"2025-03-11","prise":1}', "prise: unknown field"),
+    ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg","as_of":"2025-03-11","prise":1}',
+     "prise: unknown field"),
     ('{"type":"news","body":"no headline"}', "headline: Field required"),
 ])
 def test_bad_events_say_why(line: str, reason: str) -> None:

@@ -14,7 +14,8 @@ from alerts.settings import Settings
 from alerts.store import Publisher
 from tests.conftest import env_for
 
-GOOD = '{"type": "price", "product": "Pr-Nd oxide", "price": 444000, "unit": "CNY/t", "as_of": "2025-03-11", "source": "smm"}'
+GOOD = ('{"type": "price", "product": "Pr-Nd oxide", "price": 444000, "unit": "CNY/t", "as_of": "2025-03-11", '
+        '"source": "smm"}')
 NEWS = '{"type": "news", "headline": "Large magnet makers obtain export licences", "source": "smm"}'
 
 

@@ -73,7 +73,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     rules = load_rules(settings.rules_dir)
     name = "<stdin>" if args.file == "-" else args.file
     try:
-        fh = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+        fh = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
     except OSError as exc:
         print(f"{name}: cannot open: {exc.strerror}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
 from alerts.notify import notifier_for
 from alerts.settings import Settings
-from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys
+from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys, read_group
 from workers.evaluator import consumer_name
 
 log = logging.getLogger("alerts.dispatch")
@@ -71,12 +71,12 @@ class Dispatcher:
     def step(self, block_ms: int | None = None) -> int:
         msgs: list[tuple[bytes, dict[bytes, bytes]]] = []
         if self.read_pending:  # first what this consumer read (or claimed) but did not acknowledge
-            resp = self.client.xreadgroup(DISPATCH_GROUP, self.name, {self.keys.alerts: "0"}, count=DISPATCH_BATCH)
+            resp = read_group(self.client, DISPATCH_GROUP, self.name, {self.keys.alerts: "0"}, DISPATCH_BATCH)
             msgs = [m for _, ms in resp or [] for m in ms]
             self.read_pending = bool(msgs)
         if not msgs:
-            resp = self.client.xreadgroup(DISPATCH_GROUP, self.name, {self.keys.alerts: ">"}, count=DISPATCH_BATCH,
-                                          block=self.settings.block_ms if block_ms is None else block_ms)
+            resp = read_group(self.client, DISPATCH_GROUP, self.name, {self.keys.alerts: ">"}, DISPATCH_BATCH,
+                              self.settings.block_ms if block_ms is None else block_ms)
             msgs = [m for _, ms in resp or [] for m in ms]
         if msgs:
             self.enqueue(msgs)

@@ -42,6 +42,7 @@ from alerts.store import (
     decode_state,
     encode_state,
     history_member,
+    read_group,
 )
 
 log = logging.getLogger("alerts.evaluator")
@@ -163,13 +164,13 @@ class Evaluator:
         pending = sorted(self.needs_pending & self.owned)
         if pending:  # first what this consumer read (or claimed) but did not acknowledge
             streams = {self.keys.events(s): "0" for s in pending}
-            resp = self.client.xreadgroup(EVALUATOR_GROUP, self.name, streams, count=self.settings.batch_size)
+            resp = read_group(self.client, EVALUATOR_GROUP, self.name, streams, self.settings.batch_size)
             got = {self._shard_of_stream(name) for name, msgs in resp or [] if msgs}
             self.needs_pending -= set(pending) - got
         if not any(msgs for _, msgs in resp or []):
             streams = {self.keys.events(s): ">" for s in sorted(self.owned)}
-            resp = self.client.xreadgroup(EVALUATOR_GROUP, self.name, streams,
-                                          count=self.settings.batch_size, block=self.settings.block_ms)
+            resp = read_group(self.client, EVALUATOR_GROUP, self.name, streams, self.settings.batch_size,
+                              self.settings.block_ms)
         batch = [(self._shard_of_stream(name), mid, fields) for name, msgs in resp or [] for mid, fields in msgs]
         if not batch:
             return BatchResult()
@@ -244,7 +245,7 @@ class Evaluator:
         self.cache.update(overlay)
         result.events = len(parsed)
         result.invalid = len(invalid)
-        for shard, mid, raw, reason in invalid:
+        for shard, mid, _raw, reason in invalid:
             log.error("shard %d entry %s rejected: %s", shard, mid.decode(), reason)
         if self.on_alert:
             for a in result.alerts:
@@ -274,12 +275,12 @@ class Evaluator:
                 pipe.hset(self.keys.news_fired, mapping=news_fired)  # type: ignore[arg-type]
             for a in alerts:
                 pipe.xadd(self.keys.alerts, {"a": json.dumps(a.to_dict(), ensure_ascii=False, separators=(",", ":"))})
-            for shard, mid, raw, reason in invalid:
+            for shard, _mid, raw, reason in invalid:
                 pipe.xadd(self.keys.invalid, {"e": raw, "reason": reason, "stream": self.keys.events(shard)},
                           maxlen=INVALID_MAXLEN, approximate=True)
             by_shard: dict[int, list[bytes]] = {}
-            for s, mid, _ in batch:
-                by_shard.setdefault(s, []).append(mid)
+            for s, entry_id, _ in batch:
+                by_shard.setdefault(s, []).append(entry_id)
             for s, mids in by_shard.items():
                 pipe.xack(self.keys.events(s), EVALUATOR_GROUP, *mids)
             pipe.execute()

@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TextIO, cast
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
 
 import redis
 
-from alerts.catalog import Catalog, product_key
-from alerts.errors import EventError
-from alerts.events import Event, NewsEvent, PriceEvent, parse_event, wire_form
+from alerts.catalog import product_key
+from alerts.events import Event, PriceEvent
 from alerts.model import ProductState, QuoteState
 
 EVALUATOR_GROUP = "evaluators"
 DISPATCH_GROUP = "dispatch"
-#: Events XADDed per pipeline round trip when publishing.
-PUBLISH_BATCH = 1000
 #: Seconds a news article is remembered for de-duplication.
 SEEN_TTL = 180 * 86400
 #: Seconds an enqueued/delivered marker is kept.
@@ -141,76 +138,3 @@ def load_states(client: redis.Redis, keys: Keys, product_keys: Iterable[str]) ->
 def history_member(ev: PriceEvent) -> str:
     """A quote in the history: ``[date, price, event id, low, high]`` (JSON). Score: the quote time."""
     return json.dumps([ev.as_of_date, ev.price, ev.id, ev.low, ev.high], separators=(",", ":"))
-
-
-# --- publishing ----------------------------------------------------------------------------------
-
-@dataclass
-class PublishReport:
-    published: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-class Publisher:
-    """Validates events and appends them to the event streams in pipelined batches."""
-
-    def __init__(self, client: redis.Redis, catalog: Catalog, tz: str, shards: int, prefix: str = "alerts"):
-        self.client = client
-        self.catalog = catalog
-        self.tz = tz
-        self.shards = shards
-        self.keys = Keys(prefix)
-
-    def publish_objects(self, items: Iterable[tuple[int, object]],
-                        report: PublishReport | None = None) -> PublishReport:
-        """``items`` are (line number, decoded JSON). Invalid ones are reported, valid ones published."""
-        report = report or PublishReport()
-        pipe = self.client.pipeline(transaction=False)
-        pending = 0
-        for line_no, obj in items:
-            try:
-                event = parse_event(obj, self.catalog, self.tz)
-            except EventError as exc:
-                report.errors.append((line_no, str(exc)))
-                continue
-            assert isinstance(obj, dict)
-            payload = json.dumps(wire_form(obj, event), ensure_ascii=False, separators=(",", ":"))
-            pipe.xadd(self.keys.events(shard_of(event, self.shards)), {"e": payload})
-            pending += 1
-            if pending >= PUBLISH_BATCH:
-                pipe.execute()
-                report.published += pending
-                pending = 0
-        if pending:
-            pipe.execute()
-            report.published += pending
-        return report
-
-    def publish_lines(self, lines: Iterable[str]) -> PublishReport:
-        report = PublishReport()
-        return self.publish_objects(_decode_lines(lines, report), report)
-
-    def publish_file(self, fh: TextIO) -> PublishReport:
-        return self.publish_lines(fh)
-
-    def publish(self, *events: dict[str, Any]) -> PublishReport:
-        return self.publish_objects(enumerate(events, 1))
-
-
-def _decode_lines(lines: Iterable[str], report: PublishReport) -> Iterator[tuple[int, object]]:
-    for n, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            yield n, json.loads(text)
-        except ValueError as exc:
-            report.errors.append((n, f"not valid JSON: {exc}"))
-
-
-def news_keys(ev: NewsEvent, keys: Keys) -> list[str]:
-    return [keys.seen(k) for k in ev.article_keys]

@@ -39,10 +39,11 @@ from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
 from alerts.catalog import product_key
+from alerts.publish import Publisher
 from alerts.redis_server import connect, redis_server_binary
 from alerts.ruleset import RuleSet, load_rules
 from alerts.settings import Settings
-from alerts.store import Keys, Publisher
+from alerts.store import Keys
 from alerts.units import format_price
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator

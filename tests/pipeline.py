@@ -9,9 +9,10 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from alerts.model import Alert
+from alerts.publish import Publisher
 from alerts.ruleset import RuleSet, load_rules
 from alerts.settings import Settings
-from alerts.store import Keys, Publisher
+from alerts.store import Keys
 from workers.dispatch import Dispatcher, configure, make_queue
 from workers.evaluator import Evaluator
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import redis
 
+from alerts.publish import Publisher
 from alerts.ruleset import load_rules
 from alerts.settings import Settings
-from alerts.store import Publisher
 from tests.conftest import env_for
 from tests.servers import write_rules
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import redis
 
 from alerts.catalog import builtin_catalog
+from alerts.publish import Publisher
 from alerts.settings import Settings
-from alerts.store import Publisher
 from tests.conftest import env_for
 
 GOOD = ('{"type": "price", "product": "Pr-Nd oxide", "price": 444000, "unit": "CNY/t", "as_of": "2025-03-11", '
@@ -66,3 +66,12 @@ def test_python_api(client: redis.Redis) -> None:
     assert len(price_entries) == 2 and len({json.loads(e[b"e"])["id"] for e in price_entries}) == 1
     news_entry = json.loads(client.xrange(f"alerts:events:{news_shard[0]}")[0][1][b"e"])
     assert news_entry["published_at"] and news_entry["id"].startswith("n-")
+
+
+def test_module_functions_use_the_settings(client: redis.Redis, settings: Settings) -> None:
+    from alerts.publish import publish_events, publish_lines
+
+    report = publish_lines([GOOD, "{broken", NEWS], settings)
+    assert (report.published, [n for n, _ in report.errors]) == (2, [2])
+    assert publish_events([json.loads(GOOD)], settings).published == 1
+    assert stream_total(client, settings.stream_shards) == 3

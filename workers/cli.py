@@ -11,10 +11,10 @@ from importlib import resources
 from pathlib import Path
 
 from alerts.errors import AlertsError
+from alerts.publish import Publisher
 from alerts.redis_server import redis_for
 from alerts.ruleset import load_rules
 from alerts.settings import Settings
-from alerts.store import Publisher
 
 #: Seconds between two events of the demo feed, so alerts appear one after another.
 DEMO_PACE = 0.3

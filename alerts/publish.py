@@ -1,0 +1,115 @@
+"""Publishing events: validate each one, report the invalid ones by line, append the valid ones to
+the event streams in pipelined batches. ``alerts publish`` and the functions below share this code.
+
+    >>> from alerts.publish import publish_events
+    >>> report = publish_events([{"type": "price", "product": "Pr-Nd oxide", "price": 444000,
+    ...                           "unit": "CNY/t", "as_of": "2025-03-11", "source": "smm"}])
+    >>> report.ok, report.published, report.errors   # doctest: +SKIP
+    (True, 1, [])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import redis
+
+from alerts.catalog import Catalog
+from alerts.errors import EventError
+from alerts.events import parse_event, wire_form
+from alerts.redis_server import redis_for
+from alerts.ruleset import load_rules
+from alerts.settings import Settings
+from alerts.store import Keys, shard_of
+
+#: Events XADDed per pipeline round trip.
+PUBLISH_BATCH = 1000
+
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Publisher:
+    """Validates events and appends them to the event streams in pipelined batches."""
+
+    def __init__(self, client: redis.Redis, catalog: Catalog, tz: str, shards: int, prefix: str = "alerts"):
+        self.client = client
+        self.catalog = catalog
+        self.tz = tz
+        self.shards = shards
+        self.keys = Keys(prefix)
+
+    def publish_objects(self, items: Iterable[tuple[int, object]],
+                        report: PublishReport | None = None) -> PublishReport:
+        """``items`` are (line number, decoded JSON). Invalid ones are reported, valid ones published."""
+        report = report or PublishReport()
+        pipe = self.client.pipeline(transaction=False)
+        pending = 0
+        for line_no, obj in items:
+            try:
+                event = parse_event(obj, self.catalog, self.tz)
+            except EventError as exc:
+                report.errors.append((line_no, str(exc)))
+                continue
+            assert isinstance(obj, dict)
+            payload = json.dumps(wire_form(obj, event), ensure_ascii=False, separators=(",", ":"))
+            pipe.xadd(self.keys.events(shard_of(event, self.shards)), {"e": payload})
+            pending += 1
+            if pending >= PUBLISH_BATCH:
+                pipe.execute()
+                report.published += pending
+                pending = 0
+        if pending:
+            pipe.execute()
+            report.published += pending
+        return report
+
+    def publish_lines(self, lines: Iterable[str]) -> PublishReport:
+        report = PublishReport()
+        return self.publish_objects(_decode_lines(lines, report), report)
+
+    def publish_file(self, fh: TextIO) -> PublishReport:
+        return self.publish_lines(fh)
+
+    def publish(self, *events: dict[str, Any]) -> PublishReport:
+        return self.publish_objects(enumerate(events, 1))
+
+
+def _decode_lines(lines: Iterable[str], report: PublishReport) -> Iterator[tuple[int, object]]:
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            yield n, json.loads(text)
+        except ValueError as exc:
+            report.errors.append((n, f"not valid JSON: {exc}"))
+
+
+def publish_events(events: Iterable[dict[str, Any]], settings: Settings | None = None) -> PublishReport:
+    """Publish event objects with the configured Redis and catalog. Errors are numbered from 1."""
+    settings = settings or Settings()
+    with redis_for(settings) as client:
+        return _publisher(client, settings).publish_objects(enumerate(events, 1))
+
+
+def publish_lines(lines: Iterable[str], settings: Settings | None = None) -> PublishReport:
+    """Publish JSON Lines (blank lines and lines starting with # are skipped)."""
+    settings = settings or Settings()
+    with redis_for(settings) as client:
+        return _publisher(client, settings).publish_lines(lines)
+
+
+def _publisher(client: redis.Redis, settings: Settings) -> Publisher:
+    catalog = load_rules(settings.rules_dir).catalog
+    return Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)

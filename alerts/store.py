@@ -4,6 +4,8 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
 
     P:events:{shard}         stream of events; consumer group "evaluators"
     P:lease:{shard}          which evaluator owns the shard (token, expires)
+    P:commits:{shard}        number of batches committed on the shard (detects lost writes)
+    P:config                 hash: settings every process must agree on (stream_shards)
     P:evaluators             sorted set of live evaluators by heartbeat time
     P:state:{product}        hash: "q:{source}" -> newest quote state; "fired" -> cooldown times
     P:history:{product}:{source}  sorted set of every quote, by quote time (late ones included)
@@ -13,6 +15,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
     P:delivered:{alert}:{target}  marker: delivered to that target
     P:outbox:{digest|email}:{name}  list of alerts waiting for a digest or an email
+    P:alerts:dead            stream of alert entries that could not be dispatched, with the reason
     P:invalid                stream of events an evaluator could not accept, with the reason
 """
 
@@ -26,7 +29,7 @@ from typing import cast
 
 import redis
 
-from alerts.catalog import product_key
+from alerts.errors import ConfigError
 from alerts.events import Event, PriceEvent
 from alerts.model import ProductState, QuoteState
 
@@ -49,6 +52,13 @@ class Keys:
 
     def lease(self, shard: int) -> str:
         return f"{self.prefix}:lease:{shard}"
+
+    def commits(self, shard: int) -> str:
+        return f"{self.prefix}:commits:{shard}"
+
+    @property
+    def config(self) -> str:
+        return f"{self.prefix}:config"
 
     @property
     def evaluators(self) -> str:
@@ -81,18 +91,33 @@ class Keys:
         return f"{self.prefix}:outbox:{kind}:{name}"
 
     @property
+    def dead_alerts(self) -> str:
+        return f"{self.prefix}:alerts:dead"
+
+    @property
     def invalid(self) -> str:
         return f"{self.prefix}:invalid"
 
 
+#: News all go to this shard: one owner evaluates them in order, so de-duplication and cooldowns
+#: of news rules never race. News is a trickle next to prices.
+NEWS_SHARD = 0
+
+
 def shard_of(event: Event, shards: int) -> int:
-    """Events of one product (and copies of one article) always land on the same shard."""
-    key = event.product_key if isinstance(event, PriceEvent) else (event.url or event.id)
-    return zlib.crc32(key.encode()) % shards
+    """Events of one product always land on the same shard; news on NEWS_SHARD."""
+    if isinstance(event, PriceEvent):
+        return zlib.crc32(event.product_key.encode()) % shards
+    return NEWS_SHARD
 
 
-def shard_of_product(name: str, shards: int) -> int:
-    return zlib.crc32(product_key(name).encode()) % shards
+def check_shard_count(client: redis.Redis, keys: Keys, shards: int) -> None:
+    """Every publisher and evaluator must use the same ALERTS_STREAM_SHARDS; the first one fixes it."""
+    client.hsetnx(keys.config, "stream_shards", shards)
+    fixed = int(client.hget(keys.config, "stream_shards") or shards)
+    if fixed != shards:
+        raise ConfigError(f"ALERTS_STREAM_SHARDS is {shards} here but {fixed} in Redis (prefix {keys.prefix!r}); "
+                          "every process of a deployment must use the same value")
 
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]

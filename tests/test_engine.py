@@ -248,3 +248,12 @@ def test_same_article_alerts_a_rule_once(tmp_path: Path) -> None:
 def test_chinese_phrases_match_inside_chinese_text(tmp_path: Path) -> None:
     rs = ruleset(tmp_path, "rules:\n  - id: cn\n    news: {any: [出口许可]}\n    notify: [console]\n")
     assert len(evaluate_news(rs, news(rs, "稀土出口许可证发放"), frozenset()).alerts) == 1
+
+
+def test_corrections_on_the_same_day_and_their_replays(tmp_path: Path) -> None:
+    f = Feed(ruleset(tmp_path, ABOVE))
+    assert len(f.quote(460_000, "2025-02-25", id="a")) == 1
+    assert f.quote(440_000, "2025-02-25", id="b") == []  # a correction for the same day re-arms
+    assert f.quote(460_000, "2025-02-25", id="a") == []  # replaying the first one is a duplicate
+    assert f.statuses[-1] == DUPLICATE
+    assert len(f.quote(455_000, "2025-02-25", id="c")) == 1  # a new correction above fires again

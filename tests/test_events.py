@@ -74,3 +74,17 @@ def test_bad_events_say_why(line: str, reason: str) -> None:
     with pytest.raises(EventError, match=None) as exc:
         parse_line(line, CAT, TZ)
     assert reason in str(exc.value)
+
+
+@pytest.mark.parametrize("line,reason", [
+    ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg","as_of":20250311}', "as_of: Input should be"),
+    ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg","as_of":"0001-01-01T00:00:00+14:00"}',
+     "out of range"),
+    ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg","as_of":"9999-12-31T23:00:00-10:00"}',
+     "out of range"),
+    ('{"type":"price","product":"Pr-Nd oxide","price":1e306,"unit":"CNY/kg","as_of":"2025-03-11"}', "out of range"),
+])
+def test_out_of_range_values_are_event_errors(line: str, reason: str) -> None:
+    with pytest.raises(EventError) as exc:
+        parse_line(line, CAT, TZ)
+    assert reason in str(exc.value)

@@ -70,6 +70,7 @@ def test_valid_rules_survive_a_broken_neighbour(tmp_path: Path) -> None:
     ("    price: {product: Dy oxide, above: 1700}\n    news: {any: [x]}\n    notify: [console]\n", 2,
      "exactly one condition"),
     ("    news: {none: [webinar]}\n    notify: [console]\n", 3, "at least one phrase under any: or all:"),
+    ("    news: {any: [\"**\"]}\n    notify: [console]\n", 3, "phrase '**' has no words"),
     ("    price: {product: Dy oxide, above: 1700}\n    notify: [slack:general]\n", 4, "a Slack channel is"),
     ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    severity: urgent\n", 5,
      "severity: Input should be 'info', 'warning' or 'critical'"),

@@ -54,11 +54,7 @@ class Dispatcher:
         self.name = name or consumer_name("dispatcher")
         self.queue = make_queue(client, settings)
         self.read_pending = True
-        try:
-            client.xgroup_create(self.keys.alerts, DISPATCH_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        self.ensure_group()
 
     def claim_abandoned(self) -> int:
         """Take over alerts another dispatcher read but did not acknowledge within claim_idle_seconds."""
@@ -79,18 +75,50 @@ class Dispatcher:
                               self.settings.block_ms if block_ms is None else block_ms)
             msgs = [m for _, ms in resp or [] for m in ms]
         if msgs:
-            self.enqueue(msgs)
+            try:
+                self.enqueue(msgs)
+            except (redis.ConnectionError, redis.TimeoutError):
+                raise
+            except Exception:  # find the entry that cannot be enqueued, set it aside, keep the rest flowing
+                for m in msgs:
+                    try:
+                        self.enqueue([m])
+                    except (redis.ConnectionError, redis.TimeoutError):
+                        raise
+                    except Exception as exc:
+                        self._set_aside(m, exc)
         return len(msgs)
 
+    def _set_aside(self, msg: tuple[bytes, dict[bytes, bytes]], exc: Exception) -> None:
+        mid, fields = msg
+        log.error("alert stream entry %s cannot be dispatched (%s: %s); moved to %s", mid.decode(),
+                  type(exc).__name__, exc, self.keys.dead_alerts)
+        pipe = self.client.pipeline(transaction=True)
+        entry: dict[Any, Any] = {**fields, b"reason": f"{type(exc).__name__}: {exc}".encode(), b"id": mid}
+        pipe.xadd(self.keys.dead_alerts, entry)
+        pipe.xack(self.keys.alerts, DISPATCH_GROUP, mid)
+        pipe.execute()
+
+    def ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.keys.alerts, DISPATCH_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
     def enqueue(self, msgs: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        alerts = []
+        alerts: list[tuple[bytes, dict[str, Any] | None]] = []
         for mid, fields in msgs:
             try:
-                alerts.append((mid, json.loads(fields[b"a"])))
+                alert = json.loads(fields[b"a"])
+                if not isinstance(alert, dict) or not {"id", "rule_id", "targets"} <= alert.keys():
+                    raise ValueError("not an alert")
             except (KeyError, ValueError):
                 log.error("alert stream entry %s is not an alert; acknowledged and skipped", mid.decode())
-                alerts.append((mid, None))
-        markers = [self.keys.enqueued(a["id"]) for _, a in alerts if a is not None]
+                alert = None
+            alerts.append((mid, alert))
+        # the same alert twice in one batch is enqueued once
+        markers = list(dict.fromkeys(self.keys.enqueued(a["id"]) for _, a in alerts if a is not None))
         retry = Retry(max=len(self.settings.delivery_retry_intervals_seconds),
                       interval=self.settings.delivery_retry_intervals_seconds)
         while True:
@@ -106,6 +134,7 @@ class Dispatcher:
                     for _, a in alerts:
                         if a is None or self.keys.enqueued(a["id"]) in done:
                             continue
+                        done.add(self.keys.enqueued(a["id"]))
                         for target in a.get("targets", []):
                             datas.append(Queue.prepare_data(
                                 "workers.dispatch.deliver", args=(a, target), job_id=job_id(a["id"], target),
@@ -128,9 +157,15 @@ class Dispatcher:
                 self.step()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.error("Redis unavailable (%s); retrying in 1s", type(exc).__name__)
+                self.read_pending = True
                 stop.wait(1.0)
-            except Exception:
-                log.exception("dispatch failed; the alerts stay pending and are tried again")
+            except Exception as exc:
+                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                    log.error("the alert stream is gone (Redis lost its data?); creating it again")
+                    self.ensure_group()
+                else:
+                    log.exception("dispatch failed; the alerts stay pending and are tried again")
+                self.read_pending = True
                 stop.wait(1.0)
 
 

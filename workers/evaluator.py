@@ -39,6 +39,7 @@ from alerts.store import (
     INVALID_MAXLEN,
     SEEN_TTL,
     Keys,
+    check_shard_count,
     decode_state,
     encode_state,
     history_member,
@@ -48,7 +49,9 @@ from alerts.store import (
 log = logging.getLogger("alerts.evaluator")
 
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+local owner = redis.call('get', KEYS[1])
+if owner == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not owner and ARGV[3] == '1' then return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) and 1 or 0 end
 return 0
 """
 _RELEASE = """
@@ -88,7 +91,8 @@ class Evaluator:
         self._next_lease_check = 0.0
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
-        self._groups_made: set[int] = set()
+        self.commits: dict[int, int] = {}  # shard -> its commit counter as of our last commit
+        check_shard_count(client, self.keys, settings.stream_shards)
 
     # --- shard leases ----------------------------------------------------------------------------
 
@@ -106,7 +110,7 @@ class Evaluator:
         shards = self.settings.stream_shards
         fair = math.ceil(shards / live)
         for shard in sorted(self.owned):
-            if not self._renew(keys=[self.keys.lease(shard)], args=[self.token, ttl_ms]):
+            if not self._renew(keys=[self.keys.lease(shard)], args=[self.token, ttl_ms, 0]):
                 log.warning("lost the lease of shard %d", shard)
                 self._drop(shard)
         for shard in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - fair)]:
@@ -123,13 +127,12 @@ class Evaluator:
 
     def _acquire(self, shard: int) -> None:
         stream = self.keys.events(shard)
-        if shard not in self._groups_made:
-            try:
-                self.client.xgroup_create(stream, EVALUATOR_GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            self._groups_made.add(shard)
+        try:
+            self.client.xgroup_create(stream, EVALUATOR_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self.commits[shard] = int(self.client.get(self.keys.commits(shard)) or 0)
         # Whatever is pending in this shard belongs to an owner that lost the lease: take it over.
         start: str | bytes = "0-0"
         while True:
@@ -144,6 +147,7 @@ class Evaluator:
     def _drop(self, shard: int) -> None:
         self.owned.discard(shard)
         self.needs_pending.discard(shard)
+        self.commits.pop(shard, None)
         self.cache.clear()  # cheap to rebuild; avoids tracking which products live in which shard
 
     def release_all(self) -> None:
@@ -178,11 +182,24 @@ class Evaluator:
             return self.process(batch)
         except (LeaseLost, redis.WatchError):
             shards = {s for s, _, _ in batch}
-            log.warning("shards %s changed owner during a batch; their events stay pending", sorted(shards))
-            for s in shards:
-                self._drop(s)
-            self.maintain_leases(force=True)
+            log.warning("shards %s changed hands or lost data during a batch; their events stay pending and are "
+                        "evaluated again from the stored state", sorted(shards))
+            self._reset(shards)
             return BatchResult()
+
+    def _reset(self, shards: set[int]) -> None:
+        """Forget what we know of these shards and take them again from what Redis holds."""
+        for s in shards:
+            if s in self.owned:
+                self._release(keys=[self.keys.lease(s)], args=[self.token])
+            self._drop(s)
+        self.maintain_leases(force=True)
+
+    def _forget(self) -> None:
+        """After an error: drop every shard locally (no Redis call); the next step takes them again."""
+        for s in list(self.owned):
+            self._drop(s)
+        self._next_lease_check = 0.0
 
     def _shard_of_stream(self, name: bytes | str) -> int:
         n = name.decode() if isinstance(name, bytes) else name
@@ -200,6 +217,8 @@ class Evaluator:
                 parsed.append((shard, mid, parse_event(json.loads(raw), rules.catalog, tz)))
             except (EventError, ValueError) as exc:
                 invalid.append((shard, mid, raw, str(exc)))
+            except Exception as exc:  # one poisonous entry must not block its shard
+                invalid.append((shard, mid, raw, f"{type(exc).__name__}: {exc}"))
         # state of the products in this batch: from the cache, else one pipelined read
         overlay: dict[str, ProductState | None] = {}
         missing = {ev.product_key for _, _, ev in parsed if isinstance(ev, PriceEvent)} - self.cache.keys()
@@ -220,6 +239,7 @@ class Evaluator:
                 zip(article_keys, replies[len(missing_list):], strict=False)}
         news_fired: dict[str, float] = (
             {k.decode(): float(v) for k, v in replies[-1].items()} if news else {})
+        news_fired_before = dict(news_fired)
 
         history: dict[str, dict[str, float]] = {}
         seen_add: dict[str, set[str]] = {}
@@ -241,7 +261,8 @@ class Evaluator:
                     if nout.fired_rules - before:
                         seen_add.setdefault(k, set()).update(nout.fired_rules)
                 result.alerts.extend(nout.alerts)
-        self._commit(batch, overlay, history, seen_add, news_fired if news else None, result.alerts, invalid)
+        fired_changes = {k: v for k, v in news_fired.items() if news_fired_before.get(k) != v} if news else {}
+        self._commit(batch, overlay, history, seen_add, fired_changes, result.alerts, invalid)
         self.cache.update(overlay)
         result.events = len(parsed)
         result.invalid = len(invalid)
@@ -254,13 +275,23 @@ class Evaluator:
 
     def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], overlay: dict[str, ProductState | None],
                 history: dict[str, dict[str, float]], seen_add: dict[str, set[str]],
-                news_fired: dict[str, float] | None, alerts: list[Alert],
+                news_fired: dict[str, float], alerts: list[Alert],
                 invalid: list[tuple[int, bytes, bytes, str]]) -> None:
         shards = sorted({s for s, _, _ in batch})
         lease_keys = [self.keys.lease(s) for s in shards]
+        commit_keys = [self.keys.commits(s) for s in shards]
+        ttl_ms = int(self.settings.lease_seconds * 1000)
+        for key in lease_keys:  # a long batch may have outlived its lease: renew it, or take it back if free
+            if not self._renew(keys=[key], args=[self.token, ttl_ms, 1]):
+                raise LeaseLost(shards)
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.watch(*lease_keys)
-            if any(v != self.token for v in pipe.mget(lease_keys)):
+            pipe.watch(*lease_keys, *commit_keys)
+            values = pipe.mget(lease_keys + commit_keys)
+            if any(v != self.token for v in values[:len(shards)]):
+                raise LeaseLost(shards)
+            # Another commit since ours (an owner in between) or fewer commits (Redis lost writes):
+            # the cached state is not Redis' state.
+            if [int(v or 0) for v in values[len(shards):]] != [self.commits.get(s, -1) for s in shards]:
                 raise LeaseLost(shards)
             pipe.multi()
             for pk, st in overlay.items():
@@ -283,27 +314,29 @@ class Evaluator:
                 by_shard.setdefault(s, []).append(entry_id)
             for s, mids in by_shard.items():
                 pipe.xack(self.keys.events(s), EVALUATOR_GROUP, *mids)
+                pipe.incr(self.keys.commits(s))
             pipe.execute()
+        for s in shards:
+            self.commits[s] += 1
 
     def run(self, stop: threading.Event) -> None:
         log.info("evaluator %s started", self.name)
-        try:
-            while not stop.is_set():
-                try:
-                    self.step()
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    log.error("Redis unavailable (%s); retrying in 1s", type(exc).__name__)
-                    self.cache.clear()
-                    self.owned.clear()
-                    stop.wait(1.0)
-                except Exception:
-                    log.exception("evaluation failed; the batch stays pending and is tried again")
-                    self.cache.clear()
-                    self.needs_pending |= self.owned
-                    stop.wait(1.0)
-        finally:
+        while not stop.is_set():
             try:
-                self.release_all()
-            except redis.RedisError:
-                pass
-            log.info("evaluator %s stopped", self.name)
+                self.step()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.error("Redis unavailable (%s); retrying in 1s", type(exc).__name__)
+                self._forget()
+                stop.wait(1.0)
+            except Exception as exc:
+                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                    log.error("event streams are gone (Redis lost its data?); taking the shards again")
+                else:
+                    log.exception("evaluation failed; the batch stays pending and is tried again")
+                self._forget()
+                stop.wait(1.0)
+        try:
+            self.release_all()
+        except redis.RedisError:
+            pass
+        log.info("evaluator %s stopped", self.name)

@@ -16,7 +16,7 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
 from alerts.settings import Settings
-from alerts.store import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
+from alerts.store import Keys
 from workers.dispatch import Dispatcher
 
 log = logging.getLogger("alerts.scheduler")
@@ -27,34 +27,33 @@ TICK = 1.0
 TRIM_EVERY = 300.0
 
 
-def _min_pending(client: redis.Redis, stream: str, group: str) -> bytes | None:
-    try:
-        info = client.xpending(stream, group)
-    except redis.ResponseError:
-        return None
-    return info.get("min") if info and info.get("pending") else None  # type: ignore[no-any-return]
+def _id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
-def trim_stream(client: redis.Redis, stream: str, group: str, max_age_s: float) -> None:
-    """XTRIM MINID to the older of (now - max age) and the oldest pending entry; never drops unread data."""
-    cutoff_ms = int((time.time() - max_age_s) * 1000)
-    minid = f"{cutoff_ms}-0"
-    oldest = _min_pending(client, stream, group)
-    if oldest is not None:
-        o = oldest.decode() if isinstance(oldest, bytes) else str(oldest)
-        if tuple(map(int, o.split("-"))) < (cutoff_ms, 0):
-            minid = o
+def trim_stream(client: redis.Redis, stream: str, max_age_s: float) -> None:
+    """XTRIM MINID to (now - max age), never past an entry a consumer group has not read or acknowledged.
+
+    The groups' read positions are read before their pending entries: an entry delivered in between
+    is newer than the position read, so one of the two always protects it. A stream no group reads
+    yet is left alone.
+    """
     try:
         groups = client.xinfo_groups(stream)
     except redis.ResponseError:
         return
-    for g in groups:  # never trim past what a group has not read yet
-        last = g.get("last-delivered-id")
-        if last is not None:
-            s = last.decode() if isinstance(last, bytes) else str(last)
-            if tuple(map(int, s.split("-"))) < tuple(map(int, minid.split("-"))):
-                minid = s
-    client.execute_command("XTRIM", stream, "MINID", minid)
+    if not groups:
+        return
+    minid = (int((time.time() - max_age_s) * 1000), 0)
+    for g in groups:
+        minid = min(minid, _id(g["last-delivered-id"]))
+    for g in groups:
+        info = client.xpending(stream, g["name"])
+        if info and info.get("pending"):
+            minid = min(minid, _id(info["min"]))
+    client.xtrim(stream, minid=f"{minid[0]}-{minid[1]}", approximate=False)
 
 
 class Housekeeper:
@@ -74,9 +73,8 @@ class Housekeeper:
         if time.monotonic() - self._last_trim > TRIM_EVERY:
             self._last_trim = time.monotonic()
             for shard in range(self.settings.stream_shards):
-                trim_stream(self.client, self.keys.events(shard), EVALUATOR_GROUP,
-                            self.settings.event_retention_days * 86400)
-            trim_stream(self.client, self.keys.alerts, DISPATCH_GROUP, self.settings.alert_retention_days * 86400)
+                trim_stream(self.client, self.keys.events(shard), self.settings.event_retention_days * 86400)
+            trim_stream(self.client, self.keys.alerts, self.settings.alert_retention_days * 86400)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

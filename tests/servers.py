@@ -35,12 +35,12 @@ def redis_binary() -> str:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, binary: str | None = None) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="alerts-test-redis-")
         self.proc = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir],
+            [binary or redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"

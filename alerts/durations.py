@@ -21,3 +21,14 @@ def parse_duration(text: str | int | float) -> float:
     if not s or _PART.sub("", s):
         raise ValueError(f"{text!r} is not a duration; write for example 30m, 6h, 1d or 1h30m")
     return float(sum(float(n) * SECONDS[u] for n, u in _PART.findall(s)))
+
+
+def format_duration(seconds: float) -> str:
+    """``2592000`` -> ``30d``; ``5400`` -> ``1h30m``."""
+    left = int(seconds)
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        n, left = divmod(left, SECONDS[unit])
+        if n:
+            parts.append(f"{n}{unit}")
+    return "".join(parts) or "0s"

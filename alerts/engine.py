@@ -2,29 +2,41 @@
 
 Price semantics, per rule and per (product, source):
 
-- ``above: X`` fires on a price > X while armed; it starts armed and re-arms on a price <= X.
-  Because arming follows the last price, "armed" is simply "the previous quote was <= X, or the
-  rule had not seen the previous quote" (a new or changed rule starts armed). ``below`` mirrors it.
-- ``crosses_above: X`` fires when the previous quote was <= X and the new one is > X.
-- A quote older than the newest one (late data) changes nothing and fires nothing. A second quote
-  with the same time and another id is a correction and is evaluated; an event seen before (same
-  id as a quote at the newest time) is ignored.
+- ``above: X`` fires on a value > X while armed; it starts armed and re-arms once the value is back
+  at or below X (or at or below ``rearm:``). ``below`` mirrors it. ``crosses_above: X`` fires when
+  the previous quote was <= X and the new one is > X; ``crosses_below`` mirrors it.
+- The value is the price, or for ``change_pct``/``change`` the move against the last quote at or
+  before (as_of - window); with no such quote there is no value and nothing happens.
+- ``confirm: N``: the condition must hold on N consecutive quotes. ``resolve: true``: when a fired
+  condition stops holding, a "resolved" alert carries the value that ended it.
+- A quote older than the newest one (late data) is kept in the history but fires nothing. A second
+  quote with the same time and another id is a correction and is evaluated; an event seen before
+  (same id as a quote at the newest time) is ignored.
 - ``cooldown``: an alert within the cooldown of the rule's previous alert on the same product is
   held back; an ``above``/``below`` rule then stays armed and fires on the next quote after the
-  cooldown if the condition still holds. Times are event times, so backtests match live runs.
+  cooldown if the condition still holds. ``expires``: nothing fires for events after that day.
+  Times are event times, so a backtest gives what a live run gives.
 
-The index makes a quote cost O(log n + k): only thresholds between the previous and the new price
-(k of them), rules new since the previous quote and rules held back by cooldown are looked at.
+Plain ``above``/``below``/``crosses_*`` rules take a fast path: their arming follows from the last
+price ("armed" = the previous quote was on the other side, or the rule had not seen it), so a quote
+only looks at the thresholds between the previous and the new price, found by bisection, plus the
+rules new since the previous quote and those held back by cooldown. Rules with state of their own
+are evaluated one by one.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from alerts.events import NewsEvent, PriceEvent
-from alerts.model import Alert, ProductState, QuoteState, alert_id
-from alerts.ruleset import NewsRule, PriceRule, ProductIndex, RuleSet
+from alerts.compiled import NewsRule, PriceRule, ProductIndex, RuleSet
+from alerts.durations import format_duration
+from alerts.events import NewsEvent, PriceEvent, local_date
+from alerts.model import Alert, History, ProductState, QuoteState, RuleState, alert_id
+from alerts.texts import render
 
 NEW, DUPLICATE, LATE = "new", "duplicate", "late"
 
@@ -43,12 +55,26 @@ class NewsOutcome:
     last_fired: dict[str, float] = field(default_factory=dict)  # news rule fp -> time, for cooldown
 
 
-def _holds(rule: PriceRule, price: float) -> bool:
+def _holds(rule: PriceRule, value: float) -> bool:
     k = rule.kind
-    return price > rule.threshold if k in ("above", "crosses_above") else price < rule.threshold
+    if k in ("above", "crosses_above"):
+        return value > rule.threshold
+    if k in ("below", "crosses_below"):
+        return value < rule.threshold
+    return abs(value) > rule.threshold  # abs_above
+
+
+def _rearmed(rule: PriceRule, value: float) -> bool:
+    level = rule.threshold if rule.rearm is None else rule.rearm
+    if rule.kind == "above":
+        return value <= level
+    if rule.kind == "below":
+        return value >= level
+    return abs(value) <= level
 
 
 def _candidates(idx: ProductIndex, q: QuoteState | None, p1: float) -> dict[str, PriceRule]:
+    """Fast-path rules that fire on p1 unless held back by cooldown."""
     out: dict[str, PriceRule] = {}
     p0 = q.price if q is not None else None
     above, below = idx.kind("above"), idx.kind("below")
@@ -68,7 +94,7 @@ def _candidates(idx: ProductIndex, q: QuoteState | None, p1: float) -> dict[str,
                 out.update((r.fp, r) for r in ti.between(p1, p0, False, True))
     if q is not None and q.token != idx.token:
         for fp, r in idx.by_fp.items():
-            if fp not in q.seen and r.kind in ("above", "below") and _holds(r, p1):
+            if fp not in q.seen and not r.stateful and r.kind in ("above", "below") and _holds(r, p1):
                 out.setdefault(fp, r)
     if q is not None:
         for fp in q.pending:
@@ -78,50 +104,138 @@ def _candidates(idx: ProductIndex, q: QuoteState | None, p1: float) -> dict[str,
     return out
 
 
+def _with_quote(history: History, ts: float, price: float, keep: float) -> History:
+    """Insert a quote (in time order) and drop what no window needs: quotes older than the newest
+    minus ``keep``, except the last one before that boundary (the reference of the longest window)."""
+    items = list(history)
+    bisect.insort(items, (ts, price))
+    boundary = items[-1][0] - keep
+    first = bisect.bisect_left(items, (boundary, -math.inf))
+    return tuple(items[max(0, first - 1):])
+
+
+def _reference(history: History, ts: float) -> tuple[float, float] | None:
+    """The last quote at or before ``ts``."""
+    i = bisect.bisect_right(history, (ts, math.inf))
+    return history[i - 1] if i else None
+
+
 def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -> PriceOutcome:
     st = state or ProductState()
     q = st.quotes.get(ev.source)
+    idx = rules.price.get(ev.product_key)
+    keep = idx.max_window if idx is not None else 0.0
+    history = st.history
+    if keep:
+        history = dict(st.history)
+        history[ev.source] = _with_quote(st.history.get(ev.source, ()), ev.as_of, ev.price, keep)
     if q is not None:
         if ev.id == q.event_id or (ev.as_of == q.as_of and ev.id in q.same_time_ids):
             return PriceOutcome(DUPLICATE, [], st)
         if ev.as_of < q.as_of:
-            return PriceOutcome(LATE, [], st)
-    idx = rules.price.get(ev.product_key)
+            return PriceOutcome(LATE, [], replace(st, history=history) if keep else st)
     alerts: list[Alert] = []
-    last_fired = st.last_fired
+    last_fired: dict[str, float] | None = None  # copied on the first write: most quotes fire nothing
     pending: set[str] = set()
+    rule_states = st.rules
     token, seen = "", frozenset[str]()
     if idx is not None:
         token = idx.token
         seen = q.seen if q is not None and q.token == idx.token else frozenset(idx.by_fp)
-        p0 = q.price if q is not None else None
+
+        def cooling(rule: PriceRule) -> bool:
+            last = (last_fired or st.last_fired).get(rule.fp)
+            return bool(rule.cooldown) and last is not None and ev.as_of - last < rule.cooldown
+
+        def fired(rule: PriceRule) -> None:
+            nonlocal last_fired
+            if last_fired is None:
+                last_fired = dict(st.last_fired)
+            last_fired[rule.fp] = ev.as_of
+
         for fp, rule in _candidates(idx, q, ev.price).items():
-            last = last_fired.get(fp)
-            if rule.cooldown and last is not None and ev.as_of - last < rule.cooldown:
+            if not rule.active_at(ev.as_of):
+                continue
+            if cooling(rule):
                 if rule.kind in ("above", "below"):
                     pending.add(fp)
                 continue
-            if last_fired is st.last_fired:
-                last_fired = dict(st.last_fired)
-            last_fired[fp] = ev.as_of  # type: ignore[index]
-            alerts.append(_price_alert(rule, ev, p0))
-        if q is not None and q.token != idx.token:
-            last_fired = {fp: t for fp, t in last_fired.items() if fp in idx.by_fp}
+            fired(rule)
+            alerts.append(_price_alert(rule, ev, q, "firing", rules.timezone))
+        if idx.stateful:
+            rule_states = dict(st.rules)
+            for rule in idx.stateful:
+                key = f"{rule.fp}|{ev.source}"
+                before = rule_states.get(key, RuleState())
+                after, events = _step_stateful(rule, before, ev, history.get(ev.source, ()), q, cooling)
+                if after != before:
+                    rule_states[key] = after
+                for status, extra in events:
+                    if status == "firing":
+                        fired(rule)
+                    alerts.append(_price_alert(rule, ev, q, status, rules.timezone, **extra))
+        if q is not None and q.token != idx.token:  # rules changed: forget state of rules that are gone
+            last_fired = {fp: t for fp, t in (last_fired or st.last_fired).items() if fp in idx.by_fp}
+            rule_states = {k: v for k, v in rule_states.items() if k.split("|", 1)[0] in idx.by_fp}
     same_time = q.same_time_ids | {ev.id} if q is not None and q.as_of == ev.as_of else frozenset((ev.id,))
     quote = QuoteState(ev.price, ev.as_of, ev.as_of_date, ev.id, token, seen, frozenset(pending), same_time)
     quotes = dict(st.quotes)
     quotes[ev.source] = quote
-    return PriceOutcome(NEW, alerts, ProductState(quotes, last_fired))
+    return PriceOutcome(NEW, alerts, ProductState(quotes, st.last_fired if last_fired is None else last_fired,
+                                                  rule_states, history))
 
 
-def _price_alert(rule: PriceRule, ev: PriceEvent, previous: float | None) -> Alert:
-    return Alert(
-        id=alert_id(rule.id, ev.product_key, ev.source, ev.id),
+def _step_stateful(rule: PriceRule, st: RuleState, ev: PriceEvent, history: History, q: QuoteState | None,
+                   cooling: Callable[[PriceRule], bool]) -> tuple[RuleState, list[tuple[str, dict[str, Any]]]]:
+    extra: dict[str, Any] = {}
+    if rule.measure == "price":
+        value = ev.price
+    else:
+        ref = _reference(history, ev.as_of - rule.window)
+        if ref is None:
+            return st, []  # no reference quote: nothing to compare, nothing changes
+        change = ev.price - ref[1]
+        pct = change / ref[1] * 100
+        value = pct if rule.measure == "change_pct" else change
+        extra = {"change": change, "change_pct": pct, "reference": ref}
+    holds = _holds(rule, value)
+    streak = st.streak + 1 if holds else 0
+    armed, firing = st.armed, st.firing
+    events: list[tuple[str, dict[str, Any]]] = []
+    if firing and not holds:
+        firing = False
+        if rule.resolve:
+            events.append(("resolved", extra))
+    if not armed and _rearmed(rule, value):
+        armed = True
+    if armed and holds and streak >= rule.confirm and rule.active_at(ev.as_of):
+        if not cooling(rule):  # held back by cooldown: stays armed, fires on a later quote if still true
+            events.append(("firing", extra))
+            armed, firing = False, True
+    return RuleState(armed, streak, firing), events
+
+
+def _price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: str, tz: str,
+                 change: float | None = None, change_pct: float | None = None,
+                 reference: tuple[float, float] | None = None) -> Alert:
+    previous: float | None
+    previous_as_of: str | None
+    if reference is not None:
+        previous, previous_as_of = reference[1], local_date(reference[0], tz)
+    else:
+        previous = q.price if q is not None else None
+        previous_as_of = q.as_of_date if q is not None else None
+    a = Alert(
+        id=alert_id(rule.id, ev.product_key, ev.source, ev.id, status),
         rule_id=rule.id, kind="price", condition=rule.kind, severity=rule.severity,
         targets=tuple(str(t) for t in rule.targets), description=rule.description,
-        event_id=ev.id, source=ev.source, at=ev.as_of, product=ev.product, unit=ev.unit,
-        price=ev.price, previous=previous, threshold=rule.threshold, as_of=ev.as_of_date,
+        event_id=ev.id, source=ev.source, at=ev.as_of, status=status, product=ev.product, unit=ev.unit,
+        price=ev.price, previous=previous, previous_as_of=previous_as_of, threshold=rule.threshold,
+        measure=rule.measure, change=change, change_pct=change_pct,
+        window=format_duration(rule.window) if rule.window else None, as_of=ev.as_of_date,
+        owner=rule.owner, labels=dict(rule.labels) or None,
     )
+    return replace(a, text=render(a, rule))
 
 
 def evaluate_news(rules: RuleSet, ev: NewsEvent, fired_before: frozenset[str],
@@ -132,7 +246,7 @@ def evaluate_news(rules: RuleSet, ev: NewsEvent, fired_before: frozenset[str],
     fired = set(fired_before)
     cooldowns = dict(last_fired or {})
     for rule in rules.news:
-        if rule.id in fired or not rule.matches(text):
+        if rule.id in fired or not rule.active_at(ev.published_at) or not rule.matches(text):
             continue
         last = cooldowns.get(rule.fp)
         if rule.cooldown and last is not None and ev.published_at - last < rule.cooldown:
@@ -144,9 +258,11 @@ def evaluate_news(rules: RuleSet, ev: NewsEvent, fired_before: frozenset[str],
 
 
 def _news_alert(rule: NewsRule, ev: NewsEvent) -> Alert:
-    return Alert(
+    a = Alert(
         id=alert_id(rule.id, ev.article_keys[0]),
         rule_id=rule.id, kind="news", condition="news", severity=rule.severity,
         targets=tuple(str(t) for t in rule.targets), description=rule.description,
         event_id=ev.id, source=ev.source, at=ev.published_at, headline=ev.headline, url=ev.url,
+        owner=rule.owner, labels=dict(rule.labels) or None,
     )
+    return replace(a, text=render(a, rule))

@@ -129,6 +129,11 @@ def _parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[floa
     return _day_start(value, tz), value.isoformat()
 
 
+def local_date(ts: float, tz: str) -> str:
+    """The ISO date of an epoch time in ``tz``."""
+    return datetime.fromtimestamp(ts, _zone(tz)).date().isoformat()
+
+
 def _explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):

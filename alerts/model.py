@@ -17,21 +17,30 @@ class Alert:
     id: str
     rule_id: str
     kind: str  # "price" or "news"
-    condition: str  # above | below | crosses_above | crosses_below | news
+    condition: str  # above | below | crosses_above | crosses_below | abs_above | news
     severity: str
     targets: tuple[str, ...]
     description: str
     event_id: str
     source: str
     at: float  # event time, epoch seconds: the quote's as_of or the article's published_at
+    text: str = ""  # the message: the rule's template, or a default that explains what fired
+    status: str = "firing"  # firing | resolved
     product: str | None = None
     unit: str | None = None
     price: float | None = None
     previous: float | None = None
+    previous_as_of: str | None = None
     threshold: float | None = None
+    measure: str | None = None  # price | change_pct | change
+    change: float | None = None  # price move over the window
+    change_pct: float | None = None
+    window: str | None = None
     as_of: str | None = None  # quote date, ISO
     headline: str | None = None
     url: str | None = None
+    owner: str | None = None
+    labels: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # by hand, not dataclasses.asdict (which deep-copies): this is on the hot path
@@ -76,8 +85,30 @@ class QuoteState:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleState:
+    """State of a rule that keeps its own (rearm, confirm, resolve, changes over a window)."""
+
+    armed: bool = True
+    streak: int = 0  # consecutive quotes on which the condition held (confirm)
+    firing: bool = False  # fired, not yet resolved
+
+    def to_list(self) -> list[int]:
+        return [int(self.armed), self.streak, int(self.firing)]
+
+    @classmethod
+    def from_list(cls, v: list[int]) -> RuleState:
+        return cls(bool(v[0]), int(v[1]), bool(v[2]))
+
+
+#: (quote time, price) pairs, oldest first.
+History = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ProductState:
     """Everything evaluation remembers about one product."""
 
     quotes: Mapping[str, QuoteState] = field(default_factory=dict)  # by source
     last_fired: Mapping[str, float] = field(default_factory=dict)  # rule fingerprint -> event time (cooldown)
+    rules: Mapping[str, RuleState] = field(default_factory=dict)  # "fingerprint|source" -> state
+    history: Mapping[str, History] = field(default_factory=dict)  # by source, kept as long as a window needs

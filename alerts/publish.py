@@ -115,5 +115,5 @@ def publish_lines(lines: Iterable[str], settings: Settings | None = None) -> Pub
 
 
 def _publisher(client: redis.Redis, settings: Settings) -> Publisher:
-    catalog = load_rules(settings.rules_dir).catalog
+    catalog = load_rules(settings.rules_dir, timezone=settings.timezone).catalog
     return Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)

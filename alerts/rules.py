@@ -6,34 +6,62 @@ a digest is defined is decided when a whole directory is compiled (``alerts.rule
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Amount = int | float | str
 ID_PATTERN = r"^[a-z0-9_-]+$"
-PRICE_CONDITIONS = ("above", "below", "crosses_above", "crosses_below")
+PRICE_CONDITIONS = ("above", "below", "crosses_above", "crosses_below", "change_pct", "change")
+THRESHOLD_KINDS = PRICE_CONDITIONS[:4]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Change(Strict):
+    """A move over a window: the new quote against the last quote at or before (as_of - over)."""
+
+    over: str | int = Field(description="the window, such as 30d or 7d")
+    above: Amount | None = None
+    below: Amount | None = None
+    abs_above: Amount | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Change:
+        given = [k for k in ("above", "below", "abs_above") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of above, below, abs_above"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("above", "below", "abs_above") if getattr(self, k) is not None)
+
+
 class PriceCondition(Strict):
-    product: str = Field(min_length=1)
+    product: str | None = Field(default=None, min_length=1)
+    products: list[str] | None = Field(default=None, min_length=1)
     above: Amount | None = None
     below: Amount | None = None
     crosses_above: Amount | None = None
     crosses_below: Amount | None = None
+    change_pct: Change | None = Field(default=None, description="percent move: {over: 30d, above: 5}")
+    change: Change | None = Field(default=None, description="move in price units: {over: 7d, above: 20,000 CNY/t}")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PriceCondition:
         given = [k for k in PRICE_CONDITIONS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of above, below, crosses_above, crosses_below"
+                "give exactly one of " + ", ".join(PRICE_CONDITIONS)
                 + (f" (got {', '.join(given)})" if given else "")
             )
+        if (self.product is None) == (self.products is None):
+            raise ValueError("give exactly one of product: or products:")
         return self
 
     @property
@@ -41,10 +69,8 @@ class PriceCondition(Strict):
         return next(k for k in PRICE_CONDITIONS if getattr(self, k) is not None)
 
     @property
-    def threshold(self) -> Amount:
-        value = getattr(self, self.kind)
-        assert value is not None
-        return value  # type: ignore[no-any-return]
+    def product_names(self) -> list[str]:
+        return [self.product] if self.product is not None else list(self.products or [])
 
 
 def _phrases(v: list[str]) -> list[str]:
@@ -77,11 +103,24 @@ class Rule(Strict):
     notify: list[str] = Field(min_length=1)
     cooldown: str | int | None = None
     severity: Literal["info", "warning", "critical"] = "warning"
+    rearm: Amount | None = Field(default=None, description="hysteresis: re-arm only once the value is back here")
+    confirm: int = Field(default=1, ge=1, le=100, description="consecutive quotes the condition must hold")
+    resolve: bool = Field(default=False, description="send a follow-up when the condition stops holding")
+    expires: date | None = Field(default=None, description="the rule stops firing after this day")
+    owner: str | None = None
+    labels: dict[str, str] = {}
+    message: str | None = Field(default=None, description="Jinja2 template of the notification text")
 
     @model_validator(mode="after")
     def _one_condition(self) -> Rule:
         if (self.price is None) == (self.news is None):
             raise ValueError("a rule needs exactly one condition: price: or news:")
+        if self.news is not None:
+            for key in ("rearm", "resolve"):
+                if getattr(self, key) not in (None, False):
+                    raise ValueError(f"{key}: applies to price rules only")
+            if self.confirm != 1:
+                raise ValueError("confirm: applies to price rules only")
         return self
 
 

@@ -6,113 +6,35 @@ kept. ``alerts rules check`` prints the problems; the service runs the valid rul
 rest.
 
 Price rules are indexed per product and condition by threshold, sorted, so evaluating a quote
-only looks at the thresholds between the previous and the new price (``alerts.engine``).
+only looks at the thresholds between the previous and the new price (``alerts.engine``); rules
+with state of their own (changes over a window, rearm, confirm, resolve) are listed per product.
 """
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import hashlib
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
 from alerts.catalog import Catalog, Product, builtin_catalog
+from alerts.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet, ThresholdIndex
 from alerts.durations import parse_duration
 from alerts.errors import Problem
 from alerts.matching import compile_any, compile_each
-from alerts.rules import TOP_LEVEL_KEYS, Digest, NewsCondition, PriceCondition, ProductDef, Rule
-from alerts.targets import Target, parse_target
-from alerts.units import UnitError, format_price, parse_amount, parse_unit
+from alerts.rules import TOP_LEVEL_KEYS, Change, Digest, NewsCondition, PriceCondition, ProductDef, Rule
+from alerts.targets import parse_target
+from alerts.templates import Message, TemplateError
+from alerts.units import UnitError, parse_amount, parse_unit
 from alerts.yamlsrc import YamlError, line_of, load
 
-
-@dataclass(frozen=True, eq=False)
-class PriceRule:
-    id: str
-    fp: str  # fingerprint of what decides firing; state is kept under it
-    product: Product
-    kind: str  # above | below | crosses_above | crosses_below
-    threshold: float  # in the product's quote unit
-    cooldown: float  # seconds, 0 for none
-    severity: str
-    targets: tuple[Target, ...]
-    description: str
-    path: str
-    line: int
-
-    @property
-    def condition_text(self) -> str:
-        return f"{self.kind.replace('_', ' ')} {format_price(self.threshold)} {self.product.unit}"
-
-
-@dataclass(frozen=True, eq=False)
-class NewsRule:
-    id: str
-    fp: str
-    any_re: re.Pattern[str] | None
-    all_res: tuple[re.Pattern[str], ...]
-    none_re: re.Pattern[str] | None
-    cooldown: float
-    severity: str
-    targets: tuple[Target, ...]
-    description: str
-    path: str
-    line: int
-
-    def matches(self, text: str) -> bool:
-        if self.any_re is not None and self.any_re.search(text) is None:
-            return False
-        if any(p.search(text) is None for p in self.all_res):
-            return False
-        return self.none_re is None or self.none_re.search(text) is None
-
-
-@dataclass
-class ThresholdIndex:
-    """Rules of one condition kind on one product, sorted by threshold."""
-
-    thresholds: list[float] = field(default_factory=list)
-    rules: list[PriceRule] = field(default_factory=list)
-
-    def between(self, lo: float, hi: float, lo_inclusive: bool, hi_inclusive: bool) -> list[PriceRule]:
-        """Rules with lo < X < hi, each end included when asked."""
-        i = bisect.bisect_left(self.thresholds, lo) if lo_inclusive else bisect.bisect_right(self.thresholds, lo)
-        j = bisect.bisect_right(self.thresholds, hi) if hi_inclusive else bisect.bisect_left(self.thresholds, hi)
-        return self.rules[i:j]
-
-
-@dataclass
-class ProductIndex:
-    by_kind: dict[str, ThresholdIndex] = field(default_factory=dict)
-    by_fp: dict[str, PriceRule] = field(default_factory=dict)
-    token: str = ""  # changes whenever the set of fingerprints changes
-
-    def kind(self, kind: str) -> ThresholdIndex | None:
-        return self.by_kind.get(kind)
-
-
-@dataclass
-class RuleSet:
-    catalog: Catalog
-    price: dict[str, ProductIndex] = field(default_factory=dict)
-    news: tuple[NewsRule, ...] = ()
-    by_id: dict[str, PriceRule | NewsRule] = field(default_factory=dict)
-    digests: dict[str, Digest] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-
-_KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Digest, ProductDef)
+_KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Change, Digest, ProductDef)
                       for name in m.model_fields})
 
 
@@ -156,10 +78,10 @@ class _Parsed:
     lines: dict[Any, int]
 
 
-def load_rules(rules_dir: Path | str, catalog: Catalog | None = None) -> RuleSet:
+def load_rules(rules_dir: Path | str, catalog: Catalog | None = None, timezone: str = "Asia/Shanghai") -> RuleSet:
     """Load and compile every rule file under ``rules_dir``. Never raises for a trader's mistake."""
     root = Path(rules_dir)
-    rs = RuleSet(catalog=(catalog or builtin_catalog()).copy())
+    rs = RuleSet(catalog=(catalog or builtin_catalog()).copy(), timezone=timezone)
     if not root.exists():
         rs.problems.append(Problem(str(root), 0, None, "rules directory does not exist"))
         return rs
@@ -174,12 +96,10 @@ def load_rules(rules_dir: Path | str, catalog: Catalog | None = None) -> RuleSet
     for p in parsed:
         _load_digests(p, rs)
     first_seen: dict[str, tuple[str, int]] = {}
-    compiled: list[PriceRule | NewsRule] = []
+    compiled: list[CompiledRule] = []
     for p in parsed:
         for i, item in enumerate(p.data.get("rules") or []):
-            rule = _compile_rule(p, i, item, rs, first_seen)
-            if rule is not None:
-                compiled.append(rule)
+            compiled.extend(_compile_rule(p, i, item, rs, first_seen))
     _index(rs, compiled)
     return rs
 
@@ -249,7 +169,7 @@ def _load_digests(p: _Parsed, rs: RuleSet) -> None:
 
 
 def _compile_rule(p: _Parsed, i: int, item: Any, rs: RuleSet,
-                  first_seen: dict[str, tuple[str, int]]) -> PriceRule | NewsRule | None:
+                  first_seen: dict[str, tuple[str, int]]) -> list[CompiledRule]:
     base = ("rules", i)
     line = line_of(p.lines, base)
     rid = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
@@ -258,71 +178,168 @@ def _compile_rule(p: _Parsed, i: int, item: Any, rs: RuleSet,
         if rid in first_seen:
             other = first_seen[rid]
             rs.problems.append(Problem(p.path, line, rid, f"duplicate rule id, first defined at {other[0]}:{other[1]}"))
-            return None
+            return []
         first_seen[rid] = (p.path, line)
     if rule is None:
-        return None
-    ok = True
+        return []
+    c = _RuleCompiler(p, base, rule, rs)
+    compiled = c.compile()
+    return compiled if c.ok and rule.enabled else []
 
-    def problem(sub: tuple[Any, ...], msg: str) -> None:
-        nonlocal ok
-        ok = False
-        rs.problems.append(Problem(p.path, line_of(p.lines, base + sub), rule.id, msg))
 
-    targets = []
-    for j, t in enumerate(rule.notify):
+class _RuleCompiler:
+    """Turns one validated rule into compiled rules (one per product), reporting problems with lines."""
+
+    def __init__(self, p: _Parsed, base: tuple[Any, ...], rule: Rule, rs: RuleSet):
+        self.p, self.base, self.rule, self.rs = p, base, rule, rs
+        self.ok = True
+
+    def problem(self, sub: tuple[Any, ...], msg: str, severity: str = "error") -> None:
+        if severity == "error":
+            self.ok = False
+        self.rs.problems.append(Problem(self.p.path, line_of(self.p.lines, self.base + sub), self.rule.id, msg,
+                                        severity))
+
+    def compile(self) -> list[CompiledRule]:
+        rule = self.rule
+        common = self._common()
+        if rule.price is not None:
+            return self._price(rule.price, common)
+        assert rule.news is not None
+        n = rule.news
+        if n.all and n.none:
+            clash = [w for w in n.none if any(compile_any([w]).search(a) for a in n.all)]  # type: ignore[union-attr]
+            if clash:
+                self.problem(("news", "none"), f"news.none: {clash[0]!r} is in every article all: asks for, so this "
+                             "rule can never fire", "warning")
+        return [NewsRule(fp=_fp(rule.id, tuple(n.any), tuple(n.all), tuple(n.none)), any_re=compile_any(n.any),
+                         all_res=compile_each(n.all), none_re=compile_any(n.none), **common)]
+
+    def _common(self) -> dict[str, Any]:
+        rule = self.rule
+        targets = []
+        for j, t in enumerate(rule.notify):
+            try:
+                target = parse_target(t)
+            except ValueError as exc:
+                self.problem(("notify", j), f"notify: {exc}")
+                continue
+            if target.kind == "digest" and target.value not in self.rs.digests:
+                self.problem(("notify", j), f"notify: digest {target.value!r} is not defined under digests:")
+            targets.append(target)
+        cooldown = 0.0
+        if rule.cooldown is not None:
+            try:
+                cooldown = parse_duration(rule.cooldown)
+            except ValueError as exc:
+                self.problem(("cooldown",), f"cooldown: {exc}")
+        message = None
+        if rule.message is not None:
+            try:
+                message = Message(rule.message, self.rs.timezone)
+            except TemplateError as exc:
+                self.problem(("message",), str(exc))
+        expires = None
+        if rule.expires is not None:
+            d = rule.expires
+            expires = datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(self.rs.timezone)).timestamp() + 86400 - 1e-6
+        return dict(id=rule.id, cooldown=cooldown, severity=rule.severity, targets=tuple(dict.fromkeys(targets)),
+                    description=rule.description, path=self.p.path, line=line_of(self.p.lines, self.base),
+                    expires=expires, owner=rule.owner, labels=tuple(sorted(rule.labels.items())), message=message)
+
+    def _amount(self, value: Any, product: Product, where: tuple[Any, ...], percent: bool = False) -> float | None:
+        label = ".".join(map(str, where))
         try:
-            target = parse_target(t)
-        except ValueError as exc:
-            problem(("notify", j), f"notify: {exc}")
-            continue
-        if target.kind == "digest" and target.value not in rs.digests:
-            problem(("notify", j), f"notify: digest {target.value!r} is not defined under digests:")
-        targets.append(target)
-    cooldown = 0.0
-    if rule.cooldown is not None:
-        try:
-            cooldown = parse_duration(rule.cooldown)
-        except ValueError as exc:
-            problem(("cooldown",), f"cooldown: {exc}")
-    common = dict(cooldown=cooldown, severity=rule.severity, targets=tuple(dict.fromkeys(targets)),
-                  description=rule.description, path=p.path, line=line)
-    if rule.price is not None:
-        cond = rule.price
-        product = rs.catalog.find(cond.product)
-        if product is None:
-            problem(("price", "product"), f"price.product: unknown product {cond.product!r}")
-            return None
-        try:
-            number, unit = parse_amount(cond.threshold)
-            threshold = number * (unit.factor_to(product.unit) if unit is not None else 1.0)
+            if percent:
+                if isinstance(value, str) and value.strip().endswith("%"):
+                    value = value.strip()[:-1]
+                number, unit = parse_amount(value)
+                if unit is not None:
+                    raise UnitError(f"a percentage takes no unit, got {value!r}")
+                return number
+            number, unit = parse_amount(value)
+            return number * (unit.factor_to(product.unit) if unit is not None else 1.0)
         except UnitError as exc:
-            problem(("price", cond.kind), f"price.{cond.kind}: {exc} ({product.name} is quoted in {product.unit})")
+            self.problem(where, f"{label}: {exc} ({product.name} is quoted in {product.unit})")
             return None
-        if threshold <= 0:
-            problem(("price", cond.kind), f"price.{cond.kind}: a threshold must be positive")
-        if not ok or not rule.enabled:
-            return None
-        fp = _fp(rule.id, product.key, cond.kind, threshold)
-        return PriceRule(id=rule.id, fp=fp, product=product, kind=cond.kind, threshold=threshold, **common)
-    assert rule.news is not None
-    n = rule.news
-    if not ok or not rule.enabled:
-        return None
-    return NewsRule(id=rule.id, fp=_fp(rule.id, tuple(n.any), tuple(n.all), tuple(n.none)),
-                    any_re=compile_any(n.any), all_res=compile_each(n.all), none_re=compile_any(n.none), **common)
+
+    def _price(self, cond: PriceCondition, common: dict[str, Any]) -> list[CompiledRule]:
+        rule = self.rule
+        products = []
+        key = "product" if cond.product is not None else "products"
+        for j, name in enumerate(cond.product_names):
+            product = self.rs.catalog.find(name)
+            if product is None:
+                sub = ("price", "product") if key == "product" else ("price", "products", j)
+                self.problem(sub, f"price.{key}: unknown product {name!r}")
+            else:
+                products.append(product)
+        out: list[CompiledRule] = []
+        for product in dict.fromkeys(products):
+            measure, kind, window = "price", cond.kind, 0.0
+            where: tuple[str, ...]
+            if cond.kind in ("change_pct", "change"):
+                change = getattr(cond, cond.kind)
+                measure, kind = cond.kind, change.kind
+                try:
+                    window = parse_duration(change.over)
+                except ValueError as exc:
+                    self.problem(("price", measure, "over"), f"price.{measure}.over: {exc}")
+                    continue
+                if window <= 0:
+                    self.problem(("price", measure, "over"), f"price.{measure}.over: the window must be longer than 0")
+                raw, where = getattr(change, kind), ("price", measure, kind)
+            else:
+                where = ("price", cond.kind)
+                raw = getattr(cond, cond.kind)
+            threshold = self._amount(raw, product, where, percent=measure == "change_pct")
+            if threshold is None:
+                continue
+            if measure == "price" and threshold <= 0:
+                self.problem(where, f"price.{cond.kind}: a threshold must be positive")
+            if kind == "abs_above" and threshold < 0:
+                self.problem(where, f"{'.'.join(where)}: abs_above takes a positive size of move")
+            rearm = None
+            if rule.rearm is not None:
+                rearm = self._amount(rule.rearm, product, ("rearm",), percent=measure == "change_pct")
+                self._check_rearm(kind, threshold, rearm)
+            if kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
+                self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
+                             "confirm: and resolve: apply to above/below conditions, not to crosses_*")
+            fp = _fp(rule.id, product.key, measure, kind, threshold, window, rearm, rule.confirm, rule.resolve)
+            out.append(PriceRule(fp=fp, product=product, measure=measure, kind=kind, threshold=threshold,
+                                 window=window, rearm=rearm, confirm=rule.confirm, resolve=rule.resolve, **common))
+        return out
+
+    def _check_rearm(self, kind: str, threshold: float, rearm: float | None) -> None:
+        if rearm is None:
+            return
+        if kind.startswith("crosses"):
+            self.problem(("rearm",), "rearm: applies to above/below conditions, not to crosses_*")
+        elif kind == "above" and rearm > threshold:
+            self.problem(("rearm",), "rearm: for above, the re-arm level must be at or below the threshold")
+        elif kind == "below" and rearm < threshold:
+            self.problem(("rearm",), "rearm: for below, the re-arm level must be at or above the threshold")
+        elif kind == "abs_above" and not 0 <= rearm <= threshold:
+            self.problem(("rearm",), "rearm: for abs_above, the re-arm size must be between 0 and the threshold")
 
 
-def _index(rs: RuleSet, compiled: Iterable[PriceRule | NewsRule]) -> None:
+def _index(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
     news = []
+    by_id: dict[str, list[CompiledRule]] = {}
     for r in compiled:
-        rs.by_id[r.id] = r
+        by_id.setdefault(r.id, []).append(r)
         if isinstance(r, NewsRule):
             news.append(r)
             continue
         idx = rs.price.setdefault(r.product.key, ProductIndex())
         idx.by_fp[r.fp] = r
-        idx.by_kind.setdefault(r.kind, ThresholdIndex()).rules.append(r)
+        if r.stateful:
+            idx.stateful.append(r)
+            idx.max_window = max(idx.max_window, r.window)
+        else:
+            idx.by_kind.setdefault(r.kind, ThresholdIndex()).rules.append(r)
+    rs.by_id = {k: tuple(v) for k, v in by_id.items()}
     rs.news = tuple(news)
     for idx in rs.price.values():
         for ti in idx.by_kind.values():

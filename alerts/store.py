@@ -31,7 +31,7 @@ import redis
 
 from alerts.errors import ConfigError
 from alerts.events import Event, PriceEvent
-from alerts.model import ProductState, QuoteState
+from alerts.model import History, ProductState, QuoteState, RuleState
 
 EVALUATOR_GROUP = "evaluators"
 DISPATCH_GROUP = "dispatch"
@@ -136,19 +136,28 @@ def decode_state(raw: dict[bytes, bytes]) -> ProductState | None:
     if not raw:
         return None
     quotes = {}
+    history: dict[str, History] = {}
     fired: dict[str, float] = {}
+    rules: dict[str, RuleState] = {}
     for k, v in raw.items():
         key = k.decode()
         if key.startswith("q:"):
             quotes[key[2:]] = QuoteState.from_dict(json.loads(v))
+        elif key.startswith("h:"):
+            history[key[2:]] = tuple((float(t), float(p)) for t, p in json.loads(v))
         elif key == "fired":
             fired = json.loads(v)
-    return ProductState(quotes, fired)
+        elif key == "rules":
+            rules = {fp: RuleState.from_list(s) for fp, s in json.loads(v).items()}
+    return ProductState(quotes, fired, rules, history)
 
 
 def encode_state(st: ProductState) -> dict[str, str]:
+    """The hash fields of a product's state. Fields are replaced, never merged: write all of them."""
     out = {f"q:{src}": json.dumps(q.to_dict(), separators=(",", ":")) for src, q in st.quotes.items()}
+    out.update({f"h:{src}": json.dumps(h, separators=(",", ":")) for src, h in st.history.items()})
     out["fired"] = json.dumps(dict(st.last_fired), separators=(",", ":"))
+    out["rules"] = json.dumps({k: s.to_list() for k, s in st.rules.items()}, separators=(",", ":"))
     return out
 
 

@@ -39,9 +39,10 @@ from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
 from alerts.catalog import product_key
+from alerts.compiled import RuleSet
 from alerts.publish import Publisher
 from alerts.redis_server import connect, redis_server_binary
-from alerts.ruleset import RuleSet, load_rules
+from alerts.ruleset import load_rules
 from alerts.settings import Settings
 from alerts.store import Keys
 from alerts.units import format_price

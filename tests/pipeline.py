@@ -8,9 +8,10 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from alerts.compiled import RuleSet
 from alerts.model import Alert
 from alerts.publish import Publisher
-from alerts.ruleset import RuleSet, load_rules
+from alerts.ruleset import load_rules
 from alerts.settings import Settings
 from alerts.store import Keys
 from workers.dispatch import Dispatcher, configure, make_queue
@@ -21,7 +22,7 @@ class Pipeline:
     def __init__(self, client: redis.Redis, settings: Settings, rules: RuleSet | None = None):
         self.client = client
         self.settings = settings
-        self.rules = rules or load_rules(settings.rules_dir)
+        self.rules = rules or load_rules(settings.rules_dir, timezone=settings.timezone)
         assert not self.rules.errors, self.rules.errors
         self.keys = Keys(settings.key_prefix)
         self.publisher = Publisher(client, self.rules.catalog, settings.timezone, settings.stream_shards,

@@ -46,7 +46,7 @@ def _publish_demo(client: object, settings: Settings) -> None:
     import json
 
     log = logging.getLogger("alerts.demo")
-    rules = load_rules(settings.rules_dir)
+    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
     pub = Publisher(client, rules.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)  # type: ignore[arg-type]
     lines = resources.files("alerts").joinpath("data/demo_feed.jsonl").read_text("utf-8").splitlines()
     time.sleep(1.0)
@@ -70,7 +70,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    rules = load_rules(settings.rules_dir)
+    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
     name = "<stdin>" if args.file == "-" else args.file
     try:
         fh = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
@@ -88,7 +88,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
     directory = Path(args.dir) if args.dir else settings.rules_dir
-    rs = load_rules(directory)
+    rs = load_rules(directory, timezone=settings.timezone)
     for p in rs.problems:
         print(p)
     n = len(rs.by_id)

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 
 import redis
 
+from alerts.compiled import RuleSet
 from alerts.engine import LATE, NEW, evaluate_news, evaluate_price
 from alerts.errors import EventError
 from alerts.events import NewsEvent, PriceEvent, parse_event
 from alerts.model import Alert, ProductState
-from alerts.ruleset import RuleSet
 from alerts.settings import Settings
 from alerts.store import (
     EVALUATOR_GROUP,

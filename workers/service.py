@@ -13,7 +13,8 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from alerts.ruleset import RuleSet, load_rules
+from alerts.compiled import RuleSet
+from alerts.ruleset import load_rules
 from alerts.settings import Settings
 from workers.dispatch import Dispatcher, configure, make_queue
 from workers.evaluator import Evaluator, consumer_name
@@ -24,14 +25,14 @@ log = logging.getLogger("alerts.service")
 
 def load_and_report(settings: Settings) -> RuleSet:
     """Load the rules; report every problem; keep every valid rule."""
-    rs = load_rules(settings.rules_dir)
+    rs = load_rules(settings.rules_dir, timezone=settings.timezone)
     for p in rs.problems:
         (log.warning if p.severity == "warning" else log.error)("rule problem: %s", p)
     n_price = sum(len(i.by_fp) for i in rs.price.values())
     log.info("loaded %d rules (%d price, %d news) from %d files in %s%s", len(rs.by_id), n_price, len(rs.news),
              len(rs.files), settings.rules_dir, f"; {len(rs.errors)} problems" if rs.errors else "")
     if settings.slack_bot_token is None and any(
-            t.kind == "slack" for r in rs.by_id.values() for t in r.targets):
+            t.kind == "slack" for rules in rs.by_id.values() for r in rules for t in r.targets):
         msg = "ALERTS_SLACK_BOT_TOKEN is not set: Slack targets are printed to the console instead"
         log.warning(msg)
         print(f"warning: {msg}", file=sys.stderr, flush=True)

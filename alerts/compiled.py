@@ -1,0 +1,129 @@
+"""Rules as evaluation uses them: compiled, unit-converted and indexed. Built by ``alerts.ruleset``."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+from alerts.catalog import Catalog, Product
+from alerts.durations import format_duration
+from alerts.errors import Problem
+from alerts.rules import Digest
+from alerts.targets import Target
+from alerts.templates import Message
+from alerts.units import format_price
+
+
+@dataclass(frozen=True, eq=False)
+class RuleBase:
+    id: str
+    fp: str  # fingerprint of what decides firing; state is kept under it
+    cooldown: float  # seconds, 0 for none
+    severity: str
+    targets: tuple[Target, ...]
+    description: str
+    path: str
+    line: int
+    expires: float | None = None  # epoch seconds: fires nothing for events after this
+    owner: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    message: Message | None = None
+
+    def active_at(self, ts: float) -> bool:
+        return self.expires is None or ts <= self.expires
+
+
+@dataclass(frozen=True, eq=False)
+class PriceRule(RuleBase):
+    product: Product = None  # type: ignore[assignment]
+    measure: str = "price"  # price | change_pct | change
+    kind: str = "above"  # above | below | crosses_above | crosses_below | abs_above
+    threshold: float = 0.0  # in the product's quote unit (percent for change_pct)
+    window: float = 0.0  # seconds, for change and change_pct
+    rearm: float | None = None  # hysteresis level; None: the threshold itself
+    confirm: int = 1
+    resolve: bool = False
+
+    @property
+    def stateful(self) -> bool:
+        """Needs its own state per source; otherwise its state follows from the last price (the fast path)."""
+        return self.measure != "price" or self.rearm is not None or self.confirm > 1 or self.resolve
+
+    def value_text(self, value: float) -> str:
+        if self.measure == "change_pct":
+            return f"{value:+.1f}%" if self.kind != "abs_above" else f"{abs(value):.1f}%"
+        return f"{format_price(value)} {self.product.unit}"
+
+    @property
+    def condition_text(self) -> str:
+        words = {"above": "above", "below": "below", "crosses_above": "crossed above",
+                 "crosses_below": "crossed below", "abs_above": "moved more than"}[self.kind]
+        if self.measure == "price":
+            return f"{words} {format_price(self.threshold)} {self.product.unit}"
+        amount = f"{format_price(self.threshold)}%" if self.measure == "change_pct" else \
+            f"{format_price(self.threshold)} {self.product.unit}"
+        return f"change over {format_duration(self.window)} {words} {amount}"
+
+
+@dataclass(frozen=True, eq=False)
+class NewsRule(RuleBase):
+    any_re: re.Pattern[str] | None = None
+    all_res: tuple[re.Pattern[str], ...] = ()
+    none_re: re.Pattern[str] | None = None
+
+    def matches(self, text: str) -> bool:
+        if self.any_re is not None and self.any_re.search(text) is None:
+            return False
+        if any(p.search(text) is None for p in self.all_res):
+            return False
+        return self.none_re is None or self.none_re.search(text) is None
+
+
+CompiledRule = PriceRule | NewsRule
+
+
+@dataclass
+class ThresholdIndex:
+    """Fast-path rules of one condition kind on one product, sorted by threshold."""
+
+    thresholds: list[float] = field(default_factory=list)
+    rules: list[PriceRule] = field(default_factory=list)
+
+    def between(self, lo: float, hi: float, lo_inclusive: bool, hi_inclusive: bool) -> list[PriceRule]:
+        """Rules with lo < X < hi, each end included when asked."""
+        i = bisect.bisect_left(self.thresholds, lo) if lo_inclusive else bisect.bisect_right(self.thresholds, lo)
+        j = bisect.bisect_right(self.thresholds, hi) if hi_inclusive else bisect.bisect_left(self.thresholds, hi)
+        return self.rules[i:j]
+
+
+@dataclass
+class ProductIndex:
+    by_kind: dict[str, ThresholdIndex] = field(default_factory=dict)  # fast-path rules
+    stateful: list[PriceRule] = field(default_factory=list)  # evaluated one by one on every quote
+    by_fp: dict[str, PriceRule] = field(default_factory=dict)  # every rule on the product
+    token: str = ""  # changes whenever the set of fingerprints changes
+    max_window: float = 0.0  # longest change window: how much quote history to keep
+
+    def kind(self, kind: str) -> ThresholdIndex | None:
+        return self.by_kind.get(kind)
+
+
+@dataclass
+class RuleSet:
+    catalog: Catalog
+    timezone: str = "Asia/Shanghai"
+    price: dict[str, ProductIndex] = field(default_factory=dict)
+    news: tuple[NewsRule, ...] = ()
+    by_id: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)  # one per product
+    digests: dict[str, Digest] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]

@@ -123,3 +123,43 @@ def test_rules_check_command(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "workers.cli", "rules", "check", str(REPO / "rules")],
                         capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+@pytest.mark.parametrize("snippet,line,message", [
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    message: '{{ prise }}'\n", 5,
+     "message: unknown field 'prise'"),
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    message: '{{ price | }}'\n", 5,
+     "message: template does not compile"),
+    ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    rearm: 1800\n", 5,
+     "rearm: for above, the re-arm level must be at or below the threshold"),
+    ("    price: {product: Dy oxide, crosses_above: 1700}\n    notify: [console]\n    confirm: 2\n", 5,
+     "confirm: and resolve: apply to above/below"),
+    ("    price: {product: Dy oxide, change_pct: {over: 30d, above: 5 CNY/kg}}\n    notify: [console]\n", 3,
+     "a percentage takes no unit"),
+    ("    price: {product: Dy oxide, change_pct: {over: soon, above: 5}}\n    notify: [console]\n", 3,
+     "price.change_pct.over: 'soon' is not a duration"),
+    ("    price: {product: Dy oxide, change_pct: {over: 30d}}\n    notify: [console]\n", 3,
+     "give exactly one of above, below, abs_above"),
+    ("    price: {products: [Dy oxide, nope], above: 1}\n    notify: [console]\n", 3,
+     "price.products: unknown product 'nope'"),
+    ("    price: {product: Dy oxide, products: [Tb oxide], above: 1}\n    notify: [console]\n", 3,
+     "give exactly one of product: or products:"),
+    ("    news: {any: [x]}\n    notify: [console]\n    resolve: true\n", 2, "resolve: applies to price rules only"),
+])
+def test_more_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
+    out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)
+    assert len(out) == 1, out
+    assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: r1: "), out
+    assert message in out[0]
+
+
+def test_warnings_do_not_fail_the_check(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("rules:\n  - id: w\n    news: {any: [magnets], all: [rare earth], none: [earth]}\n"
+                                     "    notify: [console]\n")
+    rs = load_rules(tmp_path)
+    assert rs.errors == [] and set(rs.by_id) == {"w"}
+    (w,) = rs.warnings
+    assert str(w).startswith(f"{tmp_path / 'r.yaml'}:3: w: warning: news.none: 'earth' is in every article")
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "rules", "check", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "warning: news.none" in proc.stdout

@@ -10,6 +10,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:state:{product}        hash: "q:{source}" -> newest quote state; "fired" -> cooldown times
     P:history:{product}:{source}  sorted set of every quote, by quote time (late ones included)
     P:seen:{article}         set of news rule ids that alerted on an article (by id and by url)
+    P:newshistory            sorted set of every article evaluated, by published time (for backtests)
     P:newsfired              hash: news rule fingerprint -> time of its last alert (cooldown)
     P:alerts                 stream of alerts (the outbox for dispatch and the alert history)
     P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
@@ -25,12 +26,13 @@ import json
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import redis
 
 from alerts.errors import ConfigError
-from alerts.events import Event, PriceEvent
+from alerts.events import Event, NewsEvent, PriceEvent
 from alerts.model import History, ProductState, QuoteState, RuleState
 
 EVALUATOR_GROUP = "evaluators"
@@ -72,6 +74,10 @@ class Keys:
 
     def seen(self, article_key: str) -> str:
         return f"{self.prefix}:seen:{article_key}"
+
+    @property
+    def news_history(self) -> str:
+        return f"{self.prefix}:newshistory"
 
     @property
     def news_fired(self) -> str:
@@ -167,6 +173,15 @@ def load_states(client: redis.Redis, keys: Keys, product_keys: Iterable[str]) ->
     for pk in pkeys:
         pipe.hgetall(keys.state(pk))
     return {pk: decode_state(raw) for pk, raw in zip(pkeys, pipe.execute(), strict=True)}
+
+
+def news_member(ev: NewsEvent) -> str:
+    """An article in the news history (JSON, the event as published). Score: its published time."""
+    d: dict[str, Any] = {"type": "news", "id": ev.id, "headline": ev.headline, "body": ev.body, "url": ev.url,
+                         "published_at": datetime.fromtimestamp(ev.published_at, UTC).isoformat(),
+                         "source": ev.source, "tags": list(ev.tags)}
+    return json.dumps({k: v for k, v in d.items() if v not in (None, "", [])}, ensure_ascii=False,
+                      separators=(",", ":"), sort_keys=True)
 
 
 def history_member(ev: PriceEvent) -> str:

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import redis
 
 from alerts.compiled import RuleSet
-from alerts.engine import LATE, NEW, evaluate_news, evaluate_price
 from alerts.errors import EventError
 from alerts.events import NewsEvent, PriceEvent, parse_event
 from alerts.model import Alert, ProductState
+from alerts.session import Session
 from alerts.settings import Settings
 from alerts.store import (
     EVALUATOR_GROUP,
@@ -43,6 +43,7 @@ from alerts.store import (
     decode_state,
     encode_state,
     history_member,
+    news_member,
     read_group,
 )
 
@@ -220,7 +221,6 @@ class Evaluator:
             except Exception as exc:  # one poisonous entry must not block its shard
                 invalid.append((shard, mid, raw, f"{type(exc).__name__}: {exc}"))
         # state of the products in this batch: from the cache, else one pipelined read
-        overlay: dict[str, ProductState | None] = {}
         missing = {ev.product_key for _, _, ev in parsed if isinstance(ev, PriceEvent)} - self.cache.keys()
         news = [ev for _, _, ev in parsed if isinstance(ev, NewsEvent)]
         pipe = self.client.pipeline(transaction=False)
@@ -237,33 +237,12 @@ class Evaluator:
             self.cache[pk] = decode_state(raw)
         seen = {ak: {m.decode() for m in r} for ak, r in
                 zip(article_keys, replies[len(missing_list):], strict=False)}
-        news_fired: dict[str, float] = (
-            {k.decode(): float(v) for k, v in replies[-1].items()} if news else {})
-        news_fired_before = dict(news_fired)
-
-        history: dict[str, dict[str, float]] = {}
-        seen_add: dict[str, set[str]] = {}
+        news_fired = {k.decode(): float(v) for k, v in replies[-1].items()} if news else {}
+        session = Session(rules, self.cache, seen, news_fired)
         for _shard, _mid, ev in parsed:
-            if isinstance(ev, PriceEvent):
-                st = overlay[ev.product_key] if ev.product_key in overlay else self.cache.get(ev.product_key)
-                out = evaluate_price(rules, ev, st)
-                if out.status in (NEW, LATE):
-                    history.setdefault(self.keys.history(ev.product_key, ev.source), {})[history_member(ev)] = ev.as_of
-                if out.status == NEW:
-                    overlay[ev.product_key] = out.state
-                result.alerts.extend(out.alerts)
-            else:
-                before = frozenset().union(*(seen.get(k, set()) for k in ev.article_keys))
-                nout = evaluate_news(rules, ev, before, news_fired)
-                news_fired = nout.last_fired
-                for k in ev.article_keys:
-                    seen.setdefault(k, set()).update(nout.fired_rules)
-                    if nout.fired_rules - before:
-                        seen_add.setdefault(k, set()).update(nout.fired_rules)
-                result.alerts.extend(nout.alerts)
-        fired_changes = {k: v for k, v in news_fired.items() if news_fired_before.get(k) != v} if news else {}
-        self._commit(batch, overlay, history, seen_add, fired_changes, result.alerts, invalid)
-        self.cache.update(overlay)
+            result.alerts.extend(session.apply(ev))
+        self._commit(batch, session, result.alerts, invalid)
+        self.cache.update(session.changed)
         result.events = len(parsed)
         result.invalid = len(invalid)
         for shard, mid, _raw, reason in invalid:
@@ -273,9 +252,7 @@ class Evaluator:
                 self.on_alert(a)
         return result
 
-    def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], overlay: dict[str, ProductState | None],
-                history: dict[str, dict[str, float]], seen_add: dict[str, set[str]],
-                news_fired: dict[str, float], alerts: list[Alert],
+    def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], session: Session, alerts: list[Alert],
                 invalid: list[tuple[int, bytes, bytes, str]]) -> None:
         shards = sorted({s for s, _, _ in batch})
         lease_keys = [self.keys.lease(s) for s in shards]
@@ -284,6 +261,9 @@ class Evaluator:
         for key in lease_keys:  # a long batch may have outlived its lease: renew it, or take it back if free
             if not self._renew(keys=[key], args=[self.token, ttl_ms, 1]):
                 raise LeaseLost(shards)
+        history: dict[str, dict[str, float]] = {}
+        for ev in session.prices:
+            history.setdefault(self.keys.history(ev.product_key, ev.source), {})[history_member(ev)] = ev.as_of
         with self.client.pipeline(transaction=True) as pipe:
             pipe.watch(*lease_keys, *commit_keys)
             values = pipe.mget(lease_keys + commit_keys)
@@ -294,16 +274,17 @@ class Evaluator:
             if [int(v or 0) for v in values[len(shards):]] != [self.commits.get(s, -1) for s in shards]:
                 raise LeaseLost(shards)
             pipe.multi()
-            for pk, st in overlay.items():
-                if st is not None:
-                    pipe.hset(self.keys.state(pk), mapping=encode_state(st))  # type: ignore[arg-type]
+            for pk, st in session.changed.items():
+                pipe.hset(self.keys.state(pk), mapping=encode_state(st))  # type: ignore[arg-type]
             for key, members in history.items():
                 pipe.zadd(key, members)  # type: ignore[arg-type]
-            for ak, rule_ids in seen_add.items():
+            if session.news:
+                pipe.zadd(self.keys.news_history, {news_member(ev): ev.published_at for ev in session.news})
+            for ak, rule_ids in session.seen_added.items():
                 pipe.sadd(self.keys.seen(ak), *sorted(rule_ids))
                 pipe.expire(self.keys.seen(ak), SEEN_TTL)
-            if news_fired:
-                pipe.hset(self.keys.news_fired, mapping=news_fired)  # type: ignore[arg-type]
+            if session.news_fired_changed:
+                pipe.hset(self.keys.news_fired, mapping=session.news_fired_changed)  # type: ignore[arg-type]
             for a in alerts:
                 pipe.xadd(self.keys.alerts, {"a": json.dumps(a.to_dict(), ensure_ascii=False, separators=(",", ":"))})
             for shard, _mid, raw, reason in invalid:

@@ -171,7 +171,7 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
         low = p.low * factor if p.low is not None else None
         high = p.high * factor if p.high is not None else None
         price = p.price * factor
-        if not all(math.isfinite(v) for v in (price, low or 1.0, high or 1.0)):
+        if not math.isfinite(price) or not math.isfinite(low or 1.0) or not math.isfinite(high or 1.0):
             raise EventError(f"price: {p.price} {p.unit} is out of range")
         eid = p.id or "p-" + _digest(product.key, p.source, ts, price, low, high)
         return PriceEvent(eid, product.name, product.key, price, product.unit_text, ts, day, p.source, low, high)

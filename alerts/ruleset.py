@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -64,10 +64,15 @@ def _pydantic_problems(exc: ValidationError, path: str, lines: dict[Any, int], b
     return list(dict.fromkeys(out))
 
 
+#: Rule test files (``alerts rules test``) live beside the rules and are not rule files.
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
+
+
 def rule_files(rules_dir: Path) -> list[Path]:
     if rules_dir.is_file():
         return [rules_dir]
-    files = [p for p in rules_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    files = [p for p in rules_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+             and not p.name.endswith(TEST_SUFFIXES)]
     return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(rules_dir).parts))
 
 
@@ -78,15 +83,20 @@ class _Parsed:
     lines: dict[Any, int]
 
 
-def load_rules(rules_dir: Path | str, catalog: Catalog | None = None, timezone: str = "Asia/Shanghai") -> RuleSet:
-    """Load and compile every rule file under ``rules_dir``. Never raises for a trader's mistake."""
-    root = Path(rules_dir)
+def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | None = None,
+               timezone: str = "Asia/Shanghai") -> RuleSet:
+    """Load and compile every rule file under ``rules_dir`` (a directory, a file, or a list of them).
+    Never raises for a trader's mistake: problems are collected in ``RuleSet.problems``."""
+    roots = [Path(rules_dir)] if isinstance(rules_dir, str | Path) else [Path(r) for r in rules_dir]
     rs = RuleSet(catalog=(catalog or builtin_catalog()).copy(), timezone=timezone)
-    if not root.exists():
-        rs.problems.append(Problem(str(root), 0, None, "rules directory does not exist"))
-        return rs
+    files: list[Path] = []
+    for root in roots:
+        if not root.exists():
+            rs.problems.append(Problem(str(root), 0, None, "rules directory does not exist"))
+        else:
+            files.extend(f for f in rule_files(root) if f not in files)
     parsed = []
-    for f in rule_files(root):
+    for f in files:
         rs.files.append(str(f))
         p = _parse_file(f, rs.problems)
         if p is not None:

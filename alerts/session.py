@@ -28,7 +28,7 @@ class Session:
 
     # what this session changed
     changed: dict[str, ProductState] = field(default_factory=dict)
-    prices: list[PriceEvent] = field(default_factory=list)  # quotes to keep in the history (late ones too)
+    prices: list[tuple[PriceEvent, bool]] = field(default_factory=list)  # quotes for the history, and if late
     news: list[NewsEvent] = field(default_factory=list)  # articles to keep in the history
     seen_added: dict[str, set[str]] = field(default_factory=dict)
     news_fired_changed: dict[str, float] = field(default_factory=dict)
@@ -42,7 +42,7 @@ class Session:
         st = self.state(ev.product_key)
         out = evaluate_price(self.rules, ev, st)
         if out.status in (NEW, LATE):
-            self.prices.append(ev)
+            self.prices.append((ev, out.status == LATE))
         if out.state is not st:
             self.changed[ev.product_key] = out.state
         return out.alerts

@@ -184,6 +184,7 @@ def news_member(ev: NewsEvent) -> str:
                       separators=(",", ":"), sort_keys=True)
 
 
-def history_member(ev: PriceEvent) -> str:
-    """A quote in the history: ``[date, price, event id, low, high]`` (JSON). Score: the quote time."""
-    return json.dumps([ev.as_of_date, ev.price, ev.id, ev.low, ev.high], separators=(",", ":"))
+def history_member(ev: PriceEvent, late: bool = False) -> str:
+    """A quote in the history: ``[date, price, event id, low, high, late]`` (JSON); score: the quote time.
+    ``late``: it arrived after a newer quote, so live evaluation ignored it (and a replay does too)."""
+    return json.dumps([ev.as_of_date, ev.price, ev.id, ev.low, ev.high, int(late)], separators=(",", ":"))

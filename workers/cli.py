@@ -7,13 +7,14 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
 from alerts.errors import AlertsError
 from alerts.publish import Publisher
 from alerts.redis_server import redis_for
-from alerts.ruleset import load_rules
+from alerts.ruleset import TEST_SUFFIXES, load_rules
 from alerts.settings import Settings
 
 #: Seconds between two events of the demo feed, so alerts appear one after another.
@@ -99,6 +100,57 @@ def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.ruletest import report, run_file
+
+    paths: list[Path] = []
+    for f in args.files:
+        p = Path(f)
+        paths.extend(sorted(q for q in p.rglob("*") if q.name.endswith(TEST_SUFFIXES)) if p.is_dir() else [p])
+    if not paths:
+        print("no rule test files (*.test.yaml) given", file=sys.stderr)
+        return 2
+    text, ok = report([run_file(p, settings.timezone) for p in paths], settings.timezone)
+    print(text)
+    return 0 if ok else 1
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2025-02-25") from None
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.backtest import read_events, run_backtest, stored_events, write_json, write_text
+    from alerts.store import Keys
+
+    rules = load_rules(Path(args.rules) if args.rules else settings.rules_dir, timezone=settings.timezone)
+    for p in rules.problems:
+        print(p, file=sys.stderr)
+    if args.events:
+        name = "<stdin>" if args.events == "-" else args.events
+        try:
+            fh = sys.stdin if args.events == "-" else open(args.events, encoding="utf-8")
+        except OSError as exc:
+            print(f"{name}: cannot open: {exc.strerror}", file=sys.stderr)
+            return 2
+        with fh:
+            events, errors = read_events(fh, rules.catalog, settings.timezone)
+        for line, reason in errors:
+            print(f"{name}:{line}: {reason}", file=sys.stderr)
+    else:
+        with redis_for(settings) as client:
+            events = stored_events(client, Keys(settings.key_prefix), rules.catalog, settings.timezone)
+    result = run_backtest(rules, events, args.start, args.end)
+    if args.format == "json":
+        write_json(result, sys.stdout)
+    else:
+        write_text(result, sys.stdout, settings.timezone)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alerts", description="Rare-earth price and news alerts.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -119,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     chk = rsub.add_parser("check", help="report every problem as PATH:LINE: RULE-ID: message")
     chk.add_argument("dir", nargs="?")
     chk.set_defaults(func=cmd_rules_check)
+    tst = rsub.add_parser("test", help="run rule unit tests (*.test.yaml files, or folders holding them)")
+    tst.add_argument("files", nargs="+")
+    tst.set_defaults(func=cmd_rules_test)
+    bt = sub.add_parser("backtest", help="replay history through the rules without sending anything")
+    bt.add_argument("--rules", help="rules directory or file (default ALERTS_RULES_DIR)")
+    bt.add_argument("--from", dest="start", type=_date, help="first day to report alerts for")
+    bt.add_argument("--to", dest="end", type=_date, help="last day to replay")
+    bt.add_argument("--events", help="a JSON Lines file ('-' for stdin) instead of the stored history")
+    bt.add_argument("--format", choices=("text", "json"), default="text")
+    bt.set_defaults(func=cmd_backtest)
     return p
 
 

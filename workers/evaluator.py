@@ -262,8 +262,8 @@ class Evaluator:
             if not self._renew(keys=[key], args=[self.token, ttl_ms, 1]):
                 raise LeaseLost(shards)
         history: dict[str, dict[str, float]] = {}
-        for ev in session.prices:
-            history.setdefault(self.keys.history(ev.product_key, ev.source), {})[history_member(ev)] = ev.as_of
+        for ev, late in session.prices:
+            history.setdefault(self.keys.history(ev.product_key, ev.source), {})[history_member(ev, late)] = ev.as_of
         with self.client.pipeline(transaction=True) as pipe:
             pipe.watch(*lease_keys, *commit_keys)
             values = pipe.mget(lease_keys + commit_keys)

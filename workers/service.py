@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from alerts.compiled import RuleSet
-from alerts.ruleset import load_rules
+from alerts.reload import RuleHolder
 from alerts.settings import Settings
 from workers.dispatch import Dispatcher, configure, make_queue
 from workers.evaluator import Evaluator, consumer_name
@@ -23,9 +23,8 @@ from workers.scheduler import Housekeeper
 log = logging.getLogger("alerts.service")
 
 
-def load_and_report(settings: Settings) -> RuleSet:
-    """Load the rules; report every problem; keep every valid rule."""
-    rs = load_rules(settings.rules_dir, timezone=settings.timezone)
+def report_rules(rs: RuleSet, settings: Settings) -> None:
+    """Log every problem of a rule set (its valid rules still run) and what it holds."""
     for p in rs.problems:
         (log.warning if p.severity == "warning" else log.error)("rule problem: %s", p)
     n_price = sum(len(i.by_fp) for i in rs.price.values())
@@ -36,17 +35,17 @@ def load_and_report(settings: Settings) -> RuleSet:
         msg = "ALERTS_SLACK_BOT_TOKEN is not set: Slack targets are printed to the console instead"
         log.warning(msg)
         print(f"warning: {msg}", file=sys.stderr, flush=True)
-    return rs
 
 
 def serve(client: redis.Redis, settings: Settings, *, evaluate: bool = True, dispatch: bool = True,
           after_start: Callable[[], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM."""
     configure(settings)
-    rules = load_and_report(settings)
+    holder = RuleHolder(settings.rules_dir, settings.timezone)
+    report_rules(holder.current(), settings)
     stop = threading.Event()
-    threads = []
-    evaluator = Evaluator(client, settings, lambda: rules) if evaluate else None
+    threads = [threading.Thread(target=holder.watch, args=(stop,), name="rules-watch", daemon=True)]
+    evaluator = Evaluator(client, settings, holder.current) if evaluate else None
     dispatcher = Dispatcher(client, settings) if dispatch else None
     if evaluator:
         threads.append(threading.Thread(target=evaluator.run, args=(stop,), name="evaluator", daemon=True))

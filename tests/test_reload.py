@@ -1,0 +1,64 @@
+"""Hot reload: edits take effect within seconds, a broken edit keeps the last good rules, and state
+of unchanged rules survives."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from alerts.reload import RuleHolder
+from alerts.settings import Settings
+from tests.pipeline import Pipeline, quote
+from tests.servers import write_rules
+
+RULES = """
+rules:
+  - id: unchanged-440k
+    price: {product: Pr-Nd oxide, above: 440000}
+    notify: [console]
+  - id: edited
+    price: {product: Pr-Nd oxide, above: THRESHOLD}
+    notify: [console]
+"""
+
+
+def test_broken_edit_keeps_the_last_good_rules(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_rules(rules_dir, RULES.replace("THRESHOLD", "460000"))
+    holder = RuleHolder(rules_dir, "Asia/Shanghai")
+    first = holder.current()
+    assert holder.check() is False  # nothing changed
+    path.write_text(RULES.replace("THRESHOLD", "460000").replace("above: 440000", "abve: 440000"))
+    assert holder.check() is False
+    assert holder.current() is first
+    err = capsys.readouterr().err
+    assert "not reloaded" in err and f"{path}:4: unchanged-440k: unknown key 'abve'" in err
+    path.write_text(RULES.replace("THRESHOLD", "450000"))
+    assert holder.check() is True
+    assert holder.current().by_id["edited"][0].threshold == 450_000  # type: ignore[union-attr]
+
+
+def test_live_reload_within_seconds_keeps_state_of_unchanged_rules(client: redis.Redis, settings: Settings,
+                                                                   rules_dir: Path) -> None:
+    path = write_rules(rules_dir, RULES.replace("THRESHOLD", "460000"))
+    holder = RuleHolder(rules_dir, settings.timezone)
+    p = Pipeline(client, settings)
+    p.evaluator.rules = holder.current
+    stop = threading.Event()
+    watcher = threading.Thread(target=holder.watch, args=(stop,), daemon=True)
+    watcher.start()
+    try:
+        assert [a.rule_id for a in p.run(quote(452_000, "2025-02-25"))] == ["unchanged-440k"]
+        path.write_text(RULES.replace("THRESHOLD", "450000"))
+        started = time.monotonic()
+        while holder.current().by_id["edited"][0].threshold != 450_000:  # type: ignore[union-attr]
+            assert time.monotonic() - started < 5, "the edit did not take effect within 5 seconds"
+            time.sleep(0.05)
+        # the changed rule starts armed and fires; the unchanged one stays disarmed: no second alert
+        assert [a.rule_id for a in p.run(quote(453_000, "2025-02-26"))] == ["edited"]
+    finally:
+        stop.set()
+        watcher.join(5)

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
+from alerts.compiled import PriceRule
 from alerts.errors import AlertsError
 from alerts.publish import Publisher
 from alerts.redis_server import redis_for
@@ -115,6 +117,25 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if ok else 1
 
 
+def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.explain import explain
+    from alerts.store import Keys, load_states
+
+    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
+    compiled = rules.by_id.get(args.id)
+    if compiled is None:
+        print(f"no enabled rule {args.id!r} in {settings.rules_dir}", file=sys.stderr)
+        return 1
+    keys = Keys(settings.key_prefix)
+    products = {r.product.key for r in compiled if isinstance(r, PriceRule)}
+    with redis_for(settings) as client:
+        states = load_states(client, keys, products)
+        raw = cast(dict[bytes, bytes], client.hgetall(keys.news_fired))
+        fired = {k.decode(): float(v) for k, v in raw.items()}
+    print(explain(compiled, states, fired, settings.timezone))
+    return 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -171,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk = rsub.add_parser("check", help="report every problem as PATH:LINE: RULE-ID: message")
     chk.add_argument("dir", nargs="?")
     chk.set_defaults(func=cmd_rules_check)
+    exp = rsub.add_parser("explain", help="a rule's current state per product: why it did or did not fire")
+    exp.add_argument("id")
+    exp.set_defaults(func=cmd_rules_explain)
     tst = rsub.add_parser("test", help="run rule unit tests (*.test.yaml files, or folders holding them)")
     tst.add_argument("files", nargs="+")
     tst.set_defaults(func=cmd_rules_test)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.catalog import Catalog, Product
 from alerts.durations import format_duration
@@ -71,13 +72,22 @@ class NewsRule(RuleBase):
     any_re: re.Pattern[str] | None = None
     all_res: tuple[re.Pattern[str], ...] = ()
     none_re: re.Pattern[str] | None = None
+    regexes: tuple[Any, ...] = ()  # RE2 patterns: any must match
+    products_re: re.Pattern[str] | None = None  # any name or alias of the listed products
+    sources: frozenset[str] = frozenset()  # casefolded; empty: any source
 
-    def matches(self, text: str) -> bool:
+    def matches(self, text: str, source: str = "") -> bool:
+        if self.sources and source.casefold() not in self.sources:
+            return False
         if self.any_re is not None and self.any_re.search(text) is None:
             return False
         if any(p.search(text) is None for p in self.all_res):
             return False
-        return self.none_re is None or self.none_re.search(text) is None
+        if self.none_re is not None and self.none_re.search(text) is not None:
+            return False
+        if self.regexes and not any(p.search(text) for p in self.regexes):
+            return False
+        return self.products_re is None or self.products_re.search(text) is not None
 
 
 CompiledRule = PriceRule | NewsRule

@@ -246,7 +246,7 @@ def evaluate_news(rules: RuleSet, ev: NewsEvent, fired_before: frozenset[str],
     fired = set(fired_before)
     cooldowns = dict(last_fired or {})
     for rule in rules.news:
-        if rule.id in fired or not rule.active_at(ev.published_at) or not rule.matches(text):
+        if rule.id in fired or not rule.active_at(ev.published_at) or not rule.matches(text, ev.source):
             continue
         last = cooldowns.get(rule.fp)
         if rule.cooldown and last is not None and ev.published_at - last < rule.cooldown:

@@ -5,12 +5,19 @@ a space in the phrase; a trailing ``*`` on a word matches any ending (``export l
 "export licence", "export licenses", "export licensing"). Nothing else is special: dots, brackets
 and other characters match themselves. Chinese and Japanese text has no spaces between words, so
 no boundary is required next to a CJK character (``氧化镝`` matches inside ``氧化镝价格``).
+
+``regex:`` patterns are RE2 (Google's linear-time engine): no pattern can backtrack
+catastrophically and hang a worker, and constructs that would need backtracking (back-references,
+look-around) are refused when the rules are checked. They also match case-insensitively.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
+
+import re2  # type: ignore[import-untyped]
 
 
 def _is_cjk(ch: str) -> bool:
@@ -44,3 +51,24 @@ def compile_any(phrases: Sequence[str]) -> re.Pattern[str] | None:
 
 def compile_each(phrases: Sequence[str]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(phrase_pattern(p), re.IGNORECASE) for p in phrases)
+
+
+class RegexError(ValueError):
+    pass
+
+
+def _re2_options() -> Any:
+    opts = re2.Options()
+    opts.log_errors = False  # errors come back as exceptions, worded for the trader
+    opts.case_sensitive = False
+    return opts
+
+
+def compile_regex(pattern: str) -> Any:
+    """An RE2 pattern, case-insensitive. Raises RegexError naming what RE2 refused."""
+    try:
+        return re2.compile(pattern, _re2_options())
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise RegexError(f"regex {pattern!r} is not accepted: {detail} (RE2 syntax: no back-references "
+                         "or look-around)") from None

@@ -81,17 +81,24 @@ def _phrases(v: list[str]) -> list[str]:
 
 
 class NewsCondition(Strict):
-    any: list[str] = []
-    all: list[str] = []
-    none: list[str] = []
+    any: list[str] = Field(default=[], description="at least one of these phrases appears")
+    all: list[str] = Field(default=[], description="every one of these phrases appears")
+    none: list[str] = Field(default=[], description="none of these phrases appears")
+    regex: str | list[str] | None = Field(default=None, description="RE2 regular expression(s); any must match")
+    products: list[str] = Field(default=[], description="the article names one of these products (any alias)")
+    sources: list[str] = Field(default=[], description="only articles from these sources")
 
     _check = field_validator("any", "all", "none")(_phrases)
 
     @model_validator(mode="after")
     def _something(self) -> NewsCondition:
-        if not self.any and not self.all:
-            raise ValueError("give at least one phrase under any: or all:")
+        if not (self.any or self.all or self.regex or self.products):
+            raise ValueError("give at least one of any:, all:, regex: or products:")
         return self
+
+    @property
+    def regexes(self) -> list[str]:
+        return [self.regex] if isinstance(self.regex, str) else list(self.regex or [])
 
 
 class Rule(Strict):

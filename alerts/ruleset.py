@@ -27,7 +27,7 @@ from alerts.catalog import Catalog, Product, builtin_catalog
 from alerts.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet, ThresholdIndex
 from alerts.durations import parse_duration
 from alerts.errors import Problem
-from alerts.matching import compile_any, compile_each
+from alerts.matching import RegexError, compile_any, compile_each, compile_regex
 from alerts.rules import TOP_LEVEL_KEYS, Change, Digest, NewsCondition, PriceCondition, ProductDef, Rule
 from alerts.targets import parse_target
 from alerts.templates import Message, TemplateError
@@ -222,8 +222,25 @@ class _RuleCompiler:
             if clash:
                 self.problem(("news", "none"), f"news.none: {clash[0]!r} is in every article all: asks for, so this "
                              "rule can never fire", "warning")
-        return [NewsRule(fp=_fp(rule.id, tuple(n.any), tuple(n.all), tuple(n.none)), any_re=compile_any(n.any),
-                         all_res=compile_each(n.all), none_re=compile_any(n.none), **common)]
+        regexes = []
+        for j, pattern in enumerate(n.regexes):
+            try:
+                regexes.append(compile_regex(pattern))
+            except RegexError as exc:
+                self.problem(("news", "regex") if isinstance(n.regex, str) else ("news", "regex", j),
+                             f"news.regex: {exc}")
+        names: list[str] = []
+        for j, name in enumerate(n.products):
+            product = self.rs.catalog.find(name)
+            if product is None:
+                self.problem(("news", "products", j), f"news.products: unknown product {name!r}")
+            else:
+                names.extend(product.all_names)
+        fp = _fp(rule.id, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes), tuple(n.products),
+                 tuple(n.sources))
+        return [NewsRule(fp=fp, any_re=compile_any(n.any), all_res=compile_each(n.all), none_re=compile_any(n.none),
+                         regexes=tuple(regexes), products_re=compile_any(sorted(set(names), key=len, reverse=True)),
+                         sources=frozenset(s.casefold() for s in n.sources), **common)]
 
     def _common(self) -> dict[str, Any]:
         rule = self.rule

@@ -258,3 +258,36 @@ def test_corrections_on_the_same_day_and_their_replays(tmp_path: Path) -> None:
     assert f.quote(460_000, "2025-02-25", id="a") == []  # replaying the first one is a duplicate
     assert f.statuses[-1] == DUPLICATE
     assert len(f.quote(455_000, "2025-02-25", id="c")) == 1  # a new correction above fires again
+
+
+def test_news_regex_products_and_sources(tmp_path: Path) -> None:
+    rs = ruleset(tmp_path, """
+rules:
+  - id: quota
+    news: {regex: 'quotas?\\s+(cut|raised|set)', sources: [SMM, reuters]}
+    notify: [console]
+  - id: tb-news
+    news: {products: [terbium oxide, Dy oxide]}
+    notify: [console]
+""")
+
+    def fired(headline: str, source: str = "smm") -> set[str]:
+        return {a.rule_id for a in evaluate_news(rs, news(rs, headline, source=source), frozenset()).alerts}
+
+    assert fired("Mining QUOTA raised for 2025") == {"quota"}
+    assert fired("Mining quota raised for 2025", source="blog") == set()
+    assert fired("氧化铽 prices firm as buyers return") == {"tb-news"}
+    assert fired("Tb oxide and Dy oxide steady") == {"tb-news"}
+    assert fired("terbium oxides") == set()  # whole names, like phrases
+
+
+def test_catastrophic_regex_is_rejected_or_linear(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "r.yaml").write_text("rules:\n  - id: bad\n    news: {regex: '(a)\\1'}\n    notify: [console]\n")
+    (p,) = load_rules(tmp_path).problems
+    assert str(p).startswith(f"{tmp_path / 'r.yaml'}:3: bad: news.regex: regex '(a)\\\\1' is not accepted")
+    rs = ruleset(tmp_path, "rules:\n  - id: evil\n    news: {regex: '(a+)+$'}\n    notify: [console]\n")
+    started = time.perf_counter()
+    out = evaluate_news(rs, news(rs, "a" * 100_000 + "!"), frozenset())
+    assert out.alerts == [] and time.perf_counter() - started < 1.0  # RE2 is linear: no catastrophic backtracking

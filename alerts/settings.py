@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     event_retention_days: float = Field(default=7.0, description="Evaluated events are trimmed after this.")
     alert_retention_days: float = Field(default=90.0, description="Alert history is trimmed after this.")
 
+    breaker_max_alerts: int = Field(
+        default=20, ge=1, description="Circuit breaker: a rule that fires more than this many times within "
+        "breaker_window_seconds is paused until `alerts rules resume ID`.")
+    breaker_window_seconds: float = Field(default=600.0, gt=0, description="Circuit breaker window.")
+
     # --- delivery ---------------------------------------------------------------------------------
     queue_name: str = "alerts-notify"
     delivery_result_ttl_seconds: int = 3600

@@ -15,6 +15,8 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:alerts                 stream of alerts (the outbox for dispatch and the alert history)
     P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
     P:delivered:{alert}:{target}  marker: delivered to that target
+    P:breaker:{rule}         sorted set of a rule's recent alerts, by time sent (circuit breaker)
+    P:paused                 hash: rule id -> when and why the circuit breaker paused it
     P:outbox:{digest|email}:{name}  list of alerts waiting for a digest or an email
     P:alerts:dead            stream of alert entries that could not be dispatched, with the reason
     P:invalid                stream of events an evaluator could not accept, with the reason
@@ -92,6 +94,13 @@ class Keys:
 
     def delivered(self, alert_id: str, target: str) -> str:
         return f"{self.prefix}:delivered:{alert_id}:{target}"
+
+    def breaker(self, rule_id: str) -> str:
+        return f"{self.prefix}:breaker:{rule_id}"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.prefix}:paused"
 
     def outbox(self, kind: str, name: str) -> str:
         return f"{self.prefix}:outbox:{kind}:{name}"

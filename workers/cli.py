@@ -118,6 +118,7 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.breaker import paused_rules
     from alerts.explain import explain
     from alerts.store import Keys, load_states
 
@@ -132,8 +133,24 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
         states = load_states(client, keys, products)
         raw = cast(dict[bytes, bytes], client.hgetall(keys.news_fired))
         fired = {k.decode(): float(v) for k, v in raw.items()}
+        paused = paused_rules(client, keys).get(args.id)
     print(explain(compiled, states, fired, settings.timezone))
+    if paused:
+        print(f"  PAUSED by the circuit breaker after {paused['count']:g} alerts; resume with: "
+              f"alerts rules resume {args.id}")
     return 0
+
+
+def cmd_rules_resume(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.breaker import resume
+    from alerts.store import Keys
+
+    with redis_for(settings) as client:
+        if resume(client, Keys(settings.key_prefix), args.id):
+            print(f"{args.id}: resumed")
+            return 0
+    print(f"{args.id}: was not paused", file=sys.stderr)
+    return 1
 
 
 def _date(text: str) -> date:
@@ -195,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp = rsub.add_parser("explain", help="a rule's current state per product: why it did or did not fire")
     exp.add_argument("id")
     exp.set_defaults(func=cmd_rules_explain)
+    res = rsub.add_parser("resume", help="resume a rule the circuit breaker paused")
+    res.add_argument("id")
+    res.set_defaults(func=cmd_rules_resume)
     tst = rsub.add_parser("test", help="run rule unit tests (*.test.yaml files, or folders holding them)")
     tst.add_argument("files", nargs="+")
     tst.set_defaults(func=cmd_rules_test)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from alerts.breaker import BreakerVerdict, apply_breaker, record
 from alerts.compiled import RuleSet
 from alerts.errors import EventError
 from alerts.events import NewsEvent, PriceEvent, parse_event
@@ -239,9 +240,13 @@ class Evaluator:
                 zip(article_keys, replies[len(missing_list):], strict=False)}
         news_fired = {k.decode(): float(v) for k, v in replies[-1].items()} if news else {}
         session = Session(rules, self.cache, seen, news_fired)
+        fired: list[Alert] = []
         for _shard, _mid, ev in parsed:
-            result.alerts.extend(session.apply(ev))
-        self._commit(batch, session, result.alerts, invalid)
+            fired.extend(session.apply(ev))
+        verdict = apply_breaker(self.client, self.keys, fired, self.settings.breaker_max_alerts,
+                                self.settings.breaker_window_seconds)
+        result.alerts = verdict.alerts
+        self._commit(batch, session, verdict, invalid)
         self.cache.update(session.changed)
         result.events = len(parsed)
         result.invalid = len(invalid)
@@ -252,8 +257,8 @@ class Evaluator:
                 self.on_alert(a)
         return result
 
-    def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], session: Session, alerts: list[Alert],
-                invalid: list[tuple[int, bytes, bytes, str]]) -> None:
+    def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], session: Session,
+                verdict: BreakerVerdict, invalid: list[tuple[int, bytes, bytes, str]]) -> None:
         shards = sorted({s for s, _, _ in batch})
         lease_keys = [self.keys.lease(s) for s in shards]
         commit_keys = [self.keys.commits(s) for s in shards]
@@ -285,7 +290,8 @@ class Evaluator:
                 pipe.expire(self.keys.seen(ak), SEEN_TTL)
             if session.news_fired_changed:
                 pipe.hset(self.keys.news_fired, mapping=session.news_fired_changed)  # type: ignore[arg-type]
-            for a in alerts:
+            record(pipe, self.keys, verdict, self.settings.breaker_window_seconds)
+            for a in verdict.alerts:
                 pipe.xadd(self.keys.alerts, {"a": json.dumps(a.to_dict(), ensure_ascii=False, separators=(",", ":"))})
             for shard, _mid, raw, reason in invalid:
                 pipe.xadd(self.keys.invalid, {"e": raw, "reason": reason, "stream": self.keys.events(shard)},

@@ -251,7 +251,7 @@ def bench_settings(url: str, rules_dir: Path, prefix: str, **extra: Any) -> Sett
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         redis_url=SecretStr(url), rules_dir=rules_dir, key_prefix=prefix,
-        stream_shards=8, batch_size=1000, block_ms=200, **extra,
+        stream_shards=8, batch_size=1000, block_ms=200, breaker_max_alerts=10**9, **extra,
     )
 
 

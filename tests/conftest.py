@@ -59,6 +59,7 @@ def settings(redis_server: RedisServer, rules_dir: Path, tmp_path: Path) -> Sett
         block_ms=50,
         lease_seconds=3,
         claim_idle_seconds=1,
+        breaker_max_alerts=1_000_000,  # tests of the circuit breaker lower it; others fire thousands of alerts
     )
 
 
@@ -75,6 +76,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         "ALERTS_LEASE_SECONDS": str(settings.lease_seconds),
         "ALERTS_CLAIM_IDLE_SECONDS": str(settings.claim_idle_seconds),
         "ALERTS_KEY_PREFIX": settings.key_prefix,
+        "ALERTS_BREAKER_MAX_ALERTS": str(settings.breaker_max_alerts),
     })
     env.update(extra)
     return env

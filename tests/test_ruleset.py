@@ -69,7 +69,7 @@ def test_valid_rules_survive_a_broken_neighbour(tmp_path: Path) -> None:
      "cooldown: 'soon' is not a duration"),
     ("    price: {product: Dy oxide, above: 1700}\n    news: {any: [x]}\n    notify: [console]\n", 2,
      "exactly one condition"),
-    ("    news: {none: [webinar]}\n    notify: [console]\n", 3, "at least one phrase under any: or all:"),
+    ("    news: {none: [webinar]}\n    notify: [console]\n", 3, "give at least one of any:, all:, regex: or products:"),
     ("    news: {any: [\"**\"]}\n    notify: [console]\n", 3, "phrase '**' has no words"),
     ("    price: {product: Dy oxide, above: 1700}\n    notify: [slack:general]\n", 4, "a Slack channel is"),
     ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    severity: urgent\n", 5,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from alerts.catalog import Catalog, Product
@@ -90,7 +91,50 @@ class NewsRule(RuleBase):
         return self.products_re is None or self.products_re.search(text) is not None
 
 
-CompiledRule = PriceRule | NewsRule
+@dataclass(frozen=True, eq=False)
+class SpreadRule(RuleBase):
+    """``of`` minus ``minus`` (converted into the unit of ``of``), evaluated when either leg moves."""
+
+    of: Product = None  # type: ignore[assignment]
+    minus: Product = None  # type: ignore[assignment]
+    factor: float = 1.0  # multiply a ``minus`` price by this to get it in the unit of ``of``
+    kind: str = "above"
+    threshold: float = 0.0
+    rearm: float | None = None
+    confirm: int = 1
+    resolve: bool = False
+
+    @property
+    def condition_text(self) -> str:
+        words = {"above": "above", "below": "below", "crosses_above": "crossed above",
+                 "crosses_below": "crossed below"}[self.kind]
+        return f"{words} {format_price(self.threshold)} {self.of.unit}"
+
+
+@dataclass(frozen=True, eq=False)
+class StaleRule(RuleBase):
+    """No quote of ``product`` for ``business_days`` business days, or for ``duration`` seconds."""
+
+    product: Product = None  # type: ignore[assignment]
+    business_days: int | None = None
+    duration: float | None = None
+
+    @property
+    def after_text(self) -> str:
+        if self.business_days is not None:
+            return f"{self.business_days} business day{'s' if self.business_days != 1 else ''}"
+        return format_duration(self.duration or 0)
+
+
+@dataclass(frozen=True, eq=False)
+class AllOfRule(RuleBase):
+    """Every part true within ``within`` seconds of the others."""
+
+    parts: tuple[PriceRule | NewsRule, ...] = ()
+    within: float = 0.0
+
+
+CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule
 
 
 @dataclass
@@ -114,6 +158,8 @@ class ProductIndex:
     by_fp: dict[str, PriceRule] = field(default_factory=dict)  # every rule on the product
     token: str = ""  # changes whenever the set of fingerprints changes
     max_window: float = 0.0  # longest change window: how much quote history to keep
+    spreads: list[SpreadRule] = field(default_factory=list)  # spreads with this product as a leg
+    parts: list[tuple[AllOfRule, int, PriceRule]] = field(default_factory=list)  # all_of price parts on it
 
     def kind(self, kind: str) -> ThresholdIndex | None:
         return self.by_kind.get(kind)
@@ -125,6 +171,9 @@ class RuleSet:
     timezone: str = "Asia/Shanghai"
     price: dict[str, ProductIndex] = field(default_factory=dict)
     news: tuple[NewsRule, ...] = ()
+    news_parts: tuple[tuple[AllOfRule, int, NewsRule], ...] = ()  # all_of news parts
+    stale: tuple[StaleRule, ...] = ()
+    holidays: frozenset[date] = frozenset()
     by_id: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)  # one per product
     digests: dict[str, Digest] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)

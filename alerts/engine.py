@@ -55,22 +55,38 @@ class NewsOutcome:
     last_fired: dict[str, float] = field(default_factory=dict)  # news rule fp -> time, for cooldown
 
 
+def _holds_kind(kind: str, threshold: float, value: float) -> bool:
+    if kind in ("above", "crosses_above"):
+        return value > threshold
+    if kind in ("below", "crosses_below"):
+        return value < threshold
+    return abs(value) > threshold  # abs_above
+
+
 def _holds(rule: PriceRule, value: float) -> bool:
-    k = rule.kind
-    if k in ("above", "crosses_above"):
-        return value > rule.threshold
-    if k in ("below", "crosses_below"):
-        return value < rule.threshold
-    return abs(value) > rule.threshold  # abs_above
+    return _holds_kind(rule.kind, rule.threshold, value)
 
 
-def _rearmed(rule: PriceRule, value: float) -> bool:
-    level = rule.threshold if rule.rearm is None else rule.rearm
-    if rule.kind == "above":
-        return value <= level
-    if rule.kind == "below":
-        return value >= level
-    return abs(value) <= level
+def crossed(kind: str, threshold: float, previous: float | None, value: float) -> bool:
+    if previous is None:
+        return False
+    if kind == "crosses_above":
+        return previous <= threshold < value
+    return previous >= threshold > value
+
+
+def measure(rule: PriceRule, ev: PriceEvent, history: History) -> tuple[float | None, dict[str, Any]]:
+    """The value a price rule compares: the price, or the move against the quote at or before
+    (as_of - window), with what describes it; None when there is no reference quote."""
+    if rule.measure == "price":
+        return ev.price, {}
+    ref = _reference(history, ev.as_of - rule.window)
+    if ref is None:
+        return None, {}
+    change = ev.price - ref[1]
+    pct = change / ref[1] * 100
+    return (pct if rule.measure == "change_pct" else change), {"change": change, "change_pct": pct,
+                                                                "reference": ref}
 
 
 def _candidates(idx: ProductIndex, q: QuoteState | None, p1: float) -> dict[str, PriceRule]:
@@ -187,31 +203,33 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
 
 def _step_stateful(rule: PriceRule, st: RuleState, ev: PriceEvent, history: History, q: QuoteState | None,
                    cooling: Callable[[PriceRule], bool]) -> tuple[RuleState, list[tuple[str, dict[str, Any]]]]:
-    extra: dict[str, Any] = {}
-    if rule.measure == "price":
-        value = ev.price
-    else:
-        ref = _reference(history, ev.as_of - rule.window)
-        if ref is None:
-            return st, []  # no reference quote: nothing to compare, nothing changes
-        change = ev.price - ref[1]
-        pct = change / ref[1] * 100
-        value = pct if rule.measure == "change_pct" else change
-        extra = {"change": change, "change_pct": pct, "reference": ref}
-    holds = _holds(rule, value)
+    value, extra = measure(rule, ev, history)
+    if value is None:
+        return st, []  # no reference quote: nothing to compare, nothing changes
+    state, fired = step_value(rule.kind, rule.threshold, rule.rearm, rule.confirm, rule.resolve, st, value,
+                              rule.active_at(ev.as_of) and not cooling(rule))
+    return state, [(status, extra) for status in fired]
+
+
+def step_value(kind: str, threshold: float, rearm: float | None, confirm: int, resolve: bool, st: RuleState,
+               value: float, may_fire: bool) -> tuple[RuleState, list[str]]:
+    """The arming state machine of above/below/abs_above on one new value: returns the new state and
+    what happened ("firing", "resolved"). ``may_fire`` False (cooldown, expiry) keeps the rule armed."""
+    holds = _holds_kind(kind, threshold, value)
     streak = st.streak + 1 if holds else 0
     armed, firing = st.armed, st.firing
-    events: list[tuple[str, dict[str, Any]]] = []
+    events: list[str] = []
     if firing and not holds:
         firing = False
-        if rule.resolve:
-            events.append(("resolved", extra))
-    if not armed and _rearmed(rule, value):
+        if resolve:
+            events.append("resolved")
+    level = threshold if rearm is None else rearm
+    if not armed and (value <= level if kind == "above" else value >= level if kind == "below"
+                      else abs(value) <= level):
         armed = True
-    if armed and holds and streak >= rule.confirm and rule.active_at(ev.as_of):
-        if not cooling(rule):  # held back by cooldown: stays armed, fires on a later quote if still true
-            events.append(("firing", extra))
-            armed, firing = False, True
+    if armed and holds and streak >= confirm and may_fire:
+        events.append("firing")
+        armed, firing = False, True
     return RuleState(armed, streak, firing), events
 
 

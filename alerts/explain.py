@@ -5,9 +5,11 @@ A pure function of the compiled rule and the stored state; the command reads the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
-from alerts.compiled import CompiledRule, NewsRule, PriceRule
+from alerts.compiled import CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.durations import format_duration
 from alerts.events import local_date
 from alerts.model import ProductState, RuleState
@@ -15,7 +17,7 @@ from alerts.units import format_price
 
 
 def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState | None],
-            news_fired: Mapping[str, float], tz: str) -> str:
+            news_fired: Mapping[str, float], tz: str, shared: Mapping[str, dict[str, Any]] | None = None) -> str:
     first = rules[0]
     out = [f"{first.id} ({first.path}:{first.line}), severity {first.severity}, notify "
            f"{', '.join(map(str, first.targets))}"]
@@ -29,8 +31,30 @@ def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState |
             if last and rule.cooldown:
                 out.append(f"    cooldown {format_duration(rule.cooldown)}: until {_when(last + rule.cooldown, tz)}")
             continue
-        out.extend(_price(rule, states.get(rule.product.key), tz))
+        if isinstance(rule, PriceRule):
+            out.extend(_price(rule, states.get(rule.product.key), tz))
+        elif isinstance(rule, SpreadRule):
+            out.append(f"  spread {rule.of.name} minus {rule.minus.name}: {rule.condition_text}")
+            out.extend(_shared((shared or {}).get(rule.fp), tz))
+        elif isinstance(rule, StaleRule):
+            out.append(f"  {rule.product.name}: fires when no quote arrived for {rule.after_text}")
+            st = states.get(rule.product.key)
+            if st is not None and st.quotes:
+                q = max(st.quotes.values(), key=lambda q: q.as_of)
+                out.append(f"    last quote: {q.as_of_date}")
+            out.extend(_shared((shared or {}).get(rule.fp), tz))
+        else:
+            out.append(f"  all of {len(rule.parts)} conditions within {format_duration(rule.within)}")
+            out.extend(_shared((shared or {}).get(rule.fp), tz))
     return "\n".join(out)
+
+
+def _shared(state: dict[str, Any] | None, tz: str) -> list[str]:
+    if not state:
+        return ["    no state yet"]
+    fired = state.get("fired_at")
+    return [f"    state: {json.dumps({k: v for k, v in state.items() if k != 'fired_at'}, sort_keys=True)}",
+            f"    last alert: {_when(fired, tz) if fired else 'never'}"]
 
 
 def _when(ts: float, tz: str) -> str:

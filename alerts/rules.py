@@ -101,12 +101,62 @@ class NewsCondition(Strict):
         return [self.regex] if isinstance(self.regex, str) else list(self.regex or [])
 
 
+class SpreadCondition(Strict):
+    """The difference of two products' latest quotes, ``of`` minus ``minus``, in the unit of ``of``."""
+
+    of: str = Field(min_length=1)
+    minus: str = Field(min_length=1)
+    above: Amount | None = None
+    below: Amount | None = None
+    crosses_above: Amount | None = None
+    crosses_below: Amount | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SpreadCondition:
+        given = [k for k in THRESHOLD_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of " + ", ".join(THRESHOLD_KINDS)
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in THRESHOLD_KINDS if getattr(self, k) is not None)
+
+
+class StaleCondition(Strict):
+    """A feed that stopped: no quote of ``product`` for ``after`` (``3 business days``, ``2d``, ``36h``)."""
+
+    product: str = Field(min_length=1)
+    after: str | int
+
+
+class Part(Strict):
+    """One condition of an ``all_of``."""
+
+    price: PriceCondition | None = None
+    news: NewsCondition | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Part:
+        if (self.price is None) == (self.news is None):
+            raise ValueError("each all_of entry is one price: or one news: condition")
+        return self
+
+
+CONDITIONS = ("price", "news", "spread", "stale", "all_of")
+
+
 class Rule(Strict):
     id: str = Field(pattern=ID_PATTERN, max_length=100)
     description: str = ""
     enabled: bool = True
     price: PriceCondition | None = None
     news: NewsCondition | None = None
+    spread: SpreadCondition | None = None
+    stale: StaleCondition | None = None
+    all_of: list[Part] | None = Field(default=None, min_length=2, description="every condition true within `within`")
+    within: str | int | None = Field(default=None, description="window of all_of, such as 3d")
     notify: list[str] = Field(min_length=1)
     cooldown: str | int | None = None
     severity: Literal["info", "warning", "critical"] = "warning"
@@ -120,15 +170,23 @@ class Rule(Strict):
 
     @model_validator(mode="after")
     def _one_condition(self) -> Rule:
-        if (self.price is None) == (self.news is None):
-            raise ValueError("a rule needs exactly one condition: price: or news:")
-        if self.news is not None:
+        given = [k for k in CONDITIONS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a rule needs exactly one condition: " + ", ".join(f"{k}:" for k in CONDITIONS)
+                             + (f" (got {', '.join(given)})" if given else ""))
+        if given[0] not in ("price", "spread"):
             for key in ("rearm", "resolve"):
                 if getattr(self, key) not in (None, False):
-                    raise ValueError(f"{key}: applies to price rules only")
+                    raise ValueError(f"{key}: applies to price and spread rules only")
             if self.confirm != 1:
-                raise ValueError("confirm: applies to price rules only")
+                raise ValueError("confirm: applies to price and spread rules only")
+        if (self.all_of is None) != (self.within is None):
+            raise ValueError("all_of: and within: go together")
         return self
+
+    @property
+    def condition(self) -> str:
+        return next(k for k in CONDITIONS if getattr(self, k) is not None)
 
 
 class Digest(Strict):
@@ -146,4 +204,4 @@ class ProductDef(Strict):
     aliases: list[str] = []
 
 
-TOP_LEVEL_KEYS = ("rules", "digests", "products")
+TOP_LEVEL_KEYS = ("rules", "digests", "products", "holidays")

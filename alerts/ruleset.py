@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,17 +25,40 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from alerts.catalog import Catalog, Product, builtin_catalog
-from alerts.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet, ThresholdIndex
+from alerts.compiled import (
+    AllOfRule,
+    CompiledRule,
+    NewsRule,
+    PriceRule,
+    ProductIndex,
+    RuleSet,
+    SpreadRule,
+    StaleRule,
+    ThresholdIndex,
+)
 from alerts.durations import parse_duration
 from alerts.errors import Problem
 from alerts.matching import RegexError, compile_any, compile_each, compile_regex
-from alerts.rules import TOP_LEVEL_KEYS, Change, Digest, NewsCondition, PriceCondition, ProductDef, Rule
+from alerts.rules import (
+    TOP_LEVEL_KEYS,
+    Change,
+    Digest,
+    NewsCondition,
+    Part,
+    PriceCondition,
+    ProductDef,
+    Rule,
+    SpreadCondition,
+    StaleCondition,
+)
 from alerts.targets import parse_target
 from alerts.templates import Message, TemplateError
 from alerts.units import UnitError, parse_amount, parse_unit
 from alerts.yamlsrc import YamlError, line_of, load
 
-_KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Change, Digest, ProductDef)
+_BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business\s+days?\s*$", re.IGNORECASE)
+_KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Change, Digest, ProductDef,
+                                     SpreadCondition, StaleCondition, Part)
                       for name in m.model_fields})
 
 
@@ -105,6 +129,7 @@ def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | 
         _load_products(p, rs)
     for p in parsed:
         _load_digests(p, rs)
+        _load_holidays(p, rs)
     first_seen: dict[str, tuple[str, int]] = {}
     compiled: list[CompiledRule] = []
     for p in parsed:
@@ -166,6 +191,17 @@ def _load_products(p: _Parsed, rs: RuleSet) -> None:
             rs.problems.append(Problem(p.path, line, None, f"products: {exc}"))
 
 
+def _load_holidays(p: _Parsed, rs: RuleSet) -> None:
+    days = set(rs.holidays)
+    for i, item in enumerate(p.data.get("holidays") or []):
+        try:
+            days.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
+        except ValueError:
+            rs.problems.append(Problem(p.path, line_of(p.lines, ("holidays", i)), None,
+                                       f"holidays: {item!r} is not a date such as 2025-10-01"))
+    rs.holidays = frozenset(days)
+
+
 def _load_digests(p: _Parsed, rs: RuleSet) -> None:
     for i, item in enumerate(p.data.get("digests") or []):
         d = _validate(Digest, item, p, ("digests", i), None, rs)
@@ -214,33 +250,115 @@ class _RuleCompiler:
         rule = self.rule
         common = self._common()
         if rule.price is not None:
-            return self._price(rule.price, common)
-        assert rule.news is not None
-        n = rule.news
+            return list(self._price(rule.price, common))
+        if rule.news is not None:
+            return [self._news(rule.news, common)]
+        if rule.spread is not None:
+            spread = self._spread(common)
+            return [spread] if spread is not None else []
+        if rule.stale is not None:
+            stale = self._stale(common)
+            return [stale] if stale is not None else []
+        return self._all_of(common)
+
+    def _news(self, n: NewsCondition, common: dict[str, Any], at: tuple[Any, ...] = ("news",)) -> NewsRule:
+        label = ".".join(map(str, at))
         if n.all and n.none:
             clash = [w for w in n.none if any(compile_any([w]).search(a) for a in n.all)]  # type: ignore[union-attr]
             if clash:
-                self.problem(("news", "none"), f"news.none: {clash[0]!r} is in every article all: asks for, so this "
-                             "rule can never fire", "warning")
+                self.problem((*at, "none"), f"{label}.none: {clash[0]!r} is in every article all: asks for, so "
+                             "this rule can never fire", "warning")
         regexes = []
         for j, pattern in enumerate(n.regexes):
             try:
                 regexes.append(compile_regex(pattern))
             except RegexError as exc:
-                self.problem(("news", "regex") if isinstance(n.regex, str) else ("news", "regex", j),
-                             f"news.regex: {exc}")
+                self.problem((*at, "regex") if isinstance(n.regex, str) else (*at, "regex", j), f"{label}.regex: {exc}")
         names: list[str] = []
         for j, name in enumerate(n.products):
             product = self.rs.catalog.find(name)
             if product is None:
-                self.problem(("news", "products", j), f"news.products: unknown product {name!r}")
+                self.problem((*at, "products", j), f"{label}.products: unknown product {name!r}")
             else:
                 names.extend(product.all_names)
-        fp = _fp(rule.id, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes), tuple(n.products),
+        fp = _fp(self.rule.id, at, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes), tuple(n.products),
                  tuple(n.sources))
-        return [NewsRule(fp=fp, any_re=compile_any(n.any), all_res=compile_each(n.all), none_re=compile_any(n.none),
-                         regexes=tuple(regexes), products_re=compile_any(sorted(set(names), key=len, reverse=True)),
-                         sources=frozenset(s.casefold() for s in n.sources), **common)]
+        return NewsRule(fp=fp, any_re=compile_any(n.any), all_res=compile_each(n.all), none_re=compile_any(n.none),
+                        regexes=tuple(regexes), products_re=compile_any(sorted(set(names), key=len, reverse=True)),
+                        sources=frozenset(x.casefold() for x in n.sources), **common)
+
+    def _product(self, name: str, at: tuple[Any, ...]) -> Product | None:
+        product = self.rs.catalog.find(name)
+        if product is None:
+            self.problem(at, f"{'.'.join(map(str, at))}: unknown product {name!r}")
+        return product
+
+    def _spread(self, common: dict[str, Any]) -> SpreadRule | None:
+        rule, cond = self.rule, self.rule.spread
+        assert cond is not None
+        of, minus = self._product(cond.of, ("spread", "of")), self._product(cond.minus, ("spread", "minus"))
+        if of is None or minus is None:
+            return None
+        try:
+            factor = minus.unit.factor_to(of.unit)
+        except UnitError as exc:
+            self.problem(("spread", "minus"), f"spread.minus: {exc}")
+            return None
+        threshold = self._amount(getattr(cond, cond.kind), of, ("spread", cond.kind))
+        rearm = self._amount(rule.rearm, of, ("rearm",)) if rule.rearm is not None else None
+        if threshold is None:
+            return None
+        self._check_rearm(cond.kind, threshold, rearm)
+        if cond.kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
+            self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
+                         "confirm: and resolve: apply to above/below conditions, not to crosses_*")
+        fp = _fp(rule.id, "spread", of.key, minus.key, cond.kind, threshold, rearm, rule.confirm, rule.resolve)
+        return SpreadRule(fp=fp, of=of, minus=minus, factor=factor, kind=cond.kind, threshold=threshold, rearm=rearm,
+                          confirm=rule.confirm, resolve=rule.resolve, **common)
+
+    def _stale(self, common: dict[str, Any]) -> StaleRule | None:
+        cond = self.rule.stale
+        assert cond is not None
+        product = self._product(cond.product, ("stale", "product"))
+        m = _BUSINESS_DAYS.match(str(cond.after))
+        days, duration = None, None
+        if m:
+            days = int(m.group(1))
+        else:
+            try:
+                duration = parse_duration(cond.after)
+            except ValueError:
+                self.problem(("stale", "after"), f"stale.after: {cond.after!r} is neither 'N business days' nor a "
+                             "duration such as 2d or 36h")
+                return None
+        if (days is not None and days < 1) or (duration is not None and duration <= 0):
+            self.problem(("stale", "after"), "stale.after: must be longer than nothing")
+        if product is None:
+            return None
+        return StaleRule(fp=_fp(self.rule.id, "stale", product.key, days, duration), product=product,
+                         business_days=days, duration=duration, **common)
+
+    def _all_of(self, common: dict[str, Any]) -> list[CompiledRule]:
+        rule = self.rule
+        assert rule.all_of is not None and rule.within is not None
+        try:
+            within = parse_duration(rule.within)
+        except ValueError as exc:
+            self.problem(("within",), f"within: {exc}")
+            return []
+        parts: list[PriceRule | NewsRule] = []
+        part_common = {**common, "message": None, "cooldown": 0.0}
+        for i, part in enumerate(rule.all_of):
+            if part.news is not None:
+                parts.append(self._news(part.news, part_common, ("all_of", i, "news")))
+                continue
+            assert part.price is not None
+            if len(part.price.product_names) != 1:
+                self.problem(("all_of", i, "price"), f"all_of.{i}.price: give one product: per all_of part")
+                continue
+            parts.extend(self._price(part.price, part_common, ("all_of", i, "price")))
+        fp = _fp(rule.id, "all_of", within, *(p.fp for p in parts))
+        return [AllOfRule(fp=fp, parts=tuple(parts), within=within, **common)]
 
     def _common(self) -> dict[str, Any]:
         rule = self.rule
@@ -290,18 +408,19 @@ class _RuleCompiler:
             self.problem(where, f"{label}: {exc} ({product.name} is quoted in {product.unit})")
             return None
 
-    def _price(self, cond: PriceCondition, common: dict[str, Any]) -> list[CompiledRule]:
+    def _price(self, cond: PriceCondition, common: dict[str, Any],
+               at: tuple[Any, ...] = ("price",)) -> list[PriceRule]:
         rule = self.rule
         products = []
         key = "product" if cond.product is not None else "products"
         for j, name in enumerate(cond.product_names):
             product = self.rs.catalog.find(name)
             if product is None:
-                sub = ("price", "product") if key == "product" else ("price", "products", j)
-                self.problem(sub, f"price.{key}: unknown product {name!r}")
+                sub = (*at, "product") if key == "product" else (*at, "products", j)
+                self.problem(sub, f"{'.'.join(map(str, at))}.{key}: unknown product {name!r}")
             else:
                 products.append(product)
-        out: list[CompiledRule] = []
+        out: list[PriceRule] = []
         for product in dict.fromkeys(products):
             measure, kind, window = "price", cond.kind, 0.0
             where: tuple[str, ...]
@@ -311,19 +430,19 @@ class _RuleCompiler:
                 try:
                     window = parse_duration(change.over)
                 except ValueError as exc:
-                    self.problem(("price", measure, "over"), f"price.{measure}.over: {exc}")
+                    self.problem((*at, measure, "over"), f"{'.'.join(map(str, at))}.{measure}.over: {exc}")
                     continue
                 if window <= 0:
-                    self.problem(("price", measure, "over"), f"price.{measure}.over: the window must be longer than 0")
-                raw, where = getattr(change, kind), ("price", measure, kind)
+                    self.problem((*at, measure, "over"), f"{measure}.over: the window must be longer than 0")
+                raw, where = getattr(change, kind), (*at, measure, kind)
             else:
-                where = ("price", cond.kind)
+                where = (*at, cond.kind)
                 raw = getattr(cond, cond.kind)
             threshold = self._amount(raw, product, where, percent=measure == "change_pct")
             if threshold is None:
                 continue
             if measure == "price" and threshold <= 0:
-                self.problem(where, f"price.{cond.kind}: a threshold must be positive")
+                self.problem(where, f"{'.'.join(map(str, where))}: a threshold must be positive")
             if kind == "abs_above" and threshold < 0:
                 self.problem(where, f"{'.'.join(where)}: abs_above takes a positive size of move")
             rearm = None
@@ -333,7 +452,8 @@ class _RuleCompiler:
             if kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
                 self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
                              "confirm: and resolve: apply to above/below conditions, not to crosses_*")
-            fp = _fp(rule.id, product.key, measure, kind, threshold, window, rearm, rule.confirm, rule.resolve)
+            fp = _fp(rule.id, *at[:-1], product.key, measure, kind, threshold, window, rearm, rule.confirm,
+                     rule.resolve)
             out.append(PriceRule(fp=fp, product=product, measure=measure, kind=kind, threshold=threshold,
                                  window=window, rearm=rearm, confirm=rule.confirm, resolve=rule.resolve, **common))
         return out
@@ -353,11 +473,29 @@ class _RuleCompiler:
 
 def _index(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
     news = []
+    news_parts: list[tuple[AllOfRule, int, NewsRule]] = []
+    stale = []
     by_id: dict[str, list[CompiledRule]] = {}
     for r in compiled:
         by_id.setdefault(r.id, []).append(r)
         if isinstance(r, NewsRule):
             news.append(r)
+            continue
+        if isinstance(r, StaleRule):
+            stale.append(r)
+            continue
+        if isinstance(r, SpreadRule):
+            for leg in (r.of, r.minus):
+                rs.price.setdefault(leg.key, ProductIndex()).spreads.append(r)
+            continue
+        if isinstance(r, AllOfRule):
+            for i, part in enumerate(r.parts):
+                if isinstance(part, NewsRule):
+                    news_parts.append((r, i, part))
+                else:
+                    pidx = rs.price.setdefault(part.product.key, ProductIndex())
+                    pidx.parts.append((r, i, part))
+                    pidx.max_window = max(pidx.max_window, part.window)
             continue
         idx = rs.price.setdefault(r.product.key, ProductIndex())
         idx.by_fp[r.fp] = r
@@ -368,6 +506,8 @@ def _index(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
             idx.by_kind.setdefault(r.kind, ThresholdIndex()).rules.append(r)
     rs.by_id = {k: tuple(v) for k, v in by_id.items()}
     rs.news = tuple(news)
+    rs.news_parts = tuple(news_parts)
+    rs.stale = tuple(stale)
     for idx in rs.price.values():
         for ti in idx.by_kind.values():
             ti.rules.sort(key=lambda r: r.threshold)

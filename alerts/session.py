@@ -11,6 +11,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.compiled import RuleSet
+from alerts.composite import (
+    Shared,
+    describe_news_part,
+    describe_price_part,
+    evaluate_part,
+    evaluate_spread,
+    price_part_holds,
+)
 from alerts.engine import LATE, NEW, evaluate_news, evaluate_price
 from alerts.events import Event, NewsEvent, PriceEvent
 from alerts.model import Alert, ProductState
@@ -25,6 +33,8 @@ class Session:
     seen: dict[str, set[str]] = field(default_factory=dict)
     #: News rule fingerprint -> time of its last alert.
     news_fired: dict[str, float] = field(default_factory=dict)
+    #: State of spread and all_of rules, by fingerprint (``alerts.composite``).
+    shared: dict[str, Shared] = field(default_factory=dict)
 
     # what this session changed
     changed: dict[str, ProductState] = field(default_factory=dict)
@@ -32,6 +42,7 @@ class Session:
     news: list[NewsEvent] = field(default_factory=list)  # articles to keep in the history
     seen_added: dict[str, set[str]] = field(default_factory=dict)
     news_fired_changed: dict[str, float] = field(default_factory=dict)
+    shared_changed: set[str] = field(default_factory=set)
 
     def state(self, product_key: str) -> ProductState | None:
         return self.changed[product_key] if product_key in self.changed else self.states.get(product_key)
@@ -45,11 +56,38 @@ class Session:
             self.prices.append((ev, out.status == LATE))
         if out.state is not st:
             self.changed[ev.product_key] = out.state
-        return out.alerts
+        idx = self.rules.price.get(ev.product_key)
+        if out.status != NEW or idx is None or not (idx.spreads or idx.parts):
+            return out.alerts
+        alerts = list(out.alerts)
+        for spread in idx.spreads:
+            fired, new = evaluate_spread(spread, self.shared.get(spread.fp), ev)
+            alerts.extend(self._keep(spread.fp, fired, new))
+        before = st.quotes.get(ev.source) if st is not None else None
+        history = out.state.history.get(ev.source, ())
+        for rule, i, part in idx.parts:
+            if price_part_holds(part, ev, history, before):
+                fired, new = evaluate_part(rule, self.shared.get(rule.fp), i, ev.as_of,
+                                           describe_price_part(part, ev), ev)
+                alerts.extend(self._keep(rule.fp, fired, new))
+        return alerts
+
+    def _keep(self, fp: str, alerts: list[Alert], new: Shared | None) -> list[Alert]:
+        if new is not None:
+            self.shared[fp] = new
+            self.shared_changed.add(fp)
+        return alerts
 
     def _news(self, ev: NewsEvent) -> list[Alert]:
         before = frozenset().union(*(self.seen.get(k, set()) for k in ev.article_keys))
         self.news.append(ev)
+        parts: list[Alert] = []
+        text = f"{ev.headline}\n{ev.body}"
+        for rule, i, part in self.rules.news_parts:
+            if part.matches(text, ev.source):
+                fired, state = evaluate_part(rule, self.shared.get(rule.fp), i, ev.published_at,
+                                             describe_news_part(part, ev, self.rules.timezone), ev)
+                parts.extend(self._keep(rule.fp, fired, state))
         out = evaluate_news(self.rules, ev, before, self.news_fired)
         for fp, t in out.last_fired.items():
             if self.news_fired.get(fp) != t:
@@ -60,7 +98,7 @@ class Session:
             self.seen.setdefault(k, set()).update(out.fired_rules)
             if new:
                 self.seen_added.setdefault(k, set()).update(out.fired_rules)
-        return out.alerts
+        return out.alerts + parts
 
     def run(self, events: Iterable[Event]) -> list[Alert]:
         alerts: list[Alert] = []

@@ -10,6 +10,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:state:{product}        hash: "q:{source}" -> newest quote state; "fired" -> cooldown times
     P:history:{product}:{source}  sorted set of every quote, by quote time (late ones included)
     P:seen:{article}         set of news rule ids that alerted on an article (by id and by url)
+    P:shared:{fingerprint}   JSON state of a spread or all_of rule (moved by several shards: WATCHed)
     P:newshistory            sorted set of every article evaluated, by published time (for backtests)
     P:newsfired              hash: news rule fingerprint -> time of its last alert (cooldown)
     P:alerts                 stream of alerts (the outbox for dispatch and the alert history)
@@ -33,6 +34,7 @@ from typing import Any, cast
 
 import redis
 
+from alerts.compiled import RuleSet
 from alerts.errors import ConfigError
 from alerts.events import Event, NewsEvent, PriceEvent
 from alerts.model import History, ProductState, QuoteState, RuleState
@@ -76,6 +78,9 @@ class Keys:
 
     def seen(self, article_key: str) -> str:
         return f"{self.prefix}:seen:{article_key}"
+
+    def shared(self, fp: str) -> str:
+        return f"{self.prefix}:shared:{fp}"
 
     @property
     def news_history(self) -> str:
@@ -124,6 +129,23 @@ def shard_of(event: Event, shards: int) -> int:
     if isinstance(event, PriceEvent):
         return zlib.crc32(event.product_key.encode()) % shards
     return NEWS_SHARD
+
+
+def shared_rules(rules: RuleSet, events: Iterable[Event]) -> set[str]:
+    """Fingerprints of the spread and all_of rules these events can move."""
+    fps: set[str] = set()
+    news = False
+    for ev in events:
+        if isinstance(ev, PriceEvent):
+            idx = rules.price.get(ev.product_key)
+            if idx is not None:
+                fps.update(s.fp for s in idx.spreads)
+                fps.update(r.fp for r, _, _ in idx.parts)
+        else:
+            news = True
+    if news:
+        fps.update(r.fp for r, _, _ in rules.news_parts)
+    return fps
 
 
 def check_shard_count(client: redis.Redis, keys: Keys, shards: int) -> None:

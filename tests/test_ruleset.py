@@ -90,7 +90,7 @@ def test_bad_ids_duplicates_and_top_level(tmp_path: Path) -> None:
         "  - id: Bad Id\n    news: {any: [y]}\n    notify: [console]\n")
     out = [str(p) for p in load_rules(tmp_path).problems]
     b = tmp_path / "sub" / "b.yml"
-    assert f"{b}:1: -: unknown top-level key 'alerts'; expected one of rules, digests, products" in out
+    assert f"{b}:1: -: unknown top-level key 'alerts'; expected one of rules, digests, products, holidays" in out
     assert f"{b}:3: dup: duplicate rule id, first defined at {tmp_path / 'a.yaml'}:2" in out
     assert any(p.startswith(f"{b}:6: Bad Id: id: String should match pattern") for p in out), out
 
@@ -144,7 +144,7 @@ def test_rules_check_command(tmp_path: Path) -> None:
      "price.products: unknown product 'nope'"),
     ("    price: {product: Dy oxide, products: [Tb oxide], above: 1}\n    notify: [console]\n", 3,
      "give exactly one of product: or products:"),
-    ("    news: {any: [x]}\n    notify: [console]\n    resolve: true\n", 2, "resolve: applies to price rules only"),
+    ("    news: {any: [x]}\n    notify: [console]\n    resolve: true\n", 2, "resolve: applies to price and spread rules only"),
 ])
 def test_more_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
     out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)

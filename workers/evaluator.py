@@ -46,6 +46,7 @@ from alerts.store import (
     history_member,
     news_member,
     read_group,
+    shared_rules,
 )
 
 log = logging.getLogger("alerts.evaluator")
@@ -60,6 +61,10 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+#: Times a batch is evaluated again when shared state changed under it before it gives the shards up.
+WATCH_RETRIES = 5
 
 
 class LeaseLost(Exception):
@@ -181,8 +186,13 @@ class Evaluator:
         if not batch:
             return BatchResult()
         try:
-            return self.process(batch)
-        except (LeaseLost, redis.WatchError):
+            for _ in range(WATCH_RETRIES):
+                try:
+                    return self.process(batch)
+                except redis.WatchError:  # shared state moved under us, or the lease: evaluate again
+                    continue
+            raise LeaseLost("the batch kept conflicting")
+        except LeaseLost:
             shards = {s for s, _, _ in batch}
             log.warning("shards %s changed hands or lost data during a batch; their events stay pending and are "
                         "evaluated again from the stored state", sorted(shards))
@@ -233,20 +243,26 @@ class Evaluator:
             pipe.smembers(self.keys.seen(ak))
         if news:
             pipe.hgetall(self.keys.news_fired)
-        replies = pipe.execute() if (missing_list or news) else []
+        shared_fps = sorted(shared_rules(rules, [ev for _, _, ev in parsed]))
+        for fp in shared_fps:
+            pipe.get(self.keys.shared(fp))
+        replies = pipe.execute() if (missing_list or news or shared_fps) else []
+        shared = {fp: json.loads(v) for fp, v in zip(shared_fps, replies[len(replies) - len(shared_fps):],
+                                                      strict=True) if v}
+        replies = replies[:len(replies) - len(shared_fps)]
         for pk, raw in zip(missing_list, replies, strict=False):
             self.cache[pk] = decode_state(raw)
         seen = {ak: {m.decode() for m in r} for ak, r in
                 zip(article_keys, replies[len(missing_list):], strict=False)}
         news_fired = {k.decode(): float(v) for k, v in replies[-1].items()} if news else {}
-        session = Session(rules, self.cache, seen, news_fired)
+        session = Session(rules, self.cache, seen, news_fired, shared)
         fired: list[Alert] = []
         for _shard, _mid, ev in parsed:
             fired.extend(session.apply(ev))
         verdict = apply_breaker(self.client, self.keys, fired, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
         result.alerts = verdict.alerts
-        self._commit(batch, session, verdict, invalid)
+        self._commit(batch, session, verdict, invalid, [self.keys.shared(fp) for fp in shared_fps])
         self.cache.update(session.changed)
         result.events = len(parsed)
         result.invalid = len(invalid)
@@ -258,7 +274,7 @@ class Evaluator:
         return result
 
     def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], session: Session,
-                verdict: BreakerVerdict, invalid: list[tuple[int, bytes, bytes, str]]) -> None:
+                verdict: BreakerVerdict, invalid: list[tuple[int, bytes, bytes, str]], shared_keys: list[str]) -> None:
         shards = sorted({s for s, _, _ in batch})
         lease_keys = [self.keys.lease(s) for s in shards]
         commit_keys = [self.keys.commits(s) for s in shards]
@@ -270,7 +286,8 @@ class Evaluator:
         for ev, late in session.prices:
             history.setdefault(self.keys.history(ev.product_key, ev.source), {})[history_member(ev, late)] = ev.as_of
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.watch(*lease_keys, *commit_keys)
+            # shared state (spreads, all_of) may be moved by evaluators of other shards: optimistic locking
+            pipe.watch(*lease_keys, *commit_keys, *shared_keys)
             values = pipe.mget(lease_keys + commit_keys)
             if any(v != self.token for v in values[:len(shards)]):
                 raise LeaseLost(shards)
@@ -288,6 +305,8 @@ class Evaluator:
             for ak, rule_ids in session.seen_added.items():
                 pipe.sadd(self.keys.seen(ak), *sorted(rule_ids))
                 pipe.expire(self.keys.seen(ak), SEEN_TTL)
+            for fp in session.shared_changed:
+                pipe.set(self.keys.shared(fp), json.dumps(session.shared[fp], separators=(",", ":")))
             if session.news_fired_changed:
                 pipe.hset(self.keys.news_fired, mapping=session.news_fired_changed)  # type: ignore[arg-type]
             record(pipe, self.keys, verdict, self.settings.breaker_window_seconds)

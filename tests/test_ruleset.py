@@ -144,7 +144,8 @@ def test_rules_check_command(tmp_path: Path) -> None:
      "price.products: unknown product 'nope'"),
     ("    price: {product: Dy oxide, products: [Tb oxide], above: 1}\n    notify: [console]\n", 3,
      "give exactly one of product: or products:"),
-    ("    news: {any: [x]}\n    notify: [console]\n    resolve: true\n", 2, "resolve: applies to price and spread rules only"),
+    ("    news: {any: [x]}\n    notify: [console]\n    resolve: true\n", 2,
+     "resolve: applies to price and spread rules only"),
 ])
 def test_more_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
     out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)

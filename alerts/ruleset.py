@@ -299,6 +299,9 @@ class _RuleCompiler:
         of, minus = self._product(cond.of, ("spread", "of")), self._product(cond.minus, ("spread", "minus"))
         if of is None or minus is None:
             return None
+        if of.key == minus.key:
+            self.problem(("spread", "minus"), "spread.minus: a spread needs two different products")
+            return None
         try:
             factor = minus.unit.factor_to(of.unit)
         except UnitError as exc:

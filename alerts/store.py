@@ -30,10 +30,12 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any, cast
 
 import redis
 
+from alerts.checks import PriceStats
 from alerts.compiled import RuleSet
 from alerts.errors import ConfigError
 from alerts.events import Event, NewsEvent, PriceEvent
@@ -146,6 +148,24 @@ def shared_rules(rules: RuleSet, events: Iterable[Event]) -> set[str]:
     if news:
         fps.update(r.fp for r, _, _ in rules.news_parts)
     return fps
+
+
+def price_stats(client: redis.Redis, keys: Keys) -> dict[str, PriceStats]:
+    """Per product: lowest and highest price ever stored, median time between quotes."""
+    prefix = keys.history("", "")[:-1]
+    prices: dict[str, list[float]] = {}
+    times: dict[str, list[float]] = {}
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        pkey = key.decode()[len(prefix):].split(":", 1)[0]
+        for member, score in cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True)):
+            prices.setdefault(pkey, []).append(float(json.loads(member)[1]))
+            times.setdefault(pkey, []).append(score)
+    out = {}
+    for pkey, ps in prices.items():
+        ts = sorted(set(times[pkey]))
+        gaps = sorted(b - a for a, b in pairwise(ts))
+        out[pkey] = PriceStats(min(ps), max(ps), gaps[len(gaps) // 2] if gaps else 86400.0, len(ps))
+    return out
 
 
 def check_shard_count(client: redis.Redis, keys: Keys, shards: int) -> None:

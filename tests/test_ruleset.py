@@ -164,3 +164,54 @@ def test_warnings_do_not_fail_the_check(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "workers.cli", "rules", "check", str(tmp_path)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "warning: news.none" in proc.stdout
+
+
+def test_warnings_from_price_history(client: object, settings: object, rules_dir: Path) -> None:
+    from alerts.settings import Settings
+    from tests.conftest import env_for
+    from tests.pipeline import Pipeline, quote
+
+    assert isinstance(settings, Settings)
+    (rules_dir / "r.yaml").write_text("""rules:
+  - id: unit-slip
+    price: {product: Pr-Nd oxide, above: 450}
+    notify: [console]
+  - id: short-window
+    price: {product: Pr-Nd oxide, change_pct: {over: 12h, above: 5}}
+    notify: [console]
+  - id: fine
+    price: {product: Pr-Nd oxide, above: 450000}
+    notify: [console]
+""")
+    p = Pipeline(client, settings)  # type: ignore[arg-type]
+    p.run(quote(444_000, "2025-03-10"), quote(445_000, "2025-03-11"), quote(447_000, "2025-03-12"))
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "rules", "check"], env=env_for(settings),
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    path = rules_dir / "r.yaml"
+    assert (f"{path}:2: unit-slip: warning: threshold 450 CNY/t is far outside any price seen for Pr-Nd oxide "
+            "(444,000 to 447,000): check the number and the unit") in proc.stdout
+    assert (f"{path}:5: short-window: warning: window 12h is shorter than the usual time between quotes of "
+            "Pr-Nd oxide (1d)") in proc.stdout
+    assert "fine" not in proc.stdout
+
+
+@pytest.mark.parametrize("snippet,line,message", [
+    ("    spread: {of: Pr-Nd alloy, minus: nope, above: 1}\n    notify: [console]\n", 3,
+     "spread.minus: unknown product 'nope'"),
+    ("    spread: {of: Pr-Nd alloy, minus: Dy oxide, above: 1}\n    notify: [console]\n", 3, ""),
+    ("    stale: {product: Dy oxide, after: soon}\n    notify: [console]\n", 3,
+     "stale.after: 'soon' is neither 'N business days' nor a duration"),
+    ("    all_of:\n      - price: {product: Dy oxide, above: 1}\n      - news: {any: [x]}\n    notify: [console]\n", 2,
+     "all_of: and within: go together"),
+    ("    all_of:\n      - price: {product: nope, above: 1}\n      - news: {any: [x]}\n    within: 3d\n"
+     "    notify: [console]\n", 4, "all_of.0.price.product: unknown product 'nope'"),
+])
+def test_composite_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
+    out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)
+    if not message:
+        assert out == []
+        return
+    assert len(out) == 1, out
+    assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: r1: "), out
+    assert message in out[0]

@@ -12,6 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import cast
 
+import redis
+
+from alerts.checks import PriceStats, warnings
 from alerts.compiled import PriceRule
 from alerts.errors import AlertsError
 from alerts.publish import Publisher
@@ -92,8 +95,11 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
     directory = Path(args.dir) if args.dir else settings.rules_dir
     rs = load_rules(directory, timezone=settings.timezone)
-    for p in rs.problems:
+    stats, note = _history_stats(settings)
+    for p in [*rs.problems, *warnings(rs, stats)]:
         print(p)
+    if note:
+        print(note, file=sys.stderr)
     n = len(rs.by_id)
     if rs.errors:
         print(f"{len(rs.errors)} problems in {len(rs.files)} files", file=sys.stderr)
@@ -187,6 +193,26 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     else:
         write_text(result, sys.stdout, settings.timezone)
     return 0
+
+
+def _history_stats(settings: Settings) -> tuple[dict[str, PriceStats], str]:
+    """Price history for the check's warnings, when a Redis with history is reachable (never started)."""
+    from alerts.redis_server import PrivateRedis, connect
+    from alerts.store import Keys, price_stats
+
+    if settings.redis_url is not None:
+        url = settings.redis_url.get_secret_value()
+    elif PrivateRedis(settings.data_dir).running():
+        url = PrivateRedis(settings.data_dir).url
+    else:
+        return {}, "(no price history reachable: thresholds were not compared with past prices)"
+    client = connect(url, settings.model_copy(update={"socket_timeout_seconds": 3.0}))
+    try:
+        return price_stats(client, Keys(settings.key_prefix)), ""
+    except redis.RedisError as exc:
+        return {}, f"(price history not read: {type(exc).__name__}; thresholds were not compared with past prices)"
+    finally:
+        client.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,16 +7,22 @@ go through the consumer group, and trimming only removes entries older than ever
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import cast
 
 import redis
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
+from alerts.compiled import RuleSet
+from alerts.composite import evaluate_stale
+from alerts.model import Alert
 from alerts.settings import Settings
-from alerts.store import Keys
+from alerts.store import Keys, decode_state
 from workers.dispatch import Dispatcher
 
 log = logging.getLogger("alerts.scheduler")
@@ -25,6 +31,8 @@ log = logging.getLogger("alerts.scheduler")
 TICK = 1.0
 #: Seconds between two trims of the streams.
 TRIM_EVERY = 300.0
+#: Seconds between two checks of the stale-feed rules.
+STALE_EVERY = 60.0
 
 
 def _id(value: bytes | str) -> tuple[int, int]:
@@ -56,12 +64,42 @@ def trim_stream(client: redis.Redis, stream: str, max_age_s: float) -> None:
     client.xtrim(stream, minid=f"{minid[0]}-{minid[1]}", approximate=False)
 
 
+def check_stale(client: redis.Redis, keys: Keys, rules: RuleSet, now: float | None = None) -> list[Alert]:
+    """Evaluate the stale-feed rules against the clock; report each outage once, whatever the number of
+    schedulers running (the rule's state is WATCHed while the alert is written)."""
+    now = time.time() if now is None else now
+    sent = []
+    for rule in rules.stale:
+        state = decode_state(cast(dict[bytes, bytes], client.hgetall(keys.state(rule.product.key))))
+        last = max(state.quotes.values(), key=lambda q: q.as_of) if state and state.quotes else None
+        key = keys.shared(rule.fp)
+        try:
+            with client.pipeline(transaction=True) as pipe:
+                pipe.watch(key)
+                raw = pipe.get(key)
+                fired_for = json.loads(raw)["fired_for"] if raw else None
+                alert = evaluate_stale(rule, last, now, rules.timezone, rules.holidays, fired_for)
+                if alert is None or last is None:
+                    continue
+                pipe.multi()
+                pipe.set(key, json.dumps({"fired_for": last.as_of, "fired_at": now}))
+                pipe.xadd(keys.alerts, {"a": json.dumps(alert.to_dict(), ensure_ascii=False)})
+                pipe.execute()
+                sent.append(alert)
+        except redis.WatchError:
+            continue  # another scheduler reported it
+    return sent
+
+
 class Housekeeper:
-    def __init__(self, client: redis.Redis, settings: Settings, dispatcher: Dispatcher | None):
+    def __init__(self, client: redis.Redis, settings: Settings, dispatcher: Dispatcher | None,
+                 rules: Callable[[], RuleSet] | None = None):
         self.client = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.dispatcher = dispatcher
+        self.rules = rules
+        self._last_stale = 0.0
         self.rq_scheduler = RQScheduler([settings.queue_name], connection=client, serializer=JSONSerializer)
         self._last_trim = 0.0
 
@@ -70,6 +108,10 @@ class Housekeeper:
             self.rq_scheduler.enqueue_scheduled_jobs()
         if self.dispatcher is not None:
             self.dispatcher.claim_abandoned()
+        if self.rules is not None and time.monotonic() - self._last_stale > STALE_EVERY:
+            self._last_stale = time.monotonic()
+            for a in check_stale(self.client, self.keys, self.rules()):
+                log.warning("stale feed: %s", a.text)
         if time.monotonic() - self._last_trim > TRIM_EVERY:
             self._last_trim = time.monotonic()
             for shard in range(self.settings.stream_shards):

@@ -51,7 +51,7 @@ def serve(client: redis.Redis, settings: Settings, *, evaluate: bool = True, dis
         threads.append(threading.Thread(target=evaluator.run, args=(stop,), name="evaluator", daemon=True))
     if dispatcher:
         threads.append(threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True))
-        housekeeper = Housekeeper(client, settings, dispatcher)
+        housekeeper = Housekeeper(client, settings, dispatcher, holder.current)
         threads.append(threading.Thread(target=housekeeper.run, args=(stop,), name="housekeeping", daemon=True))
     for t in threads:
         t.start()

@@ -9,6 +9,7 @@ it lives here, at the Redis edge, not in the pure evaluation: backtests report e
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -18,29 +19,41 @@ import redis
 from alerts.model import Alert, alert_id
 from alerts.store import Keys
 
+#: Seconds per counting bucket: counts are kept per rule per minute, in one hash per minute.
+BUCKET = 60
+
 
 @dataclass
 class BreakerVerdict:
     alerts: list[Alert]  # what goes out: alerts of running rules, and one notice per newly paused rule
-    counted: dict[str, list[str]] = field(default_factory=dict)  # rule id -> alert ids to count
+    counted: Counter[str] = field(default_factory=Counter)  # rule id -> alerts sent now
     paused: dict[str, dict[str, float]] = field(default_factory=dict)  # rule id -> pause record
     held: int = 0  # alerts not sent because their rule is paused
 
 
+def _buckets(now: float, window: float) -> list[int]:
+    last = int(now // BUCKET)
+    return list(range(last - math.ceil(window / BUCKET) + 1, last + 1))
+
+
 def apply_breaker(client: redis.Redis, keys: Keys, alerts: list[Alert], limit: int, window: float,
                   now: float | None = None) -> BreakerVerdict:
-    """Decide which alerts go out. Reads Redis; writing the verdict is the caller's (``record``)."""
+    """Decide which alerts go out. Reads Redis (one round trip); ``record`` writes the verdict."""
     if not alerts:
         return BreakerVerdict([])
     now = time.time() if now is None else now
     rules = sorted({a.rule_id for a in alerts})
     pipe = client.pipeline(transaction=False)
     pipe.hmget(keys.paused, rules)
-    for r in rules:
-        pipe.zcount(keys.breaker(r), now - window, "+inf")
+    for b in _buckets(now, window):
+        pipe.hmget(keys.breaker(str(b)), rules)
     replies = pipe.execute()
     paused = {r for r, v in zip(rules, replies[0], strict=True) if v is not None}
-    counts = Counter(dict(zip(rules, replies[1:], strict=True)))
+    counts: Counter[str] = Counter()
+    for bucket in replies[1:]:
+        for r, v in zip(rules, bucket, strict=True):
+            if v is not None:
+                counts[r] += int(v)
     verdict = BreakerVerdict([])
     for a in alerts:
         if a.rule_id in paused:
@@ -54,7 +67,7 @@ def apply_breaker(client: redis.Redis, keys: Keys, alerts: list[Alert], limit: i
             verdict.held += 1
             continue
         verdict.alerts.append(a)
-        verdict.counted.setdefault(a.rule_id, []).append(a.id)
+        verdict.counted[a.rule_id] += 1
     return verdict
 
 
@@ -69,19 +82,21 @@ def record(pipe: redis.client.Pipeline, keys: Keys, verdict: BreakerVerdict, win
            now: float | None = None) -> None:
     """Write a verdict into a transaction (the evaluator's commit)."""
     now = time.time() if now is None else now
-    for rule, ids in verdict.counted.items():
-        pipe.zadd(keys.breaker(rule), dict.fromkeys(ids, now))
-        pipe.zremrangebyscore(keys.breaker(rule), "-inf", now - window)
-        pipe.expire(keys.breaker(rule), int(window) + 60)
+    if verdict.counted:
+        key = keys.breaker(str(int(now // BUCKET)))
+        for rule, n in verdict.counted.items():
+            pipe.hincrby(key, rule, n)
+        pipe.expire(key, int(window) + 2 * BUCKET)
     for rule, info in verdict.paused.items():
         pipe.hset(keys.paused, rule, json.dumps(info))
 
 
-def resume(client: redis.Redis, keys: Keys, rule_id: str) -> bool:
-    """Resume a paused rule. False when it was not paused."""
+def resume(client: redis.Redis, keys: Keys, rule_id: str, window: float = 600.0) -> bool:
+    """Resume a paused rule, with its count started afresh. False when it was not paused."""
     pipe = client.pipeline(transaction=True)
     pipe.hdel(keys.paused, rule_id)
-    pipe.delete(keys.breaker(rule_id))
+    for b in _buckets(time.time(), window):
+        pipe.hdel(keys.breaker(str(b)), rule_id)
     return bool(pipe.execute()[0])
 
 

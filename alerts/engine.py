@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alerts.compiled import NewsRule, PriceRule, ProductIndex, RuleSet
+from alerts.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet
 from alerts.durations import format_duration
 from alerts.events import NewsEvent, PriceEvent, local_date
 from alerts.model import Alert, History, ProductState, QuoteState, RuleState, alert_id
@@ -253,7 +253,14 @@ def _price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: 
         window=format_duration(rule.window) if rule.window else None, as_of=ev.as_of_date,
         owner=rule.owner, labels=dict(rule.labels) or None,
     )
-    return replace(a, text=render(a, rule))
+    return with_text(a, rule)
+
+
+def with_text(a: Alert, rule: CompiledRule) -> Alert:
+    """The alert with its text. Sets the field in place: the alert was built a line before and no one
+    else holds it yet, and dataclasses.replace would build it a second time (this is the hot path)."""
+    object.__setattr__(a, "text", render(a, rule))
+    return a
 
 
 def evaluate_news(rules: RuleSet, ev: NewsEvent, fired_before: frozenset[str],
@@ -283,4 +290,4 @@ def _news_alert(rule: NewsRule, ev: NewsEvent) -> Alert:
         event_id=ev.id, source=ev.source, at=ev.published_at, headline=ev.headline, url=ev.url,
         owner=rule.owner, labels=dict(rule.labels) or None,
     )
-    return replace(a, text=render(a, rule))
+    return with_text(a, rule)

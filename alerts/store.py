@@ -16,7 +16,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:alerts                 stream of alerts (the outbox for dispatch and the alert history)
     P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
     P:delivered:{alert}:{target}  marker: delivered to that target
-    P:breaker:{rule}         sorted set of a rule's recent alerts, by time sent (circuit breaker)
+    P:breaker:{minute}       hash: rule id -> alerts sent in that minute (circuit breaker)
     P:paused                 hash: rule id -> when and why the circuit breaker paused it
     P:outbox:{digest|email}:{name}  list of alerts waiting for a digest or an email
     P:alerts:dead            stream of alert entries that could not be dispatched, with the reason
@@ -102,8 +102,8 @@ class Keys:
     def delivered(self, alert_id: str, target: str) -> str:
         return f"{self.prefix}:delivered:{alert_id}:{target}"
 
-    def breaker(self, rule_id: str) -> str:
-        return f"{self.prefix}:breaker:{rule_id}"
+    def breaker(self, minute: str) -> str:
+        return f"{self.prefix}:breaker:{minute}"
 
     @property
     def paused(self) -> str:

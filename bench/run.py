@@ -38,6 +38,7 @@ from pydantic import SecretStr
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
+from alerts.backtest import read_events, run_backtest
 from alerts.catalog import product_key
 from alerts.compiled import RuleSet
 from alerts.publish import Publisher
@@ -491,6 +492,22 @@ def main() -> int:
         ratio = per_rules[most] / per_rules[fewest]
         rows.append(Row(f"Throughput ratio {most:,} rules / {fewest:,} rules", "", f"{ratio:.2f}"))
         say(f"ratio {most:,} / {fewest:,} rules: {ratio:.2f}")
+
+        n = sizes.pipeline_events
+        rules_dir = workdir / "rules-backtest"
+        rs = write_rules(rules_dir, list(PRODUCTS), price_rules(1_000, bases, rng, "console"))
+        feed = workdir / "backtest.jsonl"
+        feed.write_text("\n".join(payloads[:n]) + "\n")
+        started_bt = time.perf_counter()
+        with feed.open(encoding="utf-8") as fh:
+            bt_events, bt_errors = read_events(fh, rs.catalog, "Asia/Shanghai")
+        bt = run_backtest(rs, bt_events)
+        bt_s = time.perf_counter() - started_bt
+        if bt_errors or bt.events != n:
+            raise SystemExit(f"bench: backtest read {bt.events} of {n} events: {bt_errors[:3]}")
+        rows.append(Row("Backtest (`alerts backtest --events`): read, parse and evaluate a JSON Lines file, "
+                        "1,000 rules", f"{n:,}", f"{bt_s:.2f} s ({rate(n, bt_s)} events/s, {len(bt.alerts):,} alerts)"))
+        say(f"backtest: {n:,} events in {bt_s:.2f}s")
 
         lat = latency(url, workdir, bases, rng, LATENCY_EVENTS)
         ms = lat.latencies_ms

@@ -152,7 +152,7 @@ def cmd_rules_resume(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.store import Keys
 
     with redis_for(settings) as client:
-        if resume(client, Keys(settings.key_prefix), args.id):
+        if resume(client, Keys(settings.key_prefix), args.id, settings.breaker_window_seconds):
             print(f"{args.id}: resumed")
             return 0
     print(f"{args.id}: was not paused", file=sys.stderr)

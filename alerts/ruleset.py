@@ -511,6 +511,7 @@ def _index(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
     rs.news = tuple(news)
     rs.news_parts = tuple(news_parts)
     rs.stale = tuple(stale)
+    rs.has_shared = bool(news_parts) or any(i.spreads or i.parts for i in rs.price.values())
     for idx in rs.price.values():
         for ti in idx.by_kind.values():
             ti.rules.sort(key=lambda r: r.threshold)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from typing import Any
 
@@ -34,6 +35,14 @@ class RuleBase:
 
     def active_at(self, ts: float) -> bool:
         return self.expires is None or ts <= self.expires
+
+    @cached_property
+    def target_names(self) -> tuple[str, ...]:
+        return tuple(str(t) for t in self.targets)
+
+    @cached_property
+    def labels_dict(self) -> dict[str, str] | None:
+        return dict(self.labels) or None
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,8 +32,8 @@ MAX_DAYS_BACK = 3660
 
 
 def _base(rule: SpreadRule | AllOfRule | StaleRule, **kw: Any) -> Alert:
-    return Alert(rule_id=rule.id, severity=rule.severity, targets=tuple(str(t) for t in rule.targets),
-                 description=rule.description, owner=rule.owner, labels=dict(rule.labels) or None, **kw)
+    return Alert(rule_id=rule.id, severity=rule.severity, targets=rule.target_names,
+                 description=rule.description, owner=rule.owner, labels=rule.labels_dict, **kw)
 
 
 def _cooling(rule: SpreadRule | AllOfRule, state: Shared, t: float) -> bool:

@@ -246,12 +246,12 @@ def _price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: 
     a = Alert(
         id=alert_id(rule.id, ev.product_key, ev.source, ev.id, status),
         rule_id=rule.id, kind="price", condition=rule.kind, severity=rule.severity,
-        targets=tuple(str(t) for t in rule.targets), description=rule.description,
+        targets=rule.target_names, description=rule.description,
         event_id=ev.id, source=ev.source, at=ev.as_of, status=status, product=ev.product, unit=ev.unit,
         price=ev.price, previous=previous, previous_as_of=previous_as_of, threshold=rule.threshold,
         measure=rule.measure, change=change, change_pct=change_pct,
         window=format_duration(rule.window) if rule.window else None, as_of=ev.as_of_date,
-        owner=rule.owner, labels=dict(rule.labels) or None,
+        owner=rule.owner, labels=rule.labels_dict,
     )
     return with_text(a, rule)
 
@@ -286,8 +286,8 @@ def _news_alert(rule: NewsRule, ev: NewsEvent) -> Alert:
     a = Alert(
         id=alert_id(rule.id, ev.article_keys[0]),
         rule_id=rule.id, kind="news", condition="news", severity=rule.severity,
-        targets=tuple(str(t) for t in rule.targets), description=rule.description,
+        targets=rule.target_names, description=rule.description,
         event_id=ev.id, source=ev.source, at=ev.published_at, headline=ev.headline, url=ev.url,
-        owner=rule.owner, labels=dict(rule.labels) or None,
+        owner=rule.owner, labels=rule.labels_dict,
     )
     return with_text(a, rule)

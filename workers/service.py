@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 import redis
@@ -27,9 +28,10 @@ def report_rules(rs: RuleSet, settings: Settings) -> None:
     """Log every problem of a rule set (its valid rules still run) and what it holds."""
     for p in rs.problems:
         (log.warning if p.severity == "warning" else log.error)("rule problem: %s", p)
-    n_price = sum(len(i.by_fp) for i in rs.price.values())
-    log.info("loaded %d rules (%d price, %d news) from %d files in %s%s", len(rs.by_id), n_price, len(rs.news),
-             len(rs.files), settings.rules_dir, f"; {len(rs.errors)} problems" if rs.errors else "")
+    kinds = Counter(type(compiled[0]).__name__.removesuffix("Rule").lower() for compiled in rs.by_id.values())
+    log.info("loaded %d rules (%s) from %d files in %s%s", len(rs.by_id),
+             ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())), len(rs.files), settings.rules_dir,
+             f"; {len(rs.errors)} problems" if rs.errors else "")
     if settings.slack_bot_token is None and any(
             t.kind == "slack" for rules in rs.by_id.values() for r in rules for t in r.targets):
         msg = "ALERTS_SLACK_BOT_TOKEN is not set: Slack targets are printed to the console instead"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import cast
+from typing import TextIO, cast
 
 import redis
 
@@ -75,14 +75,22 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
-    name = "<stdin>" if args.file == "-" else args.file
+def _open_input(path: str) -> tuple[str, TextIO] | None:
+    """A JSON Lines input: a file, or standard input for '-'. None (and a message) when it cannot be read."""
+    name = "<stdin>" if path == "-" else path
     try:
-        fh = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        return name, (sys.stdin if path == "-" else open(path, encoding="utf-8"))
     except OSError as exc:
         print(f"{name}: cannot open: {exc.strerror}", file=sys.stderr)
+        return None
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
+    opened = _open_input(args.file)
+    if opened is None:
         return 2
+    name, fh = opened
     with fh, redis_for(settings) as client:
         pub = Publisher(client, rules.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
         report = pub.publish_file(fh)
@@ -174,12 +182,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     for p in rules.problems:
         print(p, file=sys.stderr)
     if args.events:
-        name = "<stdin>" if args.events == "-" else args.events
-        try:
-            fh = sys.stdin if args.events == "-" else open(args.events, encoding="utf-8")
-        except OSError as exc:
-            print(f"{name}: cannot open: {exc.strerror}", file=sys.stderr)
+        opened = _open_input(args.events)
+        if opened is None:
             return 2
+        name, fh = opened
         with fh:
             events, errors = read_events(fh, rules.catalog, settings.timezone)
         for line, reason in errors:

@@ -41,11 +41,17 @@ class BacktestResult:
         return {rule: c.get(rule, 0) for rule in self.rules}
 
 
-def read_events(lines: Iterable[str], catalog: Catalog, tz: str) -> tuple[list[Event], list[tuple[int, str]]]:
+def read_events(lines: Iterable[str | bytes], catalog: Catalog,
+                tz: str) -> tuple[list[Event], list[tuple[int, str]]]:
     """JSON Lines -> events in file order, and the (line, reason) of each line that is not one."""
     events: list[Event] = []
     errors: list[tuple[int, str]] = []
-    for n, line in enumerate(lines, 1):
+    for n, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            errors.append((n, f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
+            continue
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -56,11 +62,17 @@ def read_events(lines: Iterable[str], catalog: Catalog, tz: str) -> tuple[list[E
     return events, errors
 
 
+def _arrival(seq: str, ts: float) -> tuple[int, int]:
+    """Sort key of an arrival position ``ms-n`` (a stream entry id); the event time when unknown."""
+    ms, _, n = seq.partition("-")
+    return (int(ms), int(n or 0)) if ms.isdigit() else (int(ts * 1000), 0)
+
+
 def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
                   until: float | None = None) -> list[Event]:
-    """Every quote and article the live evaluators kept, in time order (quotes that arrived late are
-    left out: they fired nothing when they arrived)."""
-    out: list[tuple[float, int, Event]] = []
+    """Every quote and article the live evaluators kept, in the order they arrived: quotes that came
+    late come back late, and change nothing again, but still count as history for change windows."""
+    out: list[tuple[tuple[int, int], Event]] = []
     prefix = keys.history("", "")[:-1]  # "P:history:"
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         pkey, source = key.decode()[len(prefix):].split(":", 1)
@@ -68,18 +80,17 @@ def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
         if product is None:
             continue
         for member, score in _scored(client, key):
-            day, price, eid, low, high, late = json.loads(member)
-            if late:
-                continue  # live evaluation ignored it when it arrived; so does the replay
-            out.append((score, 0, PriceEvent(eid, product.name, pkey, price, product.unit_text, score, day, source,
-                                             low, high)))
+            day, price, eid, low, high, _late, seq = json.loads(member)
+            out.append((_arrival(seq, score), PriceEvent(eid, product.name, pkey, price, product.unit_text, score,
+                                                         day, source, low, high)))
     for member, score in _scored(client, keys.news_history):
         try:
-            out.append((score, 1, parse_event(json.loads(member), catalog, tz)))
-        except (EventError, ValueError):
+            doc = json.loads(member)
+            out.append((_arrival(doc["seq"], score), parse_event(doc["e"], catalog, tz)))
+        except (EventError, ValueError, KeyError, TypeError):
             continue
-    out.sort(key=lambda t: (t[0], t[1]))
-    return [ev for ts, _, ev in out if until is None or ts <= until]
+    out.sort(key=lambda t: t[0])
+    return [ev for _, ev in out if until is None or _time(ev) <= until]
 
 
 def _scored(client: redis.Redis, key: bytes | str) -> list[tuple[bytes, float]]:

@@ -106,6 +106,7 @@ class SpreadRule(RuleBase):
 
     of: Product = None  # type: ignore[assignment]
     minus: Product = None  # type: ignore[assignment]
+    state_key: str = ""  # the legs outlive threshold edits: keyed by id and products, not fingerprint
     factor: float = 1.0  # multiply a ``minus`` price by this to get it in the unit of ``of``
     kind: str = "above"
     threshold: float = 0.0
@@ -141,6 +142,10 @@ class AllOfRule(RuleBase):
 
     parts: tuple[PriceRule | NewsRule, ...] = ()
     within: float = 0.0
+
+    @property
+    def state_key(self) -> str:
+        return self.fp
 
 
 CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule

@@ -44,6 +44,8 @@ def _cooling(rule: SpreadRule | AllOfRule, state: Shared, t: float) -> bool:
 def evaluate_spread(rule: SpreadRule, state: Shared | None, ev: PriceEvent) -> tuple[list[Alert], Shared | None]:
     """Returns the alerts and the new state, or None for the state when nothing changed."""
     st = dict(state or {})
+    if st.get("fp") != rule.fp:  # new or edited rule: keep the legs' quotes, start armed
+        st = {"legs": st.get("legs", {}), "fp": rule.fp}
     legs = dict(st.get("legs", {}))
     which = "of" if ev.product_key == rule.of.key else "minus"
     current = legs.get(which)

@@ -123,7 +123,7 @@ def _candidates(idx: ProductIndex, q: QuoteState | None, p1: float) -> dict[str,
 def _with_quote(history: History, ts: float, price: float, keep: float) -> History:
     """Insert a quote (in time order) and drop what no window needs: quotes older than the newest
     minus ``keep``, except the last one before that boundary (the reference of the longest window)."""
-    items = list(history)
+    items = [item for item in history if item[0] != ts]  # a quote at the same time is a correction
     bisect.insort(items, (ts, price))
     boundary = items[-1][0] - keep
     first = bisect.bisect_left(items, (boundary, -math.inf))

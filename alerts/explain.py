@@ -35,7 +35,7 @@ def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState |
             out.extend(_price(rule, states.get(rule.product.key), tz))
         elif isinstance(rule, SpreadRule):
             out.append(f"  spread {rule.of.name} minus {rule.minus.name}: {rule.condition_text}")
-            out.extend(_shared((shared or {}).get(rule.fp), tz))
+            out.extend(_shared((shared or {}).get(rule.state_key), tz))
         elif isinstance(rule, StaleRule):
             out.append(f"  {rule.product.name}: fires when no quote arrived for {rule.after_text}")
             st = states.get(rule.product.key)
@@ -45,7 +45,7 @@ def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState |
             out.extend(_shared((shared or {}).get(rule.fp), tz))
         else:
             out.append(f"  all of {len(rule.parts)} conditions within {format_duration(rule.within)}")
-            out.extend(_shared((shared or {}).get(rule.fp), tz))
+            out.extend(_shared((shared or {}).get(rule.state_key), tz))
     return "\n".join(out)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import redis
 
@@ -78,19 +78,24 @@ class Publisher:
             report.published += pending
         return report
 
-    def publish_lines(self, lines: Iterable[str]) -> PublishReport:
+    def publish_lines(self, lines: Iterable[str | bytes]) -> PublishReport:
         report = PublishReport()
         return self.publish_objects(_decode_lines(lines, report), report)
 
-    def publish_file(self, fh: TextIO) -> PublishReport:
+    def publish_file(self, fh: BinaryIO | TextIO) -> PublishReport:
         return self.publish_lines(fh)
 
     def publish(self, *events: dict[str, Any]) -> PublishReport:
         return self.publish_objects(enumerate(events, 1))
 
 
-def _decode_lines(lines: Iterable[str], report: PublishReport) -> Iterator[tuple[int, object]]:
-    for n, line in enumerate(lines, 1):
+def _decode_lines(lines: Iterable[str | bytes], report: PublishReport) -> Iterator[tuple[int, object]]:
+    for n, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            report.errors.append((n, f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
+            continue
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -107,7 +112,7 @@ def publish_events(events: Iterable[dict[str, Any]], settings: Settings | None =
         return _publisher(client, settings).publish_objects(enumerate(events, 1))
 
 
-def publish_lines(lines: Iterable[str], settings: Settings | None = None) -> PublishReport:
+def publish_lines(lines: Iterable[str | bytes], settings: Settings | None = None) -> PublishReport:
     """Publish JSON Lines (blank lines and lines starting with # are skipped)."""
     settings = settings or Settings()
     with redis_for(settings) as client:

@@ -4,7 +4,8 @@ Every process polls its own ``ALERTS_RULES_DIR`` once a second (``POLL_SECONDS``
 effect within a couple of seconds on every worker, without a restart. An edit that breaks a rule is
 reported (log and console, with file and line) and the last good rule set stays active. State
 follows rule fingerprints, so unchanged rules keep being armed or not, their cooldowns and confirm
-counts; a rule whose condition changed starts armed.
+counts; a rule whose condition changed starts armed. Problems that were already there (rules left
+out at start) do not block a reload; only an edit that adds a problem is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alerts.compiled import RuleSet
+from alerts.errors import Problem
 from alerts.ruleset import TEST_SUFFIXES, load_rules
 
 log = logging.getLogger("alerts.rules")
@@ -44,6 +46,11 @@ def signature(root: Path) -> Signature:
     return tuple(out)
 
 
+def _problem_key(p: Problem) -> tuple[str, str | None, str]:
+    """A problem without its line: lines move when a file is edited above it."""
+    return p.path, p.rule_id, p.message
+
+
 class RuleHolder:
     """The active rule set of a process; ``current()`` is what evaluation uses, batch by batch."""
 
@@ -66,11 +73,13 @@ class RuleHolder:
         with self._lock:
             self._sig = sig
             candidate = load_rules(self.root, timezone=self.timezone)
-            if candidate.errors:
-                for p in candidate.errors:
+            known = {_problem_key(p) for p in self._rules.errors}
+            new_errors = [p for p in candidate.errors if _problem_key(p) not in known]
+            if new_errors:
+                for p in new_errors:
                     log.error("rule edit rejected: %s", p)
-                msg = (f"rules in {self.root} not reloaded: {len(candidate.errors)} problems; the last good rules "
-                       "stay active:\n" + "\n".join(f"  {p}" for p in candidate.errors))
+                msg = (f"rules in {self.root} not reloaded: {len(new_errors)} new problems; the last good rules "
+                       "stay active:\n" + "\n".join(f"  {p}" for p in new_errors))
                 print(msg, file=sys.stderr, flush=True)
                 return False
             self._rules = candidate

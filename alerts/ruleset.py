@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from pydantic import BaseModel, ValidationError
 
 from alerts.catalog import Catalog, Product, builtin_catalog
@@ -207,6 +208,19 @@ def _load_digests(p: _Parsed, rs: RuleSet) -> None:
         d = _validate(Digest, item, p, ("digests", i), None, rs)
         if d is None:
             continue
+        where = ("digests", i)
+        if not croniter.is_valid(d.schedule):
+            rs.problems.append(Problem(p.path, line_of(p.lines, (*where, "schedule")), None,
+                                       f"digests: {d.name}: schedule {d.schedule!r} is not a cron expression "
+                                       "such as '0 8 * * 1-5'"))
+            continue
+        if d.timezone is not None:
+            try:
+                ZoneInfo(d.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                rs.problems.append(Problem(p.path, line_of(p.lines, (*where, "timezone")), None,
+                                           f"digests: {d.name}: unknown time zone {d.timezone!r}"))
+                continue
         if d.name in rs.digests:
             rs.problems.append(Problem(p.path, line_of(p.lines, ("digests", i)), None,
                                        f"digest {d.name!r} is defined twice"))
@@ -316,7 +330,8 @@ class _RuleCompiler:
             self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
                          "confirm: and resolve: apply to above/below conditions, not to crosses_*")
         fp = _fp(rule.id, "spread", of.key, minus.key, cond.kind, threshold, rearm, rule.confirm, rule.resolve)
-        return SpreadRule(fp=fp, of=of, minus=minus, factor=factor, kind=cond.kind, threshold=threshold, rearm=rearm,
+        return SpreadRule(fp=fp, of=of, minus=minus, state_key=_fp(rule.id, "spread", of.key, minus.key),
+                          factor=factor, kind=cond.kind, threshold=threshold, rearm=rearm,
                           confirm=rule.confirm, resolve=rule.resolve, **common)
 
     def _stale(self, common: dict[str, Any]) -> StaleRule | None:

@@ -132,8 +132,16 @@ def run_case(rules: RuleSet, case: Case, line: int) -> CaseResult:
                 if key in obj:
                     obj[key] = _resolve_time(obj[key], case.start, rules.timezone)
             events.append(parse_event(obj, rules.catalog, rules.timezone, now=0.0))
-        except (EventError, ValueError) as exc:
+        except (EventError, ValueError, OverflowError) as exc:
             result.errors.append(f"event {i + 1}: {exc}")
+    if result.errors:
+        return result
+    for j, exp in enumerate(case.expect):
+        try:
+            if exp.date is not None:
+                _resolve_time(exp.date, case.start, rules.timezone)
+        except (ValueError, OverflowError) as exc:
+            result.errors.append(f"expect {j + 1}: date: {exc}")
     if result.errors:
         return result
     result.fired = Session(rules).run(events)

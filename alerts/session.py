@@ -38,8 +38,9 @@ class Session:
 
     # what this session changed
     changed: dict[str, ProductState] = field(default_factory=dict)
-    prices: list[tuple[PriceEvent, bool]] = field(default_factory=list)  # quotes for the history, and if late
-    news: list[NewsEvent] = field(default_factory=list)  # articles to keep in the history
+    # quotes and articles for the history, with whether a quote was late and the arrival position
+    prices: list[tuple[PriceEvent, bool, str]] = field(default_factory=list)
+    news: list[tuple[NewsEvent, str]] = field(default_factory=list)
     seen_added: dict[str, set[str]] = field(default_factory=dict)
     news_fired_changed: dict[str, float] = field(default_factory=dict)
     shared_changed: set[str] = field(default_factory=set)
@@ -47,13 +48,15 @@ class Session:
     def state(self, product_key: str) -> ProductState | None:
         return self.changed[product_key] if product_key in self.changed else self.states.get(product_key)
 
-    def apply(self, ev: Event) -> list[Alert]:
+    def apply(self, ev: Event, seq: str = "") -> list[Alert]:
+        """Evaluate one event; ``seq`` is its arrival position (the stream entry id), kept in the history
+        so a replay sees events in the order the live evaluation did."""
         if isinstance(ev, NewsEvent):
-            return self._news(ev)
+            return self._news(ev, seq)
         st = self.state(ev.product_key)
         out = evaluate_price(self.rules, ev, st)
         if out.status in (NEW, LATE):
-            self.prices.append((ev, out.status == LATE))
+            self.prices.append((ev, out.status == LATE, seq))
         if out.state is not st:
             self.changed[ev.product_key] = out.state
         idx = self.rules.price.get(ev.product_key)
@@ -61,15 +64,15 @@ class Session:
             return out.alerts
         alerts = list(out.alerts)
         for spread in idx.spreads:
-            fired, new = evaluate_spread(spread, self.shared.get(spread.fp), ev)
-            alerts.extend(self._keep(spread.fp, fired, new))
+            fired, new = evaluate_spread(spread, self.shared.get(spread.state_key), ev)
+            alerts.extend(self._keep(spread.state_key, fired, new))
         before = st.quotes.get(ev.source) if st is not None else None
         history = out.state.history.get(ev.source, ())
         for rule, i, part in idx.parts:
             if price_part_holds(part, ev, history, before):
-                fired, new = evaluate_part(rule, self.shared.get(rule.fp), i, ev.as_of,
+                fired, new = evaluate_part(rule, self.shared.get(rule.state_key), i, ev.as_of,
                                            describe_price_part(part, ev), ev)
-                alerts.extend(self._keep(rule.fp, fired, new))
+                alerts.extend(self._keep(rule.state_key, fired, new))
         return alerts
 
     def _keep(self, fp: str, alerts: list[Alert], new: Shared | None) -> list[Alert]:
@@ -78,16 +81,16 @@ class Session:
             self.shared_changed.add(fp)
         return alerts
 
-    def _news(self, ev: NewsEvent) -> list[Alert]:
+    def _news(self, ev: NewsEvent, seq: str) -> list[Alert]:
         before = frozenset().union(*(self.seen.get(k, set()) for k in ev.article_keys))
-        self.news.append(ev)
+        self.news.append((ev, seq))
         parts: list[Alert] = []
         text = f"{ev.headline}\n{ev.body}"
         for rule, i, part in self.rules.news_parts:
             if part.matches(text, ev.source):
-                fired, state = evaluate_part(rule, self.shared.get(rule.fp), i, ev.published_at,
+                fired, state = evaluate_part(rule, self.shared.get(rule.state_key), i, ev.published_at,
                                              describe_news_part(part, ev, self.rules.timezone), ev)
-                parts.extend(self._keep(rule.fp, fired, state))
+                parts.extend(self._keep(rule.state_key, fired, state))
         out = evaluate_news(self.rules, ev, before, self.news_fired)
         for fp, t in out.last_fired.items():
             if self.news_fired.get(fp) != t:

@@ -143,12 +143,12 @@ def shared_rules(rules: RuleSet, events: Iterable[Event]) -> set[str]:
         if isinstance(ev, PriceEvent):
             idx = rules.price.get(ev.product_key)
             if idx is not None:
-                fps.update(s.fp for s in idx.spreads)
-                fps.update(r.fp for r, _, _ in idx.parts)
+                fps.update(s.state_key for s in idx.spreads)
+                fps.update(r.state_key for r, _, _ in idx.parts)
         else:
             news = True
     if news:
-        fps.update(r.fp for r, _, _ in rules.news_parts)
+        fps.update(r.state_key for r, _, _ in rules.news_parts)
     return fps
 
 
@@ -228,19 +228,21 @@ def load_states(client: redis.Redis, keys: Keys, product_keys: Iterable[str]) ->
     return {pk: decode_state(raw) for pk, raw in zip(pkeys, pipe.execute(), strict=True)}
 
 
-def news_member(ev: NewsEvent) -> str:
-    """An article in the news history (JSON, the event as published). Score: its published time."""
+def news_member(ev: NewsEvent, seq: str = "") -> str:
+    """An article in the news history: ``{"e": the event as published, "seq": arrival position}``
+    (JSON); score: its published time."""
     d: dict[str, Any] = {"type": "news", "id": ev.id, "headline": ev.headline, "body": ev.body, "url": ev.url,
                          "published_at": datetime.fromtimestamp(ev.published_at, UTC).isoformat(),
                          "source": ev.source, "tags": list(ev.tags)}
-    return json.dumps({k: v for k, v in d.items() if v not in (None, "", [])}, ensure_ascii=False,
-                      separators=(",", ":"), sort_keys=True)
+    event = {k: v for k, v in d.items() if v not in (None, "", [])}
+    return json.dumps({"e": event, "seq": seq}, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def history_member(ev: PriceEvent, late: bool = False) -> str:
-    """A quote in the history: ``[date, price, event id, low, high, late]`` (JSON); score: the quote time.
-    ``late``: it arrived after a newer quote, so live evaluation ignored it (and a replay does too)."""
+def history_member(ev: PriceEvent, late: bool = False, seq: str = "") -> str:
+    """A quote in the history: ``[date, price, event id, low, high, late, seq]`` (JSON); score: the
+    quote time. ``late``: it arrived after a newer quote; ``seq``: its arrival position (stream entry id),
+    so a replay can see the quotes in the order the live evaluation did."""
     # formatted by hand: one of these per quote on the hot path (json.dumps of the same list is 3x slower)
     low = "null" if ev.low is None else repr(ev.low)
     high = "null" if ev.high is None else repr(ev.high)
-    return f'["{ev.as_of_date}",{ev.price!r},{json.dumps(ev.id)},{low},{high},{int(late)}]'
+    return f'["{ev.as_of_date}",{ev.price!r},{json.dumps(ev.id)},{low},{high},{int(late)},{json.dumps(seq)}]'

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.units import format_price
@@ -22,12 +23,25 @@ from alerts.units import format_price
 FIELDS = frozenset({
     "rule", "description", "severity", "owner", "labels", "status", "condition",
     "product", "unit", "price", "previous", "previous_as_of", "threshold", "change", "change_pct", "window",
-    "as_of", "source", "headline", "url", "other", "spread",
+    "as_of", "source", "headline", "url",
 })
+#: Longest message a template may produce (characters); longer ones are cut.
+MAX_LENGTH = 2000
+#: Largest exponent, and largest repeat count of a string or list, a template may compute.
+MAX_POWER = 64
+MAX_REPEAT = 10_000
 
 
 class TemplateError(ValueError):
     pass
+
+
+_SAMPLE: dict[str, Any] = {
+    "rule": "r", "severity": "warning", "status": "firing", "condition": "above", "product": "Pr-Nd oxide",
+    "unit": "CNY/t", "price": 452000.0, "previous": 447000.0, "previous_as_of": "2025-02-24",
+    "threshold": 450000.0, "change": 5000.0, "change_pct": 1.1, "window": "30d", "as_of": "2025-02-25",
+    "source": "smm", "headline": "h", "url": "https://example.com", "labels": {}, "owner": "o", "description": "d",
+}
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -40,13 +54,42 @@ def _thousands(value: float | None) -> str:
     return "n/a" if value is None else format_price(float(value))
 
 
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox, with the arithmetic that can exhaust a worker bounded: ``**`` and ``*`` are
+    checked before they run (which also stops Jinja folding them at compile time, during rules check)."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER:
+            raise SecurityError(f"exponent {right} is too large for a message")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) and n > MAX_REPEAT:
+                    raise SecurityError("repeating text that many times is not a message")
+        return super().call_binop(context, operator, left, right)
+
+
+def _day(value: Any, zone: ZoneInfo) -> str:
+    """An epoch time, a datetime or an ISO date/datetime string -> its date in the rules' time zone."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), zone).date().isoformat()
+    text = str(value)
+    if len(text) == 10:
+        return text
+    moment = datetime.fromisoformat(text)
+    return (moment.astimezone(zone) if moment.tzinfo else moment).date().isoformat()
+
+
 @lru_cache(maxsize=8)
 def environment(tz: str) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    for name in ("range", "lipsum", "cycler", "joiner", "namespace", "dict"):  # loops and generators: not needed
+        env.globals.pop(name, None)
     zone = ZoneInfo(tz)
     env.filters["thousands"] = _thousands
     env.filters["pct"] = _pct
-    env.filters["day"] = lambda ts: datetime.fromtimestamp(float(ts), zone).date().isoformat()
+    env.filters["day"] = lambda value: _day(value, zone)
     return env
 
 
@@ -60,14 +103,27 @@ class Message:
         except TemplateSyntaxError as exc:
             raise TemplateError(f"message: template does not compile: {exc.message} (template line {exc.lineno})") \
                 from None
+        unknown_globals = sorted(meta.find_undeclared_variables(ast) & {"range", "lipsum", "cycler", "joiner"})
+        if unknown_globals:
+            raise TemplateError(f"message: {unknown_globals[0]}() is not available in messages")
         unknown = sorted(meta.find_undeclared_variables(ast) - FIELDS)
         if unknown:
             raise TemplateError(f"message: unknown field {', '.join(map(repr, unknown))}; "
                                 f"fields are {', '.join(sorted(FIELDS))}")
         self.source = source
-        self.template = env.from_string(source)
+        try:
+            self.template = env.from_string(source)
+        except (TemplateSyntaxError, SecurityError, ValueError, OverflowError) as exc:
+            raise TemplateError(f"message: template does not compile: {exc}") from None
+        try:  # a trial run on typical values catches what the sandbox refuses before an alert needs it
+            self.template.render({**dict.fromkeys(FIELDS), **_SAMPLE})
+        except SecurityError as exc:
+            raise TemplateError(f"message: {exc}") from None
+        except Exception:  # noqa: S110 - other failures depend on the values; the alert then keeps its default text
+            pass
 
     def render(self, fields: dict[str, Any]) -> str:
         values = dict.fromkeys(FIELDS)
         values.update(fields)
-        return self.template.render(values).strip()
+        text = self.template.render(values).strip()
+        return text if len(text) <= MAX_LENGTH else text[:MAX_LENGTH - 1] + "…"

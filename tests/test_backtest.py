@@ -40,6 +40,9 @@ rules:
   - id: licences
     news: {any: [export licen*], none: [webinar]}
     notify: [console]
+  - id: prnd-move-3d
+    price: {product: Pr-Nd oxide, change_pct: {over: 3d, abs_above: 3}}
+    notify: [console]
 """
 
 
@@ -76,7 +79,7 @@ def test_backtest_and_live_agree(client: redis.Redis, settings: Settings, rules_
     live_alerts = {(json.loads(f[b"a"])["id"], json.loads(f[b"a"])["text"]) for f in live.alert_stream()}
     assert len(live_alerts) > 20
     assert {json.loads(f[b"a"])["rule_id"] for f in live.alert_stream()} == {
-        "prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences"}
+        "prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences", "prnd-move-3d"}
 
     rules = load_rules(rules_dir, timezone=settings.timezone)
     events, errors = read_events(lines, rules.catalog, settings.timezone)
@@ -100,7 +103,7 @@ def test_period_and_counts(settings: Settings, rules_dir: Path) -> None:
     # events before the period are replayed silently: rules enter March in the state they really had
     in_march = [a for a in whole.alerts if alert_day(a, settings.timezone).startswith("2025-03")]
     assert march.alerts == in_march and in_march
-    assert set(whole.counts) == {"prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences"}
+    assert set(whole.counts) == {"prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences", "prnd-move-3d"}
     assert sum(whole.counts.values()) == len(whole.alerts)
 
 
@@ -118,6 +121,20 @@ def test_backtest_command(settings: Settings, rules_dir: Path, tmp_path: Path) -
                          "--from", "2025-02-01", "--to", "2025-02-28"], env=env, capture_output=True, text=True,
                         check=False)
     doc = json.loads(js.stdout)
-    assert doc["counts"].keys() == {"prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences"}
+    assert doc["counts"].keys() == {"prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences", "prnd-move-3d"}
     assert all("2025-02-01" <= a.get("as_of", "2025-02-01") <= "2025-02-28" for a in doc["alerts"])
     assert doc["events"] == sum(1 for line in event_lines(60) if '"2025-03' not in line)
+
+
+def test_undecodable_lines_are_reported_and_the_rest_read(settings: Settings, rules_dir: Path,
+                                                          tmp_path: Path) -> None:
+    write_rules(rules_dir, RULES)
+    f = tmp_path / "events.jsonl"
+    good = event_lines(3)
+    f.write_bytes(good[0].encode() + b"\n\xff\xfe broken\n" + "\n".join(good[1:]).encode() + b"\n")
+    env = env_for(settings)
+    for cmd in (["backtest", "--events", str(f)], ["publish", str(f)]):
+        proc = subprocess.run([sys.executable, "-m", "workers.cli", *cmd], env=env, capture_output=True, text=True,
+                              check=False)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert f"{f}:2: not UTF-8 text" in proc.stderr

@@ -136,3 +136,40 @@ def test_spread_across_shards_live(client: redis.Redis, settings: Settings, rule
                    quote(434_000, "2025-03-03"))
     assert [a.rule_id for a in alerts] == ["alloy-premium"]
     assert p.run(quote(433_000, "2025-03-04")) == []  # the spread state was kept in Redis
+
+
+def test_a_spread_edit_keeps_the_legs(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(SPREAD)
+    rules = load_rules(tmp_path)
+    session = Session(rules)
+    session.run(parse_event(e, rules.catalog, TZ) for e in [quote(546_500, "2025-02-28", product="Pr-Nd alloy"),
+                                                             quote(444_000, "2025-02-28")])
+    (tmp_path / "r.yaml").write_text(SPREAD.replace("110,000", "100,000"))
+    edited = load_rules(tmp_path)
+    later = Session(edited, shared=session.shared)
+    out = later.run([parse_event(quote(547_000, "2025-03-03", product="Pr-Nd alloy"), edited.catalog, TZ)])
+    assert [a.price for a in out] == [103_000]  # the oxide leg was kept; the edited rule started armed
+
+
+def test_a_batch_that_read_stale_shared_state_is_evaluated_again(client: redis.Redis, settings: Settings,
+                                                                 rules_dir: Path) -> None:
+    import pytest
+
+    from alerts.breaker import BreakerVerdict
+
+    write_rules(rules_dir, SPREAD)
+    p = Pipeline(client, settings)
+    p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"))
+    (key,) = [k.decode() for k in client.scan_iter("alerts:shared:*")]
+    read_then = client.get(key)
+    p.run(quote(444_000, "2025-02-28"))  # another batch (another shard's owner) moves the state on
+    assert client.get(key) != read_then
+    p.publish(quote(434_000, "2025-03-03"))
+    p.evaluator.maintain_leases(force=True)
+    streams = {f"alerts:events:{s}": ">" for s in range(settings.stream_shards)}
+    entries = client.xreadgroup("evaluators", p.evaluator.name, streams)  # the new quote, read as a batch
+    batch = [(int(name.decode().rsplit(":", 1)[1]), mid, fields) for name, msgs in entries for mid, fields in msgs]
+    assert len(batch) == 1
+    session = Session(p.rules)
+    with pytest.raises(redis.WatchError):
+        p.evaluator._commit(batch, session, BreakerVerdict([]), [], {key: read_then})

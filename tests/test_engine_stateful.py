@@ -105,3 +105,11 @@ def test_hostile_headline_is_not_evaluated_by_a_template(tmp_path: Path) -> None
                            "    message: 'NEWS: {{ headline }}'\n")
     (a,) = evaluate_news(rs, news(rs, "licence {{ 7*7 }} {{ ''.__class__ }}"), frozenset()).alerts
     assert a.text == "NEWS: licence {{ 7*7 }} {{ ''.__class__ }}"
+
+
+def test_a_same_time_correction_replaces_the_bad_print_as_reference(tmp_path: Path) -> None:
+    f = Feed(ruleset(tmp_path, rule("price: {product: Pr-Nd oxide, change_pct: {over: 7d, above: 5}}")))
+    f.quote(500_000, "2025-02-01", id="bad-print")
+    f.quote(400_000, "2025-02-01", id="correction")
+    (a,) = f.quote(440_000, "2025-02-10")
+    assert a.previous == 400_000 and round(a.change_pct or 0) == 10

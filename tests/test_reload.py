@@ -62,3 +62,14 @@ def test_live_reload_within_seconds_keeps_state_of_unchanged_rules(client: redis
     finally:
         stop.set()
         watcher.join(5)
+
+
+def test_an_old_problem_does_not_block_later_edits(rules_dir: Path) -> None:
+    write_rules(rules_dir, "rules:\n  - id: broken\n    price: {product: nope, above: 1}\n    notify: [console]\n",
+                "b.yaml")
+    a = write_rules(rules_dir, RULES.replace("THRESHOLD", "450000"), "a.yaml")
+    holder = RuleHolder(rules_dir, "Asia/Shanghai")
+    assert len(holder.current().errors) == 1
+    a.write_text(RULES.replace("THRESHOLD", "460000"))
+    assert holder.check() is True
+    assert holder.current().by_id["edited"][0].threshold == 460_000  # type: ignore[union-attr]

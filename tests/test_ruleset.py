@@ -215,3 +215,40 @@ def test_composite_rule_errors(tmp_path: Path, snippet: str, line: int, message:
     assert len(out) == 1, out
     assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: r1: "), out
     assert message in out[0]
+
+
+@pytest.mark.parametrize("template,message", [
+    ("{{ 9 ** (9 ** 10) }}", "exponent"),
+    ("{{ 'x' * 4000000000 }}", "repeating text"),
+    ("{{ (price|int) ** 999999999 }}", "exponent"),
+    ("{% for i in range(99999) %}x{% endfor %}", "range() is not available"),
+    ("{{ ''.__class__.__mro__ }}", "unsafe"),
+])
+def test_templates_that_could_hang_or_escape_are_refused(tmp_path: Path, template: str, message: str) -> None:
+    import json
+
+    out = problems(tmp_path, "rules:\n  - id: t\n    price: {product: Dy oxide, above: 1700}\n"
+                             f"    notify: [console]\n    message: {json.dumps(template)}\n")
+    assert len(out) == 1 and out[0].startswith(f"{tmp_path / 'r.yaml'}:5: t: message: "), out
+    assert message in out[0]
+
+
+@pytest.mark.parametrize("body,line,message", [
+    ("rules:\n  - id: r\n    news: {any: [x]}\n    notify: [console]\n    expires: 2025-02-30\n", 5,
+     "'2025-02-30' is not valid: day is out of range for month"),
+    ("holidays: [2025-13-01]\n", 1, "'2025-13-01' is not valid"),
+    ("a: &a [*a]\n", 1, "an alias refers to itself"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n", 0,
+     "expands to more than 200,000 values"),
+    ("digests:\n  - {name: d, schedule: not a cron, to: [a@b.c]}\n", 2, "schedule 'not a cron' is not a cron"),
+    ("digests:\n  - {name: d, schedule: '0 8 * * 1-5', timezone: Mars/Base, to: [a@b.c]}\n", 2,
+     "unknown time zone 'Mars/Base'"),
+])
+def test_hostile_or_wrong_yaml_is_a_problem_not_a_crash(tmp_path: Path, body: str, line: int, message: str) -> None:
+    out = problems(tmp_path, body)
+    assert len(out) == 1, out
+    assert message in out[0]
+    if line:
+        assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: "), out

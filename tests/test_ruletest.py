@@ -73,3 +73,16 @@ def test_rule_files_are_not_confused_with_test_files() -> None:
 
     rs = load_rules(REPO / "rules" / "examples")
     assert rs.problems == [] and not any(f.endswith(".test.yaml") for f in rs.files)
+
+
+def test_bad_dates_in_a_test_are_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RULES)
+    t = tmp_path / "d.test.yaml"
+    t.write_text("tests:\n  - name: x\n    events:\n      - {type: price, product: Pr-Nd oxide, price: 1, "
+                 "unit: CNY/t, as_of: 2025-02-24}\n    expect:\n      - {rule: prnd-450k, date: +1d}\n"
+                 "  - name: y\n    start: 2025-02-24\n    events:\n      - {type: price, product: Pr-Nd oxide, "
+                 "price: 1, unit: CNY/t, as_of: +99999999999d}\n")
+    proc = run(str(t))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "expect 1: date: '+1d' is relative: give the test a start: date" in proc.stdout
+    assert "event 1:" in proc.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -10,12 +11,12 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import TextIO, cast
+from typing import BinaryIO, cast
 
 import redis
 
 from alerts.checks import PriceStats, warnings
-from alerts.compiled import PriceRule
+from alerts.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
 from alerts.errors import AlertsError
 from alerts.publish import Publisher
 from alerts.redis_server import redis_for
@@ -75,11 +76,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _open_input(path: str) -> tuple[str, TextIO] | None:
-    """A JSON Lines input: a file, or standard input for '-'. None (and a message) when it cannot be read."""
+def _open_input(path: str) -> tuple[str, BinaryIO] | None:
+    """A JSON Lines input, as bytes (each line is decoded on its own, so one bad line is reported and the
+    rest still read): a file, or standard input for '-'. None (and a message) when it cannot be opened."""
     name = "<stdin>" if path == "-" else path
     try:
-        return name, (sys.stdin if path == "-" else open(path, encoding="utf-8"))
+        return name, (sys.stdin.buffer if path == "-" else open(path, "rb"))
     except OSError as exc:
         print(f"{name}: cannot open: {exc.strerror}", file=sys.stderr)
         return None
@@ -142,13 +144,24 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no enabled rule {args.id!r} in {settings.rules_dir}", file=sys.stderr)
         return 1
     keys = Keys(settings.key_prefix)
-    products = {r.product.key for r in compiled if isinstance(r, PriceRule)}
+    products: set[str] = set()
+    shared_keys: set[str] = set()
+    for r in compiled:
+        if isinstance(r, PriceRule | StaleRule):
+            products.add(r.product.key)
+        if isinstance(r, SpreadRule):
+            products.update((r.of.key, r.minus.key))
+        if isinstance(r, SpreadRule | AllOfRule):
+            shared_keys.add(r.state_key)
+        if isinstance(r, StaleRule):
+            shared_keys.add(r.fp)
     with redis_for(settings) as client:
         states = load_states(client, keys, products)
         raw = cast(dict[bytes, bytes], client.hgetall(keys.news_fired))
         fired = {k.decode(): float(v) for k, v in raw.items()}
         paused = paused_rules(client, keys).get(args.id)
-    print(explain(compiled, states, fired, settings.timezone))
+        shared = {k: json.loads(v) for k in shared_keys if (v := client.get(keys.shared(k)))}
+    print(explain(compiled, states, fired, settings.timezone, shared))
     if paused:
         print(f"  PAUSED by the circuit breaker after {paused['count']:g} alerts; resume with: "
               f"alerts rules resume {args.id}")

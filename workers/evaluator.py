@@ -247,8 +247,8 @@ class Evaluator:
         for fp in shared_fps:
             pipe.get(self.keys.shared(fp))
         replies = pipe.execute() if (missing_list or news or shared_fps) else []
-        shared = {fp: json.loads(v) for fp, v in zip(shared_fps, replies[len(replies) - len(shared_fps):],
-                                                      strict=True) if v}
+        shared_raw = replies[len(replies) - len(shared_fps):]
+        shared = {fp: json.loads(v) for fp, v in zip(shared_fps, shared_raw, strict=True) if v}
         replies = replies[:len(replies) - len(shared_fps)]
         for pk, raw in zip(missing_list, replies, strict=False):
             self.cache[pk] = decode_state(raw)
@@ -257,12 +257,13 @@ class Evaluator:
         news_fired = {k.decode(): float(v) for k, v in replies[-1].items()} if news else {}
         session = Session(rules, self.cache, seen, news_fired, shared)
         fired: list[Alert] = []
-        for _shard, _mid, ev in parsed:
-            fired.extend(session.apply(ev))
+        for _shard, mid, ev in parsed:
+            fired.extend(session.apply(ev, mid.decode()))
         verdict = apply_breaker(self.client, self.keys, fired, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
         result.alerts = verdict.alerts
-        self._commit(batch, session, verdict, invalid, [self.keys.shared(fp) for fp in shared_fps])
+        self._commit(batch, session, verdict, invalid, dict(zip([self.keys.shared(fp) for fp in shared_fps],
+                                                                 shared_raw, strict=True)))
         self.cache.update(session.changed)
         result.events = len(parsed)
         result.invalid = len(invalid)
@@ -274,7 +275,9 @@ class Evaluator:
         return result
 
     def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], session: Session,
-                verdict: BreakerVerdict, invalid: list[tuple[int, bytes, bytes, str]], shared_keys: list[str]) -> None:
+                verdict: BreakerVerdict, invalid: list[tuple[int, bytes, bytes, str]],
+                shared_read: dict[str, bytes | None]) -> None:
+        """``shared_read``: the shared-state keys this batch read, with what it read."""
         shards = sorted({s for s, _, _ in batch})
         lease_keys = [self.keys.lease(s) for s in shards]
         commit_keys = [self.keys.commits(s) for s in shards]
@@ -283,25 +286,29 @@ class Evaluator:
             if not self._renew(keys=[key], args=[self.token, ttl_ms, 1]):
                 raise LeaseLost(shards)
         history: dict[str, dict[str, float]] = {}
-        for ev, late in session.prices:
-            history.setdefault(self.keys.history(ev.product_key, ev.source), {})[history_member(ev, late)] = ev.as_of
+        for ev, late, seq in session.prices:
+            key = self.keys.history(ev.product_key, ev.source)
+            history.setdefault(key, {})[history_member(ev, late, seq)] = ev.as_of
         with self.client.pipeline(transaction=True) as pipe:
             # shared state (spreads, all_of) may be moved by evaluators of other shards: optimistic locking
-            pipe.watch(*lease_keys, *commit_keys, *shared_keys)
-            values = pipe.mget(lease_keys + commit_keys)
+            pipe.watch(*lease_keys, *commit_keys, *shared_read)
+            values = pipe.mget(lease_keys + commit_keys + list(shared_read))
             if any(v != self.token for v in values[:len(shards)]):
                 raise LeaseLost(shards)
             # Another commit since ours (an owner in between) or fewer commits (Redis lost writes):
             # the cached state is not Redis' state.
-            if [int(v or 0) for v in values[len(shards):]] != [self.commits.get(s, -1) for s in shards]:
+            counters = [int(v or 0) for v in values[len(shards):2 * len(shards)]]
+            if counters != [self.commits.get(s, -1) for s in shards]:
                 raise LeaseLost(shards)
+            if values[2 * len(shards):] != list(shared_read.values()):
+                raise redis.WatchError("shared rule state changed since this batch read it")
             pipe.multi()
             for pk, st in session.changed.items():
                 pipe.hset(self.keys.state(pk), mapping=encode_state(st))  # type: ignore[arg-type]
             for key, members in history.items():
                 pipe.zadd(key, members)  # type: ignore[arg-type]
             if session.news:
-                pipe.zadd(self.keys.news_history, {news_member(ev): ev.published_at for ev in session.news})
+                pipe.zadd(self.keys.news_history, {news_member(ev, seq): ev.published_at for ev, seq in session.news})
             for ak, rule_ids in session.seen_added.items():
                 pipe.sadd(self.keys.seen(ak), *sorted(rule_ids))
                 pipe.expire(self.keys.seen(ak), SEEN_TTL)

@@ -257,9 +257,9 @@ def _price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: 
 
 
 def with_text(a: Alert, rule: CompiledRule) -> Alert:
-    """The alert with its text. Sets the field in place: the alert was built a line before and no one
-    else holds it yet, and dataclasses.replace would build it a second time (this is the hot path)."""
-    object.__setattr__(a, "text", render(a, rule))
+    """The alert with its text, set in place: the alert was built a line before and no one else holds it
+    yet, and dataclasses.replace would build it a second time (this is the hot path)."""
+    a.text = render(a, rule)
     return a
 
 

@@ -12,8 +12,11 @@ def alert_id(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()[:24]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Alert:
+    """One firing (or resolution) of a rule. Treated as a value once built; not frozen only because
+    frozen dataclasses are slow to construct, and alerts are built on the hot path."""
+
     id: str
     rule_id: str
     kind: str  # "price" or "news"

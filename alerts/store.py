@@ -13,7 +13,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:shared:{fingerprint}   JSON state of a spread or all_of rule (moved by several shards: WATCHed)
     P:newshistory            sorted set of every article evaluated, by published time (for backtests)
     P:newsfired              hash: news rule fingerprint -> time of its last alert (cooldown)
-    P:alerts                 stream of alerts (the outbox for dispatch and the alert history)
+    P:alerts                 stream of alerts, up to 100 per entry (the outbox for dispatch and the history)
     P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
     P:delivered:{alert}:{target}  marker: delivered to that target
     P:breaker:{minute}       hash: rule id -> alerts sent in that minute (circuit breaker)
@@ -191,6 +191,27 @@ def read_group(client: redis.Redis, group: str, consumer: str, streams: dict[str
 
 # --- state ---------------------------------------------------------------------------------------
 
+#: Alerts per entry of the alert stream: one XADD per hundred alerts, not one per alert (hot path).
+ALERTS_PER_ENTRY = 100
+
+
+def alert_entries(alerts: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Alert stream entries (``{"alerts": JSON list}``) holding these alerts, in order."""
+    return [{"alerts": json.dumps(alerts[i:i + ALERTS_PER_ENTRY], ensure_ascii=False, separators=(",", ":"))}
+            for i in range(0, len(alerts), ALERTS_PER_ENTRY)]
+
+
+def read_alerts(fields: dict[bytes, bytes]) -> list[Any]:
+    """The alerts of one alert stream entry. Raises ValueError when it holds none."""
+    try:
+        value = json.loads(fields[b"alerts"])
+    except (KeyError, ValueError):
+        raise ValueError("not an alert entry") from None
+    if not isinstance(value, list):
+        raise ValueError("not an alert entry")
+    return value
+
+
 def decode_state(raw: dict[bytes, bytes]) -> ProductState | None:
     if not raw:
         return None
@@ -238,6 +259,13 @@ def news_member(ev: NewsEvent, seq: str = "") -> str:
     return json.dumps({"e": event, "seq": seq}, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+def _js(text: str) -> str:
+    """A JSON string; the common plain-ASCII case without json.dumps."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text)
+
+
 def history_member(ev: PriceEvent, late: bool = False, seq: str = "") -> str:
     """A quote in the history: ``[date, price, event id, low, high, late, seq]`` (JSON); score: the
     quote time. ``late``: it arrived after a newer quote; ``seq``: its arrival position (stream entry id),
@@ -245,4 +273,4 @@ def history_member(ev: PriceEvent, late: bool = False, seq: str = "") -> str:
     # formatted by hand: one of these per quote on the hot path (json.dumps of the same list is 3x slower)
     low = "null" if ev.low is None else repr(ev.low)
     high = "null" if ev.high is None else repr(ev.high)
-    return f'["{ev.as_of_date}",{ev.price!r},{json.dumps(ev.id)},{low},{high},{int(late)},{json.dumps(seq)}]'
+    return f'["{ev.as_of_date}",{ev.price!r},{_js(ev.id)},{low},{high},{int(late)},{_js(seq)}]'

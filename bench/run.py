@@ -45,7 +45,7 @@ from alerts.publish import Publisher
 from alerts.redis_server import connect, redis_server_binary
 from alerts.ruleset import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys
+from alerts.store import Keys, read_alerts
 from alerts.units import format_price
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
@@ -333,7 +333,7 @@ def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet,
             raise SystemExit(f"bench: evaluated {evaluated} of {report.published} events in {WAIT_S:.0f}s")
     eval_s = time.perf_counter() - started
     ev.release_all()
-    stored = client.xlen(Keys(settings.key_prefix).alerts)
+    stored = sum(len(read_alerts(f)) for _, f in client.xrange(Keys(settings.key_prefix).alerts))
     if stored != alerts:
         raise SystemExit(f"bench: {alerts} alerts returned but {stored} in the alert stream")
     return EvalRun(publish_s, eval_s, alerts)

@@ -13,7 +13,7 @@ from alerts.model import Alert
 from alerts.publish import Publisher
 from alerts.ruleset import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys
+from alerts.store import Keys, read_alerts
 from workers.dispatch import Dispatcher, configure, make_queue
 from workers.evaluator import Evaluator
 
@@ -64,8 +64,13 @@ class Pipeline:
         self.deliver()
         return alerts
 
-    def alert_stream(self) -> list[dict[bytes, bytes]]:
-        return [fields for _, fields in self.client.xrange(self.keys.alerts)]
+    def alert_stream(self) -> list[dict[str, Any]]:
+        return stream_alerts(self.client, self.keys.alerts)
+
+
+def stream_alerts(client: redis.Redis, key: str = "alerts:alerts") -> list[dict[str, Any]]:
+    """Every alert in the alert stream, in order (entries hold up to 100 alerts each)."""
+    return [a for _, fields in client.xrange(key) for a in read_alerts(fields)]
 
 
 def quote(price: float, day: str, product: str = "Pr-Nd oxide", unit: str = "CNY/t", **kw: Any) -> dict[str, Any]:

@@ -76,9 +76,9 @@ def test_backtest_and_live_agree(client: redis.Redis, settings: Settings, rules_
     report = live.publisher.publish_lines(lines)
     assert report.ok
     live.evaluate()
-    live_alerts = {(json.loads(f[b"a"])["id"], json.loads(f[b"a"])["text"]) for f in live.alert_stream()}
+    live_alerts = {(a["id"], a["text"]) for a in live.alert_stream()}
     assert len(live_alerts) > 20
-    assert {json.loads(f[b"a"])["rule_id"] for f in live.alert_stream()} == {
+    assert {a["rule_id"] for a in live.alert_stream()} == {
         "prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences", "prnd-move-3d"}
 
     rules = load_rules(rules_dir, timezone=settings.timezone)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +15,7 @@ from alerts.ruleset import load_rules
 from alerts.session import Session
 from alerts.settings import Settings
 from alerts.store import Keys
-from tests.pipeline import Pipeline, quote
+from tests.pipeline import Pipeline, quote, stream_alerts
 from tests.servers import write_rules
 from workers.scheduler import check_stale
 
@@ -125,7 +124,7 @@ holidays: [2025-10-01, 2025-10-02, 2025-10-03]
     p.run(quote(1_710, "2025-10-10", product="Dy oxide", unit="CNY/kg"))  # the feed is back ...
     assert check_stale(client, keys, rules, at("2025-10-14T09:00")) == []
     assert len(check_stale(client, keys, rules, at("2025-10-16T09:00"))) == 1  # ... and stopped again
-    stream = [json.loads(f[b"a"]) for _, f in client.xrange("alerts:alerts")]
+    stream = stream_alerts(client)
     assert [s["kind"] for s in stream] == ["stale", "stale"]
 
 

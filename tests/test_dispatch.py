@@ -52,8 +52,8 @@ def test_the_same_alert_twice_in_a_batch_is_enqueued_once(client: redis.Redis, p
 
 def test_bad_entries_are_set_aside_and_the_rest_flows(client: redis.Redis, pipeline: Pipeline,
                                                       settings: Settings) -> None:
-    client.xadd("alerts:alerts", {"a": b"not json"})
-    client.xadd("alerts:alerts", {"a": json.dumps({"id": "x", "rule_id": "r", "targets": [1, 2]})})
+    client.xadd("alerts:alerts", {"alerts": b"not json"})
+    client.xadd("alerts:alerts", {"alerts": json.dumps([{"id": "x", "rule_id": "r", "targets": [1, 2]}])})
     pipeline.publish(quote(455_000, "2025-02-25"))
     pipeline.evaluate()
     pipeline.dispatch()

@@ -3,7 +3,6 @@ several processes share the shards; events published before any worker are evalu
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from alerts.publish import Publisher
 from alerts.ruleset import load_rules
 from alerts.settings import Settings
 from tests.conftest import env_for
+from tests.pipeline import stream_alerts
 from tests.servers import write_rules
 
 PRODUCTS = 20
@@ -70,7 +70,7 @@ def wait_for(cond: Any, timeout: float, what: str) -> None:
 
 
 def check_exactly_once(client: redis.Redis) -> None:
-    alerts = [json.loads(f[b"a"]) for _, f in client.xrange("alerts:alerts")]
+    alerts = stream_alerts(client)
     ids = [a["id"] for a in alerts]
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} alerts doubled"
     assert len(alerts) == EXPECTED_ALERTS, f"expected {EXPECTED_ALERTS} alerts, got {len(alerts)}"
@@ -129,12 +129,12 @@ def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(client: redis.Redis
     publish_feed(client, proc_settings)  # before any worker exists
     first = spawn("first")
     # kill it after some batches committed, while another batch is read but not yet committed
-    wait_for(lambda: client.exists("alerts:alerts") and client.xlen("alerts:alerts") > 2000
+    wait_for(lambda: client.exists("alerts:alerts") and len(stream_alerts(client)) > 2000
              and pending(client, proc_settings.stream_shards) > 0, 30, "the first evaluator to be mid-batch")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     in_flight = pending(client, proc_settings.stream_shards)
-    before = client.xlen("alerts:alerts") if client.exists("alerts:alerts") else 0
+    before = len(stream_alerts(client))
     assert in_flight > 0, "the kill should land with a batch read but not committed"
     assert 2000 < before < EXPECTED_ALERTS
     spawn("second")

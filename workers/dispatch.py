@@ -27,7 +27,7 @@ from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
 from alerts.notify import notifier_for
 from alerts.settings import Settings
-from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys, read_group
+from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys, read_alerts, read_group
 from workers.evaluator import consumer_name
 
 log = logging.getLogger("alerts.dispatch")
@@ -110,13 +110,17 @@ class Dispatcher:
         alerts: list[tuple[bytes, dict[str, Any] | None]] = []
         for mid, fields in msgs:
             try:
-                alert = json.loads(fields[b"a"])
-                if not isinstance(alert, dict) or not {"id", "rule_id", "targets"} <= alert.keys():
-                    raise ValueError("not an alert")
-            except (KeyError, ValueError):
-                log.error("alert stream entry %s is not an alert; acknowledged and skipped", mid.decode())
-                alert = None
-            alerts.append((mid, alert))
+                batch = read_alerts(fields)
+            except ValueError:
+                log.error("alert stream entry %s holds no alerts; acknowledged and skipped", mid.decode())
+                batch = []
+            for alert in batch:
+                if isinstance(alert, dict) and {"id", "rule_id", "targets"} <= alert.keys():
+                    alerts.append((mid, alert))
+                else:
+                    log.error("alert stream entry %s holds something that is not an alert; skipped", mid.decode())
+            if not batch:
+                alerts.append((mid, None))
         # the same alert twice in one batch is enqueued once
         markers = list(dict.fromkeys(self.keys.enqueued(a["id"]) for _, a in alerts if a is not None))
         retry = Retry(max=len(self.settings.delivery_retry_intervals_seconds),
@@ -144,7 +148,7 @@ class Dispatcher:
                         pipe.set(self.keys.enqueued(a["id"]), 1, ex=MARKER_TTL)
                     if datas:
                         self.queue.enqueue_many(datas, pipeline=pipe)
-                    pipe.xack(self.keys.alerts, DISPATCH_GROUP, *[mid for mid, _ in alerts])
+                    pipe.xack(self.keys.alerts, DISPATCH_GROUP, *dict.fromkeys(mid for mid, _ in alerts))
                     pipe.execute()
                 return
             except redis.WatchError:

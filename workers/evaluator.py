@@ -40,6 +40,7 @@ from alerts.store import (
     INVALID_MAXLEN,
     SEEN_TTL,
     Keys,
+    alert_entries,
     check_shard_count,
     decode_state,
     encode_state,
@@ -317,8 +318,8 @@ class Evaluator:
             if session.news_fired_changed:
                 pipe.hset(self.keys.news_fired, mapping=session.news_fired_changed)  # type: ignore[arg-type]
             record(pipe, self.keys, verdict, self.settings.breaker_window_seconds)
-            for a in verdict.alerts:
-                pipe.xadd(self.keys.alerts, {"a": json.dumps(a.to_dict(), ensure_ascii=False, separators=(",", ":"))})
+            for entry in alert_entries([a.to_dict() for a in verdict.alerts]):
+                pipe.xadd(self.keys.alerts, entry)  # type: ignore[arg-type]
             for shard, _mid, raw, reason in invalid:
                 pipe.xadd(self.keys.invalid, {"e": raw, "reason": reason, "stream": self.keys.events(shard)},
                           maxlen=INVALID_MAXLEN, approximate=True)

@@ -22,7 +22,7 @@ from alerts.compiled import RuleSet
 from alerts.composite import evaluate_stale
 from alerts.model import Alert
 from alerts.settings import Settings
-from alerts.store import Keys, decode_state
+from alerts.store import Keys, alert_entries, decode_state
 from workers.dispatch import Dispatcher
 
 log = logging.getLogger("alerts.scheduler")
@@ -83,7 +83,8 @@ def check_stale(client: redis.Redis, keys: Keys, rules: RuleSet, now: float | No
                     continue
                 pipe.multi()
                 pipe.set(key, json.dumps({"fired_for": last.as_of, "fired_at": now}))
-                pipe.xadd(keys.alerts, {"a": json.dumps(alert.to_dict(), ensure_ascii=False)})
+                for entry in alert_entries([alert.to_dict()]):
+                    pipe.xadd(keys.alerts, entry)  # type: ignore[arg-type]
                 pipe.execute()
                 sent.append(alert)
         except redis.WatchError:

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
 
+    ops_slack_channel: str | None = Field(
+        default=None, description="Slack channel told once about every delivery that failed for good.")
+
     # --- email (used by the delivery issue) -------------------------------------------------------
     smtp_host: str | None = None
     smtp_port: int = 587

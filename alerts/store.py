@@ -19,6 +19,9 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:breaker:{minute}       hash: rule id -> alerts sent in that minute (circuit breaker)
     P:paused                 hash: rule id -> when and why the circuit breaker paused it
     P:outbox:{digest|email}:{name}  list of alerts waiting for a digest or an email
+    P:failed                 hash: failed deliveries, for `alerts failed`
+    P:pace:{target}          token bucket pacing messages to one channel
+    P:sending:{alert}:{target}  short lock while one worker sends a message
     P:alerts:dead            stream of alert entries that could not be dispatched, with the reason
     P:invalid                stream of events an evaluator could not accept, with the reason
 """
@@ -111,6 +114,16 @@ class Keys:
 
     def outbox(self, kind: str, name: str) -> str:
         return f"{self.prefix}:outbox:{kind}:{name}"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.prefix}:failed"
+
+    def pace(self, target: str) -> str:
+        return f"{self.prefix}:pace:{target}"
+
+    def sending(self, alert_id: str, target: str) -> str:
+        return f"{self.prefix}:sending:{alert_id}:{target}"
 
     @property
     def dead_alerts(self) -> str:

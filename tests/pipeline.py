@@ -14,7 +14,8 @@ from alerts.publish import Publisher
 from alerts.ruleset import load_rules
 from alerts.settings import Settings
 from alerts.store import Keys, read_alerts
-from workers.dispatch import Dispatcher, configure, make_queue
+from workers.deliver import configure
+from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
 
 

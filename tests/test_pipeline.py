@@ -116,7 +116,7 @@ def test_jobs_are_json_not_pickle(client: redis.Redis, slack_settings: Settings)
     assert keys
     for key in keys:
         data = json.loads(zlib.decompress(client.hget(key, "data")))  # type: ignore[arg-type]
-        assert data[0] == "workers.dispatch.deliver"
+        assert data[0] == "workers.deliver.deliver"
         assert data[2][0]["rule_id"] == "prnd-oxide-450k"
 
 

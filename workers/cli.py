@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -180,6 +180,42 @@ def cmd_rules_resume(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts import failures
+    from alerts.store import Keys
+    from workers.deliver import retry_policy
+    from workers.dispatch import make_queue
+
+    keys = Keys(settings.key_prefix)
+    with redis_for(settings) as client:
+        if args.action is None:
+            rows = failures.listing(client, keys)
+            for f in rows:
+                a = f["alert"]
+                when = datetime.fromtimestamp(f["at"]).strftime("%Y-%m-%d %H:%M:%S")
+                kind = "refused" if f["permanent"] else "gave up"
+                print(f"{f['id']}  {when}  {f['target']}  {a.get('rule_id')}  {kind}: {f['reason']}")
+            print(f"{len(rows)} failed deliveries", file=sys.stderr)
+            return 0
+        ids = [f["id"] for f in failures.listing(client, keys)] if args.all else args.ids
+        if not ids:
+            print("give failure ids (from `alerts failed`) or --all", file=sys.stderr)
+            return 2
+        queue = make_queue(client, settings)
+        missing = 0
+        for fid in ids:
+            taken = failures.take(client, keys, fid)
+            if taken is None:
+                print(f"{fid}: no such failed delivery", file=sys.stderr)
+                missing += 1
+                continue
+            queue.enqueue("workers.deliver.deliver", taken["alert"], taken["target"],
+                          job_id=f"{fid}-retry-{int(time.time())}", retry=retry_policy(settings),
+                          result_ttl=settings.delivery_result_ttl_seconds)
+            print(f"{fid}: sent again to {taken['target']}")
+    return 1 if missing else 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -263,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     tst = rsub.add_parser("test", help="run rule unit tests (*.test.yaml files, or folders holding them)")
     tst.add_argument("files", nargs="+")
     tst.set_defaults(func=cmd_rules_test)
+    fl = sub.add_parser("failed", help="deliveries that failed for good; `retry ID...` or `retry --all` resends")
+    fl.add_argument("action", nargs="?", choices=("retry",))
+    fl.add_argument("ids", nargs="*")
+    fl.add_argument("--all", action="store_true", help="with retry: every failed delivery")
+    fl.set_defaults(func=cmd_failed)
     bt = sub.add_parser("backtest", help="replay history through the rules without sending anything")
     bt.add_argument("--rules", help="rules directory or file (default ALERTS_RULES_DIR)")
     bt.add_argument("--from", dest="start", type=_date, help="first day to report alerts for")

@@ -6,28 +6,23 @@ sets the markers and acknowledges the alerts. A dispatcher killed before EXEC le
 pending; another claims them after ``claim_idle_seconds``. One killed after EXEC leaves markers that
 stop anyone enqueueing them again. Job ids are deterministic (``deliver-{alert}-{hash of target}``).
 
-``deliver`` is the rq job. It skips a target already delivered (its own marker, set right after the
-channel accepted the message), so a retried or re-run job does not notify twice.
+The delivery itself is the rq job ``workers.deliver.deliver``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from typing import Any
 
 import redis
-from rq import Queue, Retry
-from rq.job import get_current_job
+from rq import Queue
 from rq.serializers import JSONSerializer
 
-from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
-from alerts.model import Alert
-from alerts.notify import notifier_for
 from alerts.settings import Settings
 from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys, read_alerts, read_group
+from workers.deliver import retry_policy
 from workers.evaluator import consumer_name
 
 log = logging.getLogger("alerts.dispatch")
@@ -123,8 +118,7 @@ class Dispatcher:
                 alerts.append((mid, None))
         # the same alert twice in one batch is enqueued once
         markers = list(dict.fromkeys(self.keys.enqueued(a["id"]) for _, a in alerts if a is not None))
-        retry = Retry(max=len(self.settings.delivery_retry_intervals_seconds),
-                      interval=self.settings.delivery_retry_intervals_seconds)
+        retry = retry_policy(self.settings)
         while True:
             try:
                 with self.client.pipeline(transaction=True) as pipe:
@@ -141,7 +135,7 @@ class Dispatcher:
                         done.add(self.keys.enqueued(a["id"]))
                         for target in a.get("targets", []):
                             datas.append(Queue.prepare_data(
-                                "workers.dispatch.deliver", args=(a, target), job_id=job_id(a["id"], target),
+                                "workers.deliver.deliver", args=(a, target), job_id=job_id(a["id"], target),
                                 timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
                                 retry=retry, description=f"deliver {a['rule_id']} to {target}",
                             ))
@@ -171,57 +165,3 @@ class Dispatcher:
                     log.exception("dispatch failed; the alerts stay pending and are tried again")
                 self.read_pending = True
                 stop.wait(1.0)
-
-
-_settings: Settings | None = None
-
-
-def configure(settings: Settings) -> None:
-    """Settings for ``deliver`` in this process; without it, ``deliver`` reads them from the environment."""
-    global _settings
-    _settings = settings
-
-
-def current_settings() -> Settings:
-    global _settings
-    if _settings is None:
-        _settings = Settings()
-    return _settings
-
-
-def deliver(alert: dict[str, Any], target: str) -> str:
-    """The rq job: deliver one alert to one target, at most once per (alert, target) marker."""
-    settings = current_settings()
-    job = get_current_job()
-    assert job is not None, "deliver runs inside an rq worker"
-    client = job.connection
-    keys = Keys(settings.key_prefix)
-    a = Alert.from_dict(alert)
-    marker = keys.delivered(a.id, target)
-    if client.exists(marker):
-        return "already delivered"
-    t = _target(target)
-    if t.kind in ("digest", "email"):
-        # Held in Redis for the digest and email senders (the delivery issue builds those).
-        pipe = client.pipeline(transaction=True)
-        pipe.rpush(keys.outbox(t.kind, t.value), json.dumps(alert, ensure_ascii=False))
-        pipe.set(marker, 1, ex=MARKER_TTL)
-        pipe.execute()
-        return f"queued for {target}"
-    try:
-        notifier_for(t, settings).send(a, t)
-    except PermanentDeliveryError as exc:
-        job.retries_left = 0  # a retry cannot help; rq marks the job failed at once
-        log.error("delivery of %s to %s failed permanently: %s", a.id, target, exc.reason)
-        raise
-    except RetryableDeliveryError as exc:
-        log.warning("delivery of %s to %s failed, will retry: %s", a.id, target, exc.reason)
-        raise
-    client.set(marker, 1, ex=MARKER_TTL)
-    return "delivered"
-
-
-def _target(text: str) -> Any:
-    from alerts.targets import parse_target
-
-    return parse_target(text)

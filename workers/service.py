@@ -17,7 +17,8 @@ from rq.serializers import JSONSerializer
 from alerts.compiled import RuleSet
 from alerts.reload import RuleHolder
 from alerts.settings import Settings
-from workers.dispatch import Dispatcher, configure, make_queue
+from workers.deliver import configure
+from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator, consumer_name
 from workers.scheduler import Housekeeper
 

@@ -8,13 +8,15 @@ connection problems are retryable, and a 429 carries Slack's Retry-After.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
-from alerts.notify.message import slack_escape, summary
+from alerts.notify.blocks import blocks, fallback_text
+from alerts.notify.message import slack_escape
 from alerts.settings import Settings
 from alerts.targets import Target
 
@@ -36,22 +38,28 @@ class SlackNotifier:
         return _cached(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
 
     def send(self, alert: Alert, target: Target) -> None:
-        channel = target.value
-        text = slack_escape(summary(alert))
+        self._post(str(target), channel=target.value, text=fallback_text(alert), blocks=blocks(alert),
+                   metadata={"event_type": "alerts_alert", "event_payload": {"alert_id": alert.id}})
+
+    def post_text(self, channel: str, text: str) -> None:
+        """A plain message (operations notices), escaped."""
+        self._post(f"slack:{channel}", channel=channel, text=slack_escape(text))
+
+    def _post(self, target: str, **kwargs: Any) -> None:
         try:
-            self.client.chat_postMessage(channel=channel, text=text, unfurl_links=False, unfurl_media=False)
+            self.client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
         except SlackApiError as exc:
             status = exc.response.status_code
             error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
             if status == 429 or error == "ratelimited":
                 retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-                raise RetryableDeliveryError(str(target), "rate limited by Slack",
+                raise RetryableDeliveryError(target, "rate limited by Slack",
                                              float(retry_after) if retry_after else None) from None
             if status >= 500 or error in RETRYABLE_ERRORS:
-                raise RetryableDeliveryError(str(target), f"Slack answered {status} {error}".strip()) from None
-            raise PermanentDeliveryError(str(target), f"Slack refused the message: {error or status}") from None
+                raise RetryableDeliveryError(target, f"Slack answered {status} {error}".strip()) from None
+            raise PermanentDeliveryError(target, f"Slack refused the message: {error or status}") from None
         except (SlackClientError, OSError) as exc:
-            raise RetryableDeliveryError(str(target), f"cannot reach Slack: {type(exc).__name__}") from None
+            raise RetryableDeliveryError(target, f"cannot reach Slack: {type(exc).__name__}") from None
 
 
 @lru_cache(maxsize=8)

@@ -1,0 +1,34 @@
+"""Failed deliveries, kept for people: ``alerts failed`` lists them, ``alerts failed retry`` sends
+them again. A delivery fails for good when the channel refuses it (bad token, unknown channel) or
+when every retry is used up."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, cast
+
+import redis
+
+from alerts.store import Keys
+
+
+def record(client: redis.Redis, keys: Keys, failure_id: str, alert: dict[str, Any], target: str, reason: str,
+           permanent: bool) -> None:
+    doc = {"id": failure_id, "at": time.time(), "target": target, "alert": alert, "reason": reason,
+           "permanent": permanent}
+    client.hset(keys.failed, failure_id, json.dumps(doc, ensure_ascii=False))
+
+
+def listing(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
+    raw = cast(dict[bytes, bytes], client.hgetall(keys.failed))
+    return sorted((json.loads(v) for v in raw.values()), key=lambda d: d["at"])
+
+
+def take(client: redis.Redis, keys: Keys, failure_id: str) -> dict[str, Any] | None:
+    """Remove a failure and return it (to send it again); None when there is no such failure."""
+    pipe = client.pipeline(transaction=True)
+    pipe.hget(keys.failed, failure_id)
+    pipe.hdel(keys.failed, failure_id)
+    raw = pipe.execute()[0]
+    return json.loads(raw) if raw else None

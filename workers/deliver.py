@@ -1,0 +1,140 @@
+"""The rq job that delivers one alert to one target.
+
+- Exactly once, as far as a user can tell: a ``delivered`` marker is set right after the channel
+  accepted the message, and checked first; a short ``sending`` lock keeps two copies of a job (a
+  retry racing a job rq thought abandoned) from sending at once. The one window left: a worker that
+  dies after Slack accepted a message and before the marker is written (a few milliseconds, one
+  Redis round trip) sends it again when the job is retried.
+- Pacing: about one message per second per Slack channel, bursts of three (``alerts.pacing``). A
+  message without a free slot reserves the next one and is rescheduled for it (rq's scheduler);
+  no worker sleeps.
+- Slack's 429: rescheduled after its Retry-After, not slept through, without using up a retry.
+- 5xx and connection errors: raised, so rq's Retry runs again with backoff.
+- Errors that cannot succeed (invalid_auth, channel_not_found, not_in_channel): failed at once,
+  recorded for ``alerts failed`` and, when ALERTS_OPS_SLACK_CHANNEL is set, told to it once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.job import Job, get_current_job
+from rq.serializers import JSONSerializer
+
+from alerts import failures
+from alerts.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from alerts.model import Alert
+from alerts.notify import notifier_for
+from alerts.notify.slack import SlackNotifier
+from alerts.pacing import reserve
+from alerts.settings import Settings
+from alerts.store import MARKER_TTL, Keys
+from alerts.targets import parse_target
+
+log = logging.getLogger("alerts.deliver")
+
+#: Seconds a worker holds the send lock of one (alert, target).
+SENDING_TTL = 120
+#: Reschedulings (pacing, 429) one delivery may go through before it counts as failed.
+MAX_DEFERRALS = 50
+#: Slots closer than this (seconds) are taken at once rather than rescheduled.
+SLACK_SLOT_SLACK = 0.05
+
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Settings for ``deliver`` in this process; without it, ``deliver`` reads them from the environment."""
+    global _settings
+    _settings = settings
+
+
+def current_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
+
+
+def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferrals: int = 0) -> str:
+    """Deliver ``alert`` to ``target``. ``reserved``: this run holds a pacing slot already;
+    ``deferrals``: how many times the delivery was rescheduled."""
+    settings = current_settings()
+    job = get_current_job()
+    assert job is not None, "deliver runs inside an rq worker"
+    client = job.connection
+    keys = Keys(settings.key_prefix)
+    a = Alert.from_dict(alert)
+    marker = keys.delivered(a.id, target)
+    if client.exists(marker):
+        return "already delivered"
+    t = parse_target(target)
+    if t.kind in ("digest", "email"):
+        # Held in Redis for the digest and email senders.
+        pipe = client.pipeline(transaction=True)
+        pipe.rpush(keys.outbox(t.kind, t.value), json.dumps(alert, ensure_ascii=False))
+        pipe.set(marker, 1, ex=MARKER_TTL)
+        pipe.execute()
+        return f"queued for {target}"
+    if t.kind == "slack" and settings.slack_bot_token is not None and not reserved:
+        wait = reserve(client, keys.pace(target))
+        if wait > SLACK_SLOT_SLACK:
+            return _defer(job, settings, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
+    if not client.set(keys.sending(a.id, target), job.id, nx=True, ex=SENDING_TTL):
+        return _defer(job, settings, alert, target, 5.0, reserved=False, deferrals=deferrals, why="being sent")
+    try:
+        notifier_for(t, settings).send(a, t)
+    except PermanentDeliveryError as exc:
+        job.retries_left = 0  # a retry cannot help; rq marks the job failed at once
+        _failed(client, keys, settings, job, alert, target, exc, permanent=True)
+        raise
+    except RetryableDeliveryError as exc:
+        if exc.retry_after is not None:  # Slack said when: come back then, without using up a retry
+            return _defer(job, settings, alert, target, exc.retry_after, reserved=False, deferrals=deferrals,
+                          why=exc.reason)
+        if not job.retries_left:
+            _failed(client, keys, settings, job, alert, target, exc, permanent=False)
+        log.warning("delivery of %s to %s failed, will retry: %s", a.id, target, exc.reason)
+        raise
+    finally:
+        client.delete(keys.sending(a.id, target))
+    client.set(marker, 1, ex=MARKER_TTL)
+    return "delivered"
+
+
+def _defer(job: Job, settings: Settings, alert: dict[str, Any], target: str, seconds: float, *, reserved: bool,
+           deferrals: int, why: str) -> str:
+    if deferrals >= MAX_DEFERRALS:
+        raise RetryableDeliveryError(target, f"rescheduled {deferrals} times ({why}); giving up for now")
+    queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
+    base = job.id.split("~", 1)[0]
+    queue.enqueue_in(timedelta(seconds=seconds), deliver, alert, target, reserved, deferrals + 1,
+                     job_id=f"{base}~{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
+                     retry=retry_policy(settings), description=job.description)
+    log.info("delivery of %s to %s rescheduled in %.1fs (%s)", alert.get("id"), target, seconds, why)
+    return f"rescheduled in {seconds:.1f}s ({why})"
+
+
+def retry_policy(settings: Settings) -> Retry:
+    """rq's Retry for deliveries: ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS, one retry per interval."""
+    return Retry(max=len(settings.delivery_retry_intervals_seconds), interval=settings.delivery_retry_intervals_seconds)
+
+
+def _failed(client: redis.Redis, keys: Keys, settings: Settings, job: Job, alert: dict[str, Any], target: str,
+            exc: DeliveryError, permanent: bool) -> None:
+    failure_id = job.id.split("~", 1)[0]
+    failures.record(client, keys, failure_id, alert, target, exc.reason, permanent)
+    log.error("delivery of %s to %s failed%s: %s", alert.get("id"), target, " for good" if permanent else "",
+              exc.reason)
+    if settings.ops_slack_channel and settings.slack_bot_token is not None:
+        text = (f"alerts: delivery to {target} failed: {exc.reason}. Alert {alert.get('id')} of rule "
+                f"{alert.get('rule_id')}. See `alerts failed`; resend with `alerts failed retry {failure_id}`.")
+        try:
+            SlackNotifier.for_settings(settings).post_text(settings.ops_slack_channel, text)
+        except DeliveryError as notice_exc:
+            log.error("could not tell %s: %s", settings.ops_slack_channel, notice_exc.reason)

@@ -112,9 +112,9 @@ def _defer(job: Job, settings: Settings, alert: dict[str, Any], target: str, sec
     if deferrals >= MAX_DEFERRALS:
         raise RetryableDeliveryError(target, f"rescheduled {deferrals} times ({why}); giving up for now")
     queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
-    base = job.id.split("~", 1)[0]
+    base = job.id.split("__", 1)[0]
     queue.enqueue_in(timedelta(seconds=seconds), deliver, alert, target, reserved, deferrals + 1,
-                     job_id=f"{base}~{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
+                     job_id=f"{base}__{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
                      retry=retry_policy(settings), description=job.description)
     log.info("delivery of %s to %s rescheduled in %.1fs (%s)", alert.get("id"), target, seconds, why)
     return f"rescheduled in {seconds:.1f}s ({why})"
@@ -127,7 +127,7 @@ def retry_policy(settings: Settings) -> Retry:
 
 def _failed(client: redis.Redis, keys: Keys, settings: Settings, job: Job, alert: dict[str, Any], target: str,
             exc: DeliveryError, permanent: bool) -> None:
-    failure_id = job.id.split("~", 1)[0]
+    failure_id = job.id.split("__", 1)[0]
     failures.record(client, keys, failure_id, alert, target, exc.reason, permanent)
     log.error("delivery of %s to %s failed%s: %s", alert.get("id"), target, " for good" if permanent else "",
               exc.reason)

@@ -12,6 +12,7 @@ from alerts.model import Alert
 from alerts.notify.message import slack_escape, summary
 from alerts.units import format_price
 
+_NO_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})  # single angle quotation marks
 SEVERITY_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 #: Slack's limits (characters): header text, section text, field text.
 HEADER_MAX, SECTION_MAX, FIELD_MAX = 150, 3000, 2000
@@ -38,9 +39,10 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
     if alert.status == "resolved":
         title = f"Resolved: {title}"
     out: list[dict[str, Any]] = [
-        # plain_text: Slack does not parse mentions or links in it
-        {"type": "header", "text": {"type": "plain_text", "text": _cut(f"{emoji} {title}".strip(), HEADER_MAX),
-                                    "emoji": True}},
+        # plain_text is not parsed for mentions or links; the angle brackets go anyway, so no markup
+        # from a headline survives anywhere in the message (&lt; would show literally in plain text)
+        {"type": "header", "text": {"type": "plain_text", "emoji": True, "text": _cut(
+            f"{emoji} {title}".strip().translate(_NO_ANGLES), HEADER_MAX)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _cut(slack_escape(alert.text or title), SECTION_MAX)}},
     ]
     fields = []

@@ -1,0 +1,103 @@
+"""Delivery to Slack through rq: pacing, 429 rescheduling, failures kept for people, the ops notice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from pydantic import SecretStr
+from rq.registry import ScheduledJobRegistry
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+
+from alerts.settings import Settings
+from tests.conftest import env_for
+from tests.pipeline import Pipeline
+from tests.servers import SlackServer, write_rules
+
+RULES = """
+rules:
+  - id: licences
+    news: {any: [export licen*]}
+    notify: [slack:#desk]
+"""
+
+
+def article(n: int) -> dict[str, object]:
+    return {"type": "news", "id": f"n{n}", "headline": f"Export licences, round {n}", "source": "smm"}
+
+
+@pytest.fixture
+def p(client: redis.Redis, settings: Settings, slack: SlackServer, rules_dir: Path) -> Pipeline:
+    write_rules(rules_dir, RULES)
+    return Pipeline(client, settings.model_copy(update={
+        "slack_bot_token": SecretStr(slack.token), "slack_api_url": slack.url,
+        "delivery_retry_intervals_seconds": [0, 0], "ops_slack_channel": "#ops"}))
+
+
+def run_scheduled(p: Pipeline, after: float) -> None:
+    """Let the scheduled (rescheduled) deliveries come due, move them to the queue, deliver them."""
+    time.sleep(after)
+    scheduler = RQScheduler([p.settings.queue_name], connection=p.client, serializer=JSONSerializer)
+    scheduler.acquire_locks()
+    scheduler.enqueue_scheduled_jobs()
+    scheduler.release_locks()
+    p.deliver()
+
+
+def scheduled(p: Pipeline) -> int:
+    return len(ScheduledJobRegistry(p.settings.queue_name, connection=p.client).get_job_ids())
+
+
+def test_429_is_rescheduled_after_retry_after_and_delivered_once(p: Pipeline, slack: SlackServer) -> None:
+    slack.script = [("429", 1)]
+    p.run(article(1))
+    assert slack.messages == [] and scheduled(p) == 1  # not slept through: handed back to the scheduler
+    run_scheduled(p, 1.1)
+    assert [m["channel"] for m in slack.messages] == ["#desk"]
+    assert slack.requests == 2
+
+
+def test_a_burst_to_one_channel_is_paced(p: Pipeline, slack: SlackServer) -> None:
+    p.run(*[article(i) for i in range(5)])
+    assert len(slack.messages) == 3 and scheduled(p) == 2  # a burst of three, then one a second
+    run_scheduled(p, 2.1)
+    texts = sorted(m["text"] for m in slack.messages)
+    assert len(texts) == 5 and len(set(texts)) == 5  # each alert once
+
+
+def test_a_refused_delivery_is_kept_told_to_ops_and_can_be_resent(p: Pipeline, slack: SlackServer) -> None:
+    slack.script = [("error", "channel_not_found")]
+    p.run(article(1))
+    (notice,) = slack.messages
+    assert notice["channel"] == "#ops" and "channel_not_found" in notice["text"]
+    env = env_for(p.settings, ALERTS_SLACK_BOT_TOKEN=slack.token, ALERTS_SLACK_API_URL=slack.url)
+    listed = subprocess.run([sys.executable, "-m", "workers.cli", "failed"], env=env, capture_output=True, text=True,
+                            check=False)
+    assert listed.returncode == 0
+    (line,) = listed.stdout.strip().splitlines()
+    failure_id = line.split()[0]
+    assert "slack:#desk  licences  refused: Slack refused the message: channel_not_found" in line
+    resent = subprocess.run([sys.executable, "-m", "workers.cli", "failed", "retry", failure_id], env=env,
+                            capture_output=True, text=True, check=False)
+    assert resent.returncode == 0, resent.stderr
+    p.deliver()
+    assert [m["channel"] for m in slack.messages] == ["#ops", "#desk"]
+    again = subprocess.run([sys.executable, "-m", "workers.cli", "failed"], env=env, capture_output=True, text=True,
+                           check=False)
+    assert again.stdout.strip() == ""
+
+
+def test_retries_used_up_are_kept_as_failed(p: Pipeline, slack: SlackServer) -> None:
+    from alerts import failures
+    from alerts.store import Keys
+
+    slack.script = [("500", None)] * 3
+    p.run(article(1))
+    p.deliver()
+    (f,) = failures.listing(p.client, Keys())
+    assert f["permanent"] is False and "500" in f["reason"] and f["target"] == "slack:#desk"

@@ -76,6 +76,11 @@ def test_valid_rules_survive_a_broken_neighbour(tmp_path: Path) -> None:
      "severity: Input should be 'info', 'warning' or 'critical'"),
 ])
 def test_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
+    assert_one_problem(tmp_path, snippet, line, message)
+
+
+def assert_one_problem(tmp_path: Path, snippet: str, line: int, message: str) -> None:
+    """The rule r1 made of ``snippet`` has exactly one problem, on ``line``, saying ``message``."""
     out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)
     assert len(out) == 1, out
     assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: r1: "), out
@@ -148,10 +153,7 @@ def test_rules_check_command(tmp_path: Path) -> None:
      "resolve: applies to price and spread rules only"),
 ])
 def test_more_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
-    out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)
-    assert len(out) == 1, out
-    assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: r1: "), out
-    assert message in out[0]
+    assert_one_problem(tmp_path, snippet, line, message)
 
 
 def test_warnings_do_not_fail_the_check(tmp_path: Path) -> None:
@@ -208,13 +210,10 @@ def test_warnings_from_price_history(client: object, settings: object, rules_dir
      "    notify: [console]\n", 4, "all_of.0.price.product: unknown product 'nope'"),
 ])
 def test_composite_rule_errors(tmp_path: Path, snippet: str, line: int, message: str) -> None:
-    out = problems(tmp_path, "rules:\n  - id: r1\n" + snippet)
     if not message:
-        assert out == []
+        assert problems(tmp_path, "rules:\n  - id: r1\n" + snippet) == []
         return
-    assert len(out) == 1, out
-    assert out[0].startswith(f"{tmp_path / 'r.yaml'}:{line}: r1: "), out
-    assert message in out[0]
+    assert_one_problem(tmp_path, snippet, line, message)
 
 
 @pytest.mark.parametrize("template,message", [

@@ -22,6 +22,8 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:failed                 hash: failed deliveries, for `alerts failed`
     P:pace:{target}          token bucket pacing messages to one channel
     P:sending:{alert}:{target}  short lock while one worker sends a message
+    P:attempt:{alert}:{target}  when a send began; left behind by a worker that died while sending
+    P:slackchannel:{name}    the id of a Slack channel known by name (from Slack's answers)
     P:alerts:dead            stream of alert entries that could not be dispatched, with the reason
     P:invalid                stream of events an evaluator could not accept, with the reason
 """
@@ -121,6 +123,12 @@ class Keys:
 
     def pace(self, target: str) -> str:
         return f"{self.prefix}:pace:{target}"
+
+    def attempt(self, alert_id: str, target: str) -> str:
+        return f"{self.prefix}:attempt:{alert_id}:{target}"
+
+    def slack_channel(self, name: str) -> str:
+        return f"{self.prefix}:slackchannel:{name}"
 
     def sending(self, alert_id: str, target: str) -> str:
         return f"{self.prefix}:sending:{alert_id}:{target}"

@@ -3,6 +3,7 @@ speaks Slack's Web API (``chat.postMessage``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import socket
@@ -65,7 +66,9 @@ class SlackServer:
     """Answers POST /api/chat.postMessage like Slack: checks the bearer token, records the message.
 
     ``script`` is a list of canned answers used one per request before falling back to ``ok``:
-    ``("429", seconds)``, ``("500", None)`` or ``("error", "channel_not_found")``.
+    ``("429", seconds)``, ``("500", None)``, ``("error", "channel_not_found")``, or ``("slow", seconds)``
+    (accept the message, then answer only after that long). It also answers ``conversations.history``
+    with the messages posted to a channel, metadata included.
     """
 
     token: str = "xoxb-test-token"
@@ -80,6 +83,19 @@ class SlackServer:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                params = {k: v[0] for k, v in parse_qs(query).items()}
+                if self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    return self._send(200, {"ok": False, "error": "invalid_auth"})
+                if path != "/api/conversations.history":
+                    return self._send(404, {"ok": False, "error": "unknown_method"})
+                oldest = float(params.get("oldest", 0))
+                found = [m for m in outer.messages if outer.channel_id(m["channel"]) == params.get("channel")
+                         and float(m["ts"]) >= oldest]
+                self._send(200, {"ok": True, "has_more": False, "messages": [
+                    {"ts": m["ts"], "text": m.get("text"), "metadata": m.get("metadata")} for m in found]})
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length).decode()
@@ -92,15 +108,21 @@ class SlackServer:
                     body = json.loads(raw)
                 else:
                     body = {k: v[0] for k, v in parse_qs(raw).items()}
+                body["ts"] = f"{time.time():.6f}"
                 if outer.script:
                     kind, arg = outer.script.pop(0)
+                    if kind == "slow":
+                        outer.messages.append(body)
+                        time.sleep(arg)
+                        return self._send(200, {"ok": True, "channel": outer.channel_id(body["channel"]),
+                                                "ts": body["ts"]})
                     if kind == "429":
                         return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(arg)})
                     if kind == "500":
                         return self._send(500, {"ok": False, "error": "internal_error"})
                     return self._send(200, {"ok": False, "error": arg})
                 outer.messages.append(body)
-                self._send(200, {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"})
+                self._send(200, {"ok": True, "channel": outer.channel_id(body["channel"]), "ts": body["ts"]})
 
             def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
@@ -116,6 +138,13 @@ class SlackServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         return self
+
+    @staticmethod
+    def channel_id(channel: str) -> str:
+        """Slack answers with channel ids; a name gets a stable made-up one."""
+        if not channel.startswith("#"):
+            return channel
+        return "C" + hashlib.sha1(channel.encode(), usedforsecurity=False).hexdigest()[:8].upper()
 
     def stop(self) -> None:
         self.httpd.shutdown()

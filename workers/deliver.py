@@ -2,9 +2,11 @@
 
 - Exactly once, as far as a user can tell: a ``delivered`` marker is set right after the channel
   accepted the message, and checked first; a short ``sending`` lock keeps two copies of a job (a
-  retry racing a job rq thought abandoned) from sending at once. The one window left: a worker that
-  dies after Slack accepted a message and before the marker is written (a few milliseconds, one
-  Redis round trip) sends it again when the job is retried.
+  retry racing a job rq thought abandoned) from sending at once. Before a Slack send an ``attempt``
+  marker is written; a later run that finds one (the worker died mid-send) first looks for the message
+  in the channel's history by the alert id in its metadata, and sends only if it is not there. The
+  window left: a channel known only by name to which nothing was ever delivered before (its id is
+  learnt from Slack's answers), or a history Slack cannot show (the bot lacks channels:history).
 - Pacing: about one message per second per Slack channel, bursts of three (``alerts.pacing``). A
   message without a free slot reserves the next one and is rescheduled for it (rq's scheduler);
   no worker sleeps.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +37,7 @@ from alerts.notify.slack import SlackNotifier
 from alerts.pacing import reserve
 from alerts.settings import Settings
 from alerts.store import MARKER_TTL, Keys
-from alerts.targets import parse_target
+from alerts.targets import Target, parse_target
 
 log = logging.getLogger("alerts.deliver")
 
@@ -87,9 +90,16 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
             return _defer(job, settings, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
     if not client.set(keys.sending(a.id, target), job.id, nx=True, ex=SENDING_TTL):
         return _defer(job, settings, alert, target, 5.0, reserved=False, deferrals=deferrals, why="being sent")
+    notifier = notifier_for(t, settings)
     try:
-        notifier_for(t, settings).send(a, t)
+        if isinstance(notifier, SlackNotifier) and _sent_by_a_dead_attempt(client, keys, notifier, a.id, t):
+            client.set(marker, 1, ex=MARKER_TTL)
+            client.delete(keys.attempt(a.id, target))
+            return "already in the channel (sent by an attempt that died before recording it)"
+        client.set(keys.attempt(a.id, target), time.time(), ex=MARKER_TTL)
+        where = notifier.send(a, t)
     except PermanentDeliveryError as exc:
+        client.delete(keys.attempt(a.id, target))  # Slack answered: nothing was posted
         job.retries_left = 0  # a retry cannot help; rq marks the job failed at once
         _failed(client, keys, settings, job, alert, target, exc, permanent=True)
         raise
@@ -103,8 +113,28 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         raise
     finally:
         client.delete(keys.sending(a.id, target))
-    client.set(marker, 1, ex=MARKER_TTL)
+    pipe = client.pipeline(transaction=True)
+    pipe.set(marker, 1, ex=MARKER_TTL)
+    pipe.delete(keys.attempt(a.id, target))
+    if where and t.kind == "slack" and t.value.startswith("#"):
+        pipe.set(keys.slack_channel(t.value), where)
+    pipe.execute()
     return "delivered"
+
+
+def _sent_by_a_dead_attempt(client: redis.Redis, keys: Keys, notifier: SlackNotifier, alert_id: str,
+                            t: Target) -> bool:
+    """A previous attempt began sending and never recorded the outcome (its worker died): look in the
+    channel for the message it may have posted, by the alert id in the message metadata."""
+    began = client.get(keys.attempt(alert_id, str(t)))
+    if began is None:
+        return False
+    channel_id = t.value if not t.value.startswith("#") else client.get(keys.slack_channel(t.value))
+    if channel_id is None:
+        log.warning("cannot check %s for a message of a dead attempt (channel id unknown): it may be sent twice", t)
+        return False
+    channel = channel_id.decode() if isinstance(channel_id, bytes) else channel_id
+    return notifier.already_posted(channel, alert_id, float(began) - 60)
 
 
 def _defer(job: Job, settings: Settings, alert: dict[str, Any], target: str, seconds: float, *, reserved: bool,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import cast
 
 import redis
+from rq.registry import StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
@@ -102,11 +103,14 @@ class Housekeeper:
         self.rules = rules
         self._last_stale = 0.0
         self.rq_scheduler = RQScheduler([settings.queue_name], connection=client, serializer=JSONSerializer)
+        self.started = StartedJobRegistry(settings.queue_name, connection=client, serializer=JSONSerializer)
         self._last_trim = 0.0
 
     def tick(self) -> None:
         if self.rq_scheduler.acquire_locks():
             self.rq_scheduler.enqueue_scheduled_jobs()
+            # deliveries of a worker that died: rq retries them once their heartbeat has expired
+            self.started.cleanup()
         if self.dispatcher is not None:
             self.dispatcher.claim_abandoned()
         if self.rules is not None and time.monotonic() - self._last_stale > STALE_EVERY:

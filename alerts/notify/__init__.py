@@ -18,7 +18,8 @@ log = logging.getLogger("alerts.notify")
 
 
 class Notifier(Protocol):
-    def send(self, alert: Alert, target: Target) -> None: ...
+    def send(self, alert: Alert, target: Target) -> str | None:
+        """Deliver; returns where it went when the channel says (a Slack channel id), else None."""
 
 
 def notifier_for(target: str | Target, settings: Settings) -> Notifier:

@@ -18,6 +18,7 @@ class ConsoleNotifier:
         self.prefix = prefix
 
     def send(self, alert: Alert, target: Target) -> None:
+        """Print the alert on standard output."""
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         line = f"{stamp} ALERT {alert.severity.upper()} {self.prefix}{summary(alert)}"
         with _lock:

@@ -22,6 +22,10 @@ from alerts.targets import Target
 
 #: Seconds to wait for Slack to answer one call.
 TIMEOUT = 10
+#: Message metadata type marking our messages (with the alert id), to find them again.
+METADATA_TYPE = "alerts_alert"
+#: Pages of channel history read, at most, when checking for a message sent by a dead attempt.
+HISTORY_PAGES = 5
 #: Slack error codes that mean "try again later".
 RETRYABLE_ERRORS = frozenset({
     "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", "timeout",
@@ -37,17 +41,41 @@ class SlackNotifier:
         assert settings.slack_bot_token is not None
         return _cached(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
 
-    def send(self, alert: Alert, target: Target) -> None:
-        self._post(str(target), channel=target.value, text=fallback_text(alert), blocks=blocks(alert),
-                   metadata={"event_type": "alerts_alert", "event_payload": {"alert_id": alert.id}})
+    def send(self, alert: Alert, target: Target) -> str | None:
+        """Post the alert; returns the channel id Slack answered with."""
+        response = self._post(str(target), channel=target.value, text=fallback_text(alert), blocks=blocks(alert),
+                              metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert.id}})
+        channel = response.get("channel") if response is not None else None
+        return channel if isinstance(channel, str) else None
+
+    def already_posted(self, channel_id: str, alert_id: str, since: float) -> bool:
+        """Whether the channel holds a message of ours for this alert posted since ``since`` (epoch s):
+        what a delivery checks before sending again after an attempt that died half way."""
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                page = self.client.conversations_history(channel=channel_id, oldest=f"{since:.6f}", limit=200,
+                                                         include_all_metadata=True, cursor=cursor)
+            except (SlackApiError, SlackClientError, OSError) as exc:
+                raise RetryableDeliveryError(f"slack:{channel_id}", f"cannot read the channel history: {exc}") \
+                    from None
+            for message in page.get("messages") or []:
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get(
+                        "alert_id") == alert_id:
+                    return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+        return False
 
     def post_text(self, channel: str, text: str) -> None:
         """A plain message (operations notices), escaped."""
         self._post(f"slack:{channel}", channel=channel, text=slack_escape(text))
 
-    def _post(self, target: str, **kwargs: Any) -> None:
+    def _post(self, target: str, **kwargs: Any) -> Any:
         try:
-            self.client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
+            return self.client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
         except SlackApiError as exc:
             status = exc.response.status_code
             error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""

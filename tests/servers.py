@@ -85,11 +85,13 @@ class SlackServer:
 
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
-                params = {k: v[0] for k, v in parse_qs(query).items()}
                 if self.headers.get("Authorization") != f"Bearer {outer.token}":
                     return self._send(200, {"ok": False, "error": "invalid_auth"})
                 if path != "/api/conversations.history":
                     return self._send(404, {"ok": False, "error": "unknown_method"})
+                self._history({k: v[0] for k, v in parse_qs(query).items()})
+
+            def _history(self, params: dict[str, Any]) -> None:
                 oldest = float(params.get("oldest", 0))
                 found = [m for m in outer.messages if outer.channel_id(m["channel"]) == params.get("channel")
                          and float(m["ts"]) >= oldest]
@@ -99,11 +101,13 @@ class SlackServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length).decode()
+                if self.headers.get("Authorization") != f"Bearer {outer.token}":
+                    return self._send(200, {"ok": False, "error": "invalid_auth"})
+                if self.path == "/api/conversations.history":
+                    return self._history({k: v[0] for k, v in parse_qs(raw).items()})
                 outer.requests += 1
                 if self.path != "/api/chat.postMessage":
                     return self._send(404, {"ok": False, "error": "unknown_method"})
-                if self.headers.get("Authorization") != f"Bearer {outer.token}":
-                    return self._send(200, {"ok": False, "error": "invalid_auth"})
                 if "json" in (self.headers.get("Content-Type") or ""):
                     body = json.loads(raw)
                 else:

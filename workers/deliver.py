@@ -41,8 +41,8 @@ from alerts.targets import Target, parse_target
 
 log = logging.getLogger("alerts.deliver")
 
-#: Seconds a worker holds the send lock of one (alert, target).
-SENDING_TTL = 120
+#: Seconds a worker holds the send lock of one (alert, target): longer than one Slack call may take.
+SENDING_TTL = 60
 #: Reschedulings (pacing, 429) one delivery may go through before it counts as failed.
 MAX_DEFERRALS = 50
 #: Slots closer than this (seconds) are taken at once rather than rescheduled.
@@ -88,13 +88,19 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         wait = reserve(client, keys.pace(target))
         if wait > SLACK_SLOT_SLACK:
             return _defer(job, settings, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
-    if not client.set(keys.sending(a.id, target), job.id, nx=True, ex=SENDING_TTL):
-        return _defer(job, settings, alert, target, 5.0, reserved=False, deferrals=deferrals, why="being sent")
+    lock = keys.sending(a.id, target)
+    if not client.set(lock, job.id, nx=True, ex=SENDING_TTL):
+        holder = client.get(lock)
+        if holder is None or holder.decode() != job.id:  # another job is sending it right now
+            return _defer(job, settings, alert, target, 5.0, reserved=False, deferrals=deferrals, why="being sent")
+        # the lock is this very job's, left by a run whose worker died: rq re-runs a job only after that
+        client.set(lock, job.id, ex=SENDING_TTL)
     notifier = notifier_for(t, settings)
     try:
         if isinstance(notifier, SlackNotifier) and _sent_by_a_dead_attempt(client, keys, notifier, a.id, t):
             client.set(marker, 1, ex=MARKER_TTL)
             client.delete(keys.attempt(a.id, target))
+            log.info("delivery of %s to %s was found in the channel: an attempt that died had sent it", a.id, target)
             return "already in the channel (sent by an attempt that died before recording it)"
         client.set(keys.attempt(a.id, target), time.time(), ex=MARKER_TTL)
         where = notifier.send(a, t)

@@ -29,7 +29,8 @@ def wait_for(cond: object, timeout: float, what: str) -> None:
 
 def test_sigkill_mid_delivery_neither_loses_nor_doubles(client: redis.Redis, settings: Settings, slack: SlackServer,
                                                         rules_dir: Path, tmp_path: Path) -> None:
-    write_rules(rules_dir, "rules:\n  - id: licences\n    news: {any: [export licen*]}\n    notify: [slack:C0DESK001]\n")
+    write_rules(rules_dir, "rules:\n  - id: licences\n    news: {any: [export licen*]}\n"
+                           "    notify: [slack:C0DESK001]\n")
     s = settings.model_copy(update={"slack_bot_token": SecretStr(slack.token), "slack_api_url": slack.url,
                                     "delivery_retry_intervals_seconds": [0, 0]})
     p = Pipeline(client, s)
@@ -39,7 +40,7 @@ def test_sigkill_mid_delivery_neither_loses_nor_doubles(client: redis.Redis, set
     slack.script = [("slow", 30)]  # Slack takes the message, then keeps the worker waiting for its answer
     env = env_for(s, ALERTS_SLACK_BOT_TOKEN=slack.token, ALERTS_SLACK_API_URL=slack.url,
                   ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS="[0, 0]")
-    logs = [open(tmp_path / f"worker{i}.log", "wb") for i in (1, 2)]  # noqa: SIM115
+    logs = [open(tmp_path / f"worker{i}.log", "wb") for i in (1, 2)]
     try:
         first = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--no-evaluate"], env=env,
                                  stdout=logs[0], stderr=logs[0])

@@ -90,8 +90,9 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
             return _defer(job, settings, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
     lock = keys.sending(a.id, target)
     if not client.set(lock, job.id, nx=True, ex=SENDING_TTL):
-        holder = client.get(lock)
-        if holder is None or (holder.decode() if isinstance(holder, bytes) else holder) != job.id:  # another job is sending it right now
+        held = client.get(lock)
+        holder = held.decode() if isinstance(held, bytes) else held
+        if holder != job.id:  # another job is sending it right now
             return _defer(job, settings, alert, target, 5.0, reserved=False, deferrals=deferrals, why="being sent")
         # the lock is this very job's, left by a run whose worker died: rq re-runs a job only after that
         client.set(lock, job.id, ex=SENDING_TTL)

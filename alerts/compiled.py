@@ -9,6 +9,8 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
+from pydantic import SecretStr
+
 from alerts.catalog import Catalog, Product
 from alerts.durations import format_duration
 from alerts.errors import Problem
@@ -151,6 +153,14 @@ class AllOfRule(RuleBase):
 CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule
 
 
+@dataclass(frozen=True)
+class WebhookConfig:
+    name: str
+    url: str
+    secret: SecretStr  # resolved (${ENV_VAR}); never printed
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class ThresholdIndex:
     """Fast-path rules of one condition kind on one product, sorted by threshold."""
@@ -190,6 +200,7 @@ class RuleSet:
     holidays: frozenset[date] = frozenset()
     by_id: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)  # one per product
     digests: dict[str, Digest] = field(default_factory=dict)
+    webhooks: dict[str, WebhookConfig] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 

@@ -198,10 +198,17 @@ class Digest(Strict):
     send_empty: bool = False
 
 
+class Webhook(Strict):
+    name: str = Field(pattern=ID_PATTERN)
+    url: str = Field(pattern=r"^https?://", description="where the JSON POST goes")
+    secret: str = Field(min_length=1, description="HMAC-SHA256 key; ${ENV_VAR} reads it from the environment")
+    headers: dict[str, str] = {}
+
+
 class ProductDef(Strict):
     name: str = Field(min_length=1)
     unit: str
     aliases: list[str] = []
 
 
-TOP_LEVEL_KEYS = ("rules", "digests", "products", "holidays")
+TOP_LEVEL_KEYS = ("rules", "digests", "products", "holidays", "webhooks")

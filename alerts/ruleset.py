@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from alerts.catalog import Catalog, Product, builtin_catalog
 from alerts.compiled import (
@@ -36,6 +37,7 @@ from alerts.compiled import (
     SpreadRule,
     StaleRule,
     ThresholdIndex,
+    WebhookConfig,
 )
 from alerts.durations import parse_duration
 from alerts.errors import Problem
@@ -51,6 +53,7 @@ from alerts.rules import (
     Rule,
     SpreadCondition,
     StaleCondition,
+    Webhook,
 )
 from alerts.targets import parse_target
 from alerts.templates import Message, TemplateError
@@ -131,6 +134,7 @@ def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | 
     for p in parsed:
         _load_digests(p, rs)
         _load_holidays(p, rs)
+        _load_webhooks(p, rs)
     first_seen: dict[str, tuple[str, int]] = {}
     compiled: list[CompiledRule] = []
     for p in parsed:
@@ -190,6 +194,37 @@ def _load_products(p: _Parsed, rs: RuleSet) -> None:
             rs.catalog.add(Product(d.name, parse_unit(d.unit), tuple(d.aliases)))
         except ValueError as exc:
             rs.problems.append(Problem(p.path, line, None, f"products: {exc}"))
+
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+#: Headers a webhook definition may not set: the signature scheme owns them.
+RESERVED_HEADERS = frozenset({"content-type", "x-alerts-timestamp", "x-alerts-signature"})
+
+
+def _load_webhooks(p: _Parsed, rs: RuleSet) -> None:
+    for i, item in enumerate(p.data.get("webhooks") or []):
+        w = _validate(Webhook, item, p, ("webhooks", i), None, rs)
+        if w is None:
+            continue
+        line = line_of(p.lines, ("webhooks", i))
+        secret = w.secret
+        ref = _ENV_REF.match(secret)
+        if ref:
+            value = os.environ.get(ref.group(1))
+            if not value:
+                rs.problems.append(Problem(p.path, line_of(p.lines, ("webhooks", i, "secret")), None,
+                                           f"webhooks: {w.name}: environment variable {ref.group(1)} is not set"))
+                continue
+            secret = value
+        bad = sorted(h for h in w.headers if h.lower() in RESERVED_HEADERS)
+        if bad:
+            rs.problems.append(Problem(p.path, line_of(p.lines, ("webhooks", i, "headers")), None,
+                                       f"webhooks: {w.name}: header {bad[0]!r} is set by the signature scheme"))
+            continue
+        if w.name in rs.webhooks:
+            rs.problems.append(Problem(p.path, line, None, f"webhook {w.name!r} is defined twice"))
+            continue
+        rs.webhooks[w.name] = WebhookConfig(w.name, w.url, SecretStr(secret), tuple(sorted(w.headers.items())))
 
 
 def _load_holidays(p: _Parsed, rs: RuleSet) -> None:
@@ -389,6 +424,8 @@ class _RuleCompiler:
                 continue
             if target.kind == "digest" and target.value not in self.rs.digests:
                 self.problem(("notify", j), f"notify: digest {target.value!r} is not defined under digests:")
+            if target.kind == "webhook" and target.value not in self.rs.webhooks:
+                self.problem(("notify", j), f"notify: webhook {target.value!r} is not defined under webhooks:")
             targets.append(target)
         cooldown = 0.0
         if rule.cooldown is not None:

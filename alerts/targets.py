@@ -1,7 +1,7 @@
 """Notification targets as written in a rule's ``notify:`` list.
 
 ``slack:#channel`` or ``slack:C0123ABCD`` (a channel id), ``console``, ``digest:NAME``,
-``email:ADDRESS``.
+``email:ADDRESS``, ``webhook:NAME``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ _SLACK_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 _SLACK_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _NAME = re.compile(r"^[a-z0-9_-]+$")
-KINDS = ("slack", "console", "digest", "email")
+KINDS = ("slack", "console", "digest", "email", "webhook")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +32,14 @@ def parse_target(text: str) -> Target:
         return Target("console")
     kind, sep, value = s.partition(":")
     if not sep or kind not in KINDS:
-        raise ValueError(f"unknown target {text!r}; use slack:#channel, console, digest:NAME or email:ADDRESS")
+        raise ValueError(f"unknown target {text!r}; use slack:#channel, console, digest:NAME, email:ADDRESS "
+                         "or webhook:NAME")
     if kind == "slack" and not (_SLACK_NAME.match(value) or _SLACK_ID.match(value)):
         raise ValueError(f"{text!r}: a Slack channel is #lower-case-name or a channel id such as C0123ABCD")
     if kind == "email" and not _EMAIL.match(value):
         raise ValueError(f"{text!r}: not an email address")
-    if kind == "digest" and not _NAME.match(value):
-        raise ValueError(f"{text!r}: a digest name is lower-case letters, digits, - and _")
+    if kind in ("digest", "webhook") and not _NAME.match(value):
+        raise ValueError(f"{text!r}: a {kind} name is lower-case letters, digits, - and _")
     if kind == "console":
         raise ValueError("console takes no argument")
     return Target(kind, value)

@@ -30,7 +30,7 @@ class Pipeline:
                                    settings.key_prefix)
         self.evaluator = Evaluator(client, settings, lambda: self.rules)
         self.dispatcher = Dispatcher(client, settings)
-        configure(settings)
+        configure(settings, lambda: self.rules)
 
     def publish(self, *events: dict[str, Any]) -> None:
         report = self.publisher.publish(*events)

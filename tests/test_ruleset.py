@@ -53,7 +53,7 @@ def test_valid_rules_survive_a_broken_neighbour(tmp_path: Path) -> None:
     assert set(rs.by_id) == {"good"}
     assert [str(p) for p in rs.problems] == [
         f"{tmp_path / 'r.yaml'}:7: bad: notify: unknown target 'pager:#x'; use slack:#channel, console, "
-        "digest:NAME or email:ADDRESS"]
+        "digest:NAME, email:ADDRESS or webhook:NAME"]
 
 
 @pytest.mark.parametrize("snippet,line,message", [
@@ -95,7 +95,7 @@ def test_bad_ids_duplicates_and_top_level(tmp_path: Path) -> None:
         "  - id: Bad Id\n    news: {any: [y]}\n    notify: [console]\n")
     out = [str(p) for p in load_rules(tmp_path).problems]
     b = tmp_path / "sub" / "b.yml"
-    assert f"{b}:1: -: unknown top-level key 'alerts'; expected one of rules, digests, products, holidays" in out
+    assert f"{b}:1: -: unknown top-level key 'alerts'; expected one of rules, digests, products, holidays, webhooks" in out
     assert f"{b}:3: dup: duplicate rule id, first defined at {tmp_path / 'a.yaml'}:2" in out
     assert any(p.startswith(f"{b}:6: Bad Id: id: String should match pattern") for p in out), out
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -30,11 +31,13 @@ from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
 
 from alerts import failures
+from alerts.compiled import RuleSet, WebhookConfig
 from alerts.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
 from alerts.notify import notifier_for
 from alerts.notify.slack import SlackNotifier
 from alerts.pacing import reserve
+from alerts.ruleset import load_rules
 from alerts.settings import Settings
 from alerts.store import MARKER_TTL, Keys
 from alerts.targets import Target, parse_target
@@ -49,12 +52,23 @@ MAX_DEFERRALS = 50
 SLACK_SLOT_SLACK = 0.05
 
 _settings: Settings | None = None
+_rules: Callable[[], RuleSet] | None = None
 
 
-def configure(settings: Settings) -> None:
-    """Settings for ``deliver`` in this process; without it, ``deliver`` reads them from the environment."""
-    global _settings
+def configure(settings: Settings, rules: Callable[[], RuleSet] | None = None) -> None:
+    """Settings (and the rule set, for webhook definitions) for ``deliver`` in this process; without
+    them, ``deliver`` reads the settings from the environment and the rules from ALERTS_RULES_DIR."""
+    global _settings, _rules
     _settings = settings
+    _rules = rules
+
+
+def _webhooks(settings: Settings) -> Mapping[str, WebhookConfig]:
+    global _rules
+    if _rules is None:
+        loaded = load_rules(settings.rules_dir, timezone=settings.timezone)
+        _rules = lambda: loaded  # noqa: E731
+    return _rules().webhooks
 
 
 def current_settings() -> Settings:
@@ -96,7 +110,7 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
             return _defer(job, settings, alert, target, 5.0, reserved=False, deferrals=deferrals, why="being sent")
         # the lock is this very job's, left by a run whose worker died: rq re-runs a job only after that
         client.set(lock, job.id, ex=SENDING_TTL)
-    notifier = notifier_for(t, settings)
+    notifier = notifier_for(t, settings, _webhooks(settings) if t.kind == "webhook" else None)
     try:
         if isinstance(notifier, SlackNotifier) and _sent_by_a_dead_attempt(client, keys, notifier, a.id, t):
             client.set(marker, 1, ex=MARKER_TTL)

@@ -43,8 +43,8 @@ def report_rules(rs: RuleSet, settings: Settings) -> None:
 def serve(client: redis.Redis, settings: Settings, *, evaluate: bool = True, dispatch: bool = True,
           after_start: Callable[[], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM."""
-    configure(settings)
     holder = RuleHolder(settings.rules_dir, settings.timezone)
+    configure(settings, holder.current)
     report_rules(holder.current(), settings)
     stop = threading.Event()
     threads = [threading.Thread(target=holder.watch, args=(stop,), name="rules-watch", daemon=True)]

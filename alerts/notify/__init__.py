@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Protocol
 
+from alerts.compiled import WebhookConfig
 from alerts.errors import PermanentDeliveryError
 from alerts.model import Alert
 from alerts.settings import Settings
@@ -22,11 +24,18 @@ class Notifier(Protocol):
         """Deliver; returns where it went when the channel says (a Slack channel id), else None."""
 
 
-def notifier_for(target: str | Target, settings: Settings) -> Notifier:
+def notifier_for(target: str | Target, settings: Settings,
+                 webhooks: Mapping[str, WebhookConfig] | None = None) -> Notifier:
     from alerts.notify.console import ConsoleNotifier
     from alerts.notify.slack import SlackNotifier
+    from alerts.notify.webhook import WebhookNotifier
 
     t = parse_target(target) if isinstance(target, str) else target
+    if t.kind == "webhook":
+        config = (webhooks or {}).get(t.value)
+        if config is None:
+            raise PermanentDeliveryError(str(t), "no such webhook in the rule files (removed since the alert?)")
+        return WebhookNotifier(config)
     if t.kind == "console":
         return ConsoleNotifier()
     if t.kind == "slack":

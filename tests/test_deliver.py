@@ -101,3 +101,38 @@ def test_retries_used_up_are_kept_as_failed(p: Pipeline, slack: SlackServer) -> 
     p.deliver()
     (f,) = failures.listing(p.client, Keys())
     assert f["permanent"] is False and "500" in f["reason"] and f["target"] == "slack:#desk"
+
+
+def test_quiet_hours_hold_non_critical_alerts(client: redis.Redis, settings: Settings, slack: SlackServer,
+                                              rules_dir: Path) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo(settings.timezone))
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=1)).strftime("%H:%M")
+    write_rules(rules_dir, f"""
+rules:
+  - id: routine
+    news: {{any: [export licen*]}}
+    notify: ["slack:#desk?quiet={start}-{end}"]
+  - id: urgent
+    news: {{any: [export licen*]}}
+    notify: ["slack:#desk?quiet={start}-{end}"]
+    severity: critical
+""")
+    p = Pipeline(client, settings.model_copy(update={
+        "slack_bot_token": SecretStr(slack.token), "slack_api_url": slack.url}))
+    p.run(article(1))
+    assert [m["text"].split("]")[0] for m in slack.messages] == ["[urgent"]  # critical goes at once
+    registry = ScheduledJobRegistry(p.settings.queue_name, connection=client)
+    (held,) = registry.get_job_ids()
+    due = registry.get_scheduled_time(held).timestamp()
+    assert abs(due - (now + timedelta(hours=1)).replace(second=0, microsecond=0).timestamp()) < 61
+
+
+def test_bad_quiet_hours_are_a_rule_error(rules_dir: Path) -> None:
+    from alerts.ruleset import load_rules
+
+    write_rules(rules_dir, 'rules:\n  - id: r\n    news: {any: [x]}\n    notify: ["slack:#desk?quiet=25:00-07:00"]\n')
+    (problem,) = load_rules(rules_dir).problems
+    assert "quiet hours need times of day" in str(problem) and ":4: r: notify:" in str(problem)

@@ -22,8 +22,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 from rq import Queue, Retry
@@ -91,6 +92,12 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
     if client.exists(marker):
         return "already delivered"
     t = parse_target(target)
+    if t.quiet is not None and a.severity != "critical":
+        now = datetime.now(ZoneInfo(settings.timezone))
+        until = t.quiet_until(now)
+        if until is not None:  # held until the quiet period ends; critical alerts go at once
+            return _defer(job, settings, alert, target, (until - now).total_seconds(), reserved=False,
+                          deferrals=deferrals, why=f"quiet hours until {until:%H:%M}")
     if t.kind in ("digest", "email"):
         # Held in Redis for the digest and email senders.
         pipe = client.pipeline(transaction=True)
@@ -99,7 +106,7 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         pipe.execute()
         return f"queued for {target}"
     if t.kind == "slack" and settings.slack_bot_token is not None and not reserved:
-        wait = reserve(client, keys.pace(target))
+        wait = reserve(client, keys.pace(f"slack:{t.value}"))  # per channel, whatever the target's options
         if wait > SLACK_SLOT_SLACK:
             return _defer(job, settings, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
     lock = keys.sending(a.id, target)

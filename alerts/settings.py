@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
+    smtp_ssl: bool = Field(default=False, description="implicit TLS (port 465) instead of STARTTLS")
     email_from: str = "alerts@localhost"
 
     # --- the hot path (units in the names) ------------------------------------------------------------

@@ -163,8 +163,8 @@ def test_without_token_slack_goes_to_console(client: redis.Redis, settings: Sett
     assert "(Slack not configured) slack:#rare-earths [prnd-oxide-450k] Pr-Nd oxide 455,000 CNY/t" in out
 
 
-def test_digest_and_email_targets_are_kept_for_delivery(client: redis.Redis, settings: Settings,
-                                                        rules_dir: Path) -> None:
+def test_digest_targets_are_kept_and_email_without_relay_goes_to_console(
+        client: redis.Redis, settings: Settings, rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_rules(rules_dir, """
 rules:
   - id: tb
@@ -176,7 +176,7 @@ digests:
     p = Pipeline(client, settings)
     p.run(quote(6475, "2025-02-28", product="Tb oxide", unit="CNY/kg"))
     assert client.llen("alerts:outbox:digest:desk-daily") == 1
-    assert client.llen("alerts:outbox:email:desk@example.com") == 1
+    assert "(email not configured) email:desk@example.com [tb]" in capsys.readouterr().out
     stored = json.loads(client.lindex("alerts:outbox:digest:desk-daily", 0))  # type: ignore[arg-type]
     assert stored["price"] == 6475 and stored["product"] == "terbium oxide"
 

@@ -98,8 +98,8 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         if until is not None:  # held until the quiet period ends; critical alerts go at once
             return _defer(job, settings, alert, target, (until - now).total_seconds(), reserved=False,
                           deferrals=deferrals, why=f"quiet hours until {until:%H:%M}")
-    if t.kind in ("digest", "email"):
-        # Held in Redis for the digest and email senders.
+    if t.kind == "digest":
+        # Held in Redis for the digest sender.
         pipe = client.pipeline(transaction=True)
         pipe.rpush(keys.outbox(t.kind, t.value), json.dumps(alert, ensure_ascii=False))
         pipe.set(marker, 1, ex=MARKER_TTL)

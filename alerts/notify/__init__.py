@@ -42,4 +42,10 @@ def notifier_for(target: str | Target, settings: Settings,
         if settings.slack_bot_token is None:
             return ConsoleNotifier(prefix=f"(Slack not configured) {t} ")
         return SlackNotifier.for_settings(settings)
+    if t.kind == "email":
+        from alerts.notify.email import EmailNotifier
+
+        if settings.smtp_host is None:
+            return ConsoleNotifier(prefix=f"(email not configured) {t} ")
+        return EmailNotifier(settings)
     raise PermanentDeliveryError(str(t), "no notifier for this target")

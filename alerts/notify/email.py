@@ -1,0 +1,77 @@
+"""``email:ADDRESS``: one email per alert, sent at once, multipart text and HTML.
+
+SMTP from the ALERTS_SMTP_* settings: STARTTLS (ALERTS_SMTP_STARTTLS, default on) or implicit TLS
+(ALERTS_SMTP_SSL), and a login when ALERTS_SMTP_USERNAME is set. Event text is HTML-escaped in the
+HTML part. A relay that is down or answers 4xx is retried; a refused recipient, sender or login is not.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from html import escape
+
+from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
+from alerts.model import Alert
+from alerts.notify.message import summary
+from alerts.settings import Settings
+from alerts.targets import Target
+from alerts.units import format_price
+
+#: Seconds to wait for the mail relay.
+TIMEOUT = 20
+
+
+def build(alert: Alert, to: str, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    subject = f"[{alert.severity}] {alert.rule_id}: {alert.product or alert.headline or ''}"
+    msg["Subject"] = " ".join(subject.split())[:200]  # no line breaks from event text in a header
+    msg["From"] = sender
+    msg["To"] = to
+    msg.set_content(summary(alert) + "\n")
+    rows = [("Rule", alert.rule_id), ("Severity", alert.severity), ("Source", alert.source)]
+    if alert.price is not None and alert.unit:
+        rows.insert(0, ("Price", f"{format_price(alert.price)} {alert.unit}"))
+    if alert.as_of:
+        rows.insert(1, ("Quote date", alert.as_of))
+    table = "".join(f"<tr><th align='left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    link = (f"<p><a href=\"{escape(alert.url)}\">Read the source</a></p>"
+            if alert.url and alert.url.startswith(("http://", "https://")) else "")
+    msg.add_alternative(f"<html><body><p>{escape(alert.text or alert.headline or '')}</p>"
+                        f"<table>{table}</table>{link}</body></html>", subtype="html")
+    return msg
+
+
+class EmailNotifier:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def send(self, alert: Alert, target: Target) -> None:
+        s = self.settings
+        assert s.smtp_host is not None
+        msg = build(alert, target.value, s.email_from)
+        try:
+            if s.smtp_ssl:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=TIMEOUT,
+                                                      context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=TIMEOUT)
+            with smtp:
+                if s.smtp_starttls and not s.smtp_ssl:
+                    smtp.starttls(context=ssl.create_default_context())
+                if s.smtp_username:
+                    password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                    smtp.login(s.smtp_username, password)
+                smtp.send_message(msg)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentDeliveryError(str(target), f"the mail relay refused the login ({exc.smtp_code})") from None
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+            codes = [c for c, _ in exc.recipients.values()] if isinstance(exc, smtplib.SMTPRecipientsRefused) \
+                else [exc.smtp_code]
+            if all(400 <= c < 500 for c in codes):
+                raise RetryableDeliveryError(str(target), f"the mail relay deferred the message {codes}") from None
+            raise PermanentDeliveryError(str(target), f"the mail relay refused the message {codes}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise RetryableDeliveryError(str(target), f"cannot send through the mail relay: "
+                                         f"{type(exc).__name__}") from None

@@ -48,30 +48,34 @@ class EmailNotifier:
         self.settings = settings
 
     def send(self, alert: Alert, target: Target) -> None:
-        s = self.settings
-        assert s.smtp_host is not None
-        msg = build(alert, target.value, s.email_from)
-        try:
-            if s.smtp_ssl:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=TIMEOUT,
-                                                      context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=TIMEOUT)
-            with smtp:
-                if s.smtp_starttls and not s.smtp_ssl:
-                    smtp.starttls(context=ssl.create_default_context())
-                if s.smtp_username:
-                    password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-                    smtp.login(s.smtp_username, password)
-                smtp.send_message(msg)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentDeliveryError(str(target), f"the mail relay refused the login ({exc.smtp_code})") from None
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-            codes = [c for c, _ in exc.recipients.values()] if isinstance(exc, smtplib.SMTPRecipientsRefused) \
-                else [exc.smtp_code]
-            if all(400 <= c < 500 for c in codes):
-                raise RetryableDeliveryError(str(target), f"the mail relay deferred the message {codes}") from None
-            raise PermanentDeliveryError(str(target), f"the mail relay refused the message {codes}") from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise RetryableDeliveryError(str(target), f"cannot send through the mail relay: "
-                                         f"{type(exc).__name__}") from None
+        smtp_send(self.settings, build(alert, target.value, self.settings.email_from), str(target))
+
+
+def smtp_send(s: Settings, msg: EmailMessage, target: str) -> None:
+    """Send one message through the configured relay; raises Retryable/PermanentDeliveryError."""
+    if s.smtp_host is None:
+        raise PermanentDeliveryError(target, "no mail relay configured (ALERTS_SMTP_HOST)")
+    try:
+        if s.smtp_ssl:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=TIMEOUT,
+                                                  context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=TIMEOUT)
+        with smtp:
+            if s.smtp_starttls and not s.smtp_ssl:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                smtp.login(s.smtp_username, password)
+            smtp.send_message(msg)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise PermanentDeliveryError(target, f"the mail relay refused the login ({exc.smtp_code})") from None
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+        codes = [c for c, _ in exc.recipients.values()] if isinstance(exc, smtplib.SMTPRecipientsRefused) \
+            else [exc.smtp_code]
+        if all(400 <= c < 500 for c in codes):
+            raise RetryableDeliveryError(target, f"the mail relay deferred the message {codes}") from None
+        raise PermanentDeliveryError(target, f"the mail relay refused the message {codes}") from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise RetryableDeliveryError(target, f"cannot send through the mail relay: "
+                                     f"{type(exc).__name__}") from None

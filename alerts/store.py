@@ -19,6 +19,8 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:breaker:{minute}       hash: rule id -> alerts sent in that minute (circuit breaker)
     P:paused                 hash: rule id -> when and why the circuit breaker paused it
     P:outbox:{digest|email}:{name}  list of alerts waiting for a digest or an email
+    P:digest:{name}:state    JSON: the last slot sent, when, and the prices it showed
+    P:digest:{name}:lock:{slot}  the sender of one slot (SET NX): one email per slot
     P:failed                 hash: failed deliveries, for `alerts failed`
     P:pace:{target}          token bucket pacing messages to one channel
     P:sending:{alert}:{target}  short lock while one worker sends a message
@@ -116,6 +118,12 @@ class Keys:
 
     def outbox(self, kind: str, name: str) -> str:
         return f"{self.prefix}:outbox:{kind}:{name}"
+
+    def digest_state(self, name: str) -> str:
+        return f"{self.prefix}:digest:{name}:state"
+
+    def digest_lock(self, name: str, slot: str) -> str:
+        return f"{self.prefix}:digest:{name}:lock:{slot}"
 
     @property
     def failed(self) -> str:

@@ -216,6 +216,27 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if missing else 0
 
 
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.store import Keys
+    from workers.digests import compose, send_digest
+
+    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
+    if args.name not in rules.digests:
+        print(f"no digest {args.name!r} in {settings.rules_dir}", file=sys.stderr)
+        return 1
+    with redis_for(settings) as client:
+        if args.action == "preview":
+            msg, _count, _ = compose(client, Keys(settings.key_prefix), settings, rules, rules.digests[args.name],
+                                    time.time())
+            body = msg.get_body(("plain",))
+            print(f"Subject: {msg['Subject']}\nTo: {msg['To']}\n")
+            print(body.get_content() if body is not None else "")
+            return 0
+        result = send_digest(client, settings, rules, args.name, None)
+    print(f"{args.name}: {result}")
+    return 1 if result.startswith("not sent") else 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -299,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     tst = rsub.add_parser("test", help="run rule unit tests (*.test.yaml files, or folders holding them)")
     tst.add_argument("files", nargs="+")
     tst.set_defaults(func=cmd_rules_test)
+    dg = sub.add_parser("digest", help="send a digest now, or preview it without sending or consuming anything")
+    dg.add_argument("action", choices=("send", "preview"))
+    dg.add_argument("name")
+    dg.set_defaults(func=cmd_digest)
     fl = sub.add_parser("failed", help="deliveries that failed for good; `retry ID...` or `retry --all` resends")
     fl.add_argument("action", nargs="?", choices=("retry",))
     fl.add_argument("ids", nargs="*")

@@ -24,6 +24,7 @@ from alerts.composite import evaluate_stale
 from alerts.model import Alert
 from alerts.settings import Settings
 from alerts.store import Keys, alert_entries, decode_state
+from workers.digests import run_due
 from workers.dispatch import Dispatcher
 
 log = logging.getLogger("alerts.scheduler")
@@ -32,7 +33,8 @@ log = logging.getLogger("alerts.scheduler")
 TICK = 1.0
 #: Seconds between two trims of the streams.
 TRIM_EVERY = 300.0
-#: Seconds between two checks of the stale-feed rules.
+#: Seconds between two checks of the stale-feed rules and of digests that are due (retrying a digest
+#: whose mail relay was down at the same pace).
 STALE_EVERY = 60.0
 
 
@@ -115,8 +117,10 @@ class Housekeeper:
             self.dispatcher.claim_abandoned()
         if self.rules is not None and time.monotonic() - self._last_stale > STALE_EVERY:
             self._last_stale = time.monotonic()
-            for a in check_stale(self.client, self.keys, self.rules()):
+            rules = self.rules()
+            for a in check_stale(self.client, self.keys, rules):
                 log.warning("stale feed: %s", a.text)
+            run_due(self.client, self.settings, rules)
         if time.monotonic() - self._last_trim > TRIM_EVERY:
             self._last_trim = time.monotonic()
             for shard in range(self.settings.stream_shards):

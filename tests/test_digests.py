@@ -20,7 +20,7 @@ from tests.conftest import env_for
 from tests.notify.test_email import Inbox, smtp  # noqa: F401 - the SMTP server fixture
 from tests.pipeline import Pipeline, quote
 from tests.servers import free_port, write_rules
-from workers.digests import run_due, send_digest
+from workers.digests import run_due
 
 RULES = """
 digests:
@@ -78,7 +78,7 @@ def test_one_email_per_slot_even_with_two_schedulers(p: Pipeline, smtp: tuple[In
 
 
 def test_relay_down_keeps_the_alerts_and_a_missed_slot_goes_once(p: Pipeline, smtp: tuple[Inbox, int]) -> None:  # noqa: F811
-    inbox, port = smtp
+    inbox, _ = smtp
     down = p.settings.model_copy(update={"smtp_port": free_port()})
     assert run_due(p.client, down, p.rules, MONDAY_0805)["desk-daily"].startswith("not sent")
     assert p.client.llen("alerts:outbox:digest:desk-daily") == 2

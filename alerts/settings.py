@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     smtp_ssl: bool = Field(default=False, description="implicit TLS (port 465) instead of STARTTLS")
+    smtp_ca_file: Path | None = Field(default=None, description="CA bundle for the relay's certificate "
+                                      "(an internal CA); default: the system's")
     email_from: str = "alerts@localhost"
 
     # --- the hot path (units in the names) ------------------------------------------------------------

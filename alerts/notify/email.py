@@ -51,6 +51,11 @@ class EmailNotifier:
         smtp_send(self.settings, build(alert, target.value, self.settings.email_from), str(target))
 
 
+def _tls(s: Settings) -> ssl.SSLContext:
+    """Certificate and host name always checked; against ALERTS_SMTP_CA_FILE when set."""
+    return ssl.create_default_context(cafile=str(s.smtp_ca_file) if s.smtp_ca_file else None)
+
+
 def smtp_send(s: Settings, msg: EmailMessage, target: str) -> None:
     """Send one message through the configured relay; raises Retryable/PermanentDeliveryError."""
     if s.smtp_host is None:
@@ -58,12 +63,12 @@ def smtp_send(s: Settings, msg: EmailMessage, target: str) -> None:
     try:
         if s.smtp_ssl:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=TIMEOUT,
-                                                  context=ssl.create_default_context())
+                                                  context=_tls(s))
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=TIMEOUT)
         with smtp:
             if s.smtp_starttls and not s.smtp_ssl:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=_tls(s))
             if s.smtp_username:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 smtp.login(s.smtp_username, password)

@@ -86,3 +86,54 @@ def test_relay_down_is_retried_refused_recipient_is_not(p: Pipeline, smtp: tuple
     p.run({"type": "news", "id": "n2", "headline": "export licences 2", "source": "smm"})
     assert {x["permanent"] for x in failures.listing(p.client, Keys())} == {False, True}
     assert inbox.messages == []
+
+
+class Authenticated(Inbox):
+    def __init__(self) -> None:
+        super().__init__()
+        self.logins: list[str] = []
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        ok = auth_data.login == b"alerts" and auth_data.password == b"relay-password"
+        if ok:
+            self.logins.append(auth_data.login.decode())
+        return AuthResult(success=ok)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_tls_and_login(client: redis.Redis, settings: Settings, rules_dir: Path, tmp_path: Path, mode: str,
+                       caplog: pytest.LogCaptureFixture) -> None:
+    import ssl
+
+    import trustme
+    from pydantic import SecretStr
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    inbox = Authenticated()
+    port = free_port()
+    if mode == "starttls":
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate,
+                                tls_context=server_ctx, require_starttls=True, auth_require_tls=True)
+    else:
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate,
+                                ssl_context=server_ctx, auth_require_tls=False)
+    controller.start()
+    try:
+        write_rules(rules_dir, "rules:\n  - id: r\n    news: {any: [licen*]}\n    notify: [email:desk@example.com]\n")
+        password = "relay-password"
+        p = Pipeline(client, settings.model_copy(update={
+            "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": mode == "starttls",
+            "smtp_ssl": mode == "implicit", "smtp_ca_file": ca_file, "smtp_username": "alerts",
+            "smtp_password": SecretStr(password), "email_from": "alerts@example.com"}))
+        p.run({"type": "news", "id": "n1", "headline": "export licences", "source": "smm"})
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1 and inbox.logins == ["alerts"]
+    assert password not in caplog.text and password not in repr(p.settings)

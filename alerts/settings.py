@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     ops_slack_channel: str | None = Field(
         default=None, description="Slack channel told once about every delivery that failed for good.")
 
-    # --- email (used by the delivery issue) -------------------------------------------------------
+    # --- email: email targets and digests -------------------------------------------------------------
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

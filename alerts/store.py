@@ -18,7 +18,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:delivered:{alert}:{target}  marker: delivered to that target
     P:breaker:{minute}       hash: rule id -> alerts sent in that minute (circuit breaker)
     P:paused                 hash: rule id -> when and why the circuit breaker paused it
-    P:outbox:{digest|email}:{name}  list of alerts waiting for a digest or an email
+    P:outbox:digest:{name}   list of alerts waiting for their digest
     P:digest:{name}:state    JSON: the last slot sent, when, and the prices it showed
     P:digest:{name}:lock:{slot}  the sender of one slot (SET NX): one email per slot
     P:failed                 hash: failed deliveries, for `alerts failed`

@@ -10,9 +10,9 @@ import time
 
 import redis
 
-#: Messages per second per channel, on average.
+#: Messages per second per channel, on average (ALERTS_SLACK_RATE_PER_SECOND).
 RATE = 1.0
-#: Messages a quiet channel may take at once.
+#: Messages a quiet channel may take at once (ALERTS_SLACK_BURST).
 BURST = 3
 
 _RESERVE = """

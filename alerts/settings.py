@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # --- Slack ------------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_rate_per_second: float = Field(default=1.0, gt=0, description="Messages per second per Slack channel.")
+    slack_burst: int = Field(default=3, ge=1, description="Messages a quiet Slack channel takes at once.")
 
     ops_slack_channel: str | None = Field(
         default=None, description="Slack channel told once about every delivery that failed for good.")

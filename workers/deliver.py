@@ -106,7 +106,8 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         pipe.execute()
         return f"queued for {target}"
     if t.kind == "slack" and settings.slack_bot_token is not None and not reserved:
-        wait = reserve(client, keys.pace(f"slack:{t.value}"))  # per channel, whatever the target's options
+        wait = reserve(client, keys.pace(f"slack:{t.value}"),  # per channel, whatever the target's options
+                       settings.slack_rate_per_second, settings.slack_burst)
         if wait > SLACK_SLOT_SLACK:
             return _defer(job, settings, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
     lock = keys.sending(a.id, target)

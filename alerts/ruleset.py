@@ -249,6 +249,15 @@ def _load_digests(p: _Parsed, rs: RuleSet) -> None:
                                        f"digests: {d.name}: schedule {d.schedule!r} is not a cron expression "
                                        "such as '0 8 * * 1-5'"))
             continue
+        if d.subject is not None:
+            try:
+                from alerts.digest import check_subject
+
+                check_subject(d.subject)
+            except TemplateError as exc:
+                rs.problems.append(Problem(p.path, line_of(p.lines, (*where, "subject")), None,
+                                           f"digests: {d.name}: {str(exc).replace('message: ', 'subject: ')}"))
+                continue
         if d.timezone is not None:
             try:
                 ZoneInfo(d.timezone)

@@ -20,7 +20,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:paused                 hash: rule id -> when and why the circuit breaker paused it
     P:outbox:digest:{name}   list of alerts waiting for their digest
     P:digest:{name}:state    JSON: the last slot sent, when, and the prices it showed
-    P:digest:{name}:lock:{slot}  the sender of one slot (SET NX): one email per slot
+    P:digest:{name}:lock     the one sender of a digest at a time (SET NX)
     P:failed                 hash: failed deliveries, for `alerts failed`
     P:pace:{target}          token bucket pacing messages to one channel
     P:sending:{alert}:{target}  short lock while one worker sends a message
@@ -122,8 +122,8 @@ class Keys:
     def digest_state(self, name: str) -> str:
         return f"{self.prefix}:digest:{name}:state"
 
-    def digest_lock(self, name: str, slot: str) -> str:
-        return f"{self.prefix}:digest:{name}:lock:{slot}"
+    def digest_lock(self, name: str) -> str:
+        return f"{self.prefix}:digest:{name}:lock"
 
     @property
     def failed(self) -> str:

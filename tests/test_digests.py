@@ -102,3 +102,20 @@ def test_preview_and_send_now(p: Pipeline, smtp: tuple[Inbox, int]) -> None:  # 
     assert sent.returncode == 0 and "sent with 2 alerts" in sent.stdout, sent.stderr
     assert len(inbox.messages) == 1 and p.client.llen("alerts:outbox:digest:desk-daily") == 0
     assert email.message_from_bytes(inbox.messages[0].as_bytes(), policy=email.policy.default)["Subject"]
+
+
+def test_digest_subject_is_checked_and_prices_keep_their_baseline(p: Pipeline, rules_dir: Path) -> None:
+    import json
+
+    from alerts.ruleset import load_rules
+
+    (rules_dir / "bad.yaml").write_text('digests:\n  - {name: x, schedule: "0 8 * * *", to: [a@b.c], '
+                                        'subject: "{{ cnt }}"}\n')
+    problems = [str(q) for q in load_rules(rules_dir).problems]
+    assert any("digests: x: subject: unknown field 'cnt'" in q for q in problems), problems
+    (rules_dir / "bad.yaml").unlink()
+    assert run_due(p.client, p.settings, p.rules, MONDAY_0805)["desk-daily"] == "sent with 2 alerts"
+    # the next (empty) slot sends nothing and keeps the prices the last email showed, for the next change
+    assert run_due(p.client, p.settings, p.rules, MONDAY_0805 + 86400)["desk-daily"] == "nothing to send"
+    state = json.loads(p.client.get("alerts:digest:desk-daily:state"))  # type: ignore[arg-type]
+    assert state["prices"] == {"prndoxide": 452000.0}

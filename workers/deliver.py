@@ -45,8 +45,10 @@ from alerts.targets import Target, parse_target
 
 log = logging.getLogger("alerts.deliver")
 
-#: Seconds a worker holds the send lock of one (alert, target): longer than one Slack call may take.
-SENDING_TTL = 60
+#: Seconds rq lets one delivery run.
+JOB_TIMEOUT = 60
+#: Seconds a worker holds the send lock of one (alert, target): longer than a delivery may run.
+SENDING_TTL = JOB_TIMEOUT + 30
 #: Reschedulings (pacing, 429) one delivery may go through before it counts as failed.
 MAX_DEFERRALS = 50
 #: Slots closer than this (seconds) are taken at once rather than rescheduled.
@@ -96,7 +98,7 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         now = datetime.now(ZoneInfo(settings.timezone))
         until = t.quiet_until(now)
         if until is not None:  # held until the quiet period ends; critical alerts go at once
-            return _defer(job, settings, alert, target, (until - now).total_seconds(), reserved=False,
+            return _defer(job, settings, alert, target, until.timestamp() - now.timestamp(), reserved=False,
                           deferrals=deferrals, why=f"quiet hours until {until:%H:%M}")
     if t.kind == "digest":
         # Held in Redis for the digest sender.
@@ -118,8 +120,8 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
             return _defer(job, settings, alert, target, 5.0, reserved=False, deferrals=deferrals, why="being sent")
         # the lock is this very job's, left by a run whose worker died: rq re-runs a job only after that
         client.set(lock, job.id, ex=SENDING_TTL)
-    notifier = notifier_for(t, settings, _webhooks(settings) if t.kind == "webhook" else None)
     try:
+        notifier = notifier_for(t, settings, _webhooks(settings) if t.kind == "webhook" else None)
         if isinstance(notifier, SlackNotifier) and _sent_by_a_dead_attempt(client, keys, notifier, a.id, t):
             client.set(marker, 1, ex=MARKER_TTL)
             client.delete(keys.attempt(a.id, target))
@@ -140,14 +142,15 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
             _failed(client, keys, settings, job, alert, target, exc, permanent=False)
         log.warning("delivery of %s to %s failed, will retry: %s", a.id, target, exc.reason)
         raise
+    else:  # recorded before the send lock goes: a second copy of the job then sees the marker
+        pipe = client.pipeline(transaction=True)
+        pipe.set(marker, 1, ex=MARKER_TTL)
+        pipe.delete(keys.attempt(a.id, target))
+        if where and t.kind == "slack" and t.value.startswith("#"):
+            pipe.set(keys.slack_channel(t.value), where)
+        pipe.execute()
     finally:
-        client.delete(keys.sending(a.id, target))
-    pipe = client.pipeline(transaction=True)
-    pipe.set(marker, 1, ex=MARKER_TTL)
-    pipe.delete(keys.attempt(a.id, target))
-    if where and t.kind == "slack" and t.value.startswith("#"):
-        pipe.set(keys.slack_channel(t.value), where)
-    pipe.execute()
+        client.eval(_RELEASE, 1, lock, job.id)
     return "delivered"
 
 
@@ -163,17 +166,28 @@ def _sent_by_a_dead_attempt(client: redis.Redis, keys: Keys, notifier: SlackNoti
         log.warning("cannot check %s for a message of a dead attempt (channel id unknown): it may be sent twice", t)
         return False
     channel = channel_id.decode() if isinstance(channel_id, bytes) else channel_id
-    return notifier.already_posted(channel, alert_id, float(began) - 60)
+    try:
+        return notifier.already_posted(channel, alert_id, float(began) - 60)
+    except PermanentDeliveryError as exc:  # no history scope, say: better a possible duplicate than a lost alert
+        log.warning("cannot check %s for a message of a dead attempt (%s): it may be sent twice", t, exc.reason)
+        return False
+
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def _defer(job: Job, settings: Settings, alert: dict[str, Any], target: str, seconds: float, *, reserved: bool,
            deferrals: int, why: str) -> str:
     if deferrals >= MAX_DEFERRALS:
-        raise RetryableDeliveryError(target, f"rescheduled {deferrals} times ({why}); giving up for now")
+        exc = RetryableDeliveryError(target, f"rescheduled {deferrals} times ({why}); giving up")
+        job.retries_left = 0
+        _failed(job.connection, Keys(settings.key_prefix), settings, job, alert, target, exc, permanent=False)
+        raise exc
     queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
     base = job.id.split("__", 1)[0]
     queue.enqueue_in(timedelta(seconds=seconds), deliver, alert, target, reserved, deferrals + 1,
                      job_id=f"{base}__{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
+                     job_timeout=JOB_TIMEOUT,
                      retry=retry_policy(settings), description=job.description)
     log.info("delivery of %s to %s rescheduled in %.1fs (%s)", alert.get("id"), target, seconds, why)
     return f"rescheduled in {seconds:.1f}s ({why})"

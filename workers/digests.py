@@ -1,8 +1,9 @@
 """Sending digests: on their cron schedule (from the scheduler), or now (``alerts digest send``).
 
 One email per digest per scheduled slot, whatever the number of schedulers and restarts: a sender
-takes the slot's lock (SET NX) before sending and records the slot as sent in the same transaction
-that removes the sent alerts from the digest's list. A slot missed while everything was down is sent
+takes the digest's lock (SET NX, one sender at a time, scheduled or by hand) before reading and
+sending, and records the slot as sent in the same transaction that removes the sent alerts from the
+digest's list. A slot missed while everything was down is sent
 once when the service returns (missed slots are not sent one by one: the next digest covers them).
 When the mail relay is down, the lock is released and the alerts stay queued; the next pass tries
 again. ``preview`` builds the same email without sending or consuming anything.
@@ -81,12 +82,13 @@ def send_digest(client: redis.Redis, settings: Settings, rules: RuleSet, name: s
     now = time.time() if now is None else now
     keys = Keys(settings.key_prefix)
     d = rules.digests[name]
-    state = _state(client, keys, name)
-    if slot is not None and state.get("slot", "") >= slot:
-        return "already sent"
-    lock = keys.digest_lock(name, slot or f"now-{now:.6f}")
+    lock = keys.digest_lock(name)  # one sender per digest at a time, scheduled or by hand
     if not client.set(lock, 1, nx=True, ex=LOCK_TTL):
-        return "another scheduler is sending this slot"
+        return "another sender is sending this digest"
+    state = _state(client, keys, name)  # read under the lock
+    if slot is not None and state.get("slot", "") >= slot:
+        client.delete(lock)
+        return "already sent"
     try:
         msg, count, shown = compose(client, keys, settings, rules, d, now)
         if count or d.send_empty:
@@ -97,8 +99,10 @@ def send_digest(client: redis.Redis, settings: Settings, rules: RuleSet, name: s
         return f"not sent: {exc.reason}"
     pipe = client.pipeline(transaction=True)
     pipe.ltrim(keys.outbox("digest", name), count, -1)  # what arrived meanwhile stays for the next one
+    prices = {**state.get("prices", {}), **shown}  # a digest that does not show a product keeps its baseline
     pipe.set(keys.digest_state(name), json.dumps({"slot": slot or state.get("slot", ""), "sent_at": now,
-                                                  "count": count, "prices": shown}))
+                                                  "count": count, "prices": prices}))
+    pipe.delete(lock)
     pipe.execute()
     log.info("digest %s (%s): %s", name, slot, f"sent with {count} alerts" if count or d.send_empty else "empty")
     return f"sent with {count} alerts" if count or d.send_empty else "nothing to send"

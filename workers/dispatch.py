@@ -22,15 +22,13 @@ from rq.serializers import JSONSerializer
 
 from alerts.settings import Settings
 from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys, read_alerts, read_group
-from workers.deliver import retry_policy
+from workers.deliver import JOB_TIMEOUT, retry_policy
 from workers.evaluator import consumer_name
 
 log = logging.getLogger("alerts.dispatch")
 
 #: Alerts read from the alert stream per round trip.
 DISPATCH_BATCH = 200
-#: Seconds an rq delivery job may run before rq kills it.
-JOB_TIMEOUT = 60
 
 
 def make_queue(client: redis.Redis, settings: Settings) -> Queue:

@@ -133,6 +133,8 @@ class Housekeeper:
                 self.tick()
             except redis.RedisError as exc:
                 log.error("housekeeping failed (%s); trying again", type(exc).__name__)
+            except Exception:  # this thread moves every rescheduled delivery: it must not die
+                log.exception("housekeeping failed; trying again")
             stop.wait(TICK)
         try:
             self.rq_scheduler.release_locks()

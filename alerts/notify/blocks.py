@@ -43,7 +43,8 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
         # from a headline survives anywhere in the message (&lt; would show literally in plain text)
         {"type": "header", "text": {"type": "plain_text", "emoji": True, "text": _cut(
             f"{emoji} {title}".strip().translate(_NO_ANGLES), HEADER_MAX)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(slack_escape(alert.text or title), SECTION_MAX)}},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True,
+                                     "text": _cut(slack_escape(alert.text or title), SECTION_MAX)}},
     ]
     fields = []
     if alert.price is not None and alert.unit:
@@ -55,7 +56,8 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
     fields.append(("Source", alert.source))
     fields.append(("Rule", f"{alert.rule_id} ({alert.severity})"))
     out.append({"type": "section", "fields": [
-        {"type": "mrkdwn", "text": _cut(f"*{name}*\n{slack_escape(value)}", FIELD_MAX)} for name, value in fields]})
+        {"type": "mrkdwn", "verbatim": True, "text": _cut(f"*{name}*\n{slack_escape(value)}", FIELD_MAX)}
+        for name, value in fields]})
     link = safe_url(alert.url)
     if link:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Read the source>"}]})

@@ -60,19 +60,26 @@ def smtp_send(s: Settings, msg: EmailMessage, target: str) -> None:
     """Send one message through the configured relay; raises Retryable/PermanentDeliveryError."""
     if s.smtp_host is None:
         raise PermanentDeliveryError(target, "no mail relay configured (ALERTS_SMTP_HOST)")
+    if s.smtp_username and not (s.smtp_ssl or s.smtp_starttls):
+        raise PermanentDeliveryError(target, "refusing to send the SMTP password without TLS (set ALERTS_SMTP_STARTTLS "
+                                     "or ALERTS_SMTP_SSL)")
     try:
         if s.smtp_ssl:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=TIMEOUT,
-                                                  context=_tls(s))
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=TIMEOUT, context=_tls(s))
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=TIMEOUT)
-        with smtp:
+        try:
             if s.smtp_starttls and not s.smtp_ssl:
                 smtp.starttls(context=_tls(s))
             if s.smtp_username:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 smtp.login(s.smtp_username, password)
             smtp.send_message(msg)
+        finally:  # accepted is accepted: an error saying goodbye must not make it look failed (and resent)
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
     except smtplib.SMTPAuthenticationError as exc:
         raise PermanentDeliveryError(target, f"the mail relay refused the login ({exc.smtp_code})") from None
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
@@ -82,5 +89,4 @@ def smtp_send(s: Settings, msg: EmailMessage, target: str) -> None:
             raise RetryableDeliveryError(target, f"the mail relay deferred the message {codes}") from None
         raise PermanentDeliveryError(target, f"the mail relay refused the message {codes}") from None
     except (smtplib.SMTPException, OSError) as exc:
-        raise RetryableDeliveryError(target, f"cannot send through the mail relay: "
-                                     f"{type(exc).__name__}") from None
+        raise RetryableDeliveryError(target, f"cannot send through the mail relay: {type(exc).__name__}") from None

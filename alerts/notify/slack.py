@@ -56,9 +56,21 @@ class SlackNotifier:
             try:
                 page = self.client.conversations_history(channel=channel_id, oldest=f"{since:.6f}", limit=200,
                                                          include_all_metadata=True, cursor=cursor)
-            except (SlackApiError, SlackClientError, OSError) as exc:
-                raise RetryableDeliveryError(f"slack:{channel_id}", f"cannot read the channel history: {exc}") \
-                    from None
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+                where = f"slack:{channel_id}"
+                if status == 429 or error == "ratelimited":
+                    after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+                    raise RetryableDeliveryError(where, "history rate limited", float(after) if after else 30.0) \
+                        from None
+                if status >= 500 or error in RETRYABLE_ERRORS:
+                    raise RetryableDeliveryError(where, f"cannot read the channel history: {error or status}") \
+                        from None
+                raise PermanentDeliveryError(where, f"cannot read the channel history: {error or status}") from None
+            except (SlackClientError, OSError) as exc:
+                raise RetryableDeliveryError(f"slack:{channel_id}", f"cannot read the channel history: "
+                                             f"{type(exc).__name__}") from None
             for message in page.get("messages") or []:
                 meta = message.get("metadata") or {}
                 if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get(
@@ -92,4 +104,6 @@ class SlackNotifier:
 
 @lru_cache(maxsize=8)
 def _cached(token: str, base_url: str) -> SlackNotifier:
-    return SlackNotifier(WebClient(token=token, base_url=base_url, timeout=TIMEOUT))
+    # no retry handlers: slack_sdk would resend a post whose connection dropped after Slack took it (and
+    # sleep in the worker); rq's Retry and the attempt marker do that job
+    return SlackNotifier(WebClient(token=token, base_url=base_url, timeout=TIMEOUT, retry_handlers=[]))

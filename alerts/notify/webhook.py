@@ -35,9 +35,8 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookNotifier:
-    def __init__(self, config: WebhookConfig, client: httpx.Client | None = None):
+    def __init__(self, config: WebhookConfig):
         self.config = config
-        self.client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
 
     def send(self, alert: Alert, target: Target) -> None:
         body = json.dumps(alert.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
@@ -46,7 +45,8 @@ class WebhookNotifier:
                    "X-Alerts-Timestamp": str(ts),
                    "X-Alerts-Signature": signature(self.config.secret.get_secret_value(), ts, body)}
         try:
-            response = self.client.post(self.config.url, content=body, headers=headers)
+            with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
+                response = client.post(self.config.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise RetryableDeliveryError(str(target), f"cannot reach the webhook: {type(exc).__name__}") from None
         status = response.status_code

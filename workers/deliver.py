@@ -5,8 +5,10 @@
   retry racing a job rq thought abandoned) from sending at once. Before a Slack send an ``attempt``
   marker is written; a later run that finds one (the worker died mid-send) first looks for the message
   in the channel's history by the alert id in its metadata, and sends only if it is not there. The
-  window left: a channel known only by name to which nothing was ever delivered before (its id is
-  learnt from Slack's answers), or a history Slack cannot show (the bot lacks channels:history).
+  window left for Slack: a channel known only by name to which nothing was ever delivered before
+  (its id is learnt from Slack's answers), or a history Slack cannot show (the bot lacks
+  channels:history). Email and webhooks cannot be asked afterwards: a worker killed between the
+  relay (or receiver) accepting and the marker write, one Redis round trip, sends again on retry.
 - Pacing: about one message per second per Slack channel, bursts of three (``alerts.pacing``). A
   message without a free slot reserves the next one and is rescheduled for it (rq's scheduler);
   no worker sleeps.

@@ -14,10 +14,11 @@ from alerts.store import Keys
 
 
 def record(client: redis.Redis, keys: Keys, failure_id: str, alert: dict[str, Any], target: str, reason: str,
-           permanent: bool) -> None:
+           permanent: bool) -> bool:
+    """Keep a failure; False when this delivery's failure was already kept (the first reason stays)."""
     doc = {"id": failure_id, "at": time.time(), "target": target, "alert": alert, "reason": reason,
            "permanent": permanent}
-    client.hset(keys.failed, failure_id, json.dumps(doc, ensure_ascii=False))
+    return bool(client.hsetnx(keys.failed, failure_id, json.dumps(doc, ensure_ascii=False)))
 
 
 def listing(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:

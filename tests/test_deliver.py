@@ -136,3 +136,21 @@ def test_bad_quiet_hours_are_a_rule_error(rules_dir: Path) -> None:
     write_rules(rules_dir, 'rules:\n  - id: r\n    news: {any: [x]}\n    notify: ["slack:#desk?quiet=25:00-07:00"]\n')
     (problem,) = load_rules(rules_dir).problems
     assert "quiet hours need times of day" in str(problem) and ":4: r: notify:" in str(problem)
+
+
+def test_any_last_failure_is_kept_for_people(p: Pipeline, slack: SlackServer) -> None:
+    """Not only refusals: an error of ours on the last attempt lands in `alerts failed` too (rq's callback)."""
+    from rq import Queue
+
+    from alerts import failures
+    from alerts.store import Keys
+    from workers.deliver import ON_FAILURE, retry_policy
+
+    queue = Queue(p.settings.queue_name, connection=p.client, serializer=JSONSerializer)
+    queue.enqueue("workers.deliver.deliver", {"id": "broken", "rule_id": "r", "targets": []}, "slack:#desk",
+                  job_id="deliver-broken-1", retry=retry_policy(p.settings), on_failure=ON_FAILURE)
+    p.deliver()
+    (f,) = failures.listing(p.client, Keys())
+    assert f["id"] == "deliver-broken-1" and f["target"] == "slack:#desk" and "TypeError" in f["reason"]
+    (notice,) = slack.messages  # and told to the ops channel once, not once per attempt
+    assert notice["channel"] == "#ops"

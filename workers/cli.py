@@ -183,7 +183,7 @@ def cmd_rules_resume(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
     from alerts import failures
     from alerts.store import Keys
-    from workers.deliver import retry_policy
+    from workers.deliver import ON_FAILURE, retry_policy
     from workers.dispatch import make_queue
 
     keys = Keys(settings.key_prefix)
@@ -210,7 +210,7 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
                 missing += 1
                 continue
             queue.enqueue("workers.deliver.deliver", taken["alert"], taken["target"],
-                          job_id=f"{fid}-retry-{int(time.time())}", retry=retry_policy(settings),
+                          job_id=f"{fid}-retry-{int(time.time())}", retry=retry_policy(settings), on_failure=ON_FAILURE,
                           result_ttl=settings.delivery_result_ttl_seconds)
             print(f"{fid}: sent again to {taken['target']}")
     return 1 if missing else 0

@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
 
@@ -189,10 +189,32 @@ def _defer(job: Job, settings: Settings, alert: dict[str, Any], target: str, sec
     base = job.id.split("__", 1)[0]
     queue.enqueue_in(timedelta(seconds=seconds), deliver, alert, target, reserved, deferrals + 1,
                      job_id=f"{base}__{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
-                     job_timeout=JOB_TIMEOUT,
+                     job_timeout=JOB_TIMEOUT, on_failure=ON_FAILURE,
                      retry=retry_policy(settings), description=job.description)
     log.info("delivery of %s to %s rescheduled in %.1fs (%s)", alert.get("id"), target, seconds, why)
     return f"rescheduled in {seconds:.1f}s ({why})"
+
+
+def on_failure(job: Job, connection: redis.Redis, exc_type: type[BaseException] | None,
+               exc_value: BaseException | None, tb: object) -> None:
+    """rq's failure callback for deliveries (each attempt that raised, or a job whose worker died): on the
+    last attempt, whatever went wrong (a timeout, a crash, an error of ours), the failure is kept for
+    ``alerts failed`` and told to the ops channel, like a refused delivery."""
+    if job.retries_left:
+        return  # rq will run it again
+    alert, target = [*job.args, None, None][:2]
+    if not isinstance(alert, dict) or not isinstance(target, str):
+        return
+    settings = current_settings()
+    reason = f"{exc_type.__name__ if exc_type else 'error'}: {exc_value}" if exc_value else "the worker died"
+    if isinstance(exc_value, DeliveryError):
+        reason = exc_value.reason
+    _failed(connection, Keys(settings.key_prefix), settings, job, alert, target,
+            DeliveryError(target, reason), permanent=isinstance(exc_value, PermanentDeliveryError))
+
+
+#: rq calls this for every failed attempt of a delivery job.
+ON_FAILURE = Callback("workers.deliver.on_failure")
 
 
 def retry_policy(settings: Settings) -> Retry:
@@ -203,7 +225,8 @@ def retry_policy(settings: Settings) -> Retry:
 def _failed(client: redis.Redis, keys: Keys, settings: Settings, job: Job, alert: dict[str, Any], target: str,
             exc: DeliveryError, permanent: bool) -> None:
     failure_id = job.id.split("__", 1)[0]
-    failures.record(client, keys, failure_id, alert, target, exc.reason, permanent)
+    if not failures.record(client, keys, failure_id, alert, target, exc.reason, permanent):
+        return  # kept and told already
     log.error("delivery of %s to %s failed%s: %s", alert.get("id"), target, " for good" if permanent else "",
               exc.reason)
     if settings.ops_slack_channel and settings.slack_bot_token is not None:

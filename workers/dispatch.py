@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 
 from alerts.settings import Settings
 from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys, read_alerts, read_group
-from workers.deliver import JOB_TIMEOUT, retry_policy
+from workers.deliver import JOB_TIMEOUT, ON_FAILURE, retry_policy
 from workers.evaluator import consumer_name
 
 log = logging.getLogger("alerts.dispatch")
@@ -135,6 +135,7 @@ class Dispatcher:
                             datas.append(Queue.prepare_data(
                                 "workers.deliver.deliver", args=(a, target), job_id=job_id(a["id"], target),
                                 timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
+                                on_failure=ON_FAILURE,
                                 retry=retry, description=f"deliver {a['rule_id']} to {target}",
                             ))
                         pipe.set(self.keys.enqueued(a["id"]), 1, ex=MARKER_TTL)

@@ -20,8 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.compiled import AllOfRule, NewsRule, PriceRule, SpreadRule, StaleRule
+from alerts.durations import format_duration
 from alerts.engine import crossed, measure, step_value
-from alerts.events import NewsEvent, PriceEvent
+from alerts.events import NewsEvent, PriceEvent, local_date
 from alerts.model import Alert, History, QuoteState, RuleState, alert_id
 from alerts.texts import render
 from alerts.units import format_price
@@ -120,7 +121,7 @@ def evaluate_part(rule: AllOfRule, state: Shared | None, index: int, t: float, w
               as_of=ev.as_of_date if isinstance(ev, PriceEvent) else None,
               headline=ev.headline if isinstance(ev, NewsEvent) else None,
               url=ev.url if isinstance(ev, NewsEvent) else None)
-    text = f"all of, within {_days(rule.within)}: {parts}"
+    text = f"all of, within {format_duration(rule.within)}: {parts}"
     return [replace(a, text=render(replace(a, text=text), rule) if rule.message else text)], st
 
 
@@ -129,14 +130,7 @@ def describe_price_part(part: PriceRule, ev: PriceEvent) -> str:
 
 
 def describe_news_part(part: NewsRule, ev: NewsEvent, tz: str) -> str:
-    day = datetime.fromtimestamp(ev.published_at, ZoneInfo(tz)).date().isoformat()
-    return f"news on {day}: {ev.headline}"
-
-
-def _days(seconds: float) -> str:
-    from alerts.durations import format_duration
-
-    return format_duration(seconds)
+    return f"news on {local_date(ev.published_at, tz)}: {ev.headline}"
 
 
 def business_days_between(last: date, today: date, holidays: frozenset[date]) -> int:

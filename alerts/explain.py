@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alerts.compiled import CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.durations import format_duration
@@ -58,9 +60,6 @@ def _shared(state: dict[str, Any] | None, tz: str) -> list[str]:
 
 
 def _when(ts: float, tz: str) -> str:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     return datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 

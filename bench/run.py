@@ -38,14 +38,15 @@ from pydantic import SecretStr
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
-from alerts.backtest import read_events, run_backtest
 from alerts.catalog import product_key
-from alerts.compiled import RuleSet
-from alerts.publish import Publisher
-from alerts.redis_server import connect, redis_server_binary
-from alerts.ruleset import load_rules
+from alerts.evaluate.backtest import read_events, run_backtest
+from alerts.rules.compiled import RuleSet
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys, read_alerts
+from alerts.store.keys import Keys
+from alerts.store.publish import Publisher
+from alerts.store.server import connect, redis_server_binary
+from alerts.store.streams import read_alerts
 from alerts.units import format_price
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator

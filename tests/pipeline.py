@@ -8,12 +8,13 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from alerts.compiled import RuleSet
 from alerts.model import Alert
-from alerts.publish import Publisher
-from alerts.ruleset import load_rules
+from alerts.rules.compiled import RuleSet
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys, read_alerts
+from alerts.store.keys import Keys
+from alerts.store.publish import Publisher
+from alerts.store.streams import read_alerts
 from workers.deliver import configure
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator

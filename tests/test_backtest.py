@@ -11,10 +11,10 @@ from pathlib import Path
 
 import redis
 
-from alerts.backtest import alert_day, read_events, run_backtest, stored_events
-from alerts.ruleset import load_rules
+from alerts.evaluate.backtest import alert_day, read_events, run_backtest, stored_events
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys
+from alerts.store.keys import Keys
 from tests.conftest import env_for
 from tests.pipeline import Pipeline
 from tests.servers import write_rules

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from alerts.redis_server import PrivateRedis
+from alerts.store.server import PrivateRedis
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,16 +8,16 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from alerts.composite import business_days_between
+from alerts.evaluate.composite import business_days_between
+from alerts.evaluate.session import Session
 from alerts.events import parse_event
 from alerts.model import Alert
-from alerts.ruleset import load_rules
-from alerts.session import Session
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys
+from alerts.store.keys import Keys
 from tests.pipeline import Pipeline, quote, stream_alerts
 from tests.servers import write_rules
-from workers.scheduler import check_stale
+from workers.periodic import check_stale
 
 TZ = "Asia/Shanghai"
 
@@ -154,7 +154,7 @@ def test_a_batch_that_read_stale_shared_state_is_evaluated_again(client: redis.R
                                                                  rules_dir: Path) -> None:
     import pytest
 
-    from alerts.breaker import BreakerVerdict
+    from alerts.store.breaker import BreakerVerdict
 
     write_rules(rules_dir, SPREAD)
     p = Pipeline(client, settings)

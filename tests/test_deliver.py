@@ -93,8 +93,8 @@ def test_a_refused_delivery_is_kept_told_to_ops_and_can_be_resent(p: Pipeline, s
 
 
 def test_retries_used_up_are_kept_as_failed(p: Pipeline, slack: SlackServer) -> None:
-    from alerts import failures
-    from alerts.store import Keys
+    from alerts.store import failures
+    from alerts.store.keys import Keys
 
     slack.script = [("500", None)] * 3
     p.run(article(1))
@@ -131,7 +131,7 @@ rules:
 
 
 def test_bad_quiet_hours_are_a_rule_error(rules_dir: Path) -> None:
-    from alerts.ruleset import load_rules
+    from alerts.rules.load import load_rules
 
     write_rules(rules_dir, 'rules:\n  - id: r\n    news: {any: [x]}\n    notify: ["slack:#desk?quiet=25:00-07:00"]\n')
     (problem,) = load_rules(rules_dir).problems
@@ -142,8 +142,8 @@ def test_any_last_failure_is_kept_for_people(p: Pipeline, slack: SlackServer) ->
     """Not only refusals: an error of ours on the last attempt lands in `alerts failed` too (rq's callback)."""
     from rq import Queue
 
-    from alerts import failures
-    from alerts.store import Keys
+    from alerts.store import failures
+    from alerts.store.keys import Keys
     from workers.deliver import ON_FAILURE, retry_policy
 
     queue = Queue(p.settings.queue_name, connection=p.client, serializer=JSONSerializer)

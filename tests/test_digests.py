@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from alerts.notify.digest import run_due
 from alerts.settings import Settings
 from tests.conftest import env_for
 from tests.notify.test_email import Inbox, smtp  # noqa: F401 - the SMTP server fixture
 from tests.pipeline import Pipeline, quote
 from tests.servers import free_port, write_rules
-from workers.digests import run_due
 
 RULES = """
 digests:
@@ -107,7 +107,7 @@ def test_preview_and_send_now(p: Pipeline, smtp: tuple[Inbox, int]) -> None:  # 
 def test_digest_subject_is_checked_and_prices_keep_their_baseline(p: Pipeline, rules_dir: Path) -> None:
     import json
 
-    from alerts.ruleset import load_rules
+    from alerts.rules.load import load_rules
 
     (rules_dir / "bad.yaml").write_text('digests:\n  - {name: x, schedule: "0 8 * * *", to: [a@b.c], '
                                         'subject: "{{ cnt }}"}\n')

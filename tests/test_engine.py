@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from alerts.compiled import RuleSet
-from alerts.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
+from alerts.evaluate.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
 from alerts.events import NewsEvent, PriceEvent, parse_event
 from alerts.model import Alert, ProductState
-from alerts.ruleset import load_rules
+from alerts.rules.compiled import RuleSet
+from alerts.rules.load import load_rules
 
 TZ = "Asia/Shanghai"
 

@@ -98,7 +98,7 @@ def test_message_template_owner_and_labels(tmp_path: Path) -> None:
 
 
 def test_hostile_headline_is_not_evaluated_by_a_template(tmp_path: Path) -> None:
-    from alerts.engine import evaluate_news
+    from alerts.evaluate.engine import evaluate_news
     from tests.test_engine import news
 
     rs = ruleset(tmp_path, "rules:\n  - id: n\n    news: {any: [licen*]}\n    notify: [console]\n"

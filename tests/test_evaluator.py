@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from alerts.errors import ConfigError
-from alerts.publish import Publisher
-from alerts.ruleset import load_rules
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
+from alerts.store.publish import Publisher
 from tests.pipeline import Pipeline, quote, stream_alerts
 from tests.servers import write_rules
 

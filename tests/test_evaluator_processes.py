@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from alerts.publish import Publisher
-from alerts.ruleset import load_rules
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
+from alerts.store.publish import Publisher
 from tests.conftest import env_for
 from tests.pipeline import stream_alerts
 from tests.servers import write_rules

@@ -59,8 +59,8 @@ def test_news_alert_text_and_escaping(client: redis.Redis, slack_settings: Setti
 
 def test_events_published_before_any_worker_exists(client: redis.Redis, slack_settings: Settings,
                                                    slack: SlackServer) -> None:
-    from alerts.publish import Publisher
-    from alerts.ruleset import load_rules
+    from alerts.rules.load import load_rules
+    from alerts.store.publish import Publisher
 
     rules = load_rules(slack_settings.rules_dir)
     Publisher(client, rules.catalog, slack_settings.timezone, slack_settings.stream_shards).publish(

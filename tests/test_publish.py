@@ -10,8 +10,8 @@ from pathlib import Path
 import redis
 
 from alerts.catalog import builtin_catalog
-from alerts.publish import Publisher
 from alerts.settings import Settings
+from alerts.store.publish import Publisher
 from tests.conftest import env_for
 
 GOOD = ('{"type": "price", "product": "Pr-Nd oxide", "price": 444000, "unit": "CNY/t", "as_of": "2025-03-11", '
@@ -69,7 +69,7 @@ def test_python_api(client: redis.Redis) -> None:
 
 
 def test_module_functions_use_the_settings(client: redis.Redis, settings: Settings) -> None:
-    from alerts.publish import publish_events, publish_lines
+    from alerts.store.publish import publish_events, publish_lines
 
     report = publish_lines([GOOD, "{broken", NEWS], settings)
     assert (report.published, [n for n, _ in report.errors]) == (2, [2])

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote
 from tests.servers import RedisServer, SlackServer, write_rules
-from workers.scheduler import trim_stream
+from workers.periodic import trim_stream
 
 
 @pytest.fixture(scope="module")

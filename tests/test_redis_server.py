@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from alerts.redis_server import PrivateRedis
+from alerts.store.server import PrivateRedis
 
 
 def test_a_one_shot_command_does_not_stop_the_server_a_service_uses(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from alerts.reload import RuleHolder
+from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote
 from tests.servers import write_rules

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.ruleset import load_rules
+from alerts.rules.load import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
 

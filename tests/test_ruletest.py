@@ -69,7 +69,7 @@ def test_a_broken_test_file_names_the_line(tmp_path: Path) -> None:
 
 
 def test_rule_files_are_not_confused_with_test_files() -> None:
-    from alerts.ruleset import load_rules
+    from alerts.rules.load import load_rules
 
     rs = load_rules(REPO / "rules" / "examples")
     assert rs.problems == [] and not any(f.endswith(".test.yaml") for f in rs.files)

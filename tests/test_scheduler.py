@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from workers.scheduler import trim_stream
+from workers.periodic import trim_stream
 
 DAY_MS = 86_400_000
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from alerts.schema import render
+from alerts.rules.schema import render
 
 REPO = Path(__file__).resolve().parents[1]
 

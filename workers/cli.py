@@ -15,13 +15,13 @@ from typing import BinaryIO, cast
 
 import redis
 
-from alerts.checks import PriceStats, warnings
-from alerts.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
 from alerts.errors import AlertsError
-from alerts.publish import Publisher
-from alerts.redis_server import redis_for
-from alerts.ruleset import TEST_SUFFIXES, load_rules
+from alerts.rules.checks import PriceStats, warnings
+from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
+from alerts.rules.load import TEST_SUFFIXES, load_rules
 from alerts.settings import Settings
+from alerts.store.publish import Publisher
+from alerts.store.server import redis_for
 
 #: Seconds between two events of the demo feed, so alerts appear one after another.
 DEMO_PACE = 0.3
@@ -119,7 +119,7 @@ def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.ruletest import report, run_file
+    from alerts.evaluate.ruletest import report, run_file
 
     paths: list[Path] = []
     for f in args.files:
@@ -134,9 +134,10 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.breaker import paused_rules
-    from alerts.explain import explain
-    from alerts.store import Keys, load_states
+    from alerts.rules.explain import explain
+    from alerts.store.breaker import paused_rules
+    from alerts.store.keys import Keys
+    from alerts.store.state import load_states
 
     rules = load_rules(settings.rules_dir, timezone=settings.timezone)
     compiled = rules.by_id.get(args.id)
@@ -169,8 +170,8 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rules_resume(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.breaker import resume
-    from alerts.store import Keys
+    from alerts.store.breaker import resume
+    from alerts.store.keys import Keys
 
     with redis_for(settings) as client:
         if resume(client, Keys(settings.key_prefix), args.id, settings.breaker_window_seconds):
@@ -181,8 +182,8 @@ def cmd_rules_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts import failures
-    from alerts.store import Keys
+    from alerts.store import failures
+    from alerts.store.keys import Keys
     from workers.deliver import ON_FAILURE, retry_policy
     from workers.dispatch import make_queue
 
@@ -217,8 +218,8 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.store import Keys
-    from workers.digests import compose, send_digest
+    from alerts.notify.digest import compose, send_digest
+    from alerts.store.keys import Keys
 
     rules = load_rules(settings.rules_dir, timezone=settings.timezone)
     if args.name not in rules.digests:
@@ -245,8 +246,8 @@ def _date(text: str) -> date:
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.backtest import read_events, run_backtest, stored_events, write_json, write_text
-    from alerts.store import Keys
+    from alerts.evaluate.backtest import read_events, run_backtest, stored_events, write_json, write_text
+    from alerts.store.keys import Keys
 
     rules = load_rules(Path(args.rules) if args.rules else settings.rules_dir, timezone=settings.timezone)
     for p in rules.problems:
@@ -273,8 +274,9 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _history_stats(settings: Settings) -> tuple[dict[str, PriceStats], str]:
     """Price history for the check's warnings, when a Redis with history is reachable (never started)."""
-    from alerts.redis_server import PrivateRedis, connect
-    from alerts.store import Keys, price_stats
+    from alerts.store.history import price_stats
+    from alerts.store.keys import Keys
+    from alerts.store.server import PrivateRedis, connect
 
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()

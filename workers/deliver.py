@@ -33,16 +33,16 @@ from rq import Callback, Queue, Retry
 from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
 
-from alerts import failures
-from alerts.compiled import RuleSet, WebhookConfig
 from alerts.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
 from alerts.notify import notifier_for
 from alerts.notify.slack import SlackNotifier
-from alerts.pacing import reserve
-from alerts.ruleset import load_rules
+from alerts.rules.compiled import RuleSet, WebhookConfig
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import MARKER_TTL, Keys
+from alerts.store import failures
+from alerts.store.keys import MARKER_TTL, Keys
+from alerts.store.pacing import reserve
 from alerts.targets import Target, parse_target
 
 log = logging.getLogger("alerts.deliver")

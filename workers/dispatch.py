@@ -21,7 +21,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from alerts.settings import Settings
-from alerts.store import DISPATCH_GROUP, MARKER_TTL, Keys, read_alerts, read_group
+from alerts.store.keys import DISPATCH_GROUP, MARKER_TTL, Keys
+from alerts.store.streams import read_alerts, read_group
 from workers.deliver import JOB_TIMEOUT, ON_FAILURE, retry_policy
 from workers.evaluator import consumer_name
 

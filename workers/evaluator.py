@@ -28,27 +28,16 @@ from dataclasses import dataclass, field
 
 import redis
 
-from alerts.breaker import BreakerVerdict, apply_breaker, record
-from alerts.compiled import RuleSet
 from alerts.errors import EventError
+from alerts.evaluate.session import Session, shared_rules
 from alerts.events import NewsEvent, PriceEvent, parse_event
 from alerts.model import Alert, ProductState
-from alerts.session import Session
+from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
-from alerts.store import (
-    EVALUATOR_GROUP,
-    INVALID_MAXLEN,
-    SEEN_TTL,
-    Keys,
-    alert_entries,
-    check_shard_count,
-    decode_state,
-    encode_state,
-    history_member,
-    news_member,
-    read_group,
-    shared_rules,
-)
+from alerts.store.breaker import BreakerVerdict, apply_breaker, record
+from alerts.store.keys import EVALUATOR_GROUP, INVALID_MAXLEN, SEEN_TTL, Keys
+from alerts.store.state import decode_state, encode_state, history_member, news_member
+from alerts.store.streams import alert_entries, check_shard_count, read_group
 
 log = logging.getLogger("alerts.evaluator")
 

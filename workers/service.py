@@ -14,13 +14,13 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from alerts.compiled import RuleSet
-from alerts.reload import RuleHolder
+from alerts.rules.compiled import RuleSet
+from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
 from workers.deliver import configure
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator, consumer_name
-from workers.scheduler import Housekeeper
+from workers.periodic import Housekeeper
 
 log = logging.getLogger("alerts.service")
 

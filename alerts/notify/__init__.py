@@ -10,9 +10,9 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from alerts.compiled import WebhookConfig
 from alerts.errors import PermanentDeliveryError
 from alerts.model import Alert
+from alerts.rules.compiled import WebhookConfig
 from alerts.settings import Settings
 from alerts.targets import Target, parse_target
 

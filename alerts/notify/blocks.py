@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alerts.model import Alert
-from alerts.notify.message import slack_escape, summary
+from alerts.notify.summary import slack_escape, summary
 from alerts.units import format_price
 
 _NO_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})  # single angle quotation marks

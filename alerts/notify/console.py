@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime
 
 from alerts.model import Alert
-from alerts.notify.message import summary
+from alerts.notify.summary import summary
 from alerts.targets import Target
 
 _lock = threading.Lock()

@@ -14,7 +14,7 @@ from html import escape
 
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
-from alerts.notify.message import summary
+from alerts.notify.summary import summary
 from alerts.settings import Settings
 from alerts.targets import Target
 from alerts.units import format_price

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
 from alerts.notify.blocks import blocks, fallback_text
-from alerts.notify.message import slack_escape
+from alerts.notify.summary import slack_escape
 from alerts.settings import Settings
 from alerts.targets import Target
 

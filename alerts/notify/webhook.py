@@ -18,9 +18,9 @@ import time
 
 import httpx
 
-from alerts.compiled import WebhookConfig
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
+from alerts.rules.compiled import WebhookConfig
 from alerts.targets import Target
 
 #: Seconds to wait for a receiver.

@@ -71,8 +71,8 @@ def test_one_email_per_alert_multipart_and_escaped(p: Pipeline, smtp: tuple[Inbo
 
 
 def test_relay_down_is_retried_refused_recipient_is_not(p: Pipeline, smtp: tuple[Inbox, int]) -> None:
-    from alerts import failures
-    from alerts.store import Keys
+    from alerts.store import failures
+    from alerts.store.keys import Keys
 
     inbox, _ = smtp
     from workers.deliver import configure

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import redis
 
-from alerts import failures
-from alerts.ruleset import load_rules
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys
+from alerts.store import failures
+from alerts.store.keys import Keys
 from tests.pipeline import Pipeline
 from tests.servers import write_rules
 

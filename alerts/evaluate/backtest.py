@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 import redis
 
 from alerts.catalog import Catalog
-from alerts.compiled import RuleSet
 from alerts.errors import EventError
+from alerts.evaluate.session import Session
 from alerts.events import Event, PriceEvent, local_date, parse_event, parse_line
 from alerts.model import Alert
-from alerts.session import Session
-from alerts.store import Keys
+from alerts.rules.compiled import RuleSet
+from alerts.store.keys import Keys
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import redis
 
-from alerts.store import Keys
+from alerts.store.keys import Keys
 
 
 def record(client: redis.Redis, keys: Keys, failure_id: str, alert: dict[str, Any], target: str, reason: str,

@@ -32,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alerts.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet
 from alerts.durations import format_duration
 from alerts.events import NewsEvent, PriceEvent, local_date
 from alerts.model import Alert, History, ProductState, QuoteState, RuleState, alert_id
-from alerts.texts import render
+from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet
+from alerts.rules.render import render
 
 NEW, DUPLICATE, LATE = "new", "duplicate", "late"
 

@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from alerts.catalog import Catalog, Product
 from alerts.durations import format_duration
 from alerts.errors import Problem
-from alerts.rules import Digest
+from alerts.rules.models import Digest
+from alerts.rules.templates import Message
 from alerts.targets import Target
-from alerts.templates import Message
 from alerts.units import format_price
 
 

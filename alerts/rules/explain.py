@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts.compiled import CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.durations import format_duration
 from alerts.events import local_date
 from alerts.model import ProductState, RuleState
+from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.units import format_price
 
 

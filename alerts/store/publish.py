@@ -20,10 +20,11 @@ import redis
 from alerts.catalog import Catalog
 from alerts.errors import EventError
 from alerts.events import parse_event, wire_form
-from alerts.redis_server import redis_for
-from alerts.ruleset import load_rules
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import Keys, check_shard_count, shard_of
+from alerts.store.keys import Keys
+from alerts.store.server import redis_for
+from alerts.store.streams import check_shard_count, shard_of
 
 #: Events XADDed per pipeline round trip.
 PUBLISH_BATCH = 1000

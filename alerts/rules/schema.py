@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from alerts.rules import Digest, ProductDef, Rule
+from alerts.rules.models import Digest, ProductDef, Rule
 
 
 class RuleFile(BaseModel):

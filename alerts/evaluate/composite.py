@@ -19,12 +19,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts.compiled import AllOfRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.durations import format_duration
-from alerts.engine import crossed, measure, step_value
+from alerts.evaluate.engine import crossed, measure, step_value
 from alerts.events import NewsEvent, PriceEvent, local_date
 from alerts.model import Alert, History, QuoteState, RuleState, alert_id
-from alerts.texts import render
+from alerts.rules.compiled import AllOfRule, NewsRule, PriceRule, SpreadRule, StaleRule
+from alerts.rules.render import render
 from alerts.units import format_price
 
 Shared = dict[str, Any]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.compiled import CompiledRule, PriceRule
 from alerts.model import Alert
+from alerts.rules.compiled import CompiledRule, PriceRule
 from alerts.units import format_price
 
 

@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from alerts.compiled import RuleSet
 from alerts.errors import Problem
-from alerts.ruleset import TEST_SUFFIXES, load_rules
+from alerts.rules.compiled import RuleSet
+from alerts.rules.load import TEST_SUFFIXES, load_rules
 
 log = logging.getLogger("alerts.rules")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from alerts.compiled import AllOfRule, CompiledRule, PriceRule, RuleSet, StaleRule
 from alerts.durations import format_duration
 from alerts.errors import Problem
+from alerts.rules.compiled import AllOfRule, CompiledRule, PriceRule, RuleSet, StaleRule
 from alerts.units import format_price
 
 #: How far outside the seen range a threshold may be before it is called out (a factor).

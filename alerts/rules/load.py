@@ -27,7 +27,9 @@ from croniter import croniter
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from alerts.catalog import Catalog, Product, builtin_catalog
-from alerts.compiled import (
+from alerts.durations import parse_duration
+from alerts.errors import Problem
+from alerts.rules.compiled import (
     AllOfRule,
     CompiledRule,
     NewsRule,
@@ -39,10 +41,8 @@ from alerts.compiled import (
     ThresholdIndex,
     WebhookConfig,
 )
-from alerts.durations import parse_duration
-from alerts.errors import Problem
-from alerts.matching import RegexError, compile_any, compile_each, compile_regex
-from alerts.rules import (
+from alerts.rules.matching import RegexError, compile_any, compile_each, compile_regex
+from alerts.rules.models import (
     TOP_LEVEL_KEYS,
     Change,
     Digest,
@@ -55,10 +55,10 @@ from alerts.rules import (
     StaleCondition,
     Webhook,
 )
+from alerts.rules.templates import Message, TemplateError
+from alerts.rules.yaml_lines import YamlError, line_of, load
 from alerts.targets import parse_target
-from alerts.templates import Message, TemplateError
 from alerts.units import UnitError, parse_amount, parse_unit
-from alerts.yamlsrc import YamlError, line_of, load
 
 _BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business\s+days?\s*$", re.IGNORECASE)
 _KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Change, Digest, ProductDef,
@@ -251,7 +251,7 @@ def _load_digests(p: _Parsed, rs: RuleSet) -> None:
             continue
         if d.subject is not None:
             try:
-                from alerts.digest import check_subject
+                from alerts.notify.digest_email import check_subject
 
                 check_subject(d.subject)
             except TemplateError as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import redis
 
 from alerts.model import Alert, alert_id
-from alerts.store import Keys
+from alerts.store.keys import Keys
 
 #: Seconds per counting bucket: counts are kept per rule per minute, in one hash per minute.
 BUCKET = 60

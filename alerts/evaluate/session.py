@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from alerts.compiled import RuleSet
-from alerts.composite import (
+from alerts.evaluate.composite import (
     Shared,
     describe_news_part,
     describe_price_part,
@@ -19,9 +18,10 @@ from alerts.composite import (
     evaluate_spread,
     price_part_holds,
 )
-from alerts.engine import LATE, NEW, evaluate_news, evaluate_price
+from alerts.evaluate.engine import LATE, NEW, evaluate_news, evaluate_price
 from alerts.events import Event, NewsEvent, PriceEvent
 from alerts.model import Alert, ProductState
+from alerts.rules.compiled import RuleSet
 
 
 @dataclass
@@ -108,3 +108,22 @@ class Session:
         for ev in events:
             alerts.extend(self.apply(ev))
         return alerts
+def shared_rules(rules: RuleSet, events: Iterable[Event]) -> set[str]:
+    """Fingerprints of the spread and all_of rules these events can move."""
+    fps: set[str] = set()
+    if not rules.has_shared:
+        return fps
+    news = False
+    for ev in events:
+        if isinstance(ev, PriceEvent):
+            idx = rules.price.get(ev.product_key)
+            if idx is not None:
+                fps.update(s.state_key for s in idx.spreads)
+                fps.update(r.state_key for r, _, _ in idx.parts)
+        else:
+            news = True
+    if news:
+        fps.update(r.state_key for r, _, _ in rules.news_parts)
+    return fps
+
+

@@ -19,12 +19,14 @@ from rq.registry import StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
-from alerts.compiled import RuleSet
-from alerts.composite import evaluate_stale
+from alerts.evaluate.composite import evaluate_stale
 from alerts.model import Alert
+from alerts.notify.digest import run_due
+from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
-from alerts.store import Keys, alert_entries, decode_state
-from workers.digests import run_due
+from alerts.store.keys import Keys
+from alerts.store.state import decode_state
+from alerts.store.streams import alert_entries
 from workers.dispatch import Dispatcher
 
 log = logging.getLogger("alerts.scheduler")

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateSyntaxError, meta
 
-from alerts.rules import Digest
-from alerts.sparkline import sparkline
-from alerts.templates import TemplateError, environment
+from alerts.notify.sparkline import sparkline
+from alerts.rules.models import Digest
+from alerts.rules.templates import TemplateError, environment
 from alerts.units import format_price
 
 

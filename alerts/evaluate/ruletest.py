@@ -28,16 +28,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alerts.backtest import alert_day
 from alerts.catalog import product_key
-from alerts.compiled import RuleSet
 from alerts.durations import parse_duration
 from alerts.errors import EventError, Problem
+from alerts.evaluate.backtest import alert_day
+from alerts.evaluate.session import Session
 from alerts.events import Event, parse_event
 from alerts.model import Alert
-from alerts.ruleset import load_rules
-from alerts.session import Session
-from alerts.yamlsrc import YamlError, line_of, load
+from alerts.rules.compiled import RuleSet
+from alerts.rules.load import load_rules
+from alerts.rules.yaml_lines import YamlError, line_of, load
 
 _Day = date  # the field below is called "date"
 _RELATIVE = re.compile(r"^[+-]\s*\d")

@@ -22,13 +22,14 @@ from zoneinfo import ZoneInfo
 import redis
 from croniter import croniter
 
-from alerts.compiled import RuleSet
-from alerts.digest import PriceLine, build
 from alerts.errors import DeliveryError
+from alerts.notify.digest_email import PriceLine, build
 from alerts.notify.email import smtp_send
-from alerts.rules import Digest
+from alerts.rules.compiled import RuleSet
+from alerts.rules.models import Digest
 from alerts.settings import Settings
-from alerts.store import Keys, decode_state
+from alerts.store.keys import Keys
+from alerts.store.state import decode_state
 
 log = logging.getLogger("alerts.digests")
 

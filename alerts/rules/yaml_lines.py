@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-Path = tuple[str | int | float | bool, ...]
+#: Where a value stands in a document: its keys and list indexes from the top.
+KeyPath = tuple[str | int | float | bool, ...]
 
 
 #: libyaml's parser when PyYAML was built with it (much faster on large rule sets), else pure Python.
@@ -24,13 +25,13 @@ class YamlError(ValueError):
 MAX_NODES = 200_000
 
 
-def load(text: str) -> tuple[Any, dict[Path, int]]:
+def load(text: str) -> tuple[Any, dict[KeyPath, int]]:
     """Parse one YAML document. Raises YamlError (with a 1-based line) on syntax errors, duplicate keys,
     values that are not what they look like (a date 2025-02-30), and documents that expand too far."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        lines: dict[Path, int] = {}
+        lines: dict[KeyPath, int] = {}
         value = _convert(loader, node, (), lines, [0]) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -43,7 +44,7 @@ def load(text: str) -> tuple[Any, dict[Path, int]]:
     return value, lines
 
 
-def _convert(loader: Any, node: yaml.Node, path: Path, lines: dict[Path, int], count: list[int]) -> Any:
+def _convert(loader: Any, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], count: list[int]) -> Any:
     count[0] += 1
     if count[0] > MAX_NODES:
         raise YamlError(node.start_mark.line + 1, f"the document expands to more than {MAX_NODES:,} values "
@@ -70,7 +71,7 @@ def _convert(loader: Any, node: yaml.Node, path: Path, lines: dict[Path, int], c
         raise YamlError(node.start_mark.line + 1, f"{node.value!r} is not valid: {exc}") from None
 
 
-def line_of(lines: dict[Path, int], path: Path) -> int:
+def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int:
     """The line of the longest known prefix of ``path``."""
     for n in range(len(path), -1, -1):
         line = lines.get(path[:n])

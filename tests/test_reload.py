@@ -4,7 +4,6 @@ of unchanged rules survives."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import redis
 from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote
-from tests.servers import write_rules
+from tests.servers import wait_for, write_rules
 
 RULES = """
 rules:
@@ -53,10 +52,8 @@ def test_live_reload_within_seconds_keeps_state_of_unchanged_rules(client: redis
     try:
         assert [a.rule_id for a in p.run(quote(452_000, "2025-02-25"))] == ["unchanged-440k"]
         path.write_text(RULES.replace("THRESHOLD", "450000"))
-        started = time.monotonic()
-        while holder.current().by_id["edited"][0].threshold != 450_000:  # type: ignore[union-attr]
-            assert time.monotonic() - started < 5, "the edit did not take effect within 5 seconds"
-            time.sleep(0.05)
+        wait_for(lambda: holder.current().by_id["edited"][0].threshold == 450_000,  # type: ignore[union-attr]
+                 5, "the edit to take effect", interval=0.05)
         # the changed rule starts armed and fires; the unchanged one stays disarmed: no second alert
         assert [a.rule_id for a in p.run(quote(453_000, "2025-02-26"))] == ["edited"]
     finally:

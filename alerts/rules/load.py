@@ -3,100 +3,39 @@
 Loading never stops at the first mistake: each file, product, digest and rule is checked on its
 own, problems are collected as ``Problem(path, line, rule_id, message)``, and everything valid is
 kept. ``alerts rules check`` prints the problems; the service runs the valid rules and reports the
-rest.
-
-Price rules are indexed per product and condition by threshold, sorted, so evaluating a quote
-only looks at the thresholds between the previous and the new price (``alerts.engine``); rules
-with state of their own (changes over a window, rearm, confirm, resolve) are listed per product.
+rest. This module finds and parses the files and loads products, digests, holidays and webhooks;
+compiling and indexing the rules is ``alerts.rules.compile``. ``load_catalog`` reads only the
+products, for processes that need the catalog and no rule.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr
 
 from alerts.catalog import Catalog, Product, builtin_catalog
-from alerts.durations import parse_duration
 from alerts.errors import Problem
-from alerts.rules.compiled import (
-    AllOfRule,
-    CompiledRule,
-    NewsRule,
-    PriceRule,
-    ProductIndex,
-    RuleSet,
-    SpreadRule,
-    StaleRule,
-    ThresholdIndex,
-    WebhookConfig,
-)
-from alerts.rules.matching import RegexError, compile_any, compile_each, compile_regex
-from alerts.rules.models import (
-    TOP_LEVEL_KEYS,
-    Change,
-    Digest,
-    NewsCondition,
-    Part,
-    PriceCondition,
-    ProductDef,
-    Rule,
-    SpreadCondition,
-    StaleCondition,
-    Webhook,
-)
-from alerts.rules.templates import Message, TemplateError, check_subject
+from alerts.rules.compile import ParsedFile, compile_rule, index_rules, validate
+from alerts.rules.compiled import CompiledRule, RuleSet, WebhookConfig
+from alerts.rules.models import TOP_LEVEL_KEYS, Digest, ProductDef, Webhook
+from alerts.rules.templates import TemplateError, check_subject
 from alerts.rules.yaml_lines import YamlError, line_of, load
-from alerts.targets import parse_target
-from alerts.units import UnitError, parse_amount, parse_unit
-
-_BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business\s+days?\s*$", re.IGNORECASE)
-_KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Change, Digest, ProductDef,
-                                     SpreadCondition, StaleCondition, Part)
-                      for name in m.model_fields})
-
-
-def _fp(*parts: object) -> str:
-    return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:12]
-
-
-def _pydantic_problems(exc: ValidationError, path: str, lines: dict[Any, int], base: tuple[Any, ...],
-                       rule_id: str | None) -> list[Problem]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("int", "float", "str")))
-        where = ".".join(str(p) for p in loc)
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
-            close = difflib.get_close_matches(str(loc[-1]), _KNOWN_KEYS, n=1) if loc else []
-            if close:
-                msg += f" (did you mean {close[0]!r}?)"
-        elif err["type"] == "missing":
-            msg = f"missing required key {loc[-1]!r}" if loc else "missing required key"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            if where:
-                msg = f"{where}: {msg}"
-        out.append(Problem(path, line_of(lines, base + loc), rule_id, msg))
-    # several union members give one error each for the same key; keep the first per line and text
-    return list(dict.fromkeys(out))
-
+from alerts.units import parse_unit
 
 #: Rule test files (``alerts rules test``) live beside the rules and are not rule files.
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
+    """The rule files under ``rules_dir`` (or the file itself), sorted; hidden folders and files and
+    rule test files are left out."""
     if rules_dir.is_file():
         return [rules_dir]
     files = [p for p in rules_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
@@ -104,33 +43,16 @@ def rule_files(rules_dir: Path) -> list[Path]:
     return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(rules_dir).parts))
 
 
-@dataclass
-class _Parsed:
-    path: str
-    data: dict[str, Any]
-    lines: dict[Any, int]
-
-
 def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | None = None,
                timezone: str = "Asia/Shanghai") -> RuleSet:
     """Load and compile every rule file under ``rules_dir`` (a directory, a file, or a list of them).
     Never raises for a trader's mistake: problems are collected in ``RuleSet.problems``."""
-    roots = [Path(rules_dir)] if isinstance(rules_dir, str | Path) else [Path(r) for r in rules_dir]
     rs = RuleSet(catalog=(catalog or builtin_catalog()).copy(), timezone=timezone)
-    files: list[Path] = []
-    for root in roots:
-        if not root.exists():
-            rs.problems.append(Problem(str(root), 0, None, "rules directory does not exist"))
-        else:
-            files.extend(f for f in rule_files(root) if f not in files)
-    parsed = []
-    for f in files:
-        rs.files.append(str(f))
-        p = _parse_file(f, rs.problems)
-        if p is not None:
-            parsed.append(p)
+    files = _find_files(rules_dir, rs.problems)
+    rs.files.extend(str(f) for f in files)
+    parsed = _parse_files(files, rs.problems)
     for p in parsed:
-        _load_products(p, rs)
+        _load_products(p, rs.catalog, rs.problems)
     for p in parsed:
         _load_digests(p, rs)
         _load_holidays(p, rs)
@@ -139,12 +61,38 @@ def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | 
     compiled: list[CompiledRule] = []
     for p in parsed:
         for i, item in enumerate(p.data.get("rules") or []):
-            compiled.extend(_compile_rule(p, i, item, rs, first_seen))
-    _index(rs, compiled)
+            compiled.extend(compile_rule(p, i, item, rs, first_seen))
+    index_rules(rs, compiled)
     return rs
 
 
-def _parse_file(f: Path, problems: list[Problem]) -> _Parsed | None:
+def load_catalog(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | None = None) -> Catalog:
+    """The catalog ``load_rules`` would build (``catalog``, by default the built-in one, extended by
+    the ``products:`` lists of the rule files), without compiling any rule. Never raises for a
+    trader's mistake: a product that does not load is left out (``alerts rules check`` reports it)."""
+    out = (catalog or builtin_catalog()).copy()
+    ignored: list[Problem] = []
+    for p in _parse_files(_find_files(rules_dir, ignored), ignored):
+        _load_products(p, out, ignored)
+    return out
+
+
+def _find_files(rules_dir: Path | str | Sequence[Path | str], problems: list[Problem]) -> list[Path]:
+    roots = [Path(rules_dir)] if isinstance(rules_dir, str | Path) else [Path(r) for r in rules_dir]
+    files: list[Path] = []
+    for root in roots:
+        if not root.exists():
+            problems.append(Problem(str(root), 0, None, "rules directory does not exist"))
+        else:
+            files.extend(f for f in rule_files(root) if f not in files)
+    return files
+
+
+def _parse_files(files: Iterable[Path], problems: list[Problem]) -> list[ParsedFile]:
+    return [p for p in (_parse_file(f, problems) for f in files) if p is not None]
+
+
+def _parse_file(f: Path, problems: list[Problem]) -> ParsedFile | None:
     path = str(f)
     try:
         text = f.read_text("utf-8")
@@ -157,7 +105,7 @@ def _parse_file(f: Path, problems: list[Problem]) -> _Parsed | None:
         problems.append(Problem(path, exc.line, None, str(exc)))
         return None
     if data is None:
-        return _Parsed(path, {}, lines)
+        return ParsedFile(path, {}, lines)
     if not isinstance(data, dict):
         problems.append(Problem(path, 1, None, "a rule file is a mapping with keys rules:, digests:, products:"))
         return None
@@ -169,31 +117,19 @@ def _parse_file(f: Path, problems: list[Problem]) -> _Parsed | None:
         if data.get(key) is not None and not isinstance(data[key], list):
             problems.append(Problem(path, line_of(lines, (key,)), None, f"{key}: must be a list"))
             data[key] = []
-    return _Parsed(path, data, lines)
+    return ParsedFile(path, data, lines)
 
 
-def _validate(model: type[BaseModel], item: Any, p: _Parsed, base: tuple[Any, ...], rid: str | None,
-              rs: RuleSet) -> Any:
-    if not isinstance(item, dict):
-        rs.problems.append(Problem(p.path, line_of(p.lines, base), rid, "expected a mapping"))
-        return None
-    try:
-        return model.model_validate(item)
-    except ValidationError as exc:
-        rs.problems.extend(_pydantic_problems(exc, p.path, p.lines, base, rid))
-        return None
-
-
-def _load_products(p: _Parsed, rs: RuleSet) -> None:
+def _load_products(p: ParsedFile, catalog: Catalog, problems: list[Problem]) -> None:
     for i, item in enumerate(p.data.get("products") or []):
-        d = _validate(ProductDef, item, p, ("products", i), None, rs)
+        d = validate(ProductDef, item, p, ("products", i), None, problems)
         if d is None:
             continue
         line = line_of(p.lines, ("products", i))
         try:
-            rs.catalog.add(Product(d.name, parse_unit(d.unit), tuple(d.aliases)))
+            catalog.add(Product(d.name, parse_unit(d.unit), tuple(d.aliases)))
         except ValueError as exc:
-            rs.problems.append(Problem(p.path, line, None, f"products: {exc}"))
+            problems.append(Problem(p.path, line, None, f"products: {exc}"))
 
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -201,9 +137,9 @@ _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 RESERVED_HEADERS = frozenset({"content-type", "x-alerts-timestamp", "x-alerts-signature"})
 
 
-def _load_webhooks(p: _Parsed, rs: RuleSet) -> None:
+def _load_webhooks(p: ParsedFile, rs: RuleSet) -> None:
     for i, item in enumerate(p.data.get("webhooks") or []):
-        w = _validate(Webhook, item, p, ("webhooks", i), None, rs)
+        w = validate(Webhook, item, p, ("webhooks", i), None, rs.problems)
         if w is None:
             continue
         line = line_of(p.lines, ("webhooks", i))
@@ -227,7 +163,7 @@ def _load_webhooks(p: _Parsed, rs: RuleSet) -> None:
         rs.webhooks[w.name] = WebhookConfig(w.name, w.url, SecretStr(secret), tuple(sorted(w.headers.items())))
 
 
-def _load_holidays(p: _Parsed, rs: RuleSet) -> None:
+def _load_holidays(p: ParsedFile, rs: RuleSet) -> None:
     days = set(rs.holidays)
     for i, item in enumerate(p.data.get("holidays") or []):
         try:
@@ -238,9 +174,9 @@ def _load_holidays(p: _Parsed, rs: RuleSet) -> None:
     rs.holidays = frozenset(days)
 
 
-def _load_digests(p: _Parsed, rs: RuleSet) -> None:
+def _load_digests(p: ParsedFile, rs: RuleSet) -> None:
     for i, item in enumerate(p.data.get("digests") or []):
-        d = _validate(Digest, item, p, ("digests", i), None, rs)
+        d = validate(Digest, item, p, ("digests", i), None, rs.problems)
         if d is None:
             continue
         where = ("digests", i)
@@ -268,311 +204,3 @@ def _load_digests(p: _Parsed, rs: RuleSet) -> None:
                                        f"digest {d.name!r} is defined twice"))
             continue
         rs.digests[d.name] = d
-
-
-def _compile_rule(p: _Parsed, i: int, item: Any, rs: RuleSet,
-                  first_seen: dict[str, tuple[str, int]]) -> list[CompiledRule]:
-    base = ("rules", i)
-    line = line_of(p.lines, base)
-    rid = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-    rule = _validate(Rule, item, p, base, rid, rs)
-    if rid is not None:
-        if rid in first_seen:
-            other = first_seen[rid]
-            rs.problems.append(Problem(p.path, line, rid, f"duplicate rule id, first defined at {other[0]}:{other[1]}"))
-            return []
-        first_seen[rid] = (p.path, line)
-    if rule is None:
-        return []
-    c = _RuleCompiler(p, base, rule, rs)
-    compiled = c.compile()
-    return compiled if c.ok and rule.enabled else []
-
-
-class _RuleCompiler:
-    """Turns one validated rule into compiled rules (one per product), reporting problems with lines."""
-
-    def __init__(self, p: _Parsed, base: tuple[Any, ...], rule: Rule, rs: RuleSet):
-        self.p, self.base, self.rule, self.rs = p, base, rule, rs
-        self.ok = True
-
-    def problem(self, sub: tuple[Any, ...], msg: str, severity: str = "error") -> None:
-        if severity == "error":
-            self.ok = False
-        self.rs.problems.append(Problem(self.p.path, line_of(self.p.lines, self.base + sub), self.rule.id, msg,
-                                        severity))
-
-    def compile(self) -> list[CompiledRule]:
-        rule = self.rule
-        common = self._common()
-        if rule.price is not None:
-            return list(self._price(rule.price, common))
-        if rule.news is not None:
-            return [self._news(rule.news, common)]
-        if rule.spread is not None:
-            spread = self._spread(common)
-            return [spread] if spread is not None else []
-        if rule.stale is not None:
-            stale = self._stale(common)
-            return [stale] if stale is not None else []
-        return self._all_of(common)
-
-    def _news(self, n: NewsCondition, common: dict[str, Any], at: tuple[Any, ...] = ("news",)) -> NewsRule:
-        label = ".".join(map(str, at))
-        if n.all and n.none:
-            clash = [w for w in n.none if any(compile_any([w]).search(a) for a in n.all)]  # type: ignore[union-attr]
-            if clash:
-                self.problem((*at, "none"), f"{label}.none: {clash[0]!r} is in every article all: asks for, so "
-                             "this rule can never fire", "warning")
-        regexes = []
-        for j, pattern in enumerate(n.regexes):
-            try:
-                regexes.append(compile_regex(pattern))
-            except RegexError as exc:
-                self.problem((*at, "regex") if isinstance(n.regex, str) else (*at, "regex", j), f"{label}.regex: {exc}")
-        names: list[str] = []
-        for j, name in enumerate(n.products):
-            product = self.rs.catalog.find(name)
-            if product is None:
-                self.problem((*at, "products", j), f"{label}.products: unknown product {name!r}")
-            else:
-                names.extend(product.all_names)
-        fp = _fp(self.rule.id, at, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes), tuple(n.products),
-                 tuple(n.sources))
-        return NewsRule(fp=fp, any_re=compile_any(n.any), all_res=compile_each(n.all), none_re=compile_any(n.none),
-                        regexes=tuple(regexes), products_re=compile_any(sorted(set(names), key=len, reverse=True)),
-                        sources=frozenset(x.casefold() for x in n.sources), **common)
-
-    def _product(self, name: str, at: tuple[Any, ...]) -> Product | None:
-        product = self.rs.catalog.find(name)
-        if product is None:
-            self.problem(at, f"{'.'.join(map(str, at))}: unknown product {name!r}")
-        return product
-
-    def _spread(self, common: dict[str, Any]) -> SpreadRule | None:
-        rule, cond = self.rule, self.rule.spread
-        assert cond is not None
-        of, minus = self._product(cond.of, ("spread", "of")), self._product(cond.minus, ("spread", "minus"))
-        if of is None or minus is None:
-            return None
-        if of.key == minus.key:
-            self.problem(("spread", "minus"), "spread.minus: a spread needs two different products")
-            return None
-        try:
-            factor = minus.unit.factor_to(of.unit)
-        except UnitError as exc:
-            self.problem(("spread", "minus"), f"spread.minus: {exc}")
-            return None
-        threshold = self._amount(getattr(cond, cond.kind), of, ("spread", cond.kind))
-        rearm = self._amount(rule.rearm, of, ("rearm",)) if rule.rearm is not None else None
-        if threshold is None:
-            return None
-        self._check_rearm(cond.kind, threshold, rearm)
-        if cond.kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
-            self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
-                         "confirm: and resolve: apply to above/below conditions, not to crosses_*")
-        fp = _fp(rule.id, "spread", of.key, minus.key, cond.kind, threshold, rearm, rule.confirm, rule.resolve)
-        return SpreadRule(fp=fp, of=of, minus=minus, state_key=_fp(rule.id, "spread", of.key, minus.key),
-                          factor=factor, kind=cond.kind, threshold=threshold, rearm=rearm,
-                          confirm=rule.confirm, resolve=rule.resolve, **common)
-
-    def _stale(self, common: dict[str, Any]) -> StaleRule | None:
-        cond = self.rule.stale
-        assert cond is not None
-        product = self._product(cond.product, ("stale", "product"))
-        m = _BUSINESS_DAYS.match(str(cond.after))
-        days, duration = None, None
-        if m:
-            days = int(m.group(1))
-        else:
-            try:
-                duration = parse_duration(cond.after)
-            except ValueError:
-                self.problem(("stale", "after"), f"stale.after: {cond.after!r} is neither 'N business days' nor a "
-                             "duration such as 2d or 36h")
-                return None
-        if (days is not None and days < 1) or (duration is not None and duration <= 0):
-            self.problem(("stale", "after"), "stale.after: must be longer than nothing")
-        if product is None:
-            return None
-        return StaleRule(fp=_fp(self.rule.id, "stale", product.key, days, duration), product=product,
-                         business_days=days, duration=duration, **common)
-
-    def _all_of(self, common: dict[str, Any]) -> list[CompiledRule]:
-        rule = self.rule
-        assert rule.all_of is not None and rule.within is not None
-        try:
-            within = parse_duration(rule.within)
-        except ValueError as exc:
-            self.problem(("within",), f"within: {exc}")
-            return []
-        parts: list[PriceRule | NewsRule] = []
-        part_common = {**common, "message": None, "cooldown": 0.0}
-        for i, part in enumerate(rule.all_of):
-            if part.news is not None:
-                parts.append(self._news(part.news, part_common, ("all_of", i, "news")))
-                continue
-            assert part.price is not None
-            if len(part.price.product_names) != 1:
-                self.problem(("all_of", i, "price"), f"all_of.{i}.price: give one product: per all_of part")
-                continue
-            parts.extend(self._price(part.price, part_common, ("all_of", i, "price")))
-        fp = _fp(rule.id, "all_of", within, *(p.fp for p in parts))
-        return [AllOfRule(fp=fp, parts=tuple(parts), within=within, **common)]
-
-    def _common(self) -> dict[str, Any]:
-        rule = self.rule
-        targets = []
-        for j, t in enumerate(rule.notify):
-            try:
-                target = parse_target(t)
-            except ValueError as exc:
-                self.problem(("notify", j), f"notify: {exc}")
-                continue
-            if target.kind == "digest" and target.value not in self.rs.digests:
-                self.problem(("notify", j), f"notify: digest {target.value!r} is not defined under digests:")
-            if target.kind == "webhook" and target.value not in self.rs.webhooks:
-                self.problem(("notify", j), f"notify: webhook {target.value!r} is not defined under webhooks:")
-            targets.append(target)
-        cooldown = 0.0
-        if rule.cooldown is not None:
-            try:
-                cooldown = parse_duration(rule.cooldown)
-            except ValueError as exc:
-                self.problem(("cooldown",), f"cooldown: {exc}")
-        message = None
-        if rule.message is not None:
-            try:
-                message = Message(rule.message, self.rs.timezone)
-            except TemplateError as exc:
-                self.problem(("message",), str(exc))
-        expires = None
-        if rule.expires is not None:
-            d = rule.expires
-            expires = datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(self.rs.timezone)).timestamp() + 86400 - 1e-6
-        return dict(id=rule.id, cooldown=cooldown, severity=rule.severity, targets=tuple(dict.fromkeys(targets)),
-                    description=rule.description, path=self.p.path, line=line_of(self.p.lines, self.base),
-                    expires=expires, owner=rule.owner, labels=tuple(sorted(rule.labels.items())), message=message)
-
-    def _amount(self, value: Any, product: Product, where: tuple[Any, ...], percent: bool = False) -> float | None:
-        label = ".".join(map(str, where))
-        try:
-            if percent:
-                if isinstance(value, str) and value.strip().endswith("%"):
-                    value = value.strip()[:-1]
-                number, unit = parse_amount(value)
-                if unit is not None:
-                    raise UnitError(f"a percentage takes no unit, got {value!r}")
-                return number
-            number, unit = parse_amount(value)
-            return number * (unit.factor_to(product.unit) if unit is not None else 1.0)
-        except UnitError as exc:
-            self.problem(where, f"{label}: {exc} ({product.name} is quoted in {product.unit})")
-            return None
-
-    def _price(self, cond: PriceCondition, common: dict[str, Any],
-               at: tuple[Any, ...] = ("price",)) -> list[PriceRule]:
-        rule = self.rule
-        products = []
-        key = "product" if cond.product is not None else "products"
-        for j, name in enumerate(cond.product_names):
-            product = self.rs.catalog.find(name)
-            if product is None:
-                sub = (*at, "product") if key == "product" else (*at, "products", j)
-                self.problem(sub, f"{'.'.join(map(str, at))}.{key}: unknown product {name!r}")
-            else:
-                products.append(product)
-        out: list[PriceRule] = []
-        for product in dict.fromkeys(products):
-            measure, kind, window = "price", cond.kind, 0.0
-            where: tuple[str, ...]
-            if cond.kind in ("change_pct", "change"):
-                change = getattr(cond, cond.kind)
-                measure, kind = cond.kind, change.kind
-                try:
-                    window = parse_duration(change.over)
-                except ValueError as exc:
-                    self.problem((*at, measure, "over"), f"{'.'.join(map(str, at))}.{measure}.over: {exc}")
-                    continue
-                if window <= 0:
-                    self.problem((*at, measure, "over"), f"{measure}.over: the window must be longer than 0")
-                raw, where = getattr(change, kind), (*at, measure, kind)
-            else:
-                where = (*at, cond.kind)
-                raw = getattr(cond, cond.kind)
-            threshold = self._amount(raw, product, where, percent=measure == "change_pct")
-            if threshold is None:
-                continue
-            if measure == "price" and threshold <= 0:
-                self.problem(where, f"{'.'.join(map(str, where))}: a threshold must be positive")
-            if kind == "abs_above" and threshold < 0:
-                self.problem(where, f"{'.'.join(where)}: abs_above takes a positive size of move")
-            rearm = None
-            if rule.rearm is not None:
-                rearm = self._amount(rule.rearm, product, ("rearm",), percent=measure == "change_pct")
-                self._check_rearm(kind, threshold, rearm)
-            if kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
-                self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
-                             "confirm: and resolve: apply to above/below conditions, not to crosses_*")
-            fp = _fp(rule.id, *at[:-1], product.key, measure, kind, threshold, window, rearm, rule.confirm,
-                     rule.resolve)
-            out.append(PriceRule(fp=fp, product=product, measure=measure, kind=kind, threshold=threshold,
-                                 window=window, rearm=rearm, confirm=rule.confirm, resolve=rule.resolve, **common))
-        return out
-
-    def _check_rearm(self, kind: str, threshold: float, rearm: float | None) -> None:
-        if rearm is None:
-            return
-        if kind.startswith("crosses"):
-            self.problem(("rearm",), "rearm: applies to above/below conditions, not to crosses_*")
-        elif kind == "above" and rearm > threshold:
-            self.problem(("rearm",), "rearm: for above, the re-arm level must be at or below the threshold")
-        elif kind == "below" and rearm < threshold:
-            self.problem(("rearm",), "rearm: for below, the re-arm level must be at or above the threshold")
-        elif kind == "abs_above" and not 0 <= rearm <= threshold:
-            self.problem(("rearm",), "rearm: for abs_above, the re-arm size must be between 0 and the threshold")
-
-
-def _index(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
-    news = []
-    news_parts: list[tuple[AllOfRule, int, NewsRule]] = []
-    stale = []
-    by_id: dict[str, list[CompiledRule]] = {}
-    for r in compiled:
-        by_id.setdefault(r.id, []).append(r)
-        if isinstance(r, NewsRule):
-            news.append(r)
-            continue
-        if isinstance(r, StaleRule):
-            stale.append(r)
-            continue
-        if isinstance(r, SpreadRule):
-            for leg in (r.of, r.minus):
-                rs.price.setdefault(leg.key, ProductIndex()).spreads.append(r)
-            continue
-        if isinstance(r, AllOfRule):
-            for i, part in enumerate(r.parts):
-                if isinstance(part, NewsRule):
-                    news_parts.append((r, i, part))
-                else:
-                    pidx = rs.price.setdefault(part.product.key, ProductIndex())
-                    pidx.parts.append((r, i, part))
-                    pidx.max_window = max(pidx.max_window, part.window)
-            continue
-        idx = rs.price.setdefault(r.product.key, ProductIndex())
-        idx.by_fp[r.fp] = r
-        if r.stateful:
-            idx.stateful.append(r)
-            idx.max_window = max(idx.max_window, r.window)
-        else:
-            idx.by_kind.setdefault(r.kind, ThresholdIndex()).rules.append(r)
-    rs.by_id = {k: tuple(v) for k, v in by_id.items()}
-    rs.news = tuple(news)
-    rs.news_parts = tuple(news_parts)
-    rs.stale = tuple(stale)
-    rs.has_shared = bool(news_parts) or any(i.spreads or i.parts for i in rs.price.values())
-    for idx in rs.price.values():
-        for ti in idx.by_kind.values():
-            ti.rules.sort(key=lambda r: r.threshold)
-            ti.thresholds = [r.threshold for r in ti.rules]
-        idx.token = _fp(*sorted(idx.by_fp))

@@ -13,31 +13,25 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from alerts.errors import Problem
 from alerts.rules.compiled import RuleSet
-from alerts.rules.load import TEST_SUFFIXES, load_rules
+from alerts.rules.load import load_rules, rule_files
 
 log = logging.getLogger("alerts.rules")
 
 #: Seconds between two looks at the rule files.
 POLL_SECONDS = 1.0
 
-Signature = tuple[tuple[str, int, int], ...]
+#: (path, modification time in ns, size) of every rule file.
+FilesFingerprint = tuple[tuple[str, int, int], ...]
 
 
-def signature(root: Path) -> Signature:
-    """What changes when any rule file is added, removed or edited."""
-    if root.is_file():
-        files = [root]
-    elif root.is_dir():
-        files = [p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and not p.name.endswith(TEST_SUFFIXES)]
-    else:
-        files = []
+def files_fingerprint(root: Path) -> FilesFingerprint:
+    """What changes when any rule file (``load.rule_files``) is added, removed or edited."""
     out = []
-    for p in sorted(files):
+    for p in rule_files(root) if root.exists() else []:
         try:
             st = p.stat()
         except OSError:
@@ -54,11 +48,10 @@ def _problem_key(p: Problem) -> tuple[str, str | None, str]:
 class RuleHolder:
     """The active rule set of a process; ``current()`` is what evaluation uses, batch by batch."""
 
-    def __init__(self, root: Path, timezone: str, on_change: Callable[[RuleSet], None] | None = None):
+    def __init__(self, root: Path, timezone: str):
         self.root = root
         self.timezone = timezone
-        self.on_change = on_change
-        self._sig = signature(root)
+        self._files = files_fingerprint(root)
         self._rules = load_rules(root, timezone=timezone)
         self._lock = threading.Lock()
 
@@ -67,11 +60,11 @@ class RuleHolder:
 
     def check(self) -> bool:
         """Reload if the files changed. True when a new rule set became active."""
-        sig = signature(self.root)
-        if sig == self._sig:
+        files = files_fingerprint(self.root)
+        if files == self._files:
             return False
         with self._lock:
-            self._sig = sig
+            self._files = files
             candidate = load_rules(self.root, timezone=self.timezone)
             known = {_problem_key(p) for p in self._rules.errors}
             new_errors = [p for p in candidate.errors if _problem_key(p) not in known]
@@ -84,8 +77,6 @@ class RuleHolder:
                 return False
             self._rules = candidate
         log.info("rules reloaded from %s: %d rules", self.root, len(candidate.by_id))
-        if self.on_change:
-            self.on_change(candidate)
         return True
 
     def watch(self, stop: threading.Event) -> None:

@@ -1,8 +1,10 @@
 """Event-driven price and news alerts for rare-earth traders.
 
-The package is the pure core plus the Redis edge: settings, event models, the product catalog,
-rule loading and evaluation, notifiers and Redis storage. It never imports rq; the process entry
-points that do live in the sibling ``workers`` package.
+Holds the core modules (errors, settings, events, units, catalog, model, durations, targets) and the
+packages rules/, evaluate/, store/ and notify/. The core imports none of those packages.
+Imports point one way: workers -> notify -> store -> evaluate -> rules -> core; notify never imports
+evaluate, nothing in alerts imports rq or workers, and there are no import cycles. The contracts under
+[tool.importlinter] in pyproject.toml say so and tests/test_architecture.py enforces them.
 """
 
 __version__ = "0.1.0"

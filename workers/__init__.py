@@ -1,4 +1,5 @@
-"""Process entry points: the event evaluator, the rq dispatch jobs, the scheduler and the CLI.
+"""Process entry points: the evaluator, dispatch and delivery jobs, periodic jobs, the service and
+the CLI.
 
-This is the only package that imports rq.
+May import everything in alerts; the only package that imports rq. Nothing in alerts imports it.
 """

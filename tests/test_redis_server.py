@@ -8,6 +8,7 @@ from pathlib import Path
 import redis
 
 from alerts.store.server import PrivateRedis
+from tests.servers import wait_for
 
 
 def test_a_one_shot_command_does_not_stop_the_server_a_service_uses(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_concurrent_starts_start_one_server(tmp_path: Path) -> None:
 
     def user() -> None:
         p = PrivateRedis(tmp_path / "data")
-        barrier.wait()
+        barrier.wait(10)
         with p.session():
             started.append(int(p.pidfile_pid()))
             release.wait(10)
@@ -37,10 +38,12 @@ def test_concurrent_starts_start_one_server(tmp_path: Path) -> None:
     threads = [threading.Thread(target=user) for _ in range(2)]
     for t in threads:
         t.start()
-    while len(started) < 2:
-        threading.Event().wait(0.01)
-    release.set()
-    for t in threads:
-        t.join(10)
+    try:
+        wait_for(lambda: len(started) == 2, 30, "both users to be in a session")
+    finally:
+        release.set()
+        for t in threads:
+            t.join(10)
+    assert not any(t.is_alive() for t in threads)
     assert started[0] == started[1]
     assert not PrivateRedis(tmp_path / "data").running()

@@ -188,5 +188,6 @@ def test_invalid_entry_on_the_stream_is_set_aside(client: redis.Redis, settings:
     p.publish(quote(455_000, "2025-02-25"))
     assert len(p.evaluate()) == 1
     (entry,) = client.xrange("alerts:invalid")
-    assert b"unknown product" in entry[1][b"reason"] or b"Field required" in entry[1][b"reason"]
+    # the fields are checked before the product is looked up: the missing ones are the reason
+    assert entry[1][b"reason"] == b"price: Field required; unit: Field required; as_of: Field required"
     assert client.xpending("alerts:events:0", "evaluators")["pending"] == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import redis
 
 from alerts.evaluate.backtest import alert_day, read_events, run_backtest, stored_events
+from alerts.events import local_date
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.keys import Keys
@@ -122,7 +123,10 @@ def test_backtest_command(settings: Settings, rules_dir: Path, tmp_path: Path) -
                         check=False)
     doc = json.loads(js.stdout)
     assert doc["counts"].keys() == {"prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences", "prnd-move-3d"}
-    assert all("2025-02-01" <= a.get("as_of", "2025-02-01") <= "2025-02-28" for a in doc["alerts"])
+    # every alert is dated in the period: a quote's by its as_of, an article's by its publication time
+    days = {(a["rule_id"], a.get("as_of") or local_date(a["at"], settings.timezone)) for a in doc["alerts"]}
+    assert all("2025-02-01" <= day <= "2025-02-28" for _, day in days), sorted(days)
+    assert {day for rule, day in days if rule == "licences"} == {"2025-02-07", "2025-02-16", "2025-02-25"}
     assert doc["events"] == sum(1 for line in event_lines(60) if '"2025-03' not in line)
 
 

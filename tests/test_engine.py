@@ -282,12 +282,13 @@ rules:
 
 
 def test_catastrophic_regex_is_rejected_or_linear(tmp_path: Path) -> None:
-    import time
-
     (tmp_path / "r.yaml").write_text("rules:\n  - id: bad\n    news: {regex: '(a)\\1'}\n    notify: [console]\n")
     (p,) = load_rules(tmp_path).problems
     assert str(p).startswith(f"{tmp_path / 'r.yaml'}:3: bad: news.regex: regex '(a)\\\\1' is not accepted")
     rs = ruleset(tmp_path, "rules:\n  - id: evil\n    news: {regex: '(a+)+$'}\n    notify: [console]\n")
-    started = time.perf_counter()
-    out = evaluate_news(rs, news(rs, "a" * 100_000 + "!"), frozenset())
-    assert out.alerts == [] and time.perf_counter() - started < 1.0  # RE2 is linear: no catastrophic backtracking
+    # RE2 is linear: no catastrophic backtracking (how long this takes is measured by the bench, not here)
+    (rule,) = rs.news
+    assert [type(r).__module__ for r in rule.regexes] == ["re2"]
+    assert evaluate_news(rs, news(rs, "a" * 100_000 + "!"), frozenset()).alerts == []
+    matching = news(rs, "Long body", body="a" * 100_000)  # the text searched ends with the body
+    assert [a.rule_id for a in evaluate_news(rs, matching, frozenset()).alerts] == ["evil"]

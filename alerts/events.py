@@ -1,9 +1,10 @@
 """Event models: what a price quote and a news item look like, and how a JSON line becomes one.
 
-Events arrive as JSON objects. ``parse_event`` validates one against the catalog, resolves the
-product name or alias, converts the price into the product's quote unit and gives every event a
-stable id (the one it carries, else a hash of its content), so the same event published twice is
-recognised as one.
+Events arrive as JSON objects. ``parse_event`` (pydantic, at the edge) validates one against the
+catalog, resolves the product name or alias, converts the price into the product's quote unit and
+gives every event a stable id (the one it carries, else a hash of its content), so the same event
+published twice is recognised as one. What it returns is the typed event that goes on the stream
+(``encode_wire``) and that evaluators decode (``decode_wire``, msgspec): parsed once, passed on typed.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from alerts.catalog import Catalog
@@ -56,8 +58,10 @@ class _NewsIn(BaseModel):
     tags: list[str] = []
 
 
-@dataclass(frozen=True, slots=True)
-class PriceEvent:
+class PriceEvent(msgspec.Struct, frozen=True, tag="price", tag_field="type"):
+    """A quote, validated and converted: the product by catalog name and key, the price in the product's
+    quote unit, the quote time in epoch seconds and as a local date."""
+
     id: str
     product: str  # catalog name
     product_key: str
@@ -68,11 +72,9 @@ class PriceEvent:
     source: str
     low: float | None = None
     high: float | None = None
-    type: str = "price"
 
 
-@dataclass(frozen=True, slots=True)
-class NewsEvent:
+class NewsEvent(msgspec.Struct, frozen=True, tag="news", tag_field="type"):
     id: str
     headline: str
     body: str
@@ -80,7 +82,6 @@ class NewsEvent:
     published_at: float
     source: str
     tags: tuple[str, ...] = ()
-    type: str = "news"
 
     @property
     def article_keys(self) -> tuple[str, ...]:
@@ -92,6 +93,11 @@ class NewsEvent:
 
 
 Event = PriceEvent | NewsEvent
+
+
+def event_time(ev: Event) -> float:
+    """When an event happened: a quote's as_of, an article's publication time (epoch seconds)."""
+    return ev.as_of if isinstance(ev, PriceEvent) else ev.published_at
 
 
 def _digest(*parts: object) -> str:
@@ -189,6 +195,25 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
     raise EventError(f"type: expected 'price' or 'news', got {kind!r}")
 
 
+def json_lines(lines: Iterable[str | bytes], errors: list[tuple[int, str]]) -> Iterator[tuple[int, object]]:
+    """The JSON values of JSON Lines with their line numbers (from 1). Blank lines and lines starting
+    with # are skipped; a line that is not UTF-8 or not JSON is added to ``errors`` as (line, reason),
+    and the lines after it are still read."""
+    for n, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            errors.append((n, f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
+            continue
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            yield n, json.loads(text)
+        except ValueError as exc:
+            errors.append((n, f"not valid JSON: {exc}"))
+
+
 def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None = None) -> Event:
     try:
         obj = json.loads(line)
@@ -197,11 +222,20 @@ def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None =
     return parse_event(obj, catalog, tz, now)
 
 
-def wire_form(obj: dict[str, Any], event: Event) -> dict[str, Any]:
-    """The object as it goes on the stream: the original fields plus what makes re-evaluation stable
-    (the event id, and for news without ``published_at`` the time it was published)."""
-    out = dict(obj)
-    out["id"] = event.id
-    if isinstance(event, NewsEvent) and obj.get("published_at") is None:
-        out["published_at"] = datetime.fromtimestamp(event.published_at, UTC).isoformat()
-    return out
+_WIRE_ENCODER = msgspec.json.Encoder()
+_WIRE_DECODER = msgspec.json.Decoder(PriceEvent | NewsEvent)
+
+
+def encode_wire(event: Event) -> bytes:
+    """The event as it goes on the event stream: its typed form, already validated and converted, so
+    the evaluator decodes it without validating it again (``decode_wire``)."""
+    return _WIRE_ENCODER.encode(event)
+
+
+def decode_wire(raw: bytes | str) -> Event:
+    """An event from ``encode_wire``. Raises EventError when the bytes are not one."""
+    try:
+        event: Event = _WIRE_DECODER.decode(raw)
+        return event
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise EventError(f"not an event on the wire: {exc}") from None

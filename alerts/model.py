@@ -1,26 +1,37 @@
-"""What evaluation produces and keeps: alerts and per-product state. Plain data, JSON round-trippable."""
+"""What evaluation produces and keeps: alerts (with their one wire form) and per-product state."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import msgspec
 
 
 def alert_id(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()[:24]
 
 
-@dataclass(slots=True)
-class Alert:
-    """One firing (or resolution) of a rule. Treated as a value once built; not frozen only because
-    frozen dataclasses are slow to construct, and alerts are built on the hot path."""
+#: What produced an alert: a price, news, spread, all_of or stale-feed rule, or a circuit-breaker notice.
+AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice"]
+#: firing; resolved (the condition stopped holding); paused (a circuit-breaker notice).
+AlertStatus = Literal["firing", "resolved", "paused"]
+
+
+class Alert(msgspec.Struct, omit_defaults=True):
+    """One firing (or resolution) of a rule, and its wire form: the evaluator writes alerts to the alert
+    stream with ``encode_alerts``, the dispatcher reads them back with ``decode_alerts`` (types checked
+    there, once), rq carries ``to_wire()`` and the delivery job reads it with ``from_wire``.
+
+    A msgspec Struct: cheaper to build than a dataclass (alerts are built on the hot path) and encoded
+    and decoded without an intermediate dict. Treated as a value once built."""
 
     id: str
     rule_id: str
-    kind: str  # "price" or "news"
-    condition: str  # above | below | crosses_above | crosses_below | abs_above | news
+    kind: AlertKind
+    condition: str  # above | below | crosses_above | crosses_below | abs_above | news | all_of | stale | paused
     severity: str
     targets: tuple[str, ...]
     description: str
@@ -28,7 +39,7 @@ class Alert:
     source: str
     at: float  # event time, epoch seconds: the quote's as_of or the article's published_at
     text: str = ""  # the message: the rule's template, or a default that explains what fired
-    status: str = "firing"  # firing | resolved
+    status: AlertStatus = "firing"
     product: str | None = None
     unit: str | None = None
     price: float | None = None
@@ -46,20 +57,42 @@ class Alert:
     labels: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        # by hand, not dataclasses.asdict (which deep-copies): this is on the hot path
-        d = {name: getattr(self, name) for name in _ALERT_FIELDS}
-        d["targets"] = list(self.targets)
-        return {k: v for k, v in d.items() if v is not None}
+        """Every field that has a value (webhook bodies, failure records, backtest JSON)."""
+        d = self.to_wire()
+        d.setdefault("text", self.text)
+        d.setdefault("status", self.status)
+        return d
+
+    def to_wire(self) -> dict[str, Any]:
+        """The wire form as plain JSON values (rq job arguments): fields at their default are left out."""
+        return cast(dict[str, Any], msgspec.json.decode(_ENCODER.encode(self)))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Alert:
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["targets"] = tuple(kw.get("targets", ()))
-        return cls(**kw)
+    def from_wire(cls, d: object) -> Alert:
+        """An alert from its wire form (or ``to_dict``). Raises ValueError naming the bad field."""
+        try:
+            return msgspec.convert(d, cls)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"not an alert: {exc}") from None
+
+    from_dict = from_wire
 
 
-_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
+_ALERTS = msgspec.json.Decoder(list[Alert])
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_alerts(alerts: list[Alert]) -> bytes:
+    """JSON of a list of alerts, as the alert stream holds them."""
+    return _ENCODER.encode(alerts)
+
+
+def decode_alerts(raw: bytes | str) -> list[Alert]:
+    """The alerts in ``encode_alerts`` JSON. Raises ValueError naming what is wrong."""
+    try:
+        return _ALERTS.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValueError(f"not a list of alerts: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

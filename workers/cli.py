@@ -18,7 +18,7 @@ import redis
 from alerts.errors import AlertsError
 from alerts.rules.checks import PriceStats, warnings
 from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
-from alerts.rules.load import TEST_SUFFIXES, load_rules
+from alerts.rules.load import TEST_SUFFIXES, load_catalog, load_rules
 from alerts.settings import Settings
 from alerts.store.publish import Publisher
 from alerts.store.server import redis_for
@@ -53,8 +53,8 @@ def _publish_demo(client: object, settings: Settings) -> None:
     import json
 
     log = logging.getLogger("alerts.demo")
-    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
-    pub = Publisher(client, rules.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)  # type: ignore[arg-type]
+    catalog = load_catalog(settings.rules_dir)
+    pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)  # type: ignore[arg-type]
     lines = resources.files("alerts").joinpath("data/demo_feed.jsonl").read_text("utf-8").splitlines()
     time.sleep(1.0)
     log.info("demo: publishing %d sample events (early-2025 quotes and news)", len(lines))
@@ -68,11 +68,19 @@ def _publish_demo(client: object, settings: Settings) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.service import serve
+    from workers.service import ROLES, serve
 
     _setup_logging(args.verbose)
+    roles = set(args.role or ROLES)
+    if args.no_dispatch:  # older spellings of --role
+        roles -= {"dispatch", "deliver", "schedule"}
+    if args.no_evaluate:
+        roles.discard("evaluate")
+    if not roles:
+        print("alerts worker: no role left to run", file=sys.stderr)
+        return 2
     with redis_for(settings) as client:
-        serve(client, settings, evaluate=not args.no_evaluate, dispatch=not args.no_dispatch)
+        serve(client, settings, roles)
     return 0
 
 
@@ -88,13 +96,13 @@ def _open_input(path: str) -> tuple[str, BinaryIO] | None:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    rules = load_rules(settings.rules_dir, timezone=settings.timezone)
+    catalog = load_catalog(settings.rules_dir)  # the products only: no rule is compiled to publish
     opened = _open_input(args.file)
     if opened is None:
         return 2
     name, fh = opened
     with fh, redis_for(settings) as client:
-        pub = Publisher(client, rules.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
+        pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
         report = pub.publish_file(fh)
     for line, reason in report.errors:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
@@ -184,7 +192,7 @@ def cmd_rules_resume(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.store import failures
     from alerts.store.keys import Keys
-    from workers.deliver import ON_FAILURE, retry_policy
+    from workers.deliver import DELIVER, ON_FAILURE, retry_policy
     from workers.dispatch import make_queue
 
     keys = Keys(settings.key_prefix)
@@ -210,7 +218,7 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{fid}: no such failed delivery", file=sys.stderr)
                 missing += 1
                 continue
-            queue.enqueue("workers.deliver.deliver", taken["alert"], taken["target"],
+            queue.enqueue(DELIVER, taken["alert"], taken["target"],
                           job_id=f"{fid}-retry-{int(time.time())}", retry=retry_policy(settings), on_failure=ON_FAILURE,
                           result_ttl=settings.delivery_result_ttl_seconds)
             print(f"{fid}: sent again to {taken['target']}")
@@ -219,6 +227,7 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.notify.digest import compose, send_digest
+    from alerts.store.digests import DigestStore
     from alerts.store.keys import Keys
 
     rules = load_rules(settings.rules_dir, timezone=settings.timezone)
@@ -226,14 +235,14 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no digest {args.name!r} in {settings.rules_dir}", file=sys.stderr)
         return 1
     with redis_for(settings) as client:
+        store = DigestStore(client, Keys(settings.key_prefix))
         if args.action == "preview":
-            msg, _count, _ = compose(client, Keys(settings.key_prefix), settings, rules, rules.digests[args.name],
-                                    time.time())
+            msg, _count, _ = compose(store, settings, rules, rules.digests[args.name], time.time())
             body = msg.get_body(("plain",))
             print(f"Subject: {msg['Subject']}\nTo: {msg['To']}\n")
             print(body.get_content() if body is not None else "")
             return 0
-        result = send_digest(client, settings, rules, args.name, None)
+        result = send_digest(store, settings, rules, args.name, None)
     print(f"{args.name}: {result}")
     return 1 if result.startswith("not sent") else 0
 
@@ -246,7 +255,8 @@ def _date(text: str) -> date:
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.evaluate.backtest import read_events, run_backtest, stored_events, write_json, write_text
+    from alerts.evaluate.backtest import read_events, run_backtest, write_json, write_text
+    from alerts.store.history import stored_events
     from alerts.store.keys import Keys
 
     rules = load_rules(Path(args.rules) if args.rules else settings.rules_dir, timezone=settings.timezone)
@@ -300,9 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--demo", action="store_true", help="also publish a built-in sample feed")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)
-    w = sub.add_parser("worker", help="evaluator and dispatch workers only")
-    w.add_argument("--no-dispatch", action="store_true", help="evaluate events only; deliver nothing")
-    w.add_argument("--no-evaluate", action="store_true", help="deliver notifications only")
+    w = sub.add_parser("worker", help="a worker process: every role, or those given with --role",
+                       description="Run worker roles: evaluate (events -> alerts), dispatch (alerts -> delivery "
+                       "jobs), deliver (run delivery jobs), schedule (periodic jobs: retries, stale feeds, "
+                       "digests, trimming). Default: all of them, as `alerts run`.")
+    w.add_argument("--role", action="append", choices=("evaluate", "dispatch", "deliver", "schedule"),
+                   help="a role to run; repeat for several (default: all)")
+    w.add_argument("--no-dispatch", action="store_true", help=argparse.SUPPRESS)  # = --role evaluate
+    w.add_argument("--no-evaluate", action="store_true", help=argparse.SUPPRESS)  # every role but evaluate
     w.add_argument("-v", "--verbose", action="store_true")
     w.set_defaults(func=cmd_worker)
     pub = sub.add_parser("publish", help="publish events from a JSON Lines file ('-' for stdin)")

@@ -20,11 +20,11 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from alerts.model import Alert
 from alerts.settings import Settings
 from alerts.store.keys import DISPATCH_GROUP, MARKER_TTL, Keys
-from alerts.store.streams import read_alerts, read_group
-from workers.deliver import JOB_TIMEOUT, ON_FAILURE, retry_policy
-from workers.evaluator import consumer_name
+from alerts.store.streams import consumer_name, ensure_group, read_alerts, read_group
+from workers.deliver import DELIVER, JOB_TIMEOUT, ON_FAILURE, retry_policy
 
 log = logging.getLogger("alerts.dispatch")
 
@@ -71,52 +71,36 @@ class Dispatcher:
         if msgs:
             try:
                 self.enqueue(msgs)
-            except (redis.ConnectionError, redis.TimeoutError):
+            except redis.RedisError:
                 raise
             except Exception:  # find the entry that cannot be enqueued, set it aside, keep the rest flowing
                 for m in msgs:
                     try:
                         self.enqueue([m])
-                    except (redis.ConnectionError, redis.TimeoutError):
+                    except redis.RedisError:
                         raise
                     except Exception as exc:
-                        self._set_aside(m, exc)
+                        with self.client.pipeline(transaction=True) as pipe:
+                            self._set_aside(pipe, m[0], m[1], f"{type(exc).__name__}: {exc}")
+                            pipe.xack(self.keys.alerts, DISPATCH_GROUP, m[0])
+                            pipe.execute()
         return len(msgs)
 
-    def _set_aside(self, msg: tuple[bytes, dict[bytes, bytes]], exc: Exception) -> None:
-        mid, fields = msg
-        log.error("alert stream entry %s cannot be dispatched (%s: %s); moved to %s", mid.decode(),
-                  type(exc).__name__, exc, self.keys.dead_alerts)
-        pipe = self.client.pipeline(transaction=True)
-        entry: dict[Any, Any] = {**fields, b"reason": f"{type(exc).__name__}: {exc}".encode(), b"id": mid}
-        pipe.xadd(self.keys.dead_alerts, entry)
-        pipe.xack(self.keys.alerts, DISPATCH_GROUP, mid)
-        pipe.execute()
-
     def ensure_group(self) -> None:
-        try:
-            self.client.xgroup_create(self.keys.alerts, DISPATCH_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self.client, self.keys.alerts, DISPATCH_GROUP)
 
     def enqueue(self, msgs: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        alerts: list[tuple[bytes, dict[str, Any] | None]] = []
+        """One transaction: a delivery job per target of every alert not enqueued before, the markers that
+        say so, entries that hold no valid alerts set aside with the reason, and the XACK of them all."""
+        alerts: list[Alert] = []
+        bad: list[tuple[bytes, dict[bytes, bytes], str]] = []
         for mid, fields in msgs:
             try:
-                batch = read_alerts(fields)
-            except ValueError:
-                log.error("alert stream entry %s holds no alerts; acknowledged and skipped", mid.decode())
-                batch = []
-            for alert in batch:
-                if isinstance(alert, dict) and {"id", "rule_id", "targets"} <= alert.keys():
-                    alerts.append((mid, alert))
-                else:
-                    log.error("alert stream entry %s holds something that is not an alert; skipped", mid.decode())
-            if not batch:
-                alerts.append((mid, None))
+                alerts.extend(read_alerts(fields))
+            except ValueError as exc:
+                bad.append((mid, fields, str(exc)))
         # the same alert twice in one batch is enqueued once
-        markers = list(dict.fromkeys(self.keys.enqueued(a["id"]) for _, a in alerts if a is not None))
+        markers = list(dict.fromkeys(self.keys.enqueued(a.id) for a in alerts))
         retry = retry_policy(self.settings)
         while True:
             try:
@@ -128,25 +112,34 @@ class Dispatcher:
                         done = set()
                     pipe.multi()
                     datas = []
-                    for _, a in alerts:
-                        if a is None or self.keys.enqueued(a["id"]) in done:
+                    for a in alerts:
+                        marker = self.keys.enqueued(a.id)
+                        if marker in done:
                             continue
-                        done.add(self.keys.enqueued(a["id"]))
-                        for target in a.get("targets", []):
+                        done.add(marker)
+                        wire = a.to_wire()
+                        for target in a.targets:
                             datas.append(Queue.prepare_data(
-                                "workers.deliver.deliver", args=(a, target), job_id=job_id(a["id"], target),
+                                DELIVER, args=(wire, target), job_id=job_id(a.id, target),
                                 timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
-                                on_failure=ON_FAILURE,
-                                retry=retry, description=f"deliver {a['rule_id']} to {target}",
+                                on_failure=ON_FAILURE, retry=retry, description=f"deliver {a.rule_id} to {target}",
                             ))
-                        pipe.set(self.keys.enqueued(a["id"]), 1, ex=MARKER_TTL)
+                        pipe.set(marker, 1, ex=MARKER_TTL)
                     if datas:
                         self.queue.enqueue_many(datas, pipeline=pipe)
-                    pipe.xack(self.keys.alerts, DISPATCH_GROUP, *dict.fromkeys(mid for mid, _ in alerts))
+                    for mid, fields, reason in bad:
+                        self._set_aside(pipe, mid, fields, reason)
+                    pipe.xack(self.keys.alerts, DISPATCH_GROUP, *(mid for mid, _ in msgs))
                     pipe.execute()
                 return
             except redis.WatchError:
                 continue  # another dispatcher enqueued some of these meanwhile: look again
+
+    def _set_aside(self, pipe: redis.client.Pipeline, mid: bytes, fields: dict[bytes, bytes], reason: str) -> None:
+        log.error("alert stream entry %s cannot be dispatched (%s); moved to %s", mid.decode(), reason,
+                  self.keys.dead_alerts)
+        entry: dict[Any, Any] = {**fields, b"reason": reason.encode(), b"id": mid}
+        pipe.xadd(self.keys.dead_alerts, entry)
 
     def run(self, stop: threading.Event) -> None:
         log.info("dispatcher %s started", self.name)

@@ -17,12 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,35 +27,31 @@ import redis
 
 from alerts.errors import EventError
 from alerts.evaluate.session import Session, shared_rules
-from alerts.events import NewsEvent, PriceEvent, parse_event
+from alerts.events import Event, NewsEvent, PriceEvent, decode_wire, parse_event
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
-from alerts.store.breaker import BreakerVerdict, apply_breaker, record
-from alerts.store.keys import EVALUATOR_GROUP, INVALID_MAXLEN, SEEN_TTL, Keys
-from alerts.store.state import decode_state, encode_state, history_member, news_member
-from alerts.store.streams import alert_entries, check_shard_count, read_group
+from alerts.store.batch import BatchCommit, InvalidEntry, LeaseLost, commit_batch, read_batch
+from alerts.store.breaker import apply_breaker
+from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.locks import release, renew
+from alerts.store.streams import (
+    LEGACY_FIELD,
+    WIRE_FIELD,
+    check_shard_count,
+    consumer_name,
+    ensure_group,
+    read_group,
+)
 
 log = logging.getLogger("alerts.evaluator")
 
-_RENEW = """
-local owner = redis.call('get', KEYS[1])
-if owner == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-if not owner and ARGV[3] == '1' then return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) and 1 or 0 end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
-
 #: Times a batch is evaluated again when shared state changed under it before it gives the shards up.
 WATCH_RETRIES = 5
+_WIRE, _LEGACY = WIRE_FIELD.encode(), LEGACY_FIELD.encode()
 
-
-class LeaseLost(Exception):
-    pass
+#: One entry read from an event stream: (shard, entry id, fields).
+Entry = tuple[int, bytes, dict[bytes, bytes]]
 
 
 @dataclass
@@ -68,26 +61,29 @@ class BatchResult:
     invalid: int = 0
 
 
-def consumer_name(role: str) -> str:
-    return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+@dataclass
+class Decoded:
+    """A batch of stream entries decoded once: the events in stream order, and the entries that are not
+    events."""
+
+    entries: list[Entry]
+    events: list[tuple[bytes, Event]]  # (entry id, event)
+    invalid: list[InvalidEntry]
 
 
 class Evaluator:
     def __init__(self, client: redis.Redis, settings: Settings, rules: Callable[[], RuleSet],
-                 name: str | None = None, on_alert: Callable[[Alert], None] | None = None):
+                 name: str | None = None):
         self.client = client
         self.settings = settings
-        self.rules = rules
+        self.current_rules = rules
         self.keys = Keys(settings.key_prefix)
         self.name = name or consumer_name("evaluator")
         self.token = self.name.encode()
         self.owned: set[int] = set()
         self.needs_pending: set[int] = set()
         self.cache: dict[str, ProductState | None] = {}
-        self.on_alert = on_alert
         self._next_lease_check = 0.0
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
         self.commits: dict[int, int] = {}  # shard -> its commit counter as of our last commit
         check_shard_count(client, self.keys, settings.stream_shards)
 
@@ -107,11 +103,11 @@ class Evaluator:
         shards = self.settings.stream_shards
         fair = math.ceil(shards / live)
         for shard in sorted(self.owned):
-            if not self._renew(keys=[self.keys.lease(shard)], args=[self.token, ttl_ms, 0]):
+            if not renew(self.client, self.keys.lease(shard), self.token, ttl_ms):
                 log.warning("lost the lease of shard %d", shard)
                 self._drop(shard)
         for shard in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - fair)]:
-            self._release(keys=[self.keys.lease(shard)], args=[self.token])
+            release(self.client, self.keys.lease(shard), self.token)
             self._drop(shard)
         if len(self.owned) < fair:
             free = [s for s in range(shards) if s not in self.owned]
@@ -124,11 +120,7 @@ class Evaluator:
 
     def _acquire(self, shard: int) -> None:
         stream = self.keys.events(shard)
-        try:
-            self.client.xgroup_create(stream, EVALUATOR_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self.client, stream, EVALUATOR_GROUP)
         self.commits[shard] = int(self.client.get(self.keys.commits(shard)) or 0)
         # Whatever is pending in this shard belongs to an owner that lost the lease: take it over.
         start: str | bytes = "0-0"
@@ -149,7 +141,7 @@ class Evaluator:
 
     def release_all(self) -> None:
         for shard in list(self.owned):
-            self._release(keys=[self.keys.lease(shard)], args=[self.token])
+            release(self.client, self.keys.lease(shard), self.token)
             self._drop(shard)
         self.client.zrem(self.keys.evaluators, self.name)
 
@@ -176,12 +168,7 @@ class Evaluator:
         if not batch:
             return BatchResult()
         try:
-            for _ in range(WATCH_RETRIES):
-                try:
-                    return self.process(batch)
-                except redis.WatchError:  # shared state moved under us, or the lease: evaluate again
-                    continue
-            raise LeaseLost("the batch kept conflicting")
+            return self.process(batch)
         except LeaseLost:
             shards = {s for s, _, _ in batch}
             log.warning("shards %s changed hands or lost data during a batch; their events stay pending and are "
@@ -193,7 +180,7 @@ class Evaluator:
         """Forget what we know of these shards and take them again from what Redis holds."""
         for s in shards:
             if s in self.owned:
-                self._release(keys=[self.keys.lease(s)], args=[self.token])
+                release(self.client, self.keys.lease(s), self.token)
             self._drop(s)
         self.maintain_leases(force=True)
 
@@ -207,120 +194,69 @@ class Evaluator:
         n = name.decode() if isinstance(name, bytes) else name
         return int(n.rsplit(":", 1)[1])
 
-    def process(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]]) -> BatchResult:
-        rules = self.rules()
-        tz = self.settings.timezone
-        result = BatchResult()
-        parsed: list[tuple[int, bytes, PriceEvent | NewsEvent]] = []
-        invalid: list[tuple[int, bytes, bytes, str]] = []
-        for shard, mid, fields in batch:
-            raw = fields.get(b"e", b"")
+    def process(self, batch: list[Entry]) -> BatchResult:
+        """Evaluate and commit a batch. Shared state moved by another evaluator between the read and the
+        commit (``redis.WatchError``): read and evaluate again, up to WATCH_RETRIES times, then LeaseLost."""
+        decoded = self.decode(batch)
+        for _ in range(WATCH_RETRIES):
+            commit = self.prepare(decoded)
             try:
-                parsed.append((shard, mid, parse_event(json.loads(raw), rules.catalog, tz)))
+                self.commit(commit)
+            except redis.WatchError:
+                continue
+            for bad in decoded.invalid:
+                log.error("shard %d entry %s rejected: %s", bad.shard, bad.entry_id.decode(), bad.reason)
+            return BatchResult(len(decoded.events), commit.verdict.alerts, len(decoded.invalid))
+        raise LeaseLost("the batch kept conflicting with other evaluators")
+
+    def decode(self, batch: list[Entry]) -> Decoded:
+        """Each entry decoded once, from its typed wire form; entries of older versions (the published JSON
+        object) are parsed as publish parses them."""
+        events: list[tuple[bytes, Event]] = []
+        invalid: list[InvalidEntry] = []
+        for shard, mid, fields in batch:
+            wire = fields.get(_WIRE)
+            raw = wire if wire is not None else fields.get(_LEGACY, b"")
+            try:
+                if wire is not None:
+                    events.append((mid, decode_wire(wire)))
+                else:
+                    rules = self.current_rules()
+                    events.append((mid, parse_event(json.loads(raw), rules.catalog, self.settings.timezone)))
             except (EventError, ValueError) as exc:
-                invalid.append((shard, mid, raw, str(exc)))
+                invalid.append(InvalidEntry(shard, mid, raw, str(exc)))
             except Exception as exc:  # one poisonous entry must not block its shard
-                invalid.append((shard, mid, raw, f"{type(exc).__name__}: {exc}"))
-        # state of the products in this batch: from the cache, else one pipelined read
-        missing = {ev.product_key for _, _, ev in parsed if isinstance(ev, PriceEvent)} - self.cache.keys()
-        news = [ev for _, _, ev in parsed if isinstance(ev, NewsEvent)]
-        pipe = self.client.pipeline(transaction=False)
-        missing_list = sorted(missing)
-        for pk in missing_list:
-            pipe.hgetall(self.keys.state(pk))
-        article_keys = sorted({k for ev in news for k in ev.article_keys})
-        for ak in article_keys:
-            pipe.smembers(self.keys.seen(ak))
-        if news:
-            pipe.hgetall(self.keys.news_fired)
-        shared_fps = sorted(shared_rules(rules, [ev for _, _, ev in parsed]))
-        for fp in shared_fps:
-            pipe.get(self.keys.shared(fp))
-        replies = pipe.execute() if (missing_list or news or shared_fps) else []
-        shared_raw = replies[len(replies) - len(shared_fps):]
-        shared = {fp: json.loads(v) for fp, v in zip(shared_fps, shared_raw, strict=True) if v}
-        replies = replies[:len(replies) - len(shared_fps)]
-        for pk, raw in zip(missing_list, replies, strict=False):
-            self.cache[pk] = decode_state(raw)
-        seen = {ak: {m.decode() for m in r} for ak, r in
-                zip(article_keys, replies[len(missing_list):], strict=False)}
-        news_fired = {k.decode(): float(v) for k, v in replies[-1].items()} if news else {}
-        session = Session(rules, self.cache, seen, news_fired, shared)
+                invalid.append(InvalidEntry(shard, mid, raw, f"{type(exc).__name__}: {exc}"))
+        return Decoded(batch, events, invalid)
+
+    def prepare(self, decoded: Decoded) -> BatchCommit:
+        """Read what the batch needs (one round trip), evaluate it, and say what to commit."""
+        rules = self.current_rules()
+        events = [ev for _, ev in decoded.events]
+        news = [ev for ev in events if isinstance(ev, NewsEvent)]
+        missing = {ev.product_key for ev in events if isinstance(ev, PriceEvent)} - self.cache.keys()
+        reads = read_batch(self.client, self.keys, sorted(missing),
+                           sorted({k for ev in news for k in ev.article_keys}), bool(news),
+                           sorted(shared_rules(rules, events)))
+        self.cache.update(reads.states)
+        session = Session(rules, self.cache, reads.seen, reads.news_fired, reads.shared)
         fired: list[Alert] = []
-        for _shard, mid, ev in parsed:
+        for mid, ev in decoded.events:
             fired.extend(session.apply(ev, mid.decode()))
         verdict = apply_breaker(self.client, self.keys, fired, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
-        result.alerts = verdict.alerts
-        self._commit(batch, session, verdict, invalid, dict(zip([self.keys.shared(fp) for fp in shared_fps],
-                                                                 shared_raw, strict=True)))
-        self.cache.update(session.changed)
-        result.events = len(parsed)
-        result.invalid = len(invalid)
-        for shard, mid, _raw, reason in invalid:
-            log.error("shard %d entry %s rejected: %s", shard, mid.decode(), reason)
-        if self.on_alert:
-            for a in result.alerts:
-                self.on_alert(a)
-        return result
+        entry_ids: dict[int, list[bytes]] = {}
+        for shard, mid, _ in decoded.entries:
+            entry_ids.setdefault(shard, []).append(mid)
+        return BatchCommit(self.token, entry_ids, self.commits, session, verdict, reads.shared_raw, decoded.invalid)
 
-    def _commit(self, batch: list[tuple[int, bytes, dict[bytes, bytes]]], session: Session,
-                verdict: BreakerVerdict, invalid: list[tuple[int, bytes, bytes, str]],
-                shared_read: dict[str, bytes | None]) -> None:
-        """``shared_read``: the shared-state keys this batch read, with what it read."""
-        shards = sorted({s for s, _, _ in batch})
-        lease_keys = [self.keys.lease(s) for s in shards]
-        commit_keys = [self.keys.commits(s) for s in shards]
-        ttl_ms = int(self.settings.lease_seconds * 1000)
-        for key in lease_keys:  # a long batch may have outlived its lease: renew it, or take it back if free
-            if not self._renew(keys=[key], args=[self.token, ttl_ms, 1]):
-                raise LeaseLost(shards)
-        history: dict[str, dict[str, float]] = {}
-        for ev, late, seq in session.prices:
-            key = self.keys.history(ev.product_key, ev.source)
-            history.setdefault(key, {})[history_member(ev, late, seq)] = ev.as_of
-        with self.client.pipeline(transaction=True) as pipe:
-            # shared state (spreads, all_of) may be moved by evaluators of other shards: optimistic locking
-            pipe.watch(*lease_keys, *commit_keys, *shared_read)
-            values = pipe.mget(lease_keys + commit_keys + list(shared_read))
-            if any(v != self.token for v in values[:len(shards)]):
-                raise LeaseLost(shards)
-            # Another commit since ours (an owner in between) or fewer commits (Redis lost writes):
-            # the cached state is not Redis' state.
-            counters = [int(v or 0) for v in values[len(shards):2 * len(shards)]]
-            if counters != [self.commits.get(s, -1) for s in shards]:
-                raise LeaseLost(shards)
-            if values[2 * len(shards):] != list(shared_read.values()):
-                raise redis.WatchError("shared rule state changed since this batch read it")
-            pipe.multi()
-            for pk, st in session.changed.items():
-                pipe.hset(self.keys.state(pk), mapping=encode_state(st))  # type: ignore[arg-type]
-            for key, members in history.items():
-                pipe.zadd(key, members)  # type: ignore[arg-type]
-            if session.news:
-                pipe.zadd(self.keys.news_history, {news_member(ev, seq): ev.published_at for ev, seq in session.news})
-            for ak, rule_ids in session.seen_added.items():
-                pipe.sadd(self.keys.seen(ak), *sorted(rule_ids))
-                pipe.expire(self.keys.seen(ak), SEEN_TTL)
-            for fp in session.shared_changed:
-                pipe.set(self.keys.shared(fp), json.dumps(session.shared[fp], separators=(",", ":")))
-            if session.news_fired_changed:
-                pipe.hset(self.keys.news_fired, mapping=session.news_fired_changed)  # type: ignore[arg-type]
-            record(pipe, self.keys, verdict, self.settings.breaker_window_seconds)
-            for entry in alert_entries([a.to_dict() for a in verdict.alerts]):
-                pipe.xadd(self.keys.alerts, entry)  # type: ignore[arg-type]
-            for shard, _mid, raw, reason in invalid:
-                pipe.xadd(self.keys.invalid, {"e": raw, "reason": reason, "stream": self.keys.events(shard)},
-                          maxlen=INVALID_MAXLEN, approximate=True)
-            by_shard: dict[int, list[bytes]] = {}
-            for s, entry_id, _ in batch:
-                by_shard.setdefault(s, []).append(entry_id)
-            for s, mids in by_shard.items():
-                pipe.xack(self.keys.events(s), EVALUATOR_GROUP, *mids)
-                pipe.incr(self.keys.commits(s))
-            pipe.execute()
-        for s in shards:
-            self.commits[s] += 1
+    def commit(self, c: BatchCommit) -> None:
+        """Write a prepared batch (``alerts.store.batch.commit_batch``) and keep what it wrote in the cache."""
+        commit_batch(self.client, self.keys, c, int(self.settings.lease_seconds * 1000),
+                     self.settings.breaker_window_seconds)
+        for shard in c.shards:
+            self.commits[shard] += 1
+        self.cache.update(c.session.changed)
 
     def run(self, stop: threading.Event) -> None:
         log.info("evaluator %s started", self.name)

@@ -1,17 +1,31 @@
-"""Housekeeping on a clock: rq's scheduled jobs (delivery retries with backoff), taking over alerts
-a dead dispatcher left unacknowledged, and trimming streams by age.
+"""Periodic jobs: the work that runs on a clock rather than on an event, each a named job with its own
+interval, run by the ``Periodic`` loop of every process with the scheduler role.
 
-Every step is safe with several processes running it: rq's scheduler takes a lock per queue, claims
-go through the consumer group, and trimming only removes entries older than every pending entry.
+- ``rq-scheduled`` (every second): rq's scheduled jobs (retries with backoff, paced and rescheduled
+  deliveries) moved to the queue, and deliveries of a worker that died handed back to rq;
+- ``abandoned-alerts`` (every second): alerts a dead dispatcher read but never handed to rq, taken over;
+- ``stale-feeds`` (every minute): stale-feed rules checked against the clock; their alerts take the
+  way of every alert (circuit breaker, alert stream, dispatch);
+- ``digests`` (every minute): digests whose scheduled time has come, sent (a relay that was down is
+  retried at this pace);
+- ``trim-streams`` (every five minutes): event and alert streams trimmed by age, never past an entry
+  not yet read and acknowledged.
+
+Each is safe with several schedulers running: rq's scheduler takes a lock per queue, claims go
+through the consumer group, a stale outage is reported under WATCH once, a digest slot is sent once
+(``alerts.notify.digest``), trimming never removes a pending entry. One job failing does not stop
+the others.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import redis
@@ -24,55 +38,32 @@ from alerts.model import Alert
 from alerts.notify.digest import run_due
 from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
+from alerts.store.breaker import apply_breaker
+from alerts.store.digests import DigestStore
 from alerts.store.keys import Keys
 from alerts.store.state import decode_state
-from alerts.store.streams import alert_entries
+from alerts.store.streams import append_alerts, trim_stream
+from workers.deliver import Delivery, delivering
 from workers.dispatch import Dispatcher
 
-log = logging.getLogger("alerts.scheduler")
+log = logging.getLogger("alerts.periodic")
 
-#: Seconds between two housekeeping passes.
+#: Seconds between two looks at which periodic jobs are due.
 TICK = 1.0
-#: Seconds between two trims of the streams.
-TRIM_EVERY = 300.0
-#: Seconds between two checks of the stale-feed rules and of digests that are due (retrying a digest
-#: whose mail relay was down at the same pace).
-STALE_EVERY = 60.0
+#: Seconds between two runs of each periodic job.
+RQ_SCHEDULED_EVERY = 1.0
+ABANDONED_ALERTS_EVERY = 1.0
+STALE_FEEDS_EVERY = 60.0
+DIGESTS_EVERY = 60.0
+TRIM_STREAMS_EVERY = 300.0
 
 
-def _id(value: bytes | str) -> tuple[int, int]:
-    text = value.decode() if isinstance(value, bytes) else value
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def trim_stream(client: redis.Redis, stream: str, max_age_s: float) -> None:
-    """XTRIM MINID to (now - max age), never past an entry a consumer group has not read or acknowledged.
-
-    The groups' read positions are read before their pending entries: an entry delivered in between
-    is newer than the position read, so one of the two always protects it. A stream no group reads
-    yet is left alone.
-    """
-    try:
-        groups = client.xinfo_groups(stream)
-    except redis.ResponseError:
-        return
-    if not groups:
-        return
-    minid = (int((time.time() - max_age_s) * 1000), 0)
-    for g in groups:
-        minid = min(minid, _id(g["last-delivered-id"]))
-    for g in groups:
-        info = client.xpending(stream, g["name"])
-        if info and info.get("pending"):
-            minid = min(minid, _id(info["min"]))
-    client.xtrim(stream, minid=f"{minid[0]}-{minid[1]}", approximate=False)
-
-
-def check_stale(client: redis.Redis, keys: Keys, rules: RuleSet, now: float | None = None) -> list[Alert]:
+def check_stale(client: redis.Redis, settings: Settings, rules: RuleSet, now: float | None = None) -> list[Alert]:
     """Evaluate the stale-feed rules against the clock; report each outage once, whatever the number of
-    schedulers running (the rule's state is WATCHed while the alert is written)."""
+    schedulers running (the rule's state is WATCHed while the alert is written). The alerts go through
+    the circuit breaker onto the alert stream, like every other alert."""
     now = time.time() if now is None else now
+    keys = Keys(settings.key_prefix)
     sent = []
     for rule in rules.stale:
         state = decode_state(cast(dict[bytes, bytes], client.hgetall(keys.state(rule.product.key))))
@@ -86,57 +77,82 @@ def check_stale(client: redis.Redis, keys: Keys, rules: RuleSet, now: float | No
                 alert = evaluate_stale(rule, last, now, rules.timezone, rules.holidays, fired_for)
                 if alert is None or last is None:
                     continue
+                verdict = apply_breaker(client, keys, [alert], settings.breaker_max_alerts,
+                                        settings.breaker_window_seconds, now)
                 pipe.multi()
                 pipe.set(key, json.dumps({"fired_for": last.as_of, "fired_at": now}))
-                for entry in alert_entries([alert.to_dict()]):
-                    pipe.xadd(keys.alerts, entry)  # type: ignore[arg-type]
+                append_alerts(pipe, keys, verdict, settings.breaker_window_seconds)
                 pipe.execute()
-                sent.append(alert)
+                sent.extend(verdict.alerts)
         except redis.WatchError:
             continue  # another scheduler reported it
     return sent
 
 
-class Housekeeper:
-    def __init__(self, client: redis.Redis, settings: Settings, dispatcher: Dispatcher | None,
-                 rules: Callable[[], RuleSet] | None = None):
+@dataclass
+class Job:
+    name: str
+    every: float  # seconds
+    run: Callable[[], object]
+    last: float = -math.inf  # monotonic time of the last run
+
+
+class Periodic:
+    """Runs the periodic jobs of one process. ``dispatcher`` None: no abandoned-alert claims (a process
+    without the dispatch role)."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, rules: Callable[[], RuleSet], delivery: Delivery,
+                 dispatcher: Dispatcher | None = None):
         self.client = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self.dispatcher = dispatcher
         self.rules = rules
-        self._last_stale = 0.0
+        self.delivery = delivery
         self.rq_scheduler = RQScheduler([settings.queue_name], connection=client, serializer=JSONSerializer)
         self.started = StartedJobRegistry(settings.queue_name, connection=client, serializer=JSONSerializer)
-        self._last_trim = 0.0
+        self.jobs = [
+            Job("rq-scheduled", RQ_SCHEDULED_EVERY, self.rq_scheduled),
+            *([Job("abandoned-alerts", ABANDONED_ALERTS_EVERY, dispatcher.claim_abandoned)] if dispatcher else []),
+            Job("stale-feeds", STALE_FEEDS_EVERY, self.stale_feeds),
+            Job("digests", DIGESTS_EVERY, self.digests),
+            Job("trim-streams", TRIM_STREAMS_EVERY, self.trim_streams),
+        ]
 
-    def tick(self) -> None:
+    def rq_scheduled(self) -> None:
         if self.rq_scheduler.acquire_locks():
             self.rq_scheduler.enqueue_scheduled_jobs()
-            # deliveries of a worker that died: rq retries them once their heartbeat has expired
-            self.started.cleanup()
-        if self.dispatcher is not None:
-            self.dispatcher.claim_abandoned()
-        if self.rules is not None and time.monotonic() - self._last_stale > STALE_EVERY:
-            self._last_stale = time.monotonic()
-            rules = self.rules()
-            for a in check_stale(self.client, self.keys, rules):
-                log.warning("stale feed: %s", a.text)
-            run_due(self.client, self.settings, rules)
-        if time.monotonic() - self._last_trim > TRIM_EVERY:
-            self._last_trim = time.monotonic()
-            for shard in range(self.settings.stream_shards):
-                trim_stream(self.client, self.keys.events(shard), self.settings.event_retention_days * 86400)
-            trim_stream(self.client, self.keys.alerts, self.settings.alert_retention_days * 86400)
+            with delivering(self.delivery):  # failure callbacks of deliveries whose worker died run here
+                self.started.cleanup()
+
+    def stale_feeds(self) -> None:
+        for a in check_stale(self.client, self.settings, self.rules()):
+            log.warning("stale feed: %s", a.text)
+
+    def digests(self) -> None:
+        run_due(DigestStore(self.client, self.keys), self.settings, self.rules())
+
+    def trim_streams(self) -> None:
+        for shard in range(self.settings.stream_shards):
+            trim_stream(self.client, self.keys.events(shard), self.settings.event_retention_days * 86400)
+        trim_stream(self.client, self.keys.alerts, self.settings.alert_retention_days * 86400)
+
+    def tick(self) -> None:
+        """Run every job that is due; one that fails is logged and tried again at its next interval."""
+        for job in self.jobs:
+            if time.monotonic() - job.last < job.every:
+                continue
+            job.last = time.monotonic()
+            try:
+                job.run()
+            except redis.RedisError as exc:
+                log.error("periodic job %s failed (%s: %s); trying again in %gs", job.name, type(exc).__name__,
+                          exc, job.every)
+            except Exception:  # this thread moves every rescheduled delivery: it must not die
+                log.exception("periodic job %s failed; trying again in %gs", job.name, job.every)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            try:
-                self.tick()
-            except redis.RedisError as exc:
-                log.error("housekeeping failed (%s); trying again", type(exc).__name__)
-            except Exception:  # this thread moves every rescheduled delivery: it must not die
-                log.exception("housekeeping failed; trying again")
+            self.tick()
             stop.wait(TICK)
         try:
             self.rq_scheduler.release_locks()

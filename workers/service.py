@@ -1,28 +1,39 @@
-"""Putting the parts together in one process: evaluator, dispatcher and housekeeping in threads,
-the rq worker that delivers notifications in the main thread (it owns SIGINT/SIGTERM: the first
-signal lets the current delivery finish, then everything stops)."""
+"""Putting the parts together in one process, by role:
+
+- ``evaluate``: the evaluator (event streams -> alerts), in a thread;
+- ``dispatch``: the dispatcher (alert stream -> rq delivery jobs), in a thread;
+- ``deliver``: the rq worker that runs delivery jobs, in the main thread (it owns SIGINT/SIGTERM:
+  the first signal lets the current delivery finish, then everything stops);
+- ``schedule``: the periodic jobs (``workers.periodic``), in a thread.
+
+``alerts run`` and ``alerts worker`` run every role; ``alerts worker --role ...`` runs some, for
+operators who scale evaluators and deliverers separately. Every process watches the rule files.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import redis
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from alerts.rules.compiled import RuleSet
 from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
-from workers.deliver import configure
+from alerts.store.streams import consumer_name
+from workers.deliver import Delivery, DeliveryWorker
 from workers.dispatch import Dispatcher, make_queue
-from workers.evaluator import Evaluator, consumer_name
-from workers.periodic import Housekeeper
+from workers.evaluator import Evaluator
+from workers.periodic import Periodic
 
 log = logging.getLogger("alerts.service")
+
+#: Every role, in the order they start.
+ROLES = ("evaluate", "dispatch", "deliver", "schedule")
 
 
 def report_rules(rs: RuleSet, settings: Settings) -> None:
@@ -40,30 +51,36 @@ def report_rules(rs: RuleSet, settings: Settings) -> None:
         print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
-def serve(client: redis.Redis, settings: Settings, *, evaluate: bool = True, dispatch: bool = True,
+def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
           after_start: Callable[[], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM."""
+    """Run the given roles until SIGINT/SIGTERM."""
+    wanted = set(roles)
+    unknown = wanted - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; roles are {', '.join(ROLES)}")
     holder = RuleHolder(settings.rules_dir, settings.timezone)
-    configure(settings, holder.current)
+    delivery = Delivery(settings, holder.current)
     report_rules(holder.current(), settings)
+    log.info("roles: %s", ", ".join(r for r in ROLES if r in wanted))
     stop = threading.Event()
     threads = [threading.Thread(target=holder.watch, args=(stop,), name="rules-watch", daemon=True)]
-    evaluator = Evaluator(client, settings, holder.current) if evaluate else None
-    dispatcher = Dispatcher(client, settings) if dispatch else None
-    if evaluator:
+    if "evaluate" in wanted:
+        evaluator = Evaluator(client, settings, holder.current)
         threads.append(threading.Thread(target=evaluator.run, args=(stop,), name="evaluator", daemon=True))
-    if dispatcher:
+    dispatcher = Dispatcher(client, settings) if "dispatch" in wanted else None
+    if dispatcher is not None:
         threads.append(threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True))
-        housekeeper = Housekeeper(client, settings, dispatcher, holder.current)
-        threads.append(threading.Thread(target=housekeeper.run, args=(stop,), name="housekeeping", daemon=True))
+    if "schedule" in wanted:
+        periodic = Periodic(client, settings, holder.current, delivery, dispatcher)
+        threads.append(threading.Thread(target=periodic.run, args=(stop,), name="periodic", daemon=True))
     for t in threads:
         t.start()
     if after_start:
         threading.Thread(target=after_start, name="after-start", daemon=True).start()
     try:
-        if dispatch:
-            worker = SimpleWorker([make_queue(client, settings)], connection=client, serializer=JSONSerializer,
-                                  name=consumer_name("rq"))
+        if "deliver" in wanted:
+            worker = DeliveryWorker([make_queue(client, settings)], connection=client, delivery=delivery,
+                                    name=consumer_name("rq"))
             worker.work(logging_level="WARNING", with_scheduler=False)
         else:
             _wait_for_signal(stop)
@@ -75,8 +92,6 @@ def serve(client: redis.Redis, settings: Settings, *, evaluate: bool = True, dis
 
 
 def _wait_for_signal(stop: threading.Event) -> None:
-    import signal
-
     def handler(signum: int, frame: object) -> None:
         stop.set()
 

@@ -12,20 +12,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
-
-import redis
 
 from alerts.catalog import Catalog
 from alerts.errors import EventError
 from alerts.evaluate.session import Session
-from alerts.events import Event, PriceEvent, local_date, parse_event, parse_line
+from alerts.events import Event, event_time, json_lines, local_date, parse_event
 from alerts.model import Alert
 from alerts.rules.compiled import RuleSet
-from alerts.store.keys import Keys
 
 
 @dataclass
@@ -33,7 +30,6 @@ class BacktestResult:
     events: int
     alerts: list[Alert]
     rules: list[str]
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of a bad events file
 
     @property
     def counts(self) -> dict[str, int]:
@@ -46,59 +42,12 @@ def read_events(lines: Iterable[str | bytes], catalog: Catalog,
     """JSON Lines -> events in file order, and the (line, reason) of each line that is not one."""
     events: list[Event] = []
     errors: list[tuple[int, str]] = []
-    for n, raw in enumerate(lines, 1):
+    for n, obj in json_lines(lines, errors):
         try:
-            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError as exc:
-            errors.append((n, f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
-            continue
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            events.append(parse_line(text, catalog, tz))
+            events.append(parse_event(obj, catalog, tz))
         except EventError as exc:
             errors.append((n, str(exc)))
     return events, errors
-
-
-def _arrival(seq: str, ts: float) -> tuple[int, int]:
-    """Sort key of an arrival position ``ms-n`` (a stream entry id); the event time when unknown."""
-    ms, _, n = seq.partition("-")
-    return (int(ms), int(n or 0)) if ms.isdigit() else (int(ts * 1000), 0)
-
-
-def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
-                  until: float | None = None) -> list[Event]:
-    """Every quote and article the live evaluators kept, in the order they arrived: quotes that came
-    late come back late, and change nothing again, but still count as history for change windows."""
-    out: list[tuple[tuple[int, int], Event]] = []
-    prefix = keys.history("", "")[:-1]  # "P:history:"
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        pkey, source = key.decode()[len(prefix):].split(":", 1)
-        product = catalog.products.get(pkey)
-        if product is None:
-            continue
-        for member, score in _scored(client, key):
-            day, price, eid, low, high, _late, seq = json.loads(member)
-            out.append((_arrival(seq, score), PriceEvent(eid, product.name, pkey, price, product.unit_text, score,
-                                                         day, source, low, high)))
-    for member, score in _scored(client, keys.news_history):
-        try:
-            doc = json.loads(member)
-            out.append((_arrival(doc["seq"], score), parse_event(doc["e"], catalog, tz)))
-        except (EventError, ValueError, KeyError, TypeError):
-            continue
-    out.sort(key=lambda t: t[0])
-    return [ev for _, ev in out if until is None or _time(ev) <= until]
-
-
-def _scored(client: redis.Redis, key: bytes | str) -> list[tuple[bytes, float]]:
-    return cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True))
-
-
-def _time(ev: Event) -> float:
-    return ev.as_of if isinstance(ev, PriceEvent) else ev.published_at
 
 
 def run_backtest(rules: RuleSet, events: Iterable[Event], start: date | None = None,
@@ -110,7 +59,7 @@ def run_backtest(rules: RuleSet, events: Iterable[Event], start: date | None = N
     alerts: list[Alert] = []
     n = 0
     for ev in events:
-        t = _time(ev)
+        t = event_time(ev)
         if hi is not None and t >= hi:
             continue
         n += 1

@@ -14,15 +14,16 @@ events that move it can arrive on different shards.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from msgspec.structs import replace
+
 from alerts.durations import format_duration
 from alerts.evaluate.engine import crossed, measure, step_value
 from alerts.events import NewsEvent, PriceEvent, local_date
-from alerts.model import Alert, History, QuoteState, RuleState, alert_id
+from alerts.model import Alert, AlertStatus, History, QuoteState, RuleState, alert_id
 from alerts.rules.compiled import AllOfRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.rules.render import render
 from alerts.units import format_price
@@ -61,7 +62,8 @@ def evaluate_spread(rule: SpreadRule, state: Shared | None, ev: PriceEvent) -> t
     st["last"] = value
     may_fire = rule.active_at(ev.as_of) and not _cooling(rule, st, ev.as_of)
     if rule.kind.startswith("crosses"):
-        events = ["firing"] if crossed(rule.kind, rule.threshold, previous, value) and may_fire else []
+        hit = crossed(rule.kind, rule.threshold, previous, value) and may_fire
+        events: list[AlertStatus] = ["firing"] if hit else []
     else:
         rs = RuleState.from_list(st["rs"]) if "rs" in st else RuleState()
         rs, events = step_value(rule.kind, rule.threshold, rule.rearm, rule.confirm, rule.resolve, rs, value,

@@ -34,7 +34,7 @@ from typing import Any
 
 from alerts.durations import format_duration
 from alerts.events import NewsEvent, PriceEvent, local_date
-from alerts.model import Alert, History, ProductState, QuoteState, RuleState, alert_id
+from alerts.model import Alert, AlertStatus, History, ProductState, QuoteState, RuleState, alert_id
 from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet
 from alerts.rules.render import render
 
@@ -202,7 +202,7 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
 
 
 def _step_stateful(rule: PriceRule, st: RuleState, ev: PriceEvent, history: History, q: QuoteState | None,
-                   cooling: Callable[[PriceRule], bool]) -> tuple[RuleState, list[tuple[str, dict[str, Any]]]]:
+                   cooling: Callable[[PriceRule], bool]) -> tuple[RuleState, list[tuple[AlertStatus, dict[str, Any]]]]:
     value, extra = measure(rule, ev, history)
     if value is None:
         return st, []  # no reference quote: nothing to compare, nothing changes
@@ -212,13 +212,13 @@ def _step_stateful(rule: PriceRule, st: RuleState, ev: PriceEvent, history: Hist
 
 
 def step_value(kind: str, threshold: float, rearm: float | None, confirm: int, resolve: bool, st: RuleState,
-               value: float, may_fire: bool) -> tuple[RuleState, list[str]]:
+               value: float, may_fire: bool) -> tuple[RuleState, list[AlertStatus]]:
     """The arming state machine of above/below/abs_above on one new value: returns the new state and
     what happened ("firing", "resolved"). ``may_fire`` False (cooldown, expiry) keeps the rule armed."""
     holds = _holds_kind(kind, threshold, value)
     streak = st.streak + 1 if holds else 0
     armed, firing = st.armed, st.firing
-    events: list[str] = []
+    events: list[AlertStatus] = []
     if firing and not holds:
         firing = False
         if resolve:
@@ -233,7 +233,7 @@ def step_value(kind: str, threshold: float, rearm: float | None, confirm: int, r
     return RuleState(armed, streak, firing), events
 
 
-def _price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: str, tz: str,
+def _price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: AlertStatus, tz: str,
                  change: float | None = None, change_pct: float | None = None,
                  reference: tuple[float, float] | None = None) -> Alert:
     previous: float | None

@@ -9,13 +9,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alerts.model import Alert
-from alerts.notify.summary import slack_escape, summary
+from alerts.notify.summary import summary
 from alerts.units import format_price
 
 _NO_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})  # single angle quotation marks
 SEVERITY_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 #: Slack's limits (characters): header text, section text, field text.
 HEADER_MAX, SECTION_MAX, FIELD_MAX = 150, 3000, 2000
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters. Keeps ``<!channel>``, ``<@U123>`` and ``<url|label>`` inert."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cut(text: str, limit: int) -> str:

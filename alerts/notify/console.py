@@ -7,13 +7,14 @@ import threading
 from datetime import UTC, datetime
 
 from alerts.model import Alert
+from alerts.notify.base import Unpaced
 from alerts.notify.summary import summary
 from alerts.targets import Target
 
 _lock = threading.Lock()
 
 
-class ConsoleNotifier:
+class ConsoleNotifier(Unpaced):
     def __init__(self, prefix: str = ""):
         self.prefix = prefix
 

@@ -14,6 +14,7 @@ from html import escape
 
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
+from alerts.notify.base import Unpaced
 from alerts.notify.summary import summary
 from alerts.settings import Settings
 from alerts.targets import Target
@@ -43,7 +44,7 @@ def build(alert: Alert, to: str, sender: str) -> EmailMessage:
     return msg
 
 
-class EmailNotifier:
+class EmailNotifier(Unpaced):
     def __init__(self, settings: Settings):
         self.settings = settings
 

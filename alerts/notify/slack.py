@@ -7,6 +7,7 @@ connection problems are retryable, and a 429 carries Slack's Retry-After.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -15,10 +16,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
-from alerts.notify.blocks import blocks, fallback_text
-from alerts.notify.summary import slack_escape
+from alerts.notify.base import Pacing
+from alerts.notify.blocks import blocks, fallback_text, slack_escape
 from alerts.settings import Settings
+from alerts.store.delivery import DeliveryStore
 from alerts.targets import Target
+
+log = logging.getLogger("alerts.notify.slack")
 
 #: Seconds to wait for Slack to answer one call.
 TIMEOUT = 10
@@ -33,20 +37,47 @@ RETRYABLE_ERRORS = frozenset({
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient):
+    """``slack:#name`` or ``slack:C0123ABCD``. Learns the id of a channel known by name from Slack's answers
+    (kept in Redis), so that a later delivery can look for its message in the channel's history."""
+
+    def __init__(self, client: WebClient, store: DeliveryStore, rate: float = 1.0, burst: int = 3):
         self.client = client
+        self.store = store
+        self.rate = rate
+        self.burst = burst
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> SlackNotifier:
+    def for_settings(cls, settings: Settings, store: DeliveryStore) -> SlackNotifier:
         assert settings.slack_bot_token is not None
-        return _cached(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        web = _web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        return cls(web, store, settings.slack_rate_per_second, settings.slack_burst)
 
-    def send(self, alert: Alert, target: Target) -> str | None:
-        """Post the alert; returns the channel id Slack answered with."""
+    def pacing(self, target: Target) -> Pacing:
+        """About one message per second per channel, with short bursts (Slack's own limit)."""
+        return Pacing(f"slack:{target.value}", self.rate, self.burst)
+
+    def send(self, alert: Alert, target: Target) -> None:
+        """Post the alert, and remember the id of a channel known by name."""
         response = self._post(str(target), channel=target.value, text=fallback_text(alert), blocks=blocks(alert),
                               metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert.id}})
         channel = response.get("channel") if response is not None else None
-        return channel if isinstance(channel, str) else None
+        if isinstance(channel, str) and target.value.startswith("#"):
+            self.store.remember_slack_channel(target.value, channel)
+
+    def already_sent(self, alert: Alert, target: Target, since: float) -> bool:
+        """Whether the channel holds our message for this alert (by the alert id in its metadata). False
+        when that cannot be known (channel id never learnt, no history scope): it may then be sent twice."""
+        channel = target.value if not target.value.startswith("#") else self.store.slack_channel_id(target.value)
+        if channel is None:
+            log.warning("cannot check %s for a message of a dead attempt (channel id unknown): it may be sent twice",
+                        target)
+            return False
+        try:
+            return self.already_posted(channel, alert.id, since)
+        except PermanentDeliveryError as exc:  # no history scope, say: better a possible duplicate than a lost alert
+            log.warning("cannot check %s for a message of a dead attempt (%s): it may be sent twice", target,
+                        exc.reason)
+            return False
 
     def already_posted(self, channel_id: str, alert_id: str, since: float) -> bool:
         """Whether the channel holds a message of ours for this alert posted since ``since`` (epoch s):
@@ -103,7 +134,7 @@ class SlackNotifier:
 
 
 @lru_cache(maxsize=8)
-def _cached(token: str, base_url: str) -> SlackNotifier:
+def _web_client(token: str, base_url: str) -> WebClient:
     # no retry handlers: slack_sdk would resend a post whose connection dropped after Slack took it (and
     # sleep in the worker); rq's Retry and the attempt marker do that job
-    return SlackNotifier(WebClient(token=token, base_url=base_url, timeout=TIMEOUT, retry_handlers=[]))
+    return WebClient(token=token, base_url=base_url, timeout=TIMEOUT, retry_handlers=[])

@@ -1,14 +1,9 @@
-"""The words of a notification, shared by every channel. Event text is untrusted: each channel
-escapes it for its own markup (``slack_escape``)."""
+"""The words of a notification, shared by every channel, as plain text. Event text is untrusted: each
+channel escapes it for its own markup (Slack's in ``alerts.notify.blocks``, HTML in email and digests)."""
 
 from __future__ import annotations
 
 from alerts.model import Alert
-
-
-def slack_escape(text: str) -> str:
-    """Slack's three control characters. Keeps ``<!channel>``, ``<@U123>`` and ``<url|label>`` inert."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def summary(alert: Alert) -> str:

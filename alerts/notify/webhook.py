@@ -20,6 +20,7 @@ import httpx
 
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
+from alerts.notify.base import Unpaced
 from alerts.rules.compiled import WebhookConfig
 from alerts.targets import Target
 
@@ -29,12 +30,12 @@ TIMEOUT = 10.0
 RETRYABLE_4XX = frozenset({408, 429})
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
+def sign(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"sha256={mac.hexdigest()}"
 
 
-class WebhookNotifier:
+class WebhookNotifier(Unpaced):
     def __init__(self, config: WebhookConfig):
         self.config = config
 
@@ -43,7 +44,7 @@ class WebhookNotifier:
         ts = int(time.time())
         headers = {**dict(self.config.headers), "Content-Type": "application/json",
                    "X-Alerts-Timestamp": str(ts),
-                   "X-Alerts-Signature": signature(self.config.secret.get_secret_value(), ts, body)}
+                   "X-Alerts-Signature": sign(self.config.secret.get_secret_value(), ts, body)}
         try:
             with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
                 response = client.post(self.config.url, content=body, headers=headers)
@@ -51,7 +52,7 @@ class WebhookNotifier:
             raise RetryableDeliveryError(str(target), f"cannot reach the webhook: {type(exc).__name__}") from None
         status = response.status_code
         if 200 <= status < 300:
-            return None
+            return
         if status == 429:
             after = response.headers.get("Retry-After")
             raise RetryableDeliveryError(str(target), "rate limited by the receiver",

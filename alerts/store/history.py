@@ -1,4 +1,5 @@
-"""The stored history of quotes and articles: replayed by backtests, summarised for rule checks."""
+"""The stored history of quotes and articles: replayed by backtests (in arrival order), summarised for
+rule checks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import cast
 
 import redis
 
+from alerts.catalog import Catalog
+from alerts.errors import EventError
+from alerts.events import Event, PriceEvent, event_time, parse_event
 from alerts.rules.checks import PriceStats
 from alerts.store.keys import Keys
 
@@ -30,3 +34,36 @@ def price_stats(client: redis.Redis, keys: Keys) -> dict[str, PriceStats]:
     return out
 
 
+def _arrival(seq: str, ts: float) -> tuple[int, int]:
+    """Sort key of an arrival position ``ms-n`` (a stream entry id); the event time when unknown."""
+    ms, _, n = seq.partition("-")
+    return (int(ms), int(n or 0)) if ms.isdigit() else (int(ts * 1000), 0)
+
+
+def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
+                  until: float | None = None) -> list[Event]:
+    """Every quote and article the live evaluators kept, in the order they arrived: quotes that came
+    late come back late, and change nothing again, but still count as history for change windows."""
+    out: list[tuple[tuple[int, int], Event]] = []
+    prefix = keys.history("", "")[:-1]  # "P:history:"
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        pkey, source = key.decode()[len(prefix):].split(":", 1)
+        product = catalog.products.get(pkey)
+        if product is None:
+            continue
+        for member, score in _scored(client, key):
+            day, price, eid, low, high, _late, seq = json.loads(member)
+            out.append((_arrival(seq, score), PriceEvent(eid, product.name, pkey, price, product.unit_text, score,
+                                                         day, source, low, high)))
+    for member, score in _scored(client, keys.news_history):
+        try:
+            doc = json.loads(member)
+            out.append((_arrival(doc["seq"], score), parse_event(doc["e"], catalog, tz)))
+        except (EventError, ValueError, KeyError, TypeError):
+            continue
+    out.sort(key=lambda t: t[0])
+    return [ev for _, ev in out if until is None or event_time(ev) <= until]
+
+
+def _scored(client: redis.Redis, key: bytes | str) -> list[tuple[bytes, float]]:
+    return cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True))

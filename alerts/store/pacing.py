@@ -10,11 +10,6 @@ import time
 
 import redis
 
-#: Messages per second per channel, on average (ALERTS_SLACK_RATE_PER_SECOND).
-RATE = 1.0
-#: Messages a quiet channel may take at once (ALERTS_SLACK_BURST).
-BURST = 3
-
 _RESERVE = """
 local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local state = redis.call('hmget', KEYS[1], 'tokens', 'at')
@@ -28,7 +23,8 @@ return tostring(-tokens / rate)
 """
 
 
-def reserve(client: redis.Redis, key: str, rate: float = RATE, burst: int = BURST, now: float | None = None) -> float:
-    """Take a send slot for one message. Returns 0 to send now, else the seconds until the reserved slot."""
+def reserve(client: redis.Redis, key: str, rate: float, burst: int, now: float | None = None) -> float:
+    """Take a send slot for one message: ``rate`` messages per second on average, ``burst`` at once.
+    Returns 0 to send now, else the seconds until the reserved slot."""
     now = time.time() if now is None else now
     return float(client.eval(_RESERVE, 1, key, rate, burst, now))  # type: ignore[arg-type]

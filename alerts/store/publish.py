@@ -10,8 +10,7 @@ the event streams in pipelined batches. ``alerts publish`` and the functions bel
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO
 
@@ -19,12 +18,12 @@ import redis
 
 from alerts.catalog import Catalog
 from alerts.errors import EventError
-from alerts.events import parse_event, wire_form
-from alerts.rules.load import load_rules
+from alerts.events import encode_wire, json_lines, parse_event
+from alerts.rules.load import load_catalog
 from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.server import redis_for
-from alerts.store.streams import check_shard_count, shard_of
+from alerts.store.streams import WIRE_FIELD, check_shard_count, shard_of
 
 #: Events XADDed per pipeline round trip.
 PUBLISH_BATCH = 1000
@@ -66,9 +65,7 @@ class Publisher:
             except Exception as exc:  # a line must never take the valid ones around it down
                 report.errors.append((line_no, f"cannot read this event ({type(exc).__name__}: {exc})"))
                 continue
-            assert isinstance(obj, dict)
-            payload = json.dumps(wire_form(obj, event), ensure_ascii=False, separators=(",", ":"))
-            pipe.xadd(self.keys.events(shard_of(event, self.shards)), {"e": payload})
+            pipe.xadd(self.keys.events(shard_of(event, self.shards)), {WIRE_FIELD: encode_wire(event)})
             pending += 1
             if pending >= PUBLISH_BATCH:
                 pipe.execute()
@@ -81,29 +78,13 @@ class Publisher:
 
     def publish_lines(self, lines: Iterable[str | bytes]) -> PublishReport:
         report = PublishReport()
-        return self.publish_objects(_decode_lines(lines, report), report)
+        return self.publish_objects(json_lines(lines, report.errors), report)
 
     def publish_file(self, fh: BinaryIO | TextIO) -> PublishReport:
         return self.publish_lines(fh)
 
     def publish(self, *events: dict[str, Any]) -> PublishReport:
         return self.publish_objects(enumerate(events, 1))
-
-
-def _decode_lines(lines: Iterable[str | bytes], report: PublishReport) -> Iterator[tuple[int, object]]:
-    for n, raw in enumerate(lines, 1):
-        try:
-            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError as exc:
-            report.errors.append((n, f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
-            continue
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            yield n, json.loads(text)
-        except ValueError as exc:
-            report.errors.append((n, f"not valid JSON: {exc}"))
 
 
 def publish_events(events: Iterable[dict[str, Any]], settings: Settings | None = None) -> PublishReport:
@@ -121,5 +102,5 @@ def publish_lines(lines: Iterable[str | bytes], settings: Settings | None = None
 
 
 def _publisher(client: redis.Redis, settings: Settings) -> Publisher:
-    catalog = load_rules(settings.rules_dir, timezone=settings.timezone).catalog
+    catalog = load_catalog(settings.rules_dir)
     return Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)

@@ -1,17 +1,28 @@
-"""Streams: which shard an event goes to, the shard count every process must agree on, reading a
-consumer group with typed replies, and the entries of the alert stream."""
+"""Streams: which shard an event goes to, the shard count every process must agree on, consumer groups
+and reading them with typed replies, and the entries of the alert stream."""
 
 from __future__ import annotations
 
-import json
+import os
+import socket
+import time
+import uuid
 import zlib
-from typing import Any, cast
+from typing import cast
 
 import redis
 
 from alerts.errors import ConfigError
+from alerts.evaluate.breaker import BreakerVerdict
 from alerts.events import Event, PriceEvent
+from alerts.model import Alert, decode_alerts, encode_alerts
+from alerts.store.breaker import record
 from alerts.store.keys import Keys
+
+#: The field of an event stream entry that holds the event's typed wire form (``alerts.events.encode_wire``).
+#: Entries of versions before it hold the published JSON object in ``LEGACY_FIELD``, parsed again on reading.
+WIRE_FIELD = "w"
+LEGACY_FIELD = "e"
 
 #: News all go to this shard: one owner evaluates them in order, so de-duplication and cooldowns
 #: of news rules never race. News is a trickle next to prices.
@@ -48,20 +59,65 @@ def read_group(client: redis.Redis, group: str, consumer: str, streams: dict[str
 ALERTS_PER_ENTRY = 100
 
 
-def alert_entries(alerts: list[dict[str, Any]]) -> list[dict[str, str]]:
+def alert_entries(alerts: list[Alert]) -> list[dict[str, bytes]]:
     """Alert stream entries (``{"alerts": JSON list}``) holding these alerts, in order."""
-    return [{"alerts": json.dumps(alerts[i:i + ALERTS_PER_ENTRY], ensure_ascii=False, separators=(",", ":"))}
-            for i in range(0, len(alerts), ALERTS_PER_ENTRY)]
+    return [{"alerts": encode_alerts(alerts[i:i + ALERTS_PER_ENTRY])} for i in range(0, len(alerts), ALERTS_PER_ENTRY)]
 
 
-def read_alerts(fields: dict[bytes, bytes]) -> list[Any]:
-    """The alerts of one alert stream entry. Raises ValueError when it holds none."""
+def read_alerts(fields: dict[bytes, bytes]) -> list[Alert]:
+    """The alerts of one alert stream entry, types checked. Raises ValueError saying what is wrong."""
+    raw = fields.get(b"alerts")
+    if raw is None:
+        raise ValueError("not an alert entry (no alerts field)")
+    return decode_alerts(raw)
+
+
+def append_alerts(pipe: redis.client.Pipeline, keys: Keys, verdict: BreakerVerdict, window: float) -> None:
+    """Queue, in a transaction, what the circuit breaker let through: its bookkeeping and the alerts on the
+    alert stream (the dispatcher's input and the alert history). Every alert takes this one way out."""
+    record(pipe, keys, verdict, window)
+    for entry in alert_entries(verdict.alerts):
+        pipe.xadd(keys.alerts, entry)  # type: ignore[arg-type]
+
+
+def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+    """Create a consumer group reading ``stream`` from its start (and the stream), unless it exists."""
     try:
-        value = json.loads(fields[b"alerts"])
-    except (KeyError, ValueError):
-        raise ValueError("not an alert entry") from None
-    if not isinstance(value, list):
-        raise ValueError("not an alert entry")
-    return value
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
 
 
+def consumer_name(role: str) -> str:
+    """A consumer (and process) name unique across hosts and restarts: role, host, pid, random."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def trim_stream(client: redis.Redis, stream: str, max_age_s: float) -> None:
+    """XTRIM MINID to (now - max age), never past an entry a consumer group has not read or acknowledged.
+
+    The groups' read positions are read before their pending entries: an entry delivered in between
+    is newer than the position read, so one of the two always protects it. A stream no group reads
+    yet is left alone.
+    """
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return
+    if not groups:
+        return
+    minid = (int((time.time() - max_age_s) * 1000), 0)
+    for g in groups:
+        minid = min(minid, _id(g["last-delivered-id"]))
+    for g in groups:
+        info = client.xpending(stream, g["name"])
+        if info and info.get("pending"):
+            minid = min(minid, _id(info["min"]))
+    client.xtrim(stream, minid=f"{minid[0]}-{minid[1]}", approximate=False)

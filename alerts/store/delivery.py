@@ -1,0 +1,84 @@
+"""What deliveries keep in Redis: the markers that make a delivery happen once, the send lock, the
+ids of Slack channels known by name, the digests' queues, and pacing.
+
+Keys: ``P:delivered:{alert}:{target}`` (delivered), ``P:attempt:{alert}:{target}`` (a send began),
+``P:sending:{alert}:{target}`` (one sender at a time), ``P:slackchannel:{name}``, ``P:outbox:digest:{name}``,
+``P:pace:{channel}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Literal
+
+import redis
+
+from alerts.model import Alert
+from alerts.store import pacing
+from alerts.store.keys import MARKER_TTL, Keys
+from alerts.store.locks import release
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class DeliveryStore:
+    def __init__(self, client: redis.Redis, keys: Keys):
+        self.client = client
+        self.keys = keys
+
+    # --- once ------------------------------------------------------------------------------------
+
+    def delivered(self, alert_id: str, target: str) -> bool:
+        return bool(self.client.exists(self.keys.delivered(alert_id, target)))
+
+    def mark_delivered(self, alert_id: str, target: str) -> None:
+        """Delivered; the attempt marker goes with it, in one transaction."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.keys.delivered(alert_id, target), 1, ex=MARKER_TTL)
+        pipe.delete(self.keys.attempt(alert_id, target))
+        pipe.execute()
+
+    def attempt_began(self, alert_id: str, target: str) -> float | None:
+        """When a send of this delivery began and never recorded its outcome (its worker died), or None."""
+        began = self.client.get(self.keys.attempt(alert_id, target))
+        return float(began) if began is not None else None  # type: ignore[arg-type]
+
+    def begin_attempt(self, alert_id: str, target: str) -> None:
+        self.client.set(self.keys.attempt(alert_id, target), time.time(), ex=MARKER_TTL)
+
+    def forget_attempt(self, alert_id: str, target: str) -> None:
+        """The channel answered that nothing was delivered."""
+        self.client.delete(self.keys.attempt(alert_id, target))
+
+    def lock_send(self, alert_id: str, target: str, holder: str, ttl: int) -> Literal["taken", "mine", "held"]:
+        """Take the send lock of one delivery for ``ttl`` seconds. "mine": ``holder`` held it already (a run
+        of the same job whose worker died); "held": someone else is sending it right now."""
+        key = self.keys.sending(alert_id, target)
+        if self.client.set(key, holder, nx=True, ex=ttl):
+            return "taken"
+        if _text(self.client.get(key)) != holder:  # type: ignore[arg-type]
+            return "held"
+        self.client.set(key, holder, ex=ttl)
+        return "mine"
+
+    def unlock_send(self, alert_id: str, target: str, holder: str) -> None:
+        release(self.client, self.keys.sending(alert_id, target), holder)
+
+    # --- channels ---------------------------------------------------------------------------------
+
+    def slack_channel_id(self, name: str) -> str | None:
+        """The id of a Slack channel known by name (``#desk``), learnt from Slack's answers, or None."""
+        return _text(self.client.get(self.keys.slack_channel(name)))  # type: ignore[arg-type]
+
+    def remember_slack_channel(self, name: str, channel_id: str) -> None:
+        self.client.set(self.keys.slack_channel(name), channel_id)
+
+    def queue_for_digest(self, name: str, alert: Alert) -> None:
+        self.client.rpush(self.keys.outbox("digest", name), json.dumps(alert.to_dict(), ensure_ascii=False))
+
+    def reserve_slot(self, channel: str, rate: float, burst: int) -> float:
+        """A send slot in ``channel``'s token bucket: 0 to send now, else the seconds until the reserved slot."""
+        return pacing.reserve(self.client, self.keys.pace(channel), rate, burst)

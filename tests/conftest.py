@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from pydantic import SecretStr
 
 from alerts.settings import Settings
 from tests.servers import RedisServer, SlackServer
@@ -52,7 +53,7 @@ def rules_dir(tmp_path: Path) -> Path:
 def settings(redis_server: RedisServer, rules_dir: Path, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_server.url,
+        redis_url=SecretStr(redis_server.url),
         rules_dir=rules_dir,
         data_dir=tmp_path / "data",
         stream_shards=4,

@@ -15,6 +15,7 @@ from alerts.settings import Settings
 from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.publish import Publisher
 from alerts.store.streams import read_alerts
+from tests.streams import stream_entries
 from workers.deliver import configure
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
@@ -72,7 +73,7 @@ class Pipeline:
 
 def stream_alerts(client: redis.Redis, key: str = "alerts:alerts") -> list[dict[str, Any]]:
     """Every alert in the alert stream, in order (entries hold up to 100 alerts each)."""
-    return [a for _, fields in client.xrange(key) for a in read_alerts(fields)]
+    return [a for _, fields in stream_entries(client, key) for a in read_alerts(fields)]
 
 
 def streams_drained(client: redis.Redis, shards: int, keys: Keys | None = None) -> bool:

@@ -15,6 +15,7 @@ from alerts.model import Alert
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.keys import Keys
+from alerts.store.streams import read_group
 from tests.pipeline import Pipeline, quote, stream_alerts
 from tests.servers import write_rules
 from workers.periodic import check_stale
@@ -161,12 +162,13 @@ def test_a_batch_that_read_stale_shared_state_is_evaluated_again(client: redis.R
     p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"))
     (key,) = [k.decode() for k in client.scan_iter("alerts:shared:*")]
     read_then = client.get(key)
+    assert isinstance(read_then, bytes)
     p.run(quote(444_000, "2025-02-28"))  # another batch (another shard's owner) moves the state on
     assert client.get(key) != read_then
     p.publish(quote(434_000, "2025-03-03"))
     p.evaluator.maintain_leases(force=True)
     streams = {f"alerts:events:{s}": ">" for s in range(settings.stream_shards)}
-    entries = client.xreadgroup("evaluators", p.evaluator.name, streams)  # the new quote, read as a batch
+    entries = read_group(client, "evaluators", p.evaluator.name, streams, count=100)  # the new quote, as a batch
     batch = [(int(name.decode().rsplit(":", 1)[1]), mid, fields) for name, msgs in entries for mid, fields in msgs]
     assert len(batch) == 1
     session = Session(p.rules)

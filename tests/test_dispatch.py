@@ -12,6 +12,7 @@ from rq import Queue
 from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote
 from tests.servers import write_rules
+from tests.streams import stream_entries
 from workers.dispatch import job_id
 
 RULES = """
@@ -44,8 +45,8 @@ def test_the_same_alert_twice_in_a_batch_is_enqueued_once(client: redis.Redis, p
                                                           settings: Settings) -> None:
     pipeline.publish(quote(455_000, "2025-02-25"))
     pipeline.evaluate()
-    ((_, fields),) = client.xrange("alerts:alerts")
-    client.xadd("alerts:alerts", fields)  # a copy, as a replayed evaluation could produce
+    ((_, fields),) = stream_entries(client, "alerts:alerts")
+    client.xadd("alerts:alerts", {k: v for k, v in fields.items()})  # a copy, as a replayed evaluation could produce
     assert pipeline.dispatch() == 2
     assert len(queued(client, settings)) == 2  # console and Slack, once each
 
@@ -59,7 +60,7 @@ def test_bad_entries_are_set_aside_and_the_rest_flows(client: redis.Redis, pipel
     pipeline.dispatch()
     assert len(queued(client, settings)) == 2
     assert client.xpending("alerts:alerts", "dispatch")["pending"] == 0
-    (dead,) = client.xrange("alerts:alerts:dead")
+    (dead,) = stream_entries(client, "alerts:alerts:dead")
     assert b"reason" in dead[1]
 
 

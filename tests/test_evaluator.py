@@ -15,6 +15,7 @@ from alerts.settings import Settings
 from alerts.store.publish import Publisher
 from tests.pipeline import Pipeline, quote, stream_alerts, streams_drained
 from tests.servers import wait_for, write_rules
+from tests.streams import stream_entries
 
 RULES = """
 rules:
@@ -68,7 +69,7 @@ def test_a_poisonous_entry_does_not_block_its_shard(client: redis.Redis, pipelin
     client.xadd("alerts:events:0", {"nothing": b"here"})
     pipeline.publish({"type": "news", "id": "n1", "headline": "Export licences granted"})
     assert [a.rule_id for a in pipeline.evaluate()] == ["licences"]
-    reasons = [f[b"reason"].decode() for _, f in client.xrange("alerts:invalid")]
+    reasons = [f[b"reason"].decode() for _, f in stream_entries(client, "alerts:invalid")]
     assert len(reasons) == 3 and "out of range" in reasons[1]
 
 

@@ -14,6 +14,7 @@ from rq.registry import FailedJobRegistry
 from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote
 from tests.servers import SlackServer, write_rules
+from tests.streams import stream_entries
 
 RULES = """
 rules:
@@ -89,7 +90,7 @@ def test_alert_dispatched_twice_is_delivered_once(client: redis.Redis, slack_set
     p = Pipeline(client, slack_settings)
     p.publish(quote(455_000, "2025-02-25"))
     p.evaluate()
-    msgs = client.xrange("alerts:alerts")
+    msgs = stream_entries(client, "alerts:alerts")
     p.dispatcher.enqueue(msgs)
     p.dispatcher.enqueue(msgs)  # as if a second dispatcher had claimed the same alert
     p.deliver()
@@ -187,7 +188,7 @@ def test_invalid_entry_on_the_stream_is_set_aside(client: redis.Redis, settings:
     client.xadd("alerts:events:0", {"e": b'{"type":"price","product":"nope"}'})
     p.publish(quote(455_000, "2025-02-25"))
     assert len(p.evaluate()) == 1
-    (entry,) = client.xrange("alerts:invalid")
+    (entry,) = stream_entries(client, "alerts:invalid")
     # the fields are checked before the product is looked up: the missing ones are the reason
     assert entry[1][b"reason"] == b"price: Field required; unit: Field required; as_of: Field required"
     assert client.xpending("alerts:events:0", "evaluators")["pending"] == 0

@@ -13,6 +13,7 @@ from alerts.catalog import builtin_catalog
 from alerts.settings import Settings
 from alerts.store.publish import Publisher
 from tests.conftest import env_for
+from tests.streams import stream_entries
 
 GOOD = ('{"type": "price", "product": "Pr-Nd oxide", "price": 444000, "unit": "CNY/t", "as_of": "2025-03-11", '
         '"source": "smm"}')
@@ -61,10 +62,10 @@ def test_python_api(client: redis.Redis) -> None:
     # one product always goes to one shard, with the event id and publish time fixed on the wire
     pub.publish(json.loads(GOOD))
     shards = [s for s in range(8) if client.xlen(f"alerts:events:{s}")]
-    news_shard = [s for s in shards if b"news" in client.xrange(f"alerts:events:{s}")[0][1][b"e"]]
-    price_entries = [e for s in shards for _, e in client.xrange(f"alerts:events:{s}") if b"price" in e[b"e"]]
+    news_shard = [s for s in shards if b"news" in stream_entries(client, f"alerts:events:{s}")[0][1][b"e"]]
+    price_entries = [e for s in shards for _, e in stream_entries(client, f"alerts:events:{s}") if b"price" in e[b"e"]]
     assert len(price_entries) == 2 and len({json.loads(e[b"e"])["id"] for e in price_entries}) == 1
-    news_entry = json.loads(client.xrange(f"alerts:events:{news_shard[0]}")[0][1][b"e"])
+    news_entry = json.loads(stream_entries(client, f"alerts:events:{news_shard[0]}")[0][1][b"e"])
     assert news_entry["published_at"] and news_entry["id"].startswith("n-")
 
 

@@ -6,6 +6,8 @@ import time
 
 import redis
 
+from alerts.store.streams import read_group
+from tests.streams import stream_entries
 from workers.periodic import trim_stream
 
 DAY_MS = 86_400_000
@@ -18,11 +20,11 @@ def test_trim_keeps_unread_and_pending_entries(client: redis.Redis) -> None:
         client.xadd("s", {"n": i}, id=f"{old + i}-0")
     client.xadd("s", {"n": "new"}, id=f"{now_ms}-0")
     client.xgroup_create("s", "g", id="0")
-    read = client.xreadgroup("g", "c", {"s": ">"}, count=4)  # entries 0-3 delivered
-    ids = [mid for mid, _ in read[0][1]]
+    ((_, read),) = read_group(client, "g", "c", {"s": ">"}, count=4)  # entries 0-3 delivered
+    ids = [mid for mid, _ in read]
     client.xack("s", "g", ids[0], ids[1], ids[3])  # entry 2 stays pending
     trim_stream(client, "s", max_age_s=7 * 86_400)
-    left = [f[b"n"] for _, f in client.xrange("s")]
+    left = [f[b"n"] for _, f in stream_entries(client, "s")]
     assert left == [b"2", b"3", b"4", b"5", b"new"]  # 2 pending, 4 and 5 never read
 
 
@@ -32,10 +34,11 @@ def test_trim_removes_old_acknowledged_entries(client: redis.Redis) -> None:
         client.xadd("s", {"n": i}, id=f"{now_ms - 30 * DAY_MS + i}-0")
     client.xadd("s", {"n": "new"}, id=f"{now_ms}-0")
     client.xgroup_create("s", "g", id="0")
-    for mid, _ in client.xreadgroup("g", "c", {"s": ">"})[0][1]:
+    ((_, read),) = read_group(client, "g", "c", {"s": ">"}, count=100)
+    for mid, _ in read:
         client.xack("s", "g", mid)
     trim_stream(client, "s", max_age_s=7 * 86_400)
-    assert [f[b"n"] for _, f in client.xrange("s")] == [b"new"]
+    assert [f[b"n"] for _, f in stream_entries(client, "s")] == [b"new"]
 
 
 def test_a_stream_nobody_reads_yet_is_left_alone(client: redis.Redis) -> None:

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 import yaml
@@ -334,7 +334,8 @@ def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet,
             raise SystemExit(f"bench: evaluated {evaluated} of {report.published} events in {WAIT_S:.0f}s")
     eval_s = time.perf_counter() - started
     ev.release_all()
-    stored = sum(len(read_alerts(f)) for _, f in client.xrange(Keys(settings.key_prefix).alerts))
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(Keys(settings.key_prefix).alerts))
+    stored = sum(len(read_alerts(f)) for _, f in entries)
     if stored != alerts:
         raise SystemExit(f"bench: {alerts} alerts returned but {stored} in the alert stream")
     return EvalRun(publish_s, eval_s, alerts)

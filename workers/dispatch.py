@@ -25,6 +25,7 @@ from alerts.settings import Settings
 from alerts.store.keys import DISPATCH_GROUP, MARKER_TTL, Keys
 from alerts.store.streams import consumer_name, ensure_group, read_alerts, read_group
 from workers.deliver import DELIVER, JOB_TIMEOUT, ON_FAILURE, retry_policy
+from workers.loop import run_steps
 
 log = logging.getLogger("alerts.dispatch")
 
@@ -143,18 +144,9 @@ class Dispatcher:
 
     def run(self, stop: threading.Event) -> None:
         log.info("dispatcher %s started", self.name)
-        while not stop.is_set():
-            try:
-                self.step()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.error("Redis unavailable (%s); retrying in 1s", type(exc).__name__)
-                self.read_pending = True
-                stop.wait(1.0)
-            except Exception as exc:
-                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
-                    log.error("the alert stream is gone (Redis lost its data?); creating it again")
-                    self.ensure_group()
-                else:
-                    log.exception("dispatch failed; the alerts stay pending and are tried again")
-                self.read_pending = True
-                stop.wait(1.0)
+        run_steps(stop, f"dispatcher {self.name}", self.step, self.recover)
+
+    def recover(self) -> None:
+        """After a failed step: read what this consumer holds again, with the group there to read it."""
+        self.read_pending = True
+        self.ensure_group()

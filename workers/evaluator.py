@@ -43,6 +43,7 @@ from alerts.store.streams import (
     ensure_group,
     read_group,
 )
+from workers.loop import run_steps
 
 log = logging.getLogger("alerts.evaluator")
 
@@ -164,7 +165,8 @@ class Evaluator:
             streams = {self.keys.events(s): ">" for s in sorted(self.owned)}
             resp = read_group(self.client, EVALUATOR_GROUP, self.name, streams, self.settings.batch_size,
                               self.settings.block_ms)
-        batch = [(self._shard_of_stream(name), mid, fields) for name, msgs in resp or [] for mid, fields in msgs]
+        batch = [(shard, mid, fields) for name, msgs in resp or [] if msgs
+                 for shard in (self._shard_of_stream(name),) for mid, fields in msgs]
         if not batch:
             return BatchResult()
         try:
@@ -260,20 +262,7 @@ class Evaluator:
 
     def run(self, stop: threading.Event) -> None:
         log.info("evaluator %s started", self.name)
-        while not stop.is_set():
-            try:
-                self.step()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.error("Redis unavailable (%s); retrying in 1s", type(exc).__name__)
-                self._forget()
-                stop.wait(1.0)
-            except Exception as exc:
-                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
-                    log.error("event streams are gone (Redis lost its data?); taking the shards again")
-                else:
-                    log.exception("evaluation failed; the batch stays pending and is tried again")
-                self._forget()
-                stop.wait(1.0)
+        run_steps(stop, f"evaluator {self.name}", self.step, self._forget)
         try:
             self.release_all()
         except redis.RedisError:

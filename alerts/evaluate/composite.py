@@ -24,7 +24,7 @@ from alerts.durations import format_duration
 from alerts.evaluate.engine import crossed, measure, step_value
 from alerts.events import NewsEvent, PriceEvent, local_date
 from alerts.model import Alert, AlertStatus, History, QuoteState, RuleState, alert_id
-from alerts.rules.compiled import AllOfRule, NewsRule, PriceRule, SpreadRule, StaleRule
+from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
 from alerts.rules.render import render
 from alerts.units import format_price
 
@@ -131,7 +131,7 @@ def describe_price_part(part: PriceRule, ev: PriceEvent) -> str:
     return f"{ev.product} {format_price(ev.price)} {ev.unit} on {ev.as_of_date} ({part.condition_text})"
 
 
-def describe_news_part(part: NewsRule, ev: NewsEvent, tz: str) -> str:
+def describe_news_part(ev: NewsEvent, tz: str) -> str:
     return f"news on {local_date(ev.published_at, tz)}: {ev.headline}"
 
 

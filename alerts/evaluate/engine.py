@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -92,31 +92,33 @@ def measure(rule: PriceRule, ev: PriceEvent, history: History) -> tuple[float | 
 def _candidates(idx: ProductIndex, q: QuoteState | None, p1: float) -> dict[str, PriceRule]:
     """Fast-path rules that fire on p1 unless held back by cooldown."""
     out: dict[str, PriceRule] = {}
-    p0 = q.price if q is not None else None
-    above, below = idx.kind("above"), idx.kind("below")
-    if p0 is None:
+    by_kind = idx.by_kind
+    if q is None:
+        above, below = by_kind.get("above"), by_kind.get("below")
         if above:
             out.update((r.fp, r) for r in above.between(-math.inf, p1, False, False))
         if below:
             out.update((r.fp, r) for r in below.between(p1, math.inf, False, False))
         return out
+    p0 = q.price
     if p1 > p0:
-        for ti in (above, idx.kind("crosses_above")):
+        for ti in (by_kind.get("above"), by_kind.get("crosses_above")):
             if ti:
-                out.update((r.fp, r) for r in ti.between(p0, p1, True, False))
+                for r in ti.between(p0, p1, True, False):
+                    out[r.fp] = r
     elif p1 < p0:
-        for ti in (below, idx.kind("crosses_below")):
+        for ti in (by_kind.get("below"), by_kind.get("crosses_below")):
             if ti:
-                out.update((r.fp, r) for r in ti.between(p1, p0, False, True))
-    if q is not None and q.token != idx.token:
+                for r in ti.between(p1, p0, False, True):
+                    out[r.fp] = r
+    if q.token != idx.token:
         for fp, r in idx.by_fp.items():
             if fp not in q.seen and not r.stateful and r.kind in ("above", "below") and _holds(r, p1):
                 out.setdefault(fp, r)
-    if q is not None:
-        for fp in q.pending:
-            held = idx.by_fp.get(fp)
-            if held is not None and _holds(held, p1):
-                out.setdefault(fp, held)
+    for fp in q.pending:
+        held = idx.by_fp.get(fp)
+        if held is not None and _holds(held, p1):
+            out.setdefault(fp, held)
     return out
 
 
@@ -136,10 +138,36 @@ def _reference(history: History, ts: float) -> tuple[float, float] | None:
     return history[i - 1] if i else None
 
 
+_NONE: frozenset[str] = frozenset()
+
+
+class _Cooldowns:
+    """Cooldowns of a product's rules while one quote is evaluated; the times are copied on the first
+    write (most quotes fire nothing)."""
+
+    __slots__ = ("at", "before", "changed")
+
+    def __init__(self, before: Mapping[str, float], at: float):
+        self.before = before
+        self.at = at
+        self.changed: dict[str, float] | None = None
+
+    def cooling(self, rule: PriceRule) -> bool:
+        if not rule.cooldown:
+            return False
+        last = (self.changed if self.changed is not None else self.before).get(rule.fp)
+        return last is not None and self.at - last < rule.cooldown
+
+    def fired(self, rule: PriceRule) -> None:
+        if self.changed is None:
+            self.changed = dict(self.before)
+        self.changed[rule.fp] = self.at
+
+
 def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -> PriceOutcome:
     st = state or ProductState()
     q = st.quotes.get(ev.source)
-    idx = rules.price.get(ev.product_key)
+    idx = rules.by_product.get(ev.product_key)
     keep = idx.max_window if idx is not None else 0.0
     history = st.history
     if keep:
@@ -152,49 +180,45 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
             return PriceOutcome(LATE, [], replace(st, history=history) if keep else st)
     alerts: list[Alert] = []
     last_fired: dict[str, float] | None = None  # copied on the first write: most quotes fire nothing
-    pending: set[str] = set()
+    pending: frozenset[str] = _NONE
     rule_states = st.rules
-    token, seen = "", frozenset[str]()
+    token, seen = "", _NONE
     if idx is not None:
         token = idx.token
         seen = q.seen if q is not None and q.token == idx.token else frozenset(idx.by_fp)
-
-        def cooling(rule: PriceRule) -> bool:
-            last = (last_fired or st.last_fired).get(rule.fp)
-            return bool(rule.cooldown) and last is not None and ev.as_of - last < rule.cooldown
-
-        def fired(rule: PriceRule) -> None:
-            nonlocal last_fired
-            if last_fired is None:
-                last_fired = dict(st.last_fired)
-            last_fired[rule.fp] = ev.as_of
-
-        for fp, rule in _candidates(idx, q, ev.price).items():
-            if not rule.active_at(ev.as_of):
-                continue
-            if cooling(rule):
-                if rule.kind in ("above", "below"):
-                    pending.add(fp)
-                continue
-            fired(rule)
-            alerts.append(_price_alert(rule, ev, q, "firing", rules.timezone))
-        if idx.stateful:
-            rule_states = dict(st.rules)
-            for rule in idx.stateful:
-                key = f"{rule.fp}|{ev.source}"
-                before = rule_states.get(key, RuleState())
-                after, events = _step_stateful(rule, before, ev, history.get(ev.source, ()), q, cooling)
-                if after != before:
-                    rule_states[key] = after
-                for status, extra in events:
-                    if status == "firing":
-                        fired(rule)
-                    alerts.append(_price_alert(rule, ev, q, status, rules.timezone, **extra))
+        candidates = _candidates(idx, q, ev.price)
+        if candidates or idx.stateful:
+            cooldowns = _Cooldowns(st.last_fired, ev.as_of)
+            held: set[str] = set()
+            for fp, rule in candidates.items():
+                if not rule.active_at(ev.as_of):
+                    continue
+                if cooldowns.cooling(rule):
+                    if rule.kind in ("above", "below"):
+                        held.add(fp)
+                    continue
+                cooldowns.fired(rule)
+                alerts.append(_price_alert(rule, ev, q, "firing", rules.timezone))
+            if idx.stateful:
+                rule_states = dict(st.rules)
+                for rule in idx.stateful:
+                    key = f"{rule.fp}|{ev.source}"
+                    before = rule_states.get(key, RuleState())
+                    after, events = _step_stateful(rule, before, ev, history.get(ev.source, ()), q,
+                                                   cooldowns.cooling)
+                    if after != before:
+                        rule_states[key] = after
+                    for status, extra in events:
+                        if status == "firing":
+                            cooldowns.fired(rule)
+                        alerts.append(_price_alert(rule, ev, q, status, rules.timezone, **extra))
+            last_fired = cooldowns.changed
+            pending = frozenset(held) if held else _NONE
         if q is not None and q.token != idx.token:  # rules changed: forget state of rules that are gone
             last_fired = {fp: t for fp, t in (last_fired or st.last_fired).items() if fp in idx.by_fp}
             rule_states = {k: v for k, v in rule_states.items() if k.split("|", 1)[0] in idx.by_fp}
     same_time = q.same_time_ids | {ev.id} if q is not None and q.as_of == ev.as_of else frozenset((ev.id,))
-    quote = QuoteState(ev.price, ev.as_of, ev.as_of_date, ev.id, token, seen, frozenset(pending), same_time)
+    quote = QuoteState(ev.price, ev.as_of, ev.as_of_date, ev.id, token, seen, pending, same_time)
     quotes = dict(st.quotes)
     quotes[ev.source] = quote
     return PriceOutcome(NEW, alerts, ProductState(quotes, st.last_fired if last_fired is None else last_fired,

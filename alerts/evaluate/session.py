@@ -59,7 +59,7 @@ class Session:
             self.prices.append((ev, out.status == LATE, seq))
         if out.state is not st:
             self.changed[ev.product_key] = out.state
-        idx = self.rules.price.get(ev.product_key)
+        idx = self.rules.by_product.get(ev.product_key)
         if out.status != NEW or idx is None or not (idx.spreads or idx.parts):
             return out.alerts
         alerts = list(out.alerts)
@@ -89,7 +89,7 @@ class Session:
         for rule, i, part in self.rules.news_parts:
             if part.matches(text, ev.source):
                 fired, state = evaluate_part(rule, self.shared.get(rule.state_key), i, ev.published_at,
-                                             describe_news_part(part, ev, self.rules.timezone), ev)
+                                             describe_news_part(ev, self.rules.timezone), ev)
                 parts.extend(self._keep(rule.state_key, fired, state))
         out = evaluate_news(self.rules, ev, before, self.news_fired)
         for fp, t in out.last_fired.items():
@@ -116,7 +116,7 @@ def shared_rules(rules: RuleSet, events: Iterable[Event]) -> set[str]:
     news = False
     for ev in events:
         if isinstance(ev, PriceEvent):
-            idx = rules.price.get(ev.product_key)
+            idx = rules.by_product.get(ev.product_key)
             if idx is not None:
                 fps.update(s.state_key for s in idx.spreads)
                 fps.update(r.state_key for r, _, _ in idx.parts)

@@ -387,18 +387,18 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
             continue
         if isinstance(r, SpreadRule):
             for leg in (r.of, r.minus):
-                rs.price.setdefault(leg.key, ProductIndex()).spreads.append(r)
+                rs.by_product.setdefault(leg.key, ProductIndex()).spreads.append(r)
             continue
         if isinstance(r, AllOfRule):
             for i, part in enumerate(r.parts):
                 if isinstance(part, NewsRule):
                     news_parts.append((r, i, part))
                 else:
-                    pidx = rs.price.setdefault(part.product.key, ProductIndex())
+                    pidx = rs.by_product.setdefault(part.product.key, ProductIndex())
                     pidx.parts.append((r, i, part))
                     pidx.max_window = max(pidx.max_window, part.window)
             continue
-        idx = rs.price.setdefault(r.product.key, ProductIndex())
+        idx = rs.by_product.setdefault(r.product.key, ProductIndex())
         idx.by_fp[r.fp] = r
         if r.stateful:
             idx.stateful.append(r)
@@ -409,8 +409,8 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
     rs.news = tuple(news)
     rs.news_parts = tuple(news_parts)
     rs.stale = tuple(stale)
-    rs.has_shared = bool(news_parts) or any(i.spreads or i.parts for i in rs.price.values())
-    for idx in rs.price.values():
+    rs.has_shared = bool(news_parts) or any(i.spreads or i.parts for i in rs.by_product.values())
+    for idx in rs.by_product.values():
         for ti in idx.by_kind.values():
             ti.rules.sort(key=lambda r: r.threshold)
             ti.thresholds = [r.threshold for r in ti.rules]

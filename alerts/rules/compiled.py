@@ -68,7 +68,7 @@ class PriceRule(RuleBase):
             return f"{value:+.1f}%" if self.kind != "abs_above" else f"{abs(value):.1f}%"
         return f"{format_price(value)} {self.product.unit}"
 
-    @property
+    @cached_property
     def condition_text(self) -> str:
         words = {"above": "above", "below": "below", "crosses_above": "crossed above",
                  "crosses_below": "crossed below", "abs_above": "moved more than"}[self.kind]
@@ -116,7 +116,7 @@ class SpreadRule(RuleBase):
     confirm: int = 1
     resolve: bool = False
 
-    @property
+    @cached_property
     def condition_text(self) -> str:
         words = {"above": "above", "below": "below", "crosses_above": "crossed above",
                  "crosses_below": "crossed below"}[self.kind]
@@ -170,9 +170,10 @@ class ThresholdIndex:
 
     def between(self, lo: float, hi: float, lo_inclusive: bool, hi_inclusive: bool) -> list[PriceRule]:
         """Rules with lo < X < hi, each end included when asked."""
-        i = bisect.bisect_left(self.thresholds, lo) if lo_inclusive else bisect.bisect_right(self.thresholds, lo)
-        j = bisect.bisect_right(self.thresholds, hi) if hi_inclusive else bisect.bisect_left(self.thresholds, hi)
-        return self.rules[i:j]
+        t = self.thresholds
+        i = bisect.bisect_left(t, lo) if lo_inclusive else bisect.bisect_right(t, lo)
+        j = bisect.bisect_right(t, hi) if hi_inclusive else bisect.bisect_left(t, hi)
+        return self.rules[i:j] if i < j else []
 
 
 @dataclass
@@ -193,7 +194,7 @@ class ProductIndex:
 class RuleSet:
     catalog: Catalog
     timezone: str = "Asia/Shanghai"
-    price: dict[str, ProductIndex] = field(default_factory=dict)
+    by_product: dict[str, ProductIndex] = field(default_factory=dict)  # product key -> its price rules, indexed
     news: tuple[NewsRule, ...] = ()
     news_parts: tuple[tuple[AllOfRule, int, NewsRule], ...] = ()  # all_of news parts
     stale: tuple[StaleRule, ...] = ()

@@ -1,0 +1,38 @@
+"""The loop every worker thread runs: ``step`` until stopped. Nothing a step raises ends the thread:
+Redis unavailable, streams lost with Redis' data, or an error of ours is logged once per failure, the
+worker ``recover``s (forgets what it holds, recreates what it needs) and tries again after
+``RETRY_SECONDS``; what it had read but not committed stays pending in Redis and is read again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import redis
+
+log = logging.getLogger("alerts.loop")
+
+#: Seconds between a failed step and the next try.
+RETRY_SECONDS = 1.0
+
+
+def run_steps(stop: threading.Event, what: str, step: Callable[[], object], recover: Callable[[], None]) -> None:
+    while not stop.is_set():
+        try:
+            step()
+            continue
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.error("%s: Redis unavailable (%s); retrying in %gs", what, type(exc).__name__, RETRY_SECONDS)
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                log.error("%s: its stream is gone (Redis lost its data?); creating it again", what)
+            else:
+                log.exception("%s failed; what it read stays pending and is tried again", what)
+        except Exception:
+            log.exception("%s failed; what it read stays pending and is tried again", what)
+        try:
+            recover()
+        except redis.RedisError as exc:
+            log.error("%s: cannot recover yet (%s); trying again", what, type(exc).__name__)
+        stop.wait(RETRY_SECONDS)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from alerts.model import Alert
 from alerts.rules.compiled import RuleSet
@@ -16,7 +14,7 @@ from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.publish import Publisher
 from alerts.store.streams import read_alerts
 from tests.streams import stream_entries
-from workers.deliver import configure
+from workers.deliver import Delivery, DeliveryWorker
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
 
@@ -32,7 +30,7 @@ class Pipeline:
                                    settings.key_prefix)
         self.evaluator = Evaluator(client, settings, lambda: self.rules)
         self.dispatcher = Dispatcher(client, settings)
-        configure(settings, lambda: self.rules)
+        self.delivery = Delivery(settings, lambda: self.rules)
 
     def publish(self, *events: dict[str, Any]) -> None:
         report = self.publisher.publish(*events)
@@ -57,8 +55,8 @@ class Pipeline:
                 return n
 
     def deliver(self) -> None:
-        SimpleWorker([make_queue(self.client, self.settings)], connection=self.client,
-                     serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
+        DeliveryWorker([make_queue(self.client, self.settings)], connection=self.client,
+                       delivery=self.delivery).work(burst=True, logging_level="WARNING")
 
     def run(self, *events: dict[str, Any]) -> list[Alert]:
         self.publish(*events)
@@ -73,7 +71,7 @@ class Pipeline:
 
 def stream_alerts(client: redis.Redis, key: str = "alerts:alerts") -> list[dict[str, Any]]:
     """Every alert in the alert stream, in order (entries hold up to 100 alerts each)."""
-    return [a for _, fields in stream_entries(client, key) for a in read_alerts(fields)]
+    return [a.to_dict() for _, fields in stream_entries(client, key) for a in read_alerts(fields)]
 
 
 def streams_drained(client: redis.Redis, shards: int, keys: Keys | None = None) -> bool:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import redis
 
-from alerts.evaluate.backtest import alert_day, read_events, run_backtest, stored_events
+from alerts.evaluate.backtest import alert_day, read_events, run_backtest
 from alerts.events import local_date
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
+from alerts.store.history import stored_events
 from alerts.store.keys import Keys
 from tests.conftest import env_for
 from tests.pipeline import Pipeline

@@ -14,7 +14,7 @@ from alerts.events import parse_event
 from alerts.model import Alert
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store.keys import Keys
+from alerts.store.batch import BatchCommit
 from alerts.store.streams import read_group
 from tests.pipeline import Pipeline, quote, stream_alerts
 from tests.servers import write_rules
@@ -110,21 +110,20 @@ holidays: [2025-10-01, 2025-10-02, 2025-10-03]
 """)
     p = Pipeline(client, settings)
     rules = p.rules
-    keys = Keys()
 
     def at(day: str) -> float:
         return datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(TZ)).timestamp()
 
-    assert check_stale(client, keys, rules, at("2025-09-29T09:00")) == []  # never quoted: nothing to go stale
+    assert check_stale(client, settings, rules, at("2025-09-29T09:00")) == []  # never quoted: nothing to go stale
     p.run(quote(1_705, "2025-09-26", product="Dy oxide", unit="CNY/kg"))  # a Friday
-    assert check_stale(client, keys, rules, at("2025-10-01T09:00")) == []  # Mon 29th, Tue 30th missing: 2
-    assert check_stale(client, keys, rules, at("2025-10-06T09:00")) == []  # holidays and the weekend: still 2
-    (a,) = check_stale(client, keys, rules, at("2025-10-07T09:00"))  # and Mon 6th: 3
+    assert check_stale(client, settings, rules, at("2025-10-01T09:00")) == []  # Mon 29th, Tue 30th missing: 2
+    assert check_stale(client, settings, rules, at("2025-10-06T09:00")) == []  # holidays and the weekend: still 2
+    (a,) = check_stale(client, settings, rules, at("2025-10-07T09:00"))  # and Mon 6th: 3
     assert "dysprosium oxide: no quote for 3 business days (last 1,705 CNY/kg on 2025-09-26)" in a.text
-    assert check_stale(client, keys, rules, at("2025-10-08T09:00")) == []  # told once
+    assert check_stale(client, settings, rules, at("2025-10-08T09:00")) == []  # told once
     p.run(quote(1_710, "2025-10-10", product="Dy oxide", unit="CNY/kg"))  # the feed is back ...
-    assert check_stale(client, keys, rules, at("2025-10-14T09:00")) == []
-    assert len(check_stale(client, keys, rules, at("2025-10-16T09:00"))) == 1  # ... and stopped again
+    assert check_stale(client, settings, rules, at("2025-10-14T09:00")) == []
+    assert len(check_stale(client, settings, rules, at("2025-10-16T09:00"))) == 1  # ... and stopped again
     stream = stream_alerts(client)
     assert [s["kind"] for s in stream] == ["stale", "stale"]
 
@@ -151,26 +150,70 @@ def test_a_spread_edit_keeps_the_legs(tmp_path: Path) -> None:
     assert [a.price for a in out] == [103_000]  # the oxide leg was kept; the edited rule started armed
 
 
-def test_a_batch_that_read_stale_shared_state_is_evaluated_again(client: redis.Redis, settings: Settings,
-                                                                 rules_dir: Path) -> None:
-    import pytest
+def _read_batch(client: redis.Redis, p: Pipeline, settings: Settings) -> list[tuple[int, bytes, dict[bytes, bytes]]]:
+    """The evaluator's next batch, read as its step() reads it."""
+    p.evaluator.maintain_leases(force=True)
+    streams = {f"alerts:events:{s}": ">" for s in range(settings.stream_shards)}
+    entries = read_group(client, "evaluators", p.evaluator.name, streams, count=100)
+    return [(int(name.decode().rsplit(":", 1)[1]), mid, fields) for name, msgs in entries for mid, fields in msgs]
 
-    from alerts.store.breaker import BreakerVerdict
+
+def test_a_batch_whose_shared_state_moved_is_not_committed(client: redis.Redis, settings: Settings,
+                                                           rules_dir: Path) -> None:
+    import pytest
 
     write_rules(rules_dir, SPREAD)
     p = Pipeline(client, settings)
     p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"))
     (key,) = [k.decode() for k in client.scan_iter("alerts:shared:*")]
     read_then = client.get(key)
-    assert isinstance(read_then, bytes)
-    p.run(quote(444_000, "2025-02-28"))  # another batch (another shard's owner) moves the state on
-    assert client.get(key) != read_then
-    p.publish(quote(434_000, "2025-03-03"))
-    p.evaluator.maintain_leases(force=True)
-    streams = {f"alerts:events:{s}": ">" for s in range(settings.stream_shards)}
-    entries = read_group(client, "evaluators", p.evaluator.name, streams, count=100)  # the new quote, as a batch
-    batch = [(int(name.decode().rsplit(":", 1)[1]), mid, fields) for name, msgs in entries for mid, fields in msgs]
+    p.run(quote(444_000, "2025-02-28"))
+    p.publish(quote(434_000, "2025-03-03"))  # would fire: 112,500
+    batch = _read_batch(client, p, settings)
     assert len(batch) == 1
-    session = Session(p.rules)
+    prepared = p.evaluator.prepare(p.evaluator.decode(batch))
+    assert [a.price for a in prepared.verdict.alerts] == [112_500]
+    assert read_then is not None
+    client.set(key, read_then)  # another shard's evaluator moves the shared state between the read and the commit
     with pytest.raises(redis.WatchError):
-        p.evaluator._commit(batch, session, BreakerVerdict([]), [], {key: read_then})
+        p.evaluator.commit(prepared)
+    assert stream_alerts(client) == []  # nothing of the batch was written ...
+    assert client.xpending("alerts:events:0", "evaluators")["pending"] + sum(
+        client.xpending(f"alerts:events:{s}", "evaluators")["pending"] for s in range(1, settings.stream_shards)) == 1
+
+
+def test_a_conflicting_batch_is_evaluated_again_from_a_fresh_read(client: redis.Redis, settings: Settings,
+                                                                  rules_dir: Path) -> None:
+    """The WatchError loop of Evaluator.process: a commit that conflicts is read and evaluated again."""
+    import json
+
+    from workers.evaluator import Decoded, Evaluator
+
+    write_rules(rules_dir, SPREAD)
+    p = Pipeline(client, settings)
+    p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"), quote(444_000, "2025-02-28"))  # 102,500
+    (key,) = [k.decode() for k in client.scan_iter("alerts:shared:*")]
+    fp = key.rsplit(":", 1)[1]
+    # what the evaluator of the alloy's shard commits meanwhile: the alloy at 552,000 on 03-03 (108,000)
+    other = Session(p.rules, shared={fp: json.loads(client.get(key) or b"{}")})
+    assert other.apply(parse_event(quote(552_000, "2025-03-03", product="Pr-Nd alloy"), p.rules.catalog, TZ)) == []
+    moved = json.dumps(other.shared[fp])
+    reads: list[int] = []
+
+    class Racing(Evaluator):
+        def prepare(self, decoded: Decoded) -> BatchCommit:
+            commit = super().prepare(decoded)
+            if not reads:
+                client.set(key, moved)  # lands between this read and this commit
+            reads.append(len(commit.verdict.alerts))
+            return commit
+
+    p.evaluator.release_all()
+    racing = Racing(client, settings, lambda: p.rules)
+    racing.maintain_leases(force=True)
+    p.publish(quote(440_000, "2025-03-03"))  # 106,500 against the alloy it read; 112,000 against the alloy now
+    got = [a for _ in range(20) for a in racing.step().alerts]
+    assert reads == [0, 1]  # evaluated twice: first from the stale read (nothing), then from the fresh one
+    assert [(a.status, a.price, a.as_of) for a in got] == [("firing", 112_000, "2025-03-03")]
+    assert "Pr-Nd alloy 552,000 on 2025-03-03" in got[0].text
+    assert [a["price"] for a in stream_alerts(client)] == [112_000]

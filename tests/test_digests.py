@@ -17,6 +17,7 @@ import redis
 
 from alerts.notify.digest import run_due
 from alerts.settings import Settings
+from alerts.store.digests import DigestStore
 from tests.conftest import env_for
 from tests.notify.test_email import Inbox, smtp  # noqa: F401 - the SMTP server fixture
 from tests.pipeline import Pipeline, quote
@@ -52,17 +53,22 @@ def p(client: redis.Redis, settings: Settings, rules_dir: Path, smtp: tuple[Inbo
     return pipe
 
 
+
+def digests(p: Pipeline) -> DigestStore:
+    return DigestStore(p.client, p.keys)
+
 def test_one_email_per_slot_even_with_two_schedulers(p: Pipeline, smtp: tuple[Inbox, int]) -> None:  # noqa: F811
     inbox, _ = smtp
     results: list[dict[str, str]] = []
-    racers = [threading.Thread(target=lambda: results.append(run_due(p.client, p.settings, p.rules, MONDAY_0805)))
+    store = digests(p)
+    racers = [threading.Thread(target=lambda: results.append(run_due(store, p.settings, p.rules, MONDAY_0805)))
               for _ in range(2)]
     for t in racers:
         t.start()
     for t in racers:
         t.join(30)
     assert len(inbox.messages) == 1, results
-    assert run_due(p.client, p.settings, p.rules, MONDAY_0805 + 60) == {}  # the slot is done
+    assert run_due(digests(p), p.settings, p.rules, MONDAY_0805 + 60) == {}  # the slot is done
     msg = inbox.messages[0]
     assert msg["Subject"] == "Rare earths: 2 alerts" and msg["To"] == "desk@example.com"
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -80,12 +86,12 @@ def test_one_email_per_slot_even_with_two_schedulers(p: Pipeline, smtp: tuple[In
 def test_relay_down_keeps_the_alerts_and_a_missed_slot_goes_once(p: Pipeline, smtp: tuple[Inbox, int]) -> None:  # noqa: F811
     inbox, _ = smtp
     down = p.settings.model_copy(update={"smtp_port": free_port()})
-    assert run_due(p.client, down, p.rules, MONDAY_0805)["desk-daily"].startswith("not sent")
+    assert run_due(digests(p), down, p.rules, MONDAY_0805)["desk-daily"].startswith("not sent")
     assert p.client.llen("alerts:outbox:digest:desk-daily") == 2
     # the relay is back two days later: the missed slots go out once, as one email
     later = MONDAY_0805 + 2 * 86400
-    assert run_due(p.client, p.settings, p.rules, later) == {"desk-daily": "sent with 2 alerts"}
-    assert run_due(p.client, p.settings, p.rules, later + 60) == {}
+    assert run_due(digests(p), p.settings, p.rules, later) == {"desk-daily": "sent with 2 alerts"}
+    assert run_due(digests(p), p.settings, p.rules, later + 60) == {}
     assert len(inbox.messages) == 1
 
 
@@ -114,8 +120,8 @@ def test_digest_subject_is_checked_and_prices_keep_their_baseline(p: Pipeline, r
     problems = [str(q) for q in load_rules(rules_dir).problems]
     assert any("digests: x: subject: unknown field 'cnt'" in q for q in problems), problems
     (rules_dir / "bad.yaml").unlink()
-    assert run_due(p.client, p.settings, p.rules, MONDAY_0805)["desk-daily"] == "sent with 2 alerts"
+    assert run_due(digests(p), p.settings, p.rules, MONDAY_0805)["desk-daily"] == "sent with 2 alerts"
     # the next (empty) slot sends nothing and keeps the prices the last email showed, for the next change
-    assert run_due(p.client, p.settings, p.rules, MONDAY_0805 + 86400)["desk-daily"] == "nothing to send"
+    assert run_due(digests(p), p.settings, p.rules, MONDAY_0805 + 86400)["desk-daily"] == "nothing to send"
     state = json.loads(p.client.get("alerts:digest:desk-daily:state"))  # type: ignore[arg-type]
     assert state["prices"] == {"prndoxide": 452000.0}

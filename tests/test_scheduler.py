@@ -6,9 +6,8 @@ import time
 
 import redis
 
-from alerts.store.streams import read_group
+from alerts.store.streams import read_group, trim_stream
 from tests.streams import stream_entries
-from workers.periodic import trim_stream
 
 DAY_MS = 86_400_000
 

@@ -75,13 +75,14 @@ def test_relay_down_is_retried_refused_recipient_is_not(p: Pipeline, smtp: tuple
     from alerts.store.keys import Keys
 
     inbox, _ = smtp
-    from workers.deliver import configure
+    from workers.deliver import Delivery
 
-    configure(p.settings.model_copy(update={"smtp_port": free_port()}))  # a relay that is down
+    good = p.delivery
+    p.delivery = Delivery(p.settings.model_copy(update={"smtp_port": free_port()}))  # a relay that is down
     p.run({"type": "news", "id": "n1", "headline": "export licences", "source": "smm"})
     (f,) = failures.listing(p.client, Keys())
     assert f["permanent"] is False and "cannot send through the mail relay" in f["reason"]
-    configure(p.settings)
+    p.delivery = good
     inbox.refuse = "550 no such user"
     p.run({"type": "news", "id": "n2", "headline": "export licences 2", "source": "smm"})
     assert {x["permanent"] for x in failures.listing(p.client, Keys())} == {False, True}

@@ -40,6 +40,8 @@ from rq.serializers import JSONSerializer
 
 from alerts.catalog import product_key
 from alerts.evaluate.backtest import read_events, run_backtest
+from alerts.evaluate.session import Session
+from alerts.events import parse_event
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
@@ -64,6 +66,11 @@ STEP = 0.002
 SPREAD = 0.10
 RULES_PER_FILE = 1000
 RULE_COUNTS = (100, 1_000, 10_000)
+#: The rule count whose evaluator throughput is compared with the raw read ceiling.
+SHARE_RULES = 1_000
+#: A regex that takes exponential time in a backtracking engine, and the article length it is run on.
+EVIL_REGEX = "(a+)+$"
+EVIL_LENGTH = 100_000
 #: The latency part: its rule count, a product of its own with one crosses_above and one
 #: crosses_below rule at LAT_THRESHOLD, and the pace of its events.
 LATENCY_RULES = 1_000
@@ -341,6 +348,24 @@ def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet,
     return EvalRun(publish_s, eval_s, alerts)
 
 
+def catastrophic_regex(workdir: Path) -> float:
+    """Seconds to evaluate one article against a news rule whose regex backtracks catastrophically in a
+    backtracking engine (``(a+)+$`` on "aaa...a!"); RE2 runs it in linear time."""
+    rules_dir = workdir / "rules-regex"
+    rules_dir.mkdir()
+    (rules_dir / "r.yaml").write_text(f"rules:\n  - id: evil\n    news: {{regex: '{EVIL_REGEX}'}}\n"
+                                      "    notify: [console]\n")
+    rs = load_rules(rules_dir)
+    article = parse_event({"type": "news", "headline": "h", "body": "a" * EVIL_LENGTH + "!",
+                           "published_at": "2025-05-29T10:00:00+08:00"}, rs.catalog, "Asia/Shanghai")
+    started = time.perf_counter()
+    alerts = Session(rs).apply(article)
+    took = time.perf_counter() - started
+    if alerts:
+        raise SystemExit("bench: the regex rule matched an article it cannot match")
+    return took
+
+
 # --- 4. latency ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -467,6 +492,7 @@ def main() -> int:
         rows.append(Row(f"Raw ceiling: XREADGROUP COUNT {RAW_BATCH} + json.loads + XACK", f"{n:,}",
                         f"{rate(n, read_s)} events/s"))
         say(f"raw ceiling: XADD {rate(n, write_s)}/s, read+parse+ack {rate(n, read_s)}/s")
+        ceiling = n / read_s
         client.flushall()
 
         n = sizes.naive_jobs
@@ -493,6 +519,9 @@ def main() -> int:
                 f"published {rate(n, run.publish_s)}/s, evaluated {rate(n, run.eval_s)}/s, "
                 f"{run.alerts:,} alerts")
             client.flushall()
+        share = per_rules[SHARE_RULES] / ceiling
+        rows.append(Row(f"Evaluator with {SHARE_RULES:,} rules / raw read ceiling", "", f"{share:.0%}"))
+        say(f"evaluator with {SHARE_RULES:,} rules: {share:.0%} of the raw read ceiling")
         most, fewest = RULE_COUNTS[-1], RULE_COUNTS[0]
         ratio = per_rules[most] / per_rules[fewest]
         rows.append(Row(f"Throughput ratio {most:,} rules / {fewest:,} rules", "", f"{ratio:.2f}"))
@@ -513,6 +542,11 @@ def main() -> int:
         rows.append(Row("Backtest (`alerts backtest --events`): read, parse and evaluate a JSON Lines file, "
                         "1,000 rules", f"{n:,}", f"{bt_s:.2f} s ({rate(n, bt_s)} events/s, {len(bt.alerts):,} alerts)"))
         say(f"backtest: {n:,} events in {bt_s:.2f}s")
+
+        regex_s = catastrophic_regex(workdir)
+        rows.append(Row(f"News rule `{EVIL_REGEX}` (RE2) on a {EVIL_LENGTH:,}-character article, no match",
+                        "1", f"{regex_s * 1000:.1f} ms"))
+        say(f"regex {EVIL_REGEX} on {EVIL_LENGTH:,} characters: {regex_s * 1000:.1f} ms")
 
         lat = latency(url, workdir, bases, rng, LATENCY_EVENTS)
         ms = lat.latencies_ms

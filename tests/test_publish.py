@@ -70,7 +70,7 @@ def test_python_api(client: redis.Redis) -> None:
 
 
 def test_module_functions_use_the_settings(client: redis.Redis, settings: Settings) -> None:
-    from alerts.store.publish import publish_events, publish_lines
+    from alerts.publish import publish_events, publish_lines  # the documented Python API
 
     report = publish_lines([GOOD, "{broken", NEWS], settings)
     assert (report.published, [n for n, _ in report.errors]) == (2, [2])

@@ -1,12 +1,6 @@
 """Publishing events: validate each one, report the invalid ones by line, append the valid ones to
-the event streams in pipelined batches. ``alerts publish`` and the functions below share this code.
-
-    >>> from alerts.publish import publish_events
-    >>> report = publish_events([{"type": "price", "product": "Pr-Nd oxide", "price": 444000,
-    ...                           "unit": "CNY/t", "as_of": "2025-03-11", "source": "smm"}])
-    >>> report.ok, report.published, report.errors   # doctest: +SKIP
-    (True, 1, [])
-"""
+the event streams in pipelined batches, in their typed wire form. ``alerts publish`` and the Python API
+(``alerts.publish``) share this code."""
 
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ import os
 import platform
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from typing import Any, cast
 
 import redis
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.servers
 from pydantic import SecretStr
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
@@ -47,9 +48,10 @@ from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.publish import Publisher
-from alerts.store.server import connect, redis_server_binary
+from alerts.store.server import connect
 from alerts.store.streams import read_alerts
 from alerts.units import format_price
+from tests.servers import RedisServer, wait_for
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
 
@@ -118,51 +120,16 @@ def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}"
 
 
-def wait_for(what: str, done: Any, timeout: float = WAIT_S) -> None:
-    """Poll ``done()`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: timed out waiting for {what}")
-        time.sleep(0.005)
-
-
 # --- servers ---------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @contextmanager
 def private_redis() -> Iterator[str]:
-    """A redis-server of our own on a free port, without persistence; yields its URL."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-redis-") as data_dir:
-        proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", data_dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        try:
-            probe = redis.Redis.from_url(url, socket_timeout=2)
-
-            def answers() -> bool:
-                if proc.poll() is not None:
-                    raise SystemExit("bench: redis-server exited at start")
-                try:
-                    return bool(probe.ping())
-                except redis.ConnectionError:
-                    return False
-
-            wait_for("redis-server to start", answers, timeout=15)
-            probe.close()
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    """A redis-server of our own on a free port, without persistence (the test suite's); yields its URL."""
+    server = RedisServer()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 class SlackStub:
@@ -418,7 +385,7 @@ def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random
             for t in threads:
                 t.start()
             queue = make_queue(client, settings)
-            wait_for("the rq worker", lambda: worker.poll() is None and Worker.count(client, queue) > 0)
+            wait_for(lambda: worker.poll() is None and Worker.count(client, queue) > 0, WAIT_S, "the rq worker")
             pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards,
                             settings.key_prefix)
 
@@ -430,9 +397,9 @@ def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random
             # Warm-up, not measured: a first quote (fires nothing), then one alert all the way to Slack.
             publish(0, LAT_THRESHOLD - 1_000)
             state = Keys(settings.key_prefix).state(product_key(LAT_PRODUCT))
-            wait_for("the first quote to be evaluated", lambda: client.exists(state) > 0)
+            wait_for(lambda: client.exists(state) > 0, WAIT_S, "the first quote to be evaluated")
             publish(1, LAT_THRESHOLD + 1_000)
-            wait_for("the warm-up alert to reach Slack", lambda: len(slack.arrivals) == 1)
+            wait_for(lambda: len(slack.arrivals) == 1, WAIT_S, "the warm-up alert to reach Slack")
             sent: dict[str, float] = {}
             started = time.perf_counter()
             for k in range(1, n + 1):

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from alerts.errors import ConfigError
+from alerts.events import parse_event
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.publish import Publisher
@@ -67,10 +68,32 @@ def test_a_poisonous_entry_does_not_block_its_shard(client: redis.Redis, pipelin
     client.xadd("alerts:events:0", {"e": json.dumps({"type": "news", "headline": "x", "published_at":
                                                      "0001-01-01T00:00:00+14:00", "id": "bad"})})
     client.xadd("alerts:events:0", {"nothing": b"here"})
+    client.xadd("alerts:events:0", {"w": b'{"type":"price","id":"x","product":"Pr-Nd oxide"}'})  # half a wire form
     pipeline.publish({"type": "news", "id": "n1", "headline": "Export licences granted"})
     assert [a.rule_id for a in pipeline.evaluate()] == ["licences"]
     reasons = [f[b"reason"].decode() for _, f in stream_entries(client, "alerts:invalid")]
-    assert len(reasons) == 3 and "out of range" in reasons[1]
+    assert len(reasons) == 4 and "out of range" in reasons[1]
+    assert reasons[3].startswith("not an event on the wire: Object missing required field")
+
+
+def test_entries_of_the_previous_version_are_still_evaluated(client: redis.Redis, pipeline: Pipeline) -> None:
+    """Events published before the typed wire form (the JSON object as published, under ``e``) that are
+    still pending when the new version starts are parsed and evaluated like new ones."""
+    shard = _shard_of(pipeline, "Pr-Nd oxide")
+    legacy = {"type": "price", "product": "PrNd oxide", "price": 455, "unit": "CNY/kg", "as_of": "2025-02-25",
+              "source": "smm", "id": "old-1"}
+    client.xadd(f"alerts:events:{shard}", {"e": json.dumps(legacy)})
+    (alert,) = pipeline.evaluate()
+    assert (alert.rule_id, alert.event_id, alert.price, alert.as_of) == ("prnd-450k", "old-1", 455_000, "2025-02-25")
+    pipeline.publish(quote(456_000, "2025-02-26", id="new-1"))  # and the new form after it: no second alert
+    assert pipeline.evaluate() == []
+
+
+def _shard_of(pipeline: Pipeline, product: str) -> int:
+    from alerts.store.streams import shard_of
+
+    event = parse_event(quote(1, "2025-01-01", product=product), pipeline.rules.catalog, "Asia/Shanghai")
+    return shard_of(event, pipeline.settings.stream_shards)
 
 
 def test_streams_lost_with_redis_are_recreated(client: redis.Redis, pipeline: Pipeline, settings: Settings) -> None:

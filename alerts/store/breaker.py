@@ -17,6 +17,12 @@ from alerts.evaluate.breaker import BUCKET, BreakerVerdict, buckets, decide
 from alerts.model import Alert
 from alerts.store.keys import Keys
 
+#: HINCRBY of every (rule, count) pair in ARGV after the first, then EXPIRE the hash by ARGV[1] seconds.
+_COUNT = """
+for i = 2, #ARGV, 2 do redis.call('hincrby', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('expire', KEYS[1], ARGV[1])
+"""
+
 
 def apply_breaker(client: redis.Redis, keys: Keys, alerts: Iterable[Alert], limit: int, window: float,
                   now: float | None = None) -> BreakerVerdict:
@@ -44,11 +50,9 @@ def record(pipe: redis.client.Pipeline, keys: Keys, verdict: BreakerVerdict, win
            now: float | None = None) -> None:
     """Write a verdict into a transaction (the commit of the alerts it lets through)."""
     now = time.time() if now is None else now
-    if verdict.counted:
-        key = keys.breaker(str(int(now // BUCKET)))
-        for rule, n in verdict.counted.items():
-            pipe.hincrby(key, rule, n)
-        pipe.expire(key, int(window) + 2 * BUCKET)
+    if verdict.counted:  # one command however many rules fired (thousands, with large rule sets)
+        args = [x for rule, n in verdict.counted.items() for x in (rule, n)]
+        pipe.eval(_COUNT, 1, keys.breaker(str(int(now // BUCKET))), int(window) + 2 * BUCKET, *args)
     for rule, info in verdict.paused.items():
         pipe.hset(keys.paused, rule, json.dumps(info))
 

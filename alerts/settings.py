@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     event_retention_days: float = Field(default=7.0, description="Evaluated events are trimmed after this.")
     alert_retention_days: float = Field(default=90.0, description="Alert history is trimmed after this.")
 
+    composite_grace_seconds: float = Field(
+        default=7200.0, ge=0, description="Spreads and all_of rules are evaluated in event time: a time waits "
+        "for the other legs' quotes up to this long, then is evaluated with what is known.")
+
     breaker_max_alerts: int = Field(
         default=20, ge=1, description="Circuit breaker: a rule that fires more than this many times within "
         "breaker_window_seconds is paused until `alerts rules resume ID`.")

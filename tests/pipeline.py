@@ -16,6 +16,7 @@ from alerts.store.streams import read_alerts
 from tests.streams import stream_entries
 from workers.deliver import Delivery, DeliveryWorker
 from workers.dispatch import Dispatcher, make_queue
+from workers.composer import Composer
 from workers.evaluator import Evaluator
 
 
@@ -29,6 +30,7 @@ class Pipeline:
         self.publisher = Publisher(client, self.rules.catalog, settings.timezone, settings.stream_shards,
                                    settings.key_prefix)
         self.evaluator = Evaluator(client, settings, lambda: self.rules)
+        self.composer = Composer(client, settings, lambda: self.rules)
         self.dispatcher = Dispatcher(client, settings)
         self.delivery = Delivery(settings, lambda: self.rules)
 
@@ -44,7 +46,11 @@ class Pipeline:
             alerts.extend(r.alerts)
             if not r.events and not self.evaluator.needs_pending:
                 break
-        return alerts
+        return alerts + self.composer.step()
+
+    def flush(self) -> list[Alert]:
+        """The event-time stage's step as if every waiting time had outlived the grace."""
+        return self.composer.step(now=float("inf"))
 
     def dispatch(self) -> int:
         n = 0

@@ -128,92 +128,56 @@ holidays: [2025-10-01, 2025-10-02, 2025-10-03]
     assert [s["kind"] for s in stream] == ["stale", "stale"]
 
 
-def test_spread_across_shards_live(client: redis.Redis, settings: Settings, rules_dir: Path) -> None:
+def test_spread_across_shards_live_in_event_time(client: redis.Redis, settings: Settings, rules_dir: Path) -> None:
     write_rules(rules_dir, SPREAD)
     p = Pipeline(client, settings)
-    alerts = p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"), quote(444_000, "2025-02-28"),
-                   quote(434_000, "2025-03-03"))
-    assert [a.rule_id for a in alerts] == ["alloy-premium"]
-    assert p.run(quote(433_000, "2025-03-04")) == []  # the spread state was kept in Redis
+    # the oxide's quote of 03-03 waits for the alloy's quote of that day: its shard may simply be behind
+    assert p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"), quote(444_000, "2025-02-28"),
+                 quote(434_000, "2025-03-03")) == []
+    (a,) = p.run(quote(546_500, "2025-03-03", product="Pr-Nd alloy"))  # 546,500 - 434,000
+    assert (a.rule_id, a.price, a.as_of) == ("alloy-premium", 112_500, "2025-03-03")
+    assert a.text.endswith("(Pr-Nd alloy 546,500 on 2025-03-03, Pr-Nd oxide 434,000 on 2025-03-03)")
+    assert p.run(quote(433_000, "2025-03-04")) == []
+    assert p.flush() == []  # the state was kept in Redis: 113,500 is still above, no second alert
+    assert [x["price"] for x in stream_alerts(client)] == [112_500]
+
+
+def test_a_lagging_leg_is_waited_for_up_to_the_grace(client: redis.Redis, settings: Settings, rules_dir: Path) -> None:
+    import time
+
+    write_rules(rules_dir, SPREAD)
+    p = Pipeline(client, settings)
+    assert p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"), quote(444_000, "2025-02-28"),
+                 quote(434_000, "2025-03-03")) == []
+    grace = settings.composite_grace_seconds
+    assert p.composer.step(now=time.time() + grace - 60) == []  # still waiting for the alloy
+    (a,) = p.composer.step(now=time.time() + grace + 1)  # evaluated with what is known: the alloy of 02-28
+    assert (a.price, a.as_of) == (112_500, "2025-03-03") and "Pr-Nd alloy 546,500 on 2025-02-28" in a.text
+    # the alloy's quote of 03-02 arrives after the grace, behind the stage: it is not evaluated at its
+    # own time, but it is the alloy's latest quote for what comes after
+    assert p.run(quote(540_000, "2025-03-02", product="Pr-Nd alloy")) == []
+    assert p.run(quote(434_000, "2025-03-05")) == []  # waits for the alloy again ...
+    (b,) = p.flush()  # ... up to the grace: evaluated with the alloy of 03-02, which came late
+    assert (b.status, b.price) == ("resolved", 106_000) and "Pr-Nd alloy 540,000 on 2025-03-02" in b.text
 
 
 def test_a_spread_edit_keeps_the_legs(tmp_path: Path) -> None:
+    import math
+
+    from alerts.evaluate.eventtime import advance_spread, composite_rules, start
+
     (tmp_path / "r.yaml").write_text(SPREAD)
     rules = load_rules(tmp_path)
     session = Session(rules)
     session.run(parse_event(e, rules.catalog, TZ) for e in [quote(546_500, "2025-02-28", product="Pr-Nd alloy"),
                                                              quote(444_000, "2025-02-28")])
+    ((spread,), _) = composite_rules(rules)
+    legs = {pk: [p for k, p in session.legs if k == pk] for pk in (spread.of.key, spread.minus.key)}
+    _, state = advance_spread(spread, start(-math.inf), legs[spread.of.key], legs[spread.minus.key], math.inf)
     (tmp_path / "r.yaml").write_text(SPREAD.replace("110,000", "100,000"))
     edited = load_rules(tmp_path)
-    later = Session(edited, shared=session.shared)
-    out = later.run([parse_event(quote(547_000, "2025-03-03", product="Pr-Nd alloy"), edited.catalog, TZ)])
+    later = Session(edited)
+    later.apply(parse_event(quote(547_000, "2025-03-03", product="Pr-Nd alloy"), edited.catalog, TZ))
+    ((spread2,), _) = composite_rules(edited)
+    out, _ = advance_spread(spread2, state, [p for _, p in later.legs], [], math.inf)
     assert [a.price for a in out] == [103_000]  # the oxide leg was kept; the edited rule started armed
-
-
-def _read_batch(client: redis.Redis, p: Pipeline, settings: Settings) -> list[tuple[int, bytes, dict[bytes, bytes]]]:
-    """The evaluator's next batch, read as its step() reads it."""
-    p.evaluator.maintain_leases(force=True)
-    streams = {f"alerts:events:{s}": ">" for s in range(settings.stream_shards)}
-    entries = read_group(client, "evaluators", p.evaluator.name, streams, count=100)
-    return [(int(name.decode().rsplit(":", 1)[1]), mid, fields) for name, msgs in entries for mid, fields in msgs]
-
-
-def test_a_batch_whose_shared_state_moved_is_not_committed(client: redis.Redis, settings: Settings,
-                                                           rules_dir: Path) -> None:
-    import pytest
-
-    write_rules(rules_dir, SPREAD)
-    p = Pipeline(client, settings)
-    p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"))
-    (key,) = [k.decode() for k in client.scan_iter("alerts:shared:*")]
-    read_then = client.get(key)
-    p.run(quote(444_000, "2025-02-28"))
-    p.publish(quote(434_000, "2025-03-03"))  # would fire: 112,500
-    batch = _read_batch(client, p, settings)
-    assert len(batch) == 1
-    prepared = p.evaluator.prepare(p.evaluator.decode(batch))
-    assert [a.price for a in prepared.verdict.alerts] == [112_500]
-    assert read_then is not None
-    client.set(key, read_then)  # another shard's evaluator moves the shared state between the read and the commit
-    with pytest.raises(redis.WatchError):
-        p.evaluator.commit(prepared)
-    assert stream_alerts(client) == []  # nothing of the batch was written ...
-    assert client.xpending("alerts:events:0", "evaluators")["pending"] + sum(
-        client.xpending(f"alerts:events:{s}", "evaluators")["pending"] for s in range(1, settings.stream_shards)) == 1
-
-
-def test_a_conflicting_batch_is_evaluated_again_from_a_fresh_read(client: redis.Redis, settings: Settings,
-                                                                  rules_dir: Path) -> None:
-    """The WatchError loop of Evaluator.process: a commit that conflicts is read and evaluated again."""
-    import json
-
-    from workers.evaluator import Decoded, Evaluator
-
-    write_rules(rules_dir, SPREAD)
-    p = Pipeline(client, settings)
-    p.run(quote(546_500, "2025-02-28", product="Pr-Nd alloy"), quote(444_000, "2025-02-28"))  # 102,500
-    (key,) = [k.decode() for k in client.scan_iter("alerts:shared:*")]
-    fp = key.rsplit(":", 1)[1]
-    # what the evaluator of the alloy's shard commits meanwhile: the alloy at 552,000 on 03-03 (108,000)
-    other = Session(p.rules, shared={fp: json.loads(client.get(key) or b"{}")})
-    assert other.apply(parse_event(quote(552_000, "2025-03-03", product="Pr-Nd alloy"), p.rules.catalog, TZ)) == []
-    moved = json.dumps(other.shared[fp])
-    reads: list[int] = []
-
-    class Racing(Evaluator):
-        def prepare(self, decoded: Decoded) -> BatchCommit:
-            commit = super().prepare(decoded)
-            if not reads:
-                client.set(key, moved)  # lands between this read and this commit
-            reads.append(len(commit.verdict.alerts))
-            return commit
-
-    p.evaluator.release_all()
-    racing = Racing(client, settings, lambda: p.rules)
-    racing.maintain_leases(force=True)
-    p.publish(quote(440_000, "2025-03-03"))  # 106,500 against the alloy it read; 112,000 against the alloy now
-    got = [a for _ in range(20) for a in racing.step().alerts]
-    assert reads == [0, 1]  # evaluated twice: first from the stale read (nothing), then from the fresh one
-    assert [(a.status, a.price, a.as_of) for a in got] == [("firing", 112_000, "2025-03-03")]
-    assert "Pr-Nd alloy 552,000 on 2025-03-03" in got[0].text
-    assert [a["price"] for a in stream_alerts(client)] == [112_000]

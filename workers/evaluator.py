@@ -10,6 +10,9 @@ alerts (appended to the alert stream) and the XACK of the batch. Killed before E
 batch happened and its entries are still pending; the next owner claims and re-evaluates them and
 gets the same alerts with the same ids. Killed after EXEC, the batch is acknowledged and is never
 evaluated again. Either way: no event lost, no alert doubled.
+
+Spreads and all_of rules combine products that live on different shards: a batch only records
+their inputs, and the event-time stage (``workers.composer``) evaluates them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 import redis
 
 from alerts.errors import EventError
-from alerts.evaluate.session import Session, shared_rules
+from alerts.evaluate.session import Session
 from alerts.events import Event, NewsEvent, PriceEvent, decode_wire, parse_event
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
@@ -47,8 +50,6 @@ from workers.loop import run_steps
 
 log = logging.getLogger("alerts.evaluator")
 
-#: Times a batch is evaluated again when shared state changed under it before it gives the shards up.
-WATCH_RETRIES = 5
 _WIRE, _LEGACY = WIRE_FIELD.encode(), LEGACY_FIELD.encode()
 
 #: One entry read from an event stream: (shard, entry id, fields).
@@ -197,19 +198,17 @@ class Evaluator:
         return int(n.rsplit(":", 1)[1])
 
     def process(self, batch: list[Entry]) -> BatchResult:
-        """Evaluate and commit a batch. Shared state moved by another evaluator between the read and the
-        commit (``redis.WatchError``): read and evaluate again, up to WATCH_RETRIES times, then LeaseLost."""
+        """Evaluate and commit a batch. Raises LeaseLost when a shard changed hands (or Redis lost writes)
+        before the commit: nothing of the batch was written, its events stay pending."""
         decoded = self.decode(batch)
-        for _ in range(WATCH_RETRIES):
-            commit = self.prepare(decoded)
-            try:
-                self.commit(commit)
-            except redis.WatchError:
-                continue
-            for bad in decoded.invalid:
-                log.error("shard %d entry %s rejected: %s", bad.shard, bad.entry_id.decode(), bad.reason)
-            return BatchResult(len(decoded.events), commit.verdict.alerts, len(decoded.invalid))
-        raise LeaseLost("the batch kept conflicting with other evaluators")
+        commit = self.prepare(decoded)
+        try:
+            self.commit(commit)
+        except redis.WatchError:  # a lease moved between the check and the commit
+            raise LeaseLost("a shard lease changed during the commit") from None
+        for bad in decoded.invalid:
+            log.error("shard %d entry %s rejected: %s", bad.shard, bad.entry_id.decode(), bad.reason)
+        return BatchResult(len(decoded.events), commit.verdict.alerts, len(decoded.invalid))
 
     def decode(self, batch: list[Entry]) -> Decoded:
         """Each entry decoded once, from its typed wire form; entries of older versions (the published JSON
@@ -238,10 +237,9 @@ class Evaluator:
         news = [ev for ev in events if isinstance(ev, NewsEvent)]
         missing = {ev.product_key for ev in events if isinstance(ev, PriceEvent)} - self.cache.keys()
         reads = read_batch(self.client, self.keys, sorted(missing),
-                           sorted({k for ev in news for k in ev.article_keys}), bool(news),
-                           sorted(shared_rules(rules, events)))
+                           sorted({k for ev in news for k in ev.article_keys}), bool(news))
         self.cache.update(reads.states)
-        session = Session(rules, self.cache, reads.seen, reads.news_fired, reads.shared)
+        session = Session(rules, self.cache, reads.seen, reads.news_fired, arrived=time.time())
         fired: list[Alert] = []
         for mid, ev in decoded.events:
             fired.extend(session.apply(ev, mid.decode()))
@@ -250,7 +248,7 @@ class Evaluator:
         entry_ids: dict[int, list[bytes]] = {}
         for shard, mid, _ in decoded.entries:
             entry_ids.setdefault(shard, []).append(mid)
-        return BatchCommit(self.token, entry_ids, self.commits, session, verdict, reads.shared_raw, decoded.invalid)
+        return BatchCommit(self.token, entry_ids, self.commits, session, verdict, decoded.invalid)
 
     def commit(self, c: BatchCommit) -> None:
         """Write a prepared batch (``alerts.store.batch.commit_batch``) and keep what it wrote in the cache."""

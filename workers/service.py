@@ -1,6 +1,7 @@
 """Putting the parts together in one process, by role:
 
-- ``evaluate``: the evaluator (event streams -> alerts), in a thread;
+- ``evaluate``: the evaluator (event streams -> alerts), and the event-time stage for spreads and
+  all_of rules (one running across all processes), in threads;
 - ``dispatch``: the dispatcher (alert stream -> rq delivery jobs), in a thread;
 - ``deliver``: the rq worker that runs delivery jobs, in the main thread (it owns SIGINT/SIGTERM:
   the first signal lets the current delivery finish, then everything stops);
@@ -25,6 +26,7 @@ from alerts.rules.compiled import RuleSet
 from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
 from alerts.store.streams import consumer_name
+from workers.composer import Composer
 from workers.deliver import Delivery, DeliveryWorker
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
@@ -67,6 +69,8 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     if "evaluate" in wanted:
         evaluator = Evaluator(client, settings, holder.current)
         threads.append(threading.Thread(target=evaluator.run, args=(stop,), name="evaluator", daemon=True))
+        composer = Composer(client, settings, holder.current)
+        threads.append(threading.Thread(target=composer.run, args=(stop,), name="composer", daemon=True))
     dispatcher = Dispatcher(client, settings) if "dispatch" in wanted else None
     if dispatcher is not None:
         threads.append(threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True))

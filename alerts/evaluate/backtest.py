@@ -1,7 +1,9 @@
 """Backtests: replay price and news history through the rules, sending nothing.
 
-The replay goes through ``alerts.session.Session``, the same loop the live evaluator runs, so a
-backtest and a live run of the same events give the same alerts (same ids, same texts). Events
+The replay goes through ``alerts.evaluate.session.Session``, the same loop the live evaluator runs,
+and spreads and all_of rules through the same event-time evaluation as the live stage
+(``alerts.evaluate.eventtime``), so a backtest and a live run of the same events give the same
+alerts (same ids, same texts), reported in event time. Events
 before ``--from`` are replayed too, silently, so rules start the period in the state they would
 really have been in (armed or not, history for change windows); only alerts inside the period are
 reported.
@@ -66,7 +68,8 @@ def run_backtest(rules: RuleSet, events: Iterable[Event], start: date | None = N
         fired = session.apply(ev)
         if lo is None or t >= lo:
             alerts.extend(fired)
-    return BacktestResult(n, alerts, sorted(rules.by_id))
+    alerts.extend(a for a in session.compose() if lo is None or a.at >= lo)
+    return BacktestResult(n, sorted(alerts, key=lambda a: a.at), sorted(rules.by_id))
 
 
 def alert_day(a: Alert, tz: str) -> str:

@@ -7,21 +7,19 @@ write exactly that back to Redis in one transaction, and a backtest can simply t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from alerts.evaluate.composite import (
-    Shared,
-    describe_news_part,
-    describe_price_part,
-    evaluate_part,
-    evaluate_spread,
-    price_part_holds,
-)
-from alerts.evaluate.engine import LATE, NEW, evaluate_news, evaluate_price
+from alerts.evaluate.composite import describe_news_part, describe_price_part, price_part_holds
+from alerts.evaluate.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
+from alerts.evaluate.eventtime import LegPoint, PartFact, arrival, compose
 from alerts.events import Event, NewsEvent, PriceEvent
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
+
+#: The watermark key of the news (the others are product keys).
+NEWS = "news"
 
 
 @dataclass
@@ -33,8 +31,8 @@ class Session:
     seen: dict[str, set[str]] = field(default_factory=dict)
     #: News rule fingerprint -> time of its last alert.
     news_fired: dict[str, float] = field(default_factory=dict)
-    #: State of spread and all_of rules, by fingerprint (``alerts.composite``).
-    shared: dict[str, Shared] = field(default_factory=dict)
+    #: Wall clock stamped on the inputs of the event-time stage (live: when the batch is committed).
+    arrived: float = 0.0
 
     # what this session changed
     changed: dict[str, ProductState] = field(default_factory=dict)
@@ -43,14 +41,22 @@ class Session:
     news: list[tuple[NewsEvent, str]] = field(default_factory=list)
     seen_added: dict[str, set[str]] = field(default_factory=dict)
     news_fired_changed: dict[str, float] = field(default_factory=dict)
-    shared_changed: set[str] = field(default_factory=set)
+    # inputs of spreads and all_of, evaluated in event time (``alerts.evaluate.eventtime``): live they
+    # are written to Redis for the event-time stage; a backtest composes them at the end (``compose``)
+    legs: list[tuple[str, LegPoint]] = field(default_factory=list)  # (product key, quote of a spread leg)
+    facts: list[tuple[str, PartFact]] = field(default_factory=list)  # (all_of state key, part that held)
+    first_seen: dict[str, float] = field(default_factory=dict)  # spread state key -> earliest leg quote time
+    watermarks: dict[str, float] = field(default_factory=dict)  # leg product key or NEWS -> latest event time
+    count: int = 0  # events applied: arrival positions when the caller gives none
 
     def state(self, product_key: str) -> ProductState | None:
         return self.changed[product_key] if product_key in self.changed else self.states.get(product_key)
 
     def apply(self, ev: Event, seq: str = "") -> list[Alert]:
         """Evaluate one event; ``seq`` is its arrival position (the stream entry id), kept in the history
-        so a replay sees events in the order the live evaluation did."""
+        so a replay sees events in the order the live evaluation did. Spreads and all_of only record
+        their inputs here."""
+        self.count += 1
         if isinstance(ev, NewsEvent):
             return self._news(ev, seq)
         st = self.state(ev.product_key)
@@ -60,37 +66,49 @@ class Session:
         if out.state is not st:
             self.changed[ev.product_key] = out.state
         idx = self.rules.by_product.get(ev.product_key)
-        if out.status != NEW or idx is None or not (idx.spreads or idx.parts):
+        if out.status == DUPLICATE or idx is None or not (idx.spreads or idx.parts):
             return out.alerts
-        alerts = list(out.alerts)
-        for spread in idx.spreads:
-            fired, new = evaluate_spread(spread, self.shared.get(spread.state_key), ev)
-            alerts.extend(self._keep(spread.state_key, fired, new))
+        order = arrival(seq, self.count)
+        self._saw(ev.product_key, ev.as_of)
+        if idx.spreads:
+            self.legs.append((ev.product_key, LegPoint(ev.as_of, order, ev.price, ev.as_of_date, ev.source, ev.id,
+                                                       self.arrived)))
+            for spread in idx.spreads:
+                self._first(spread.state_key, ev.as_of)
+        if out.status != NEW:
+            return out.alerts
         before = st.quotes.get(ev.source) if st is not None else None
         history = out.state.history.get(ev.source, ())
         for rule, i, part in idx.parts:
             if price_part_holds(part, ev, history, before):
-                fired, new = evaluate_part(rule, self.shared.get(rule.state_key), i, ev.as_of,
-                                           describe_price_part(part, ev), ev)
-                alerts.extend(self._keep(rule.state_key, fired, new))
-        return alerts
+                self._fact(rule.state_key, PartFact(
+                    ev.as_of, order, i, describe_price_part(part, ev), ev.id, ev.source, self.arrived,
+                    product=ev.product, price=ev.price, unit=ev.unit, as_of=ev.as_of_date))
+        return out.alerts
 
-    def _keep(self, fp: str, alerts: list[Alert], new: Shared | None) -> list[Alert]:
-        if new is not None:
-            self.shared[fp] = new
-            self.shared_changed.add(fp)
-        return alerts
+    def _saw(self, key: str, t: float) -> None:
+        if t > self.watermarks.get(key, -math.inf):
+            self.watermarks[key] = t
+
+    def _first(self, state_key: str, t: float) -> None:
+        if t < self.first_seen.get(state_key, math.inf):
+            self.first_seen[state_key] = t
+
+    def _fact(self, state_key: str, fact: PartFact) -> None:
+        self.facts.append((state_key, fact))
 
     def _news(self, ev: NewsEvent, seq: str) -> list[Alert]:
         before = frozenset().union(*(self.seen.get(k, set()) for k in ev.article_keys))
         self.news.append((ev, seq))
-        parts: list[Alert] = []
-        text = f"{ev.headline}\n{ev.body}"
-        for rule, i, part in self.rules.news_parts:
-            if part.matches(text, ev.source):
-                fired, state = evaluate_part(rule, self.shared.get(rule.state_key), i, ev.published_at,
-                                             describe_news_part(ev, self.rules.timezone), ev)
-                parts.extend(self._keep(rule.state_key, fired, state))
+        if self.rules.news_parts:
+            self._saw(NEWS, ev.published_at)
+            text = f"{ev.headline}\n{ev.body}"
+            order = arrival(seq, self.count)
+            for rule, i, part in self.rules.news_parts:
+                if part.matches(text, ev.source):
+                    self._fact(rule.state_key, PartFact(
+                        ev.published_at, order, i, describe_news_part(ev, self.rules.timezone), ev.id, ev.source,
+                        self.arrived, headline=ev.headline, url=ev.url))
         out = evaluate_news(self.rules, ev, before, self.news_fired)
         for fp, t in out.last_fired.items():
             if self.news_fired.get(fp) != t:
@@ -101,29 +119,16 @@ class Session:
             self.seen.setdefault(k, set()).update(out.fired_rules)
             if new:
                 self.seen_added.setdefault(k, set()).update(out.fired_rules)
-        return out.alerts + parts
+        return out.alerts
+
+    def compose(self) -> list[Alert]:
+        """Evaluate the spreads and all_of rules over every input recorded, in event time, with no horizon
+        (a backtest, a rule test: everything has arrived)."""
+        return compose(self.rules, self.legs, self.facts)
 
     def run(self, events: Iterable[Event]) -> list[Alert]:
+        """Every alert of these events, in event time (stable: alerts of one time keep their order)."""
         alerts: list[Alert] = []
         for ev in events:
             alerts.extend(self.apply(ev))
-        return alerts
-def shared_rules(rules: RuleSet, events: Iterable[Event]) -> set[str]:
-    """Fingerprints of the spread and all_of rules these events can move."""
-    fps: set[str] = set()
-    if not rules.has_shared:
-        return fps
-    news = False
-    for ev in events:
-        if isinstance(ev, PriceEvent):
-            idx = rules.by_product.get(ev.product_key)
-            if idx is not None:
-                fps.update(s.state_key for s in idx.spreads)
-                fps.update(r.state_key for r, _, _ in idx.parts)
-        else:
-            news = True
-    if news:
-        fps.update(r.state_key for r, _, _ in rules.news_parts)
-    return fps
-
-
+        return sorted([*alerts, *self.compose()], key=lambda a: a.at)

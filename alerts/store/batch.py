@@ -7,14 +7,15 @@ leases, the shards' commit counters and the shared rule state the batch read:
 
 - a lease held by someone else, or a commit counter that is not the one this evaluator last wrote
   (another owner committed in between, or Redis lost writes): ``LeaseLost``, the cache is not Redis'
-  state and the shards must be taken again;
-- shared state (spreads, all_of) moved by an evaluator of another shard since it was read:
-  ``redis.WatchError``, the batch is evaluated again from a fresh read.
+  state and the shards must be taken again (``redis.WatchError`` when that happens between the check
+  and the commit).
+
+Spreads and all_of rules are not evaluated here: the batch writes their inputs (leg points, part
+facts, watermarks) for the event-time stage (``alerts.store.composite``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +26,7 @@ import redis
 from alerts.evaluate.breaker import BreakerVerdict
 from alerts.evaluate.session import Session
 from alerts.model import ProductState
+from alerts.store.composite import stage_inputs
 from alerts.store.keys import EVALUATOR_GROUP, INVALID_MAXLEN, SEEN_TTL, Keys
 from alerts.store.locks import renew
 from alerts.store.state import decode_state, encode_state, history_member, news_member
@@ -45,12 +47,6 @@ class BatchReads:
     seen: dict[str, set[str]] = field(default_factory=dict)
     #: news rule fingerprint -> event time of its last alert (cooldowns)
     news_fired: dict[str, float] = field(default_factory=dict)
-    #: shared rule fingerprint -> the raw value read (None: no state yet); WATCHed at the commit
-    shared_raw: dict[str, bytes | None] = field(default_factory=dict)
-
-    @property
-    def shared(self) -> dict[str, Any]:
-        return {fp: json.loads(v) for fp, v in self.shared_raw.items() if v}
 
 
 class _Pipeline:
@@ -82,14 +78,10 @@ def _news_fired(out: BatchReads, raw: dict[bytes, bytes]) -> None:
     out.news_fired = {k.decode(): float(v) for k, v in raw.items()}
 
 
-def _shared(out: BatchReads, fp: str, raw: bytes | None) -> None:
-    out.shared_raw[fp] = raw
-
-
 def read_batch(client: redis.Redis, keys: Keys, products: Iterable[str], article_keys: Iterable[str],
-               news: bool, shared_fps: Iterable[str]) -> BatchReads:
-    """One round trip: the states of ``products``, the rules that alerted on ``article_keys``, the news
-    cooldowns when the batch holds ``news``, and the shared state of ``shared_fps``."""
+               news: bool) -> BatchReads:
+    """One round trip: the states of ``products``, the rules that alerted on ``article_keys``, and the news
+    cooldowns when the batch holds ``news``."""
     out = BatchReads()
     p = _Pipeline(client)
     for pk in products:
@@ -98,8 +90,6 @@ def read_batch(client: redis.Redis, keys: Keys, products: Iterable[str], article
         p.to(partial(_seen, out, ak)).smembers(keys.seen(ak))
     if news:
         p.to(partial(_news_fired, out)).hgetall(keys.news_fired)
-    for fp in shared_fps:
-        p.to(partial(_shared, out, fp)).get(keys.shared(fp))
     p.run()
     return out
 
@@ -121,9 +111,8 @@ class BatchCommit:
     token: bytes  # the evaluator's lease token
     entry_ids: dict[int, list[bytes]]  # shard -> the entries to acknowledge
     commits: dict[int, int]  # shard -> its commit counter as of this evaluator's last commit (read only)
-    session: Session  # new states, history, seen articles, cooldowns, shared state
+    session: Session  # new states, history, seen articles, cooldowns, inputs of the event-time stage
     verdict: BreakerVerdict  # the alerts that go out, and the breaker's bookkeeping
-    shared_read: dict[str, bytes | None]  # shared fingerprints the batch read, with what it read
     invalid: list[InvalidEntry] = field(default_factory=list)
 
     @property
@@ -136,7 +125,6 @@ def commit_batch(client: redis.Redis, keys: Keys, c: BatchCommit, lease_ms: int,
     shards = c.shards
     lease_keys = [keys.lease(s) for s in shards]
     commit_keys = [keys.commits(s) for s in shards]
-    shared_keys = [keys.shared(fp) for fp in c.shared_read]
     for key in lease_keys:  # a long batch may have outlived its lease: renew it, or take it back if free
         if not renew(client, key, c.token, lease_ms, take_if_free=True):
             raise LeaseLost(shards)
@@ -145,7 +133,7 @@ def commit_batch(client: redis.Redis, keys: Keys, c: BatchCommit, lease_ms: int,
         history.setdefault(keys.history(ev.product_key, ev.source), {})[history_member(ev, late, seq)] = ev.as_of
     s = c.session
     with client.pipeline(transaction=True) as pipe:
-        pipe.watch(*lease_keys, *commit_keys, *shared_keys)
+        pipe.watch(*lease_keys, *commit_keys)
         holders = pipe.mget(lease_keys)
         if any(v != c.token for v in holders):
             raise LeaseLost(shards)
@@ -154,8 +142,6 @@ def commit_batch(client: redis.Redis, keys: Keys, c: BatchCommit, lease_ms: int,
         counters = [int(v or 0) for v in pipe.mget(commit_keys)]
         if counters != [c.commits.get(shard, -1) for shard in shards]:
             raise LeaseLost(shards)
-        if shared_keys and pipe.mget(shared_keys) != list(c.shared_read.values()):
-            raise redis.WatchError("shared rule state changed since this batch read it")
         pipe.multi()
         for pk, st in s.changed.items():
             pipe.hset(keys.state(pk), mapping=encode_state(st))  # type: ignore[arg-type]
@@ -166,8 +152,7 @@ def commit_batch(client: redis.Redis, keys: Keys, c: BatchCommit, lease_ms: int,
         for ak, rule_ids in s.seen_added.items():
             pipe.sadd(keys.seen(ak), *sorted(rule_ids))
             pipe.expire(keys.seen(ak), SEEN_TTL)
-        for fp in s.shared_changed:
-            pipe.set(keys.shared(fp), json.dumps(s.shared[fp], separators=(",", ":")))
+        stage_inputs(pipe, keys, s)
         if s.news_fired_changed:
             pipe.hset(keys.news_fired, mapping=s.news_fired_changed)  # type: ignore[arg-type]
         append_alerts(pipe, keys, c.verdict, breaker_window)

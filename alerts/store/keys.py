@@ -10,7 +10,12 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:state:{product}        hash: "q:{source}" -> newest quote state; "fired" -> cooldown times
     P:history:{product}:{source}  sorted set of every quote, by quote time (late ones included)
     P:seen:{article}         set of news rule ids that alerted on an article (by id and by url)
-    P:shared:{fingerprint}   JSON state of a spread or all_of rule (moved by several shards: WATCHed)
+    P:shared:{key}           JSON state of a spread or all_of rule: cursor (event time), legs, arming
+    P:legs:{product}         sorted set of the quotes of a spread leg, by quote time (event-time stage input)
+    P:parts:{key}            sorted set of the times an all_of part held, by event time (stage input)
+    P:watermarks             hash: leg product or "news" -> latest event time committed
+    P:firstseen              hash: spread or all_of key -> the event time of its first input
+    P:lease:composite        which evaluator runs the event-time stage (token, expires)
     P:newshistory            sorted set of every article evaluated, by published time (for backtests)
     P:newsfired              hash: news rule fingerprint -> time of its last alert (cooldown)
     P:alerts                 stream of alerts, up to 100 per entry (the outbox for dispatch and the history)
@@ -76,6 +81,24 @@ class Keys:
 
     def shared(self, fp: str) -> str:
         return f"{self.prefix}:shared:{fp}"
+
+    def legs(self, pkey: str) -> str:
+        return f"{self.prefix}:legs:{pkey}"
+
+    def parts(self, state_key: str) -> str:
+        return f"{self.prefix}:parts:{state_key}"
+
+    @property
+    def watermarks(self) -> str:
+        return f"{self.prefix}:watermarks"
+
+    @property
+    def first_seen(self) -> str:
+        return f"{self.prefix}:firstseen"
+
+    @property
+    def composite_lease(self) -> str:
+        return f"{self.prefix}:lease:composite"
 
     @property
     def news_history(self) -> str:

@@ -138,6 +138,11 @@ class Composer:
         alerts.sort(key=lambda a: a.at)
         verdict = apply_breaker(self.client, self.keys, alerts, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
+        owner = {r.id: r.state_key for r in spreads} | {r.id: r.state_key for r in all_ofs}
+        for a in verdict.alerts:  # what went out: an alert the circuit breaker held is not the last alert
+            if a.kind in ("spread", "all_of") and a.rule_id in owner and owner[a.rule_id] in changed:
+                st = changed[owner[a.rule_id]]
+                st["last_alert"] = max(st.get("last_alert", a.at), a.at)
         if not commit_stage(self.client, self.keys, self.token, changed, verdict,
                             self.settings.breaker_window_seconds, processed):
             log.warning("the event-time stage changed hands during a step; the new holder takes it from here")

@@ -5,7 +5,7 @@ A pure function of the compiled rule and the stored state; the command reads the
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -14,12 +14,18 @@ from zoneinfo import ZoneInfo
 from alerts.durations import format_duration
 from alerts.events import local_date
 from alerts.model import ProductState, RuleState
-from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
+from alerts.rules.compiled import AllOfRule, CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.units import format_price
 
 
 def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState | None],
-            news_fired: Mapping[str, float], tz: str, shared: Mapping[str, dict[str, Any]] | None = None) -> str:
+            news_fired: Mapping[str, float], tz: str, shared: Mapping[str, dict[str, Any]] | None = None,
+            watermarks: Mapping[str, float] | None = None,
+            pending: Mapping[str, list[tuple[int, float, str]]] | None = None) -> str:
+    """``shared``: states of spread, all_of and stale rules by key; ``watermarks``: the latest event time
+    committed per product (and ``news``), to say what a spread or all_of waits for; ``pending``: per all_of,
+    the parts that held but are not evaluated yet (part, time, what)."""
+    marks = watermarks or {}
     first = rules[0]
     out = [f"{first.id} ({first.path}:{first.line}), severity {first.severity}, notify "
            f"{', '.join(map(str, first.targets))}"]
@@ -36,27 +42,98 @@ def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState |
         if isinstance(rule, PriceRule):
             out.extend(_price(rule, states.get(rule.product.key), tz))
         elif isinstance(rule, SpreadRule):
-            out.append(f"  spread {rule.of.name} minus {rule.minus.name}: {rule.condition_text}")
-            out.extend(_shared((shared or {}).get(rule.state_key), tz))
+            out.extend(_spread(rule, (shared or {}).get(rule.state_key), marks, tz))
         elif isinstance(rule, StaleRule):
             out.append(f"  {rule.product.name}: fires when no quote arrived for {rule.after_text}")
             st = states.get(rule.product.key)
             if st is not None and st.quotes:
                 q = max(st.quotes.values(), key=lambda q: q.as_of)
                 out.append(f"    last quote: {q.as_of_date}")
-            out.extend(_shared((shared or {}).get(rule.fp), tz))
+            told = ((shared or {}).get(rule.fp) or {}).get("fired_for")
+            out.append(f"    outage reported (last quote {local_date(told, tz)})" if told else "    no outage reported")
         else:
-            out.append(f"  all of {len(rule.parts)} conditions within {format_duration(rule.within)}")
-            out.extend(_shared((shared or {}).get(rule.state_key), tz))
+            out.extend(_all_of(rule, (shared or {}).get(rule.state_key), marks, tz,
+                               (pending or {}).get(rule.state_key, [])))
     return "\n".join(out)
 
 
-def _shared(state: dict[str, Any] | None, tz: str) -> list[str]:
+def _settings_text(rule: SpreadRule) -> str:
+    return ((f", re-arms at {format_price(rule.rearm)} {rule.of.unit}" if rule.rearm is not None else "")
+            + (f", confirm {rule.confirm}" if rule.confirm > 1 else "") + (", resolves" if rule.resolve else "")
+            + (f", cooldown {format_duration(rule.cooldown)}" if rule.cooldown else ""))
+
+
+def _evaluated(state: dict[str, Any], legs: list[tuple[str, str]], marks: Mapping[str, float], tz: str) -> list[str]:
+    """Up to when the rule was evaluated in event time, and which leg it waits for."""
+    cursor = state.get("cursor")
+    if cursor is None or cursor == -math.inf:
+        return ["    not evaluated yet"]
+    out = [f"    evaluated in event time up to {local_date(cursor, tz)}"]
+    ahead = max((marks[k] for k, _ in legs if k in marks), default=None)
+    if ahead is not None and ahead > cursor:
+        behind = [name for k, name in legs if marks.get(k, -math.inf) < ahead]
+        if behind:
+            out.append(f"    waiting for {' and '.join(behind)} to report {local_date(ahead, tz)} (at most "
+                       "ALERTS_COMPOSITE_GRACE_SECONDS, then evaluated with what is known)")
+    return out
+
+
+def _last_alert(state: dict[str, Any], tz: str) -> str:
+    sent = state.get("last_alert")  # what went out: an alert the circuit breaker held does not count
+    return f"    last alert: {local_date(sent, tz) if sent else 'never'}"
+
+
+def _spread(rule: SpreadRule, state: dict[str, Any] | None, marks: Mapping[str, float], tz: str) -> list[str]:
+    out = [f"  spread {rule.of.name} minus {rule.minus.name}: {rule.condition_text}{_settings_text(rule)}"]
     if not state:
-        return ["    no state yet"]
-    fired = state.get("fired_at")
-    return [f"    state: {json.dumps({k: v for k, v in state.items() if k != 'fired_at'}, sort_keys=True)}",
-            f"    last alert: {_when(fired, tz) if fired else 'never'}"]
+        return [*out, "    no quote of either leg yet"]
+    legs = state.get("legs", {})
+    for which, product in (("of", rule.of), ("minus", rule.minus)):
+        leg = legs.get(which)
+        out.append(f"    {product.name}: " + (f"{format_price(leg[2])} {product.unit} on {leg[3]} ({leg[4]})"
+                                                if leg else "no quote yet"))
+    value = state.get("last")
+    if value is not None:
+        line = f"    value: {format_price(value)} {rule.of.unit}; "
+        if rule.kind.startswith("crosses"):
+            side = "above" if value > rule.threshold else "at or below" if rule.kind == "crosses_above" else \
+                ("below" if value < rule.threshold else "at or above")
+            line += f"{side} the threshold"
+        else:
+            rs = RuleState.from_list(state["rs"]) if "rs" in state else RuleState()
+            line += "armed" if rs.armed else "fired; waiting to re-arm"
+            if rule.confirm > 1:
+                line += f", condition held on {rs.streak} of {rule.confirm} quotes"
+        out.append(line)
+    out.extend(_evaluated(state, [(rule.of.key, rule.of.name), (rule.minus.key, rule.minus.name)], marks, tz))
+    out.append(_last_alert(state, tz))
+    return out
+
+
+def _all_of(rule: AllOfRule, state: dict[str, Any] | None, marks: Mapping[str, float], tz: str,
+            pending: list[tuple[int, float, str]]) -> list[str]:
+    out = [f"  all of {len(rule.parts)} conditions within {format_duration(rule.within)}"]
+    held = (state or {}).get("at", {})
+    for i, part in enumerate(rule.parts):
+        what = part.condition_text if isinstance(part, PriceRule) else "news"
+        name = f"{part.product.name} {what}" if isinstance(part, PriceRule) else "a matching article"
+        last = held.get(str(i))
+        waiting = max((p for p in pending if p[0] == i), key=lambda p: p[1], default=None)
+        if waiting is not None and (last is None or waiting[1] > last[0]):
+            line = (f"held on {local_date(waiting[1], tz)}: {waiting[2]} (not evaluated yet: the other "
+                    "conditions' data has not reached that time)")
+        else:
+            line = f"last held on {local_date(last[0], tz)}: {last[1]}" if last else "has not held yet"
+        out.append(f"    {i + 1}. {name}: {line}")
+    if not state:
+        return [*out, "    not evaluated yet", "    last alert: never"]
+    if state:
+        legs = [(p.product.key, p.product.name) for p in rule.parts if isinstance(p, PriceRule)]
+        if any(isinstance(p, NewsRule) for p in rule.parts):
+            legs.append(("news", "the news"))
+        out.extend(_evaluated(state, legs, marks, tz))
+        out.append(_last_alert(state, tz))
+    return out
 
 
 def _when(ts: float, tz: str) -> str:

@@ -68,12 +68,21 @@ def read_stage(client: redis.Redis, keys: Keys, state_keys: Iterable[str]) -> St
     for k in names:
         pipe.get(keys.shared(k))
     watermarks, first_seen, *states = pipe.execute()
-    return StageRead({k: json.loads(v) if v else None for k, v in zip(names, states, strict=True)},
+    return StageRead({k: _state(v) for k, v in zip(names, states, strict=True)},
                      {k.decode(): float(v) for k, v in watermarks.items()},
                      {k.decode(): float(v) for k, v in first_seen.items()})
 
 
 Inputs = tuple[dict[str, list[LegPoint]], dict[str, list[PartFact]], dict[tuple[str, float], LegPoint | None]]
+
+
+def _state(raw: bytes | None) -> State | None:
+    """A rule's state; None for none, or for one written before event time (no cursor): such a rule
+    starts again from its next inputs."""
+    if not raw:
+        return None
+    st = json.loads(raw)
+    return st if isinstance(st, dict) and "cursor" in st else None
 
 
 def read_inputs(client: redis.Redis, keys: Keys, legs_after: dict[str, float], parts_after: dict[str, float],

@@ -52,6 +52,7 @@ from alerts.store.server import connect
 from alerts.store.streams import read_alerts
 from alerts.units import format_price
 from tests.servers import RedisServer, wait_for
+from workers.composer import Composer
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
 
@@ -70,6 +71,10 @@ RULES_PER_FILE = 1000
 RULE_COUNTS = (100, 1_000, 10_000)
 #: The rule count whose evaluator throughput is compared with the raw read ceiling.
 SHARE_RULES = 1_000
+#: Spreads and all_of rules (each) among the SHARE_RULES rules of the event-time row.
+COMPOSITE_RULES = 200
+#: Seconds between two steps of the event-time stage in that row (as STEP_SECONDS in workers.composer).
+STAGE_STEP_S = 0.2
 #: A regex that takes exponential time in a backtracking engine, and the article length it is run on.
 EVIL_REGEX = "(a+)+$"
 EVIL_LENGTH = 100_000
@@ -207,6 +212,25 @@ def price_rules(n: int, bases: dict[str, float], rng: random.Random, target: str
     return rules
 
 
+def composite_rules(spreads: int, all_ofs: int, bases: dict[str, float], rng: random.Random,
+                    target: str) -> list[dict[str, Any]]:
+    """Spreads between two random products (thresholds within +-SPREAD of their base difference) and
+    all_of rules of two price parts on two products within a day."""
+    rules: list[dict[str, Any]] = []
+    for i in range(spreads):
+        of, minus = rng.sample(PRODUCTS, 2)
+        base = bases[of] - bases[minus]
+        threshold = round(base + abs(base) * rng.uniform(-SPREAD, SPREAD) + 1, 1)
+        rules.append({"id": f"s{i}", "spread": {"of": of, "minus": minus, rng.choice(KINDS): threshold},
+                      "notify": [target]})
+    for i in range(all_ofs):
+        a, b = rng.sample(PRODUCTS, 2)
+        parts = [{"price": {"product": p, kind: round(bases[p] * rng.uniform(1 - SPREAD, 1 + SPREAD), 1)}}
+                 for p, kind in ((a, rng.choice(("above", "below"))), (b, rng.choice(("above", "below"))))]
+        rules.append({"id": f"a{i}", "all_of": parts, "within": "1d", "notify": [target]})
+    return rules
+
+
 def write_rules(directory: Path, products: list[str], rules: list[dict[str, Any]]) -> RuleSet:
     """Write ``products:`` and ``rules:`` YAML files into ``directory`` and load them with the real loader."""
     directory.mkdir(parents=True)
@@ -313,6 +337,40 @@ def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet,
     if stored != alerts:
         raise SystemExit(f"bench: {alerts} alerts returned but {stored} in the alert stream")
     return EvalRun(publish_s, eval_s, alerts)
+
+
+def evaluate_with_stage(client: redis.Redis, settings: Settings, rs: RuleSet,
+                        events: list[dict[str, Any]]) -> EvalRun:
+    """As ``evaluate_all``, with the event-time stage stepping beside the evaluator in the same process (as
+    in ``alerts run``) every STAGE_STEP_S; timed until the evaluator has drained the streams and the stage
+    has caught up with everything."""
+    pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
+    report = pub.publish_objects(enumerate(events, 1))
+    if not report.ok or report.published != len(events):
+        raise SystemExit(f"bench: published {report.published} of {len(events)}: {report.errors[:3]}")
+    ev = Evaluator(client, settings, lambda: rs)
+    stage = Composer(client, settings, lambda: rs)
+    ev.maintain_leases(force=True)
+    evaluated = alerts = 0
+    started = time.perf_counter()
+    next_step = started + STAGE_STEP_S
+    while evaluated < report.published:
+        r = ev.step()
+        evaluated += r.events
+        alerts += len(r.alerts)
+        if time.perf_counter() >= next_step:
+            alerts += len(stage.step())
+            next_step = time.perf_counter() + STAGE_STEP_S
+        if time.perf_counter() - started > WAIT_S:
+            raise SystemExit(f"bench: evaluated {evaluated} of {report.published} events in {WAIT_S:.0f}s")
+    alerts += len(stage.step(now=math.inf))  # the last times, whose other legs will never report
+    eval_s = time.perf_counter() - started
+    ev.release_all()
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(Keys(settings.key_prefix).alerts))
+    stored = sum(len(read_alerts(f)) for _, f in entries)
+    if stored != alerts:
+        raise SystemExit(f"bench: {alerts} alerts returned but {stored} in the alert stream")
+    return EvalRun(0.0, eval_s, alerts)
 
 
 def catastrophic_regex(workdir: Path) -> float:
@@ -486,6 +544,17 @@ def main() -> int:
                 f"published {rate(n, run.publish_s)}/s, evaluated {rate(n, run.eval_s)}/s, "
                 f"{run.alerts:,} alerts")
             client.flushall()
+        rules_dir = workdir / "rules-composite"
+        mixed = price_rules(SHARE_RULES - 2 * COMPOSITE_RULES, bases, rng, "console") + composite_rules(
+            COMPOSITE_RULES, COMPOSITE_RULES, bases, rng, "console")
+        rs = write_rules(rules_dir, list(PRODUCTS), mixed)
+        run = evaluate_with_stage(client, bench_settings(url, rules_dir, "bench-composite"), rs, events[:n])
+        rows.append(Row(f"This pipeline: one evaluator and the event-time stage, {SHARE_RULES:,} rules of which "
+                        f"{COMPOSITE_RULES} spreads and {COMPOSITE_RULES} `all_of`", f"{n:,}",
+                        f"{rate(n, run.eval_s)} events/s ({run.alerts:,} alerts)"))
+        say(f"{SHARE_RULES:,} rules with {COMPOSITE_RULES} spreads and {COMPOSITE_RULES} all_of: "
+            f"{rate(n, run.eval_s)}/s, {run.alerts:,} alerts")
+        client.flushall()
         share = per_rules[SHARE_RULES] / ceiling
         rows.append(Row(f"Evaluator with {SHARE_RULES:,} rules / raw read ceiling", "", f"{share:.0%}"))
         say(f"evaluator with {SHARE_RULES:,} rules: {share:.0%} of the raw read ceiling")

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from msgspec.structs import replace
 
-from alerts.evaluate.engine import crossed, measure, step_value
+from alerts.evaluate.engine import crossed, holds, measure
 from alerts.events import NewsEvent, PriceEvent, local_date
-from alerts.model import Alert, History, QuoteState, RuleState, alert_id
+from alerts.model import Alert, History, QuoteState, alert_id
 from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
 from alerts.rules.render import render
 from alerts.units import format_price
@@ -37,7 +37,7 @@ def price_part_holds(part: PriceRule, ev: PriceEvent, history: History, before: 
         return False
     if part.kind.startswith("crosses"):
         return crossed(part.kind, part.threshold, before.price if before else None, value)
-    return step_value(part.kind, part.threshold, None, 1, False, RuleState(), value, True)[1] == ["firing"]
+    return holds(part.kind, part.threshold, value)
 
 
 def describe_price_part(part: PriceRule, ev: PriceEvent) -> str:

@@ -55,7 +55,8 @@ class NewsOutcome:
     last_fired: dict[str, float] = field(default_factory=dict)  # news rule fp -> time, for cooldown
 
 
-def _holds_kind(kind: str, threshold: float, value: float) -> bool:
+def holds(kind: str, threshold: float, value: float) -> bool:
+    """Whether ``value`` meets the condition ``kind`` (above, below, crosses_*, abs_above) of ``threshold``."""
     if kind in ("above", "crosses_above"):
         return value > threshold
     if kind in ("below", "crosses_below"):
@@ -64,7 +65,7 @@ def _holds_kind(kind: str, threshold: float, value: float) -> bool:
 
 
 def _holds(rule: PriceRule, value: float) -> bool:
-    return _holds_kind(rule.kind, rule.threshold, value)
+    return holds(rule.kind, rule.threshold, value)
 
 
 def crossed(kind: str, threshold: float, previous: float | None, value: float) -> bool:
@@ -239,11 +240,11 @@ def step_value(kind: str, threshold: float, rearm: float | None, confirm: int, r
                value: float, may_fire: bool) -> tuple[RuleState, list[AlertStatus]]:
     """The arming state machine of above/below/abs_above on one new value: returns the new state and
     what happened ("firing", "resolved"). ``may_fire`` False (cooldown, expiry) keeps the rule armed."""
-    holds = _holds_kind(kind, threshold, value)
-    streak = st.streak + 1 if holds else 0
+    held = holds(kind, threshold, value)
+    streak = st.streak + 1 if held else 0
     armed, firing = st.armed, st.firing
     events: list[AlertStatus] = []
-    if firing and not holds:
+    if firing and not held:
         firing = False
         if resolve:
             events.append("resolved")
@@ -251,7 +252,7 @@ def step_value(kind: str, threshold: float, rearm: float | None, confirm: int, r
     if not armed and (value <= level if kind == "above" else value >= level if kind == "below"
                       else abs(value) <= level):
         armed = True
-    if armed and holds and streak >= confirm and may_fire:
+    if armed and held and streak >= confirm and may_fire:
         events.append("firing")
         armed, firing = False, True
     return RuleState(armed, streak, firing), events

@@ -152,53 +152,77 @@ def advance_spread(rule: SpreadRule, state: State, of_points: Iterable[LegPoint]
                   + [(p.t, p.seq, "minus", p) for p in minus_list if cursor < p.t <= until],
                   key=lambda x: (x[0], x[1], x[2]))
     alerts: list[Alert] = []
+    run = _SpreadRun(rule, st)
+    of, minus = legs.get("of"), legs.get("minus")
     i = 0
     while i < len(todo):
         t = todo[i][0]
         moved: LegPoint | None = None
         while i < len(todo) and todo[i][0] == t:
             _, _, which, p = todo[i]
-            current = legs.get(which)
+            current = of if which == "of" else minus
             if current is None or (current[0], current[1]) <= (p.t, p.seq):
-                legs[which] = _leg(p)
+                if which == "of":
+                    of = _leg(p)
+                else:
+                    minus = _leg(p)
             if moved is None or which == "of":
                 moved = p
             i += 1
-        if moved is not None and "of" in legs and "minus" in legs:
-            alerts.extend(_spread_at(rule, st, legs, t, moved))
-    st["legs"] = legs
+        if moved is not None and of is not None and minus is not None:
+            run.at(t, of, minus, moved, alerts)
+    run.save(st)
+    st["legs"] = {k: v for k, v in (("of", of), ("minus", minus)) if v is not None}
     st["cursor"] = until if math.isfinite(until) else max(cursor, todo[-1][0] if todo else cursor)
     return alerts, st
 
 
-def _spread_at(rule: SpreadRule, st: State, legs: dict[str, list[Any]], t: float, moved: LegPoint) -> list[Alert]:
-    of, minus = legs["of"], legs["minus"]
-    value = of[2] - minus[2] * rule.factor
-    previous = st.get("last")
-    st["last"] = value
-    may_fire = rule.active_at(t) and not _cooling(rule, st, t)
-    events: list[AlertStatus]
-    if rule.kind.startswith("crosses"):
-        events = ["firing"] if crossed(rule.kind, rule.threshold, previous, value) and may_fire else []
-    else:
-        rs = RuleState.from_list(st["rs"]) if "rs" in st else RuleState()
-        rs, events = step_value(rule.kind, rule.threshold, rule.rearm, rule.confirm, rule.resolve, rs, value,
-                                may_fire)
-        st["rs"] = rs.to_list()
-    out = []
-    for status in events:
-        if status == "firing":
-            st["fired_at"] = t
-        a = _base(rule, id=alert_id(rule.id, "spread", of[5], minus[5], status), kind="spread",
-                  condition=rule.kind, event_id=moved.event_id, source=moved.source, at=t, status=status,
-                  product=rule.of.name, unit=rule.of.unit_text, price=value, previous=previous,
-                  threshold=rule.threshold, as_of=moved.date)
-        words = "no longer " if status == "resolved" else ""
-        text = (f"{rule.of.name} minus {rule.minus.name}: {format_price(value)} {rule.of.unit} on {moved.date}, "
-                f"{words}{rule.condition_text} ({rule.of.name} {format_price(of[2])} on {of[3]}, "
-                f"{rule.minus.name} {format_price(minus[2])} on {minus[3]})")
-        out.append(_text(a, text, rule))
-    return out
+class _SpreadRun:
+    """A spread's arming state while it advances, kept in locals and saved once at the end."""
+
+    def __init__(self, rule: SpreadRule, st: State):
+        self.rule = rule
+        self.last: float | None = st.get("last")
+        self.rs = RuleState.from_list(st["rs"]) if "rs" in st else RuleState()
+        self.fired_at: float | None = st.get("fired_at")
+        self.crosses = rule.kind.startswith("crosses")
+
+    def save(self, st: State) -> None:
+        if self.last is not None:
+            st["last"] = self.last
+        if not self.crosses:
+            st["rs"] = self.rs.to_list()
+        if self.fired_at is not None:
+            st["fired_at"] = self.fired_at
+
+    def at(self, t: float, of: list[Any], minus: list[Any], moved: LegPoint, out: list[Alert]) -> None:
+        rule = self.rule
+        value = of[2] - minus[2] * rule.factor
+        previous, self.last = self.last, value
+        cooling = bool(rule.cooldown) and self.fired_at is not None and t - self.fired_at < rule.cooldown
+        may_fire = rule.active_at(t) and not cooling
+        events: list[AlertStatus]
+        if self.crosses:
+            events = ["firing"] if may_fire and crossed(rule.kind, rule.threshold, previous, value) else []
+        else:
+            self.rs, events = step_value(rule.kind, rule.threshold, rule.rearm, rule.confirm, rule.resolve, self.rs,
+                                         value, may_fire)
+        for status in events:
+            if status == "firing":
+                self.fired_at = t
+            out.append(_spread_alert(rule, status, value, previous, of, minus, t, moved))
+
+
+def _spread_alert(rule: SpreadRule, status: AlertStatus, value: float, previous: float | None, of: list[Any],
+                  minus: list[Any], t: float, moved: LegPoint) -> Alert:
+    a = _base(rule, id=alert_id(rule.id, "spread", of[5], minus[5], status), kind="spread", condition=rule.kind,
+              event_id=moved.event_id, source=moved.source, at=t, status=status, product=rule.of.name,
+              unit=rule.of.unit_text, price=value, previous=previous, threshold=rule.threshold, as_of=moved.date)
+    words = "no longer " if status == "resolved" else ""
+    text = (f"{rule.of.name} minus {rule.minus.name}: {format_price(value)} {rule.of.unit} on {moved.date}, "
+            f"{words}{rule.condition_text} ({rule.of.name} {format_price(of[2])} on {of[3]}, "
+            f"{rule.minus.name} {format_price(minus[2])} on {minus[3]})")
+    return _text(a, text, rule)
 
 
 def advance_all_of(rule: AllOfRule, state: State, facts: Iterable[PartFact], until: float) -> tuple[list[Alert], State]:

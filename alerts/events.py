@@ -9,34 +9,76 @@ published twice is recognised as one. What it returns is the typed event that go
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-import json
 import math
+import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import IO, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
-from alerts.catalog import Catalog
+from alerts.catalog import Catalog, product_key
 from alerts.errors import EventError
 from alerts.units import UnitError, parse_unit
+
+# --- limits: what one event may hold (README "Limits"). A line or field beyond them is refused with its
+# reason; nothing is truncated. ---------------------------------------------------------------------------
+
+#: Bytes of one JSON Lines line (without its line break), checked before it is decoded.
+MAX_LINE_BYTES = 2 * 1024 * 1024
+#: Nesting of arrays and objects in one line; an event needs 2 (the object and its tags).
+MAX_DEPTH = 16
+#: Characters of each text field, after surrounding white space is stripped.
+MAX_ID = 200
+MAX_SOURCE = 100
+MAX_PRODUCT = 100
+MAX_UNIT = 32
+MAX_TIME = 64
+MAX_HEADLINE = 1_000
+MAX_BODY = 200_000
+MAX_URL = 2_048
+MAX_TAGS = 50
+MAX_TAG = 100
+#: A quote or article dated further ahead of now than this is refused (``ALERTS_MAX_FUTURE_DAYS``).
+DEFAULT_MAX_FUTURE_DAYS = 1.0
+
+#: Every limit by what it limits, for the README table and the tests.
+LIMITS: dict[str, int] = {
+    "line (bytes)": MAX_LINE_BYTES, "nesting depth": MAX_DEPTH, "id": MAX_ID, "source": MAX_SOURCE,
+    "product": MAX_PRODUCT, "unit": MAX_UNIT, "as_of, published_at": MAX_TIME, "headline": MAX_HEADLINE,
+    "body": MAX_BODY, "url": MAX_URL, "tags (count)": MAX_TAGS, "each tag": MAX_TAG,
+}
+
+
+_Product = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_PRODUCT)]
+_Unit = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_UNIT)]
+_Time = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TIME)]  # ISO text, not a number
+_Source = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_SOURCE)]
+_Id = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID)]
+_Headline = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_HEADLINE)]
+_Body = Annotated[str, Strict(), Field(max_length=MAX_BODY)]
+_Url = Annotated[str, Strict(), Field(max_length=MAX_URL)]
+_Tag = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TAG)]
+#: A JSON number: an integer or a float, never a boolean or a string.
+_Number = Annotated[float, Strict()]
 
 
 class _PriceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     type: Literal["price"]
-    product: str = Field(min_length=1)
-    price: float
-    unit: str
-    as_of: str  # a date or a datetime with offset, as ISO text (a bare number is not a date)
-    source: str = Field(default="manual", min_length=1)
-    id: str | None = Field(default=None, min_length=1)
-    low: float | None = None
-    high: float | None = None
+    product: _Product
+    price: _Number
+    unit: _Unit
+    as_of: _Time  # a date or a datetime with offset
+    source: _Source = "manual"
+    id: _Id | None = None
+    low: _Number | None = None
+    high: _Number | None = None
 
     @field_validator("price", "low", "high")
     @classmethod
@@ -49,13 +91,16 @@ class _PriceIn(BaseModel):
 class _NewsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     type: Literal["news"]
-    headline: str = Field(min_length=1)
-    body: str = ""
-    url: str | None = None
-    published_at: str | None = None
-    source: str = Field(default="manual", min_length=1)
-    id: str | None = Field(default=None, min_length=1)
-    tags: list[str] = []
+    headline: _Headline
+    body: _Body = ""
+    url: _Url | None = None
+    published_at: _Time | None = None
+    source: _Source = "manual"
+    id: _Id | None = None
+    tags: list[_Tag] = Field(default=[], max_length=MAX_TAGS)
+
+
+_FIELDS = {"price": tuple(_PriceIn.model_fields), "news": tuple(_NewsIn.model_fields)}
 
 
 class PriceEvent(msgspec.Struct, frozen=True, tag="price", tag_field="type"):
@@ -140,13 +185,65 @@ def local_date(ts: float, tz: str) -> str:
     return datetime.fromtimestamp(ts, _zone(tz)).date().isoformat()
 
 
-def _explain(exc: ValidationError) -> str:
+def _clip(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 5] + "...'"
+
+
+def _kind_of(value: object) -> str:
+    """What a decoded JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = repr(value)
+        return f"the number {text if len(text) <= 40 else text[:35] + '...'}"
+    if isinstance(value, str):
+        return f"the text {_clip(value)}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate (ignoring case), or ``""``."""
+    folded = {c.casefold(): c for c in candidates}
+    close = difflib.get_close_matches(word.casefold()[:MAX_PRODUCT], list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+
+
+def _explain(exc: ValidationError, kind: str) -> str:
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        if len(loc) > 60:  # an unknown field's name is the sender's and may be long
+            loc = loc[:55] + "..."
+        typ, value, ctx = err["type"], err.get("input"), err.get("ctx", {})
+        if typ == "extra_forbidden":
+            msg = "unknown field" + did_you_mean(loc, _FIELDS[kind])
+        elif typ == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+            msg = "out of range"  # an integer beyond any float
+        elif typ == "float_type":
+            msg = f"must be a number, not {_kind_of(value)}"
+        elif typ == "string_unicode":  # a lone surrogate: Python callers can pass one, JSON cannot
+            msg = "contains characters that are not Unicode text (lone surrogates)"
+        elif typ == "string_type" and loc in ("as_of", "published_at"):
+            msg = f'must be an ISO date or datetime in a string, such as "2025-03-11", not {_kind_of(value)}'
+        elif typ == "string_type":
+            msg = f"must be text (a JSON string), not {_kind_of(value)}"
+        elif typ == "list_type":
+            msg = f"must be an array of texts, not {_kind_of(value)}"
+        elif typ == "string_too_long" and isinstance(value, str):
+            msg = f"{len(value):,} characters; the limit is {ctx['max_length']:,}"
+        elif typ == "too_long" and isinstance(value, list):
+            msg = f"{len(value):,} items; the limit is {ctx['max_length']:,}"
+        elif typ == "value_error":
+            msg = err["msg"].removeprefix("Value error, ")
+        else:
+            msg = err["msg"]
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
@@ -156,24 +253,65 @@ def _unit(text: str) -> Any:
     return parse_unit(text)
 
 
-def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None) -> Event:
-    """Validate one decoded JSON value. Raises EventError with a reason a trader can act on."""
+def _unknown_product(name: str, catalog: Catalog) -> EventError:
+    names: dict[str, str] = {}
+    for product in catalog.products.values():
+        for n in product.all_names:  # the catalog name first: "PrNd oxide" folds as "Pr-Nd oxide" does
+            names.setdefault(product_key(n), n)
+    close = difflib.get_close_matches(product_key(name)[:MAX_PRODUCT], list(names), n=1, cutoff=0.6)
+    hint = f"did you mean {names[close[0]]!r}?" if close else "not in the catalog or a products: list"
+    return EventError(f"product: unknown product {name!r} ({hint})")
+
+
+def _num(x: float) -> str:
+    return f"{x:,.12g}"
+
+
+def _days(n: float) -> str:
+    return f"{n:g} day" if n == 1 else f"{n:g} days"
+
+
+def _check_not_future(ts: float, field: str, written: str, tz: str, now: float | None,
+                      max_future_days: float | None) -> None:
+    if max_future_days is None:
+        return
+    ref = now if now is not None else time.time()
+    if ts > ref + max_future_days * 86400:
+        local = datetime.fromtimestamp(ref, _zone(tz)).strftime("%Y-%m-%d %H:%M")
+        raise EventError(f"{field}: {written} is in the future, more than {_days(max_future_days)} after now "
+                         f"({local} {tz}); date an event when it happened (limit: ALERTS_MAX_FUTURE_DAYS)")
+
+
+def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None, *,
+                max_future_days: float | None = None) -> Event:
+    """Validate one decoded JSON value. Raises EventError with a reason a trader can act on.
+
+    ``now`` (epoch seconds, default the clock) is the publication time of news without one. With
+    ``max_future_days``, an event dated more than that many days after ``now`` is refused: publish and
+    file backtests pass ``ALERTS_MAX_FUTURE_DAYS``; rule tests, whose events live in their own time, do not.
+    """
     if not isinstance(obj, dict):
-        raise EventError(f"expected a JSON object, got {type(obj).__name__}")
+        raise EventError(f"expected a JSON object, got {_kind_of(obj)}")
     kind = obj.get("type")
     if kind == "price":
         try:
             p = _PriceIn.model_validate(obj)
         except ValidationError as exc:
-            raise EventError(_explain(exc)) from None
+            raise EventError(_explain(exc, "price")) from None
         product = catalog.find(p.product)
         if product is None:
-            raise EventError(f"product: unknown product {p.product!r} (not in the catalog or a products: list)")
+            raise _unknown_product(p.product, catalog)
         try:
             factor = _unit(p.unit).factor_to(product.unit)
         except UnitError as exc:
             raise EventError(f"unit: {exc}") from None
+        if p.low is not None and p.high is not None and p.low > p.high:
+            raise EventError(f"low: {_num(p.low)} is above high {_num(p.high)}")
+        if (p.low is not None and p.price < p.low) or (p.high is not None and p.price > p.high):
+            span = f"{_num(p.low) if p.low is not None else ''}..{_num(p.high) if p.high is not None else ''}"
+            raise EventError(f"price: {_num(p.price)} is outside its low..high range {span}")
         ts, day = parse_time(p.as_of, tz, "as_of")
+        _check_not_future(ts, "as_of", p.as_of, tz, now, max_future_days)
         low = p.low * factor if p.low is not None else None
         high = p.high * factor if p.high is not None else None
         price = p.price * factor
@@ -185,41 +323,137 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
         try:
             n = _NewsIn.model_validate(obj)
         except ValidationError as exc:
-            raise EventError(_explain(exc)) from None
+            raise EventError(_explain(exc, "news")) from None
         if n.published_at is None:
-            ts = now if now is not None else datetime.now(UTC).timestamp()
+            ts = now if now is not None else time.time()
         else:
             ts, _ = parse_time(n.published_at, tz, "published_at")
+            _check_not_future(ts, "published_at", n.published_at, tz, now, max_future_days)
         eid = n.id or "n-" + _digest(n.source, n.url or n.headline)
         return NewsEvent(eid, n.headline, n.body, n.url, ts, n.source, tuple(n.tags))
-    raise EventError(f"type: expected 'price' or 'news', got {kind!r}")
+    if "type" not in obj:
+        raise EventError("type: Field required (\"price\" or \"news\")")
+    hint = did_you_mean(kind, _FIELDS) if isinstance(kind, str) else ""
+    raise EventError(f"type: expected 'price' or 'news', got {_clip(kind)}{hint}")
 
 
-def json_lines(lines: Iterable[str | bytes], errors: list[tuple[int, str]]) -> Iterator[tuple[int, object]]:
-    """The JSON values of JSON Lines with their line numbers (from 1). Blank lines and lines starting
-    with # are skipped; a line that is not UTF-8 or not JSON is added to ``errors`` as (line, reason),
-    and the lines after it are still read."""
-    for n, raw in enumerate(lines, 1):
-        try:
-            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError as exc:
-            errors.append((n, f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
-            continue
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            yield n, json.loads(text)
-        except ValueError as exc:
-            errors.append((n, f"not valid JSON: {exc}"))
+_JSON = msgspec.json.Decoder()
+_BOM = b"\xef\xbb\xbf"
 
 
-def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None = None) -> Event:
+def _deeper_than(obj: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (without recursion)."""
+    stack: list[tuple[object, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _decode(data: bytes, max_depth: int) -> object:
+    """One JSON value, or EventError with the reason."""
     try:
-        obj = json.loads(line)
-    except ValueError as exc:
+        obj = _JSON.decode(data)
+    except RecursionError:
+        raise EventError(f"nested more than {max_depth} levels deep") from None
+    except UnicodeDecodeError as exc:
+        raise EventError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except msgspec.ValidationError as exc:
+        raise EventError(f"a number is out of range: {exc}") from None
+    except msgspec.DecodeError as exc:
+        try:
+            data.decode("utf-8")  # only now: bytes outside strings that are not UTF-8 deserve their own reason
+        except UnicodeDecodeError as bad:
+            raise EventError(f"not UTF-8 text: {bad.reason} at byte {bad.start}") from None
         raise EventError(f"not valid JSON: {exc}") from None
-    return parse_event(obj, catalog, tz, now)
+    if isinstance(obj, dict | list) and _deeper_than(obj, max_depth):
+        raise EventError(f"nested more than {max_depth} levels deep")
+    return obj
+
+
+def json_lines(lines: Iterable[str | bytes], errors: list[tuple[int, str]], *, max_bytes: int = MAX_LINE_BYTES,
+               max_depth: int = MAX_DEPTH) -> Iterator[tuple[int, object]]:
+    """The JSON values of JSON Lines with their line numbers (from 1). Blank lines and lines starting
+    with # are skipped. A line that is longer than ``max_bytes``, not UTF-8, not JSON or nested deeper
+    than ``max_depth`` is added to ``errors`` as (line, reason), and the lines after it are still read.
+    The one decoder of publish and backtests (msgspec: no recursion, no line can exhaust the stack)."""
+    for n, raw in enumerate(lines, 1):
+        if isinstance(raw, str):
+            try:
+                data = raw.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                errors.append((n, f"not UTF-8 text: {exc.reason} at character {exc.start}"))
+                continue
+        else:
+            data = raw
+        if n == 1 and data.startswith(_BOM):
+            data = data[len(_BOM):]
+        if len(data) > max_bytes and len(data.rstrip(b"\r\n")) > max_bytes:
+            errors.append((n, f"line longer than {max_bytes:,} bytes; an event must be smaller (README: Limits)"))
+            continue
+        data = data.strip()
+        if not data or data.startswith(b"#"):
+            continue
+        try:
+            yield n, _decode(data, max_depth)
+        except EventError as exc:
+            errors.append((n, str(exc)))
+
+
+def read_lines(fh: IO[Any], max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes | str]:
+    """The lines of a file, each read with a bounded buffer: a line longer than ``max_bytes`` comes out
+    cut just past the limit (so ``json_lines`` reports it) and its rest is skipped, never held whole."""
+    cap = max_bytes + 2  # room for \r\n
+    while True:
+        line = fh.readline(cap)
+        if not line:
+            return
+        newline = b"\n" if isinstance(line, bytes) else "\n"
+        if len(line) == cap and not line.endswith(newline):
+            while True:
+                rest = fh.readline(65536)
+                if not rest or rest.endswith(newline):
+                    break
+        yield line
+
+
+def parse_objects(items: Iterable[tuple[int, object]], catalog: Catalog, tz: str, errors: list[tuple[int, str]],
+                  *, now: float | None = None, max_future_days: float | None = None) -> Iterator[tuple[int, Event]]:
+    """(line, event) for each (line, decoded JSON) that is a valid event; the others go to ``errors``."""
+    for n, obj in items:
+        try:
+            event = parse_event(obj, catalog, tz, now, max_future_days=max_future_days)
+        except EventError as exc:
+            errors.append((n, str(exc)))
+            continue
+        except Exception as exc:  # a line must never take the valid ones around it down
+            errors.append((n, f"cannot read this event ({type(exc).__name__}: {_clip(str(exc), 200)})"))
+            continue
+        yield n, event
+
+
+def parse_lines(lines: Iterable[str | bytes], catalog: Catalog, tz: str, errors: list[tuple[int, str]], *,
+                now: float | None = None, max_future_days: float | None = None) -> Iterator[tuple[int, Event]]:
+    """JSON Lines -> (line, event) for each valid line; every other line goes to ``errors`` once, as
+    (line, reason), in line order. What ``alerts publish`` and ``alerts backtest --events`` read."""
+    return parse_objects(json_lines(lines, errors), catalog, tz, errors, now=now, max_future_days=max_future_days)
+
+
+def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None = None, *,
+               max_future_days: float | None = None) -> Event:
+    """One JSON line -> its event, or EventError (a blank or # line is not an event)."""
+    errors: list[tuple[int, str]] = []
+    decoded = list(json_lines([line], errors))
+    if errors:
+        raise EventError(errors[0][1])
+    if not decoded:
+        raise EventError("no event on this line (blank, or a # comment)")
+    return parse_event(decoded[0][1], catalog, tz, now, max_future_days=max_future_days)
 
 
 _WIRE_ENCODER = msgspec.json.Encoder()

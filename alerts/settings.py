@@ -1,17 +1,38 @@
-"""All runtime configuration, read from ``ALERTS_*`` environment variables and an optional ``.env``."""
+"""All runtime configuration, read from ``ALERTS_*`` environment variables and an optional ``.env``.
+
+``load_settings`` is how a process reads them: a value that cannot work is one ``ConfigError`` line per
+variable, naming it (never a pydantic traceback, never an error per event later), and an ``ALERTS_*``
+variable that no setting has is warned about once, with the closest setting's name.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from alerts.errors import ConfigError
+
+PREFIX = "ALERTS_"
+ENV_FILE = ".env"
+log = logging.getLogger("alerts.settings")
 
 
 class Settings(BaseSettings):
     """One place for every setting. Secrets are ``SecretStr``: their repr is ``'**********'``."""
 
-    model_config = SettingsConfigDict(env_prefix="ALERTS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=ENV_FILE, extra="ignore")
 
     # --- where things live ---------------------------------------------------------------------
     redis_url: SecretStr | None = Field(
@@ -21,12 +42,14 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("./.alerts")
     rules_dir: Path = Path("./rules")
-    timezone: str = "Asia/Shanghai"
-    key_prefix: str = Field(default="alerts", description="Prefix of every Redis key this service writes.")
+    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone: the day a date-only quote "
+                          "belongs to.")
+    key_prefix: str = Field(default="alerts", min_length=1, pattern=r"^\S+$",
+                            description="Prefix of every Redis key this service writes.")
 
     # --- Slack ------------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None
-    slack_api_url: str = "https://slack.com/api/"
+    slack_api_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://\S+$")
     slack_rate_per_second: float = Field(default=1.0, gt=0, description="Messages per second per Slack channel.")
     slack_burst: int = Field(default=3, ge=1, description="Messages a quiet Slack channel takes at once.")
 
@@ -35,7 +58,7 @@ class Settings(BaseSettings):
 
     # --- email: email targets and digests -------------------------------------------------------------
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
@@ -58,9 +81,12 @@ class Settings(BaseSettings):
     claim_idle_seconds: float = Field(
         default=30.0, gt=0, description="Pending events idle this long belong to a dead consumer and are claimed."
     )
-    socket_timeout_seconds: float = 10.0
-    event_retention_days: float = Field(default=7.0, description="Evaluated events are trimmed after this.")
-    alert_retention_days: float = Field(default=90.0, description="Alert history is trimmed after this.")
+    socket_timeout_seconds: float = Field(default=10.0, gt=0)
+    event_retention_days: float = Field(default=7.0, gt=0, description="Evaluated events are trimmed after this.")
+    alert_retention_days: float = Field(default=90.0, gt=0, description="Alert history is trimmed after this.")
+    max_future_days: float = Field(
+        default=1.0, ge=0, description="A quote or article dated more than this many days after now (in "
+        "timezone) is refused by publish and backtests: a date in the future would mute the real quotes after it.")
 
     composite_grace_seconds: float = Field(
         default=7200.0, ge=0, description="Spreads and all_of rules are evaluated in event time: a time waits "
@@ -72,6 +98,143 @@ class Settings(BaseSettings):
     breaker_window_seconds: float = Field(default=600.0, gt=0, description="Circuit breaker window.")
 
     # --- delivery ---------------------------------------------------------------------------------
-    queue_name: str = "alerts-notify"
-    delivery_result_ttl_seconds: int = 3600
-    delivery_retry_intervals_seconds: list[int] = [5, 30, 120, 600, 1800]
+    queue_name: str = Field(default="alerts-notify", min_length=1)
+    delivery_result_ttl_seconds: int = Field(default=3600, ge=0)
+    delivery_retry_intervals_seconds: Annotated[list[Annotated[int, Field(ge=0)]], NoDecode] = Field(
+        default=[5, 30, 120, 600, 1800], min_length=1,
+        description="Seconds between retries: JSON [5,30,120] or 5,30,120.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        if not _zone_exists(v):
+            close = difflib.get_close_matches(v, sorted(available_timezones()), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "use an IANA name such as Asia/Shanghai or UTC"
+            raise ValueError(f"unknown time zone; {hint}")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (value not shown: it may hold a password)")
+        return v
+
+    @field_validator("delivery_retry_intervals_seconds", mode="before")
+    @classmethod
+    def _intervals(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("not a list of seconds such as [5,30,120] or 5,30,120") from None
+            return [part.strip() for part in text.split(",")] if text else []
+        return v
+
+    @model_validator(mode="after")
+    def _block_below_timeout(self) -> Settings:
+        if self.block_ms >= self.socket_timeout_seconds * 1000:
+            raise ValueError(f"ALERTS_BLOCK_MS ({self.block_ms}) must be below ALERTS_SOCKET_TIMEOUT_SECONDS "
+                             f"({self.socket_timeout_seconds:g} s): a blocked read would time out")
+        return self
+
+
+def _zone_exists(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; "../x" a ValueError
+        return False
+    return True
+
+
+def variable(field: str) -> str:
+    """The environment variable of a setting: ``stream_shards`` -> ``ALERTS_STREAM_SHARDS``."""
+    return PREFIX + field.upper()
+
+
+@lru_cache(maxsize=1)
+def known_variables() -> frozenset[str]:
+    return frozenset(variable(name) for name in Settings.model_fields)
+
+
+_SECRET = {name for name, f in Settings.model_fields.items() if "SecretStr" in repr(f.annotation)}
+_FRIENDLY = {
+    "int_parsing": "must be a whole number", "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number", "bool_parsing": "must be true or false",
+    "greater_than_equal": "must be at least {ge}", "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}", "less_than": "must be less than {lt}",
+    "string_too_short": "must not be empty", "too_short": "must not be empty",
+    "string_pattern_mismatch": "has white space or is not of the expected form",
+}
+
+
+def _describe(err: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    loc = [str(p) for p in err.get("loc", ())]
+    template = _FRIENDLY.get(err["type"])
+    ctx = {k: f"{v:g}" if isinstance(v, float) else v for k, v in err.get("ctx", {}).items()}
+    msg = template.format(**ctx) if template else str(err["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return msg
+    field = loc[0]
+    name = variable(field)
+    where = "" if name in env else f" (in {ENV_FILE})"
+    item = f" item {int(loc[1]) + 1}" if len(loc) > 1 and loc[1].isdigit() else ""
+    value = err.get("input")
+    shown = "" if field in _SECRET or item or not isinstance(value, str) else f"={value!r}"
+    if field == "delivery_retry_intervals_seconds" and item and err["type"] == "greater_than_equal":
+        msg = "must not be negative"
+    return f"{name}{shown}{where}:{item} {msg}"
+
+
+def load_settings(warn: Callable[[str], None] | None = None, env_file: str | Path | None = ENV_FILE) -> Settings:
+    """The settings of this process (environment, then ``env_file``). Raises ConfigError, one line per bad
+    variable, naming it; warns once (through ``warn``, default the log) about each ``ALERTS_*`` variable
+    that no setting has."""
+    env = {k.upper(): v for k, v in os.environ.items()}
+    for message in unknown_variables([*env, *_dotenv(env_file)]):
+        _warn_once(message, warn)
+    try:
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        lines = [_describe(err, env) for err in exc.errors(include_url=False)]
+    except SettingsError as exc:  # pydantic-settings could not read a value at all
+        m = re.search(r'field "(\w+)"', str(exc))
+        lines = [f"{variable(m.group(1)) if m else 'a setting'}: cannot be read ({exc.__cause__ or exc})"]
+    raise ConfigError("\n".join(lines))
+
+
+def _dotenv(env_file: str | Path | None) -> dict[str, str]:
+    if env_file is None or not Path(env_file).is_file():
+        return {}
+    from dotenv import dotenv_values  # pydantic-settings' own reader of .env files
+
+    return {k.upper(): v or "" for k, v in dotenv_values(env_file).items()}
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """A warning for each ``ALERTS_*`` name that is no setting, with the closest setting's name."""
+    known = known_variables()
+    out = []
+    for name in sorted({n.upper() for n in names if n.upper().startswith(PREFIX)} - known):
+        close = difflib.get_close_matches(name.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in sorted(known)],
+                                          n=1, cutoff=0.6)
+        hint = f"; did you mean {PREFIX}{close[0]}?" if close else " (README: Settings)"
+        out.append(f"{name} is not a setting, ignored{hint}")
+    return out
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str, warn: Callable[[str], None] | None) -> None:
+    if message in _warned:
+        return
+    _warned.add(message)
+    (warn or log.warning)(message)
+
+
+def print_warning(message: str) -> None:
+    """A warning for the person at the terminal: ``alerts: warning: ...`` on stderr."""
+    print(f"alerts: warning: {message}", file=sys.stderr, flush=True)

@@ -3,6 +3,11 @@
 Names match ignoring case, white space, hyphens and underscores, so "PrNd oxide", "pr-nd oxide"
 and "PR ND OXIDE" are one product. The built-in list is ``data/products.json``; rule files extend it
 with a ``products:`` list.
+
+Each built-in product has a ``typical`` price range, in its quote unit: about 0.3 to 3 times its
+2025 level, wide on purpose. ``alerts rules check`` warns about a threshold outside it when there is
+no stored history of the product to compare with: it is most likely a unit slip (450 written for
+450,000 CNY/t). Products added by rule files have none.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Product:
     name: str
     unit: Unit
     aliases: tuple[str, ...] = ()
+    typical: tuple[float, float] | None = None  # (low, high) in ``unit``: see the module's docstring
 
     @cached_property
     def key(self) -> str:
@@ -57,7 +63,7 @@ class Catalog:
                     f"product {product.name!r} is quoted in {existing.unit}, cannot redefine it as {product.unit}"
                 )
             aliases = tuple(dict.fromkeys(existing.aliases + product.aliases))
-            product = Product(existing.name, existing.unit, aliases)
+            product = Product(existing.name, existing.unit, aliases, product.typical or existing.typical)
         for name in product.all_names:
             k = product_key(name)
             owner = self._lookup.get(k)
@@ -85,5 +91,7 @@ def builtin_catalog() -> Catalog:
     raw = json.loads(resources.files("alerts").joinpath("data/products.json").read_text("utf-8"))
     catalog = Catalog()
     for item in raw:
-        catalog.add(Product(item["name"], parse_unit(item["unit"]), tuple(item.get("aliases", ()))))
+        typical = item.get("typical")
+        catalog.add(Product(item["name"], parse_unit(item["unit"]), tuple(item.get("aliases", ())),
+                            (float(typical[0]), float(typical[1])) if typical else None))
     return catalog

@@ -35,3 +35,44 @@ def test_extend_and_conflicts() -> None:
         c.add(Product("Pr-Nd oxide", parse_unit("CNY/kg")))
     with pytest.raises(ValueError, match="already belongs"):
         c.add(Product("something", parse_unit("CNY/t"), ("Dy oxide",)))
+
+
+# Daily averages of early 2025 (../shared/DOMAIN.md): each typical range holds them with room to spare.
+PRICES_2025 = {"Pr-Nd oxide": (415_000, 450_000), "Pr-Nd alloy": (544_000, 546_500),
+               "dysprosium oxide": (1_665, 1_710), "terbium oxide": (5_940, 6_525)}
+
+
+def test_every_builtin_product_has_a_wide_typical_range() -> None:
+    products = list(builtin_catalog().products.values())
+    assert len(products) == 15
+    for p in products:
+        assert p.typical is not None, p.name
+        low, high = p.typical
+        assert 0 < low and high >= 9 * low, p.name  # about 0.3x to 3x of a 2025 level
+    for name, (lo, hi) in PRICES_2025.items():
+        found = builtin_catalog().find(name)
+        assert found is not None and found.typical is not None
+        assert found.typical[0] <= lo / 2 and found.typical[1] >= hi * 2, name
+        for slip in (lo / 1000, hi * 1000):  # per kg written for per tonne, or the reverse: outside
+            assert not found.typical[0] <= slip <= found.typical[1], name
+
+
+def test_extending_a_product_keeps_its_typical_range() -> None:
+    c = builtin_catalog()
+    before = c.find("Pr-Nd oxide")
+    assert before is not None and before.typical == (135_000.0, 1_350_000.0)
+    c.add(Product("Pr-Nd oxide", parse_unit("CNY/t"), ("PN oxide",)))
+    after = c.find("PN oxide")
+    assert after is not None and after.typical == before.typical
+    c.add(Product("yttrium oxide", parse_unit("CNY/t")))
+    assert c.find("yttrium oxide").typical is None  # type: ignore[union-attr]
+
+
+def test_the_products_table_of_rules_readme_is_the_catalog() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "rules" / "README.md").read_text("utf-8")
+    rows = re.findall(r"^\| ([^|]+?) \| (CNY/(?:t|kg)) \| ([\d,]+) to ([\d,]+) \|", text, re.MULTILINE)
+    table = {name: (unit, float(lo.replace(",", "")), float(hi.replace(",", ""))) for name, unit, lo, hi in rows}
+    assert table == {p.name: (str(p.unit), *p.typical) for p in builtin_catalog().products.values() if p.typical}

@@ -1,9 +1,12 @@
 """Warnings about rules that can never (or will rarely) fire, for ``alerts rules check``.
 
-Some need the price history (``PriceStats``, read from Redis when one is reachable): a threshold far
-outside any price ever seen usually means a unit slip (450 for 450,000 CNY/t); a change window
-shorter than the time between two quotes rarely has a quote to compare with. Without history,
-quotes are taken to be daily, as rare-earth assessments are.
+Some need the price history (``PriceStats``, read from the stored quotes by ``alerts rules check``):
+a threshold far outside any price ever seen usually means a unit slip (450 for 450,000 CNY/t); a
+change window shorter than the time between two quotes rarely has a quote to compare with. Without
+history of a product, its threshold is compared with the catalog's typical range of its price
+(``Product.typical``) and quotes are taken to be daily, as rare-earth assessments are. When a
+factor of 1,000 (per kg against per tonne) or 10,000 (万元/吨, the Chinese reports' unit) brings the
+threshold among the usual prices, the warning says so.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from alerts.catalog import Product
 from alerts.durations import format_duration
 from alerts.errors import Problem
 from alerts.rules.compiled import AllOfRule, CompiledRule, PriceRule, RuleSet, StaleRule
@@ -55,10 +59,18 @@ def _warn(rule: CompiledRule, message: str) -> Problem:
 def _price(r: PriceRule, st: PriceStats | None, owner: CompiledRule) -> list[Problem]:
     out = []
     if r.measure == "price" and st is not None and st.quotes:
-        if r.threshold > st.high * FAR or r.threshold < st.low / FAR:
+        low, high = st.low / FAR, st.high * FAR
+        if not low <= r.threshold <= high:
             out.append(_warn(owner, f"threshold {format_price(r.threshold)} {r.product.unit} is far outside any "
                              f"price seen for {r.product.name} ({format_price(st.low)} to {format_price(st.high)}): "
-                             "check the number and the unit"))
+                             "check the number and the unit" + _slip(r.threshold, r.product, low, high)))
+    elif r.measure == "price" and r.product.typical is not None:
+        low, high = r.product.typical
+        if not low <= r.threshold <= high:
+            out.append(_warn(owner, f"threshold {format_price(r.threshold)} {r.product.unit} is far outside the "
+                             f"typical price of {r.product.name} ({format_price(low)} to {format_price(high)} "
+                             f"{r.product.unit}; no stored price history to compare with): check the number and "
+                             "the unit" + _slip(r.threshold, r.product, low, high)))
     if r.window:
         interval = st.interval if st is not None and st.quotes > 1 else DAILY
         if r.window < interval:
@@ -66,3 +78,26 @@ def _price(r: PriceRule, st: PriceStats | None, owner: CompiledRule) -> list[Pro
                              f"quotes of {r.product.name} ({format_duration(interval)}): there is rarely a quote "
                              "to compare with"))
     return out
+
+
+def _slip(threshold: float, product: Product, low: float, high: float) -> str:
+    """The unit slip that brings ``threshold`` between ``low`` and ``high``, said plainly; "" if none."""
+    unit, cny = product.unit, product.unit.currency == "CNY"
+    number = format_price(threshold)
+    if unit.mass == "t":
+        if low <= threshold * 1000 <= high:
+            return (f"; 1,000 times too low: a price per kg? {number} {unit.currency}/kg is "
+                    f"{format_price(threshold * 1000)} {unit} (write {threshold * 1000:.10g} or "
+                    f"\"{number} {unit.currency}/kg\")")
+        if cny and low <= threshold * 10_000 <= high:
+            return (f"; 10,000 times too low: a price in 万元/吨? {number} 万元/吨 is "
+                    f"{format_price(threshold * 10_000)} {unit} (write {threshold * 10_000:.10g})")
+    if unit.mass == "kg":
+        if low <= threshold / 1000 <= high:
+            return (f"; 1,000 times too high: a price per tonne? {number} {unit.currency}/t is "
+                    f"{format_price(threshold / 1000)} {unit} (write {threshold / 1000:.10g} or "
+                    f"\"{number} {unit.currency}/t\")")
+        if cny and low <= threshold * 10 <= high:
+            return (f"; 10 times too low: a price in 万元/吨? {number} 万元/吨 is "
+                    f"{format_price(threshold * 10)} {unit} (write {threshold * 10:.10g})")
+    return ""

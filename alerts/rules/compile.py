@@ -1,28 +1,32 @@
 """Compile validated rules into indexed ``CompiledRule`` objects, collecting every problem with its line.
 
 ``compile_rule`` turns one entry of a file's ``rules:`` list into compiled rules (one per product),
-or none when it has an error; ``index_rules`` builds the ``RuleSet``'s indexes. Price rules are
-indexed per product and condition by threshold, sorted, so evaluating a quote only looks at the
-thresholds between the previous and the new price (``alerts.evaluate.engine``); rules with state of
-their own (changes over a window, rearm, confirm, resolve) are listed per product. Finding and
-parsing the files, products, digests and webhooks is ``alerts.rules.load``.
+or none when it has an error; a rule with an error is still checked as far as it can be
+(``alerts.rules.salvage``), so every problem of a rule is reported at once. ``index_rules`` builds
+the ``RuleSet``'s indexes. Price rules are indexed per product and condition by threshold, sorted,
+so evaluating a quote only looks at the thresholds between the previous and the new price
+(``alerts.evaluate.engine``); rules with state of their own (changes over a window, rearm, confirm,
+resolve) are listed per product. Finding and parsing the files, products, digests and webhooks is
+``alerts.rules.load``.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from alerts.catalog import Product
-from alerts.durations import parse_duration
+from alerts.durations import parse_duration as _parse_duration
 from alerts.errors import Problem
 from alerts.rules.compiled import (
     AllOfRule,
@@ -47,8 +51,9 @@ from alerts.rules.models import (
     SpreadCondition,
     StaleCondition,
 )
+from alerts.rules.salvage import model_at, repair, suggestion
 from alerts.rules.templates import Message, TemplateError
-from alerts.rules.yaml_lines import KeyPath, line_of
+from alerts.rules.yaml_lines import KeyPath, SplitNumber, line_of
 from alerts.targets import parse_target
 from alerts.units import UnitError, parse_amount
 
@@ -65,29 +70,62 @@ class ParsedFile:
     path: str
     data: dict[str, Any]
     lines: dict[KeyPath, int]
+    #: numbers YAML cut at their commas inside { } (``yaml_lines.SplitNumber``), reported by the loader
+    splits: list[SplitNumber] = field(default_factory=list)
 
 
 def _fp(*parts: object) -> str:
     return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-def _pydantic_problems(exc: ValidationError, path: str, lines: dict[KeyPath, int], base: KeyPath,
-                       rule_id: str | None) -> list[Problem]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("int", "float", "str")))
-        where = ".".join(str(p) for p in loc)
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
-            close = difflib.get_close_matches(str(loc[-1]), _KNOWN_KEYS, n=1) if loc else []
-            if close:
-                msg += f" (did you mean {close[0]!r}?)"
-        elif err["type"] == "missing":
-            msg = f"missing required key {loc[-1]!r}" if loc else "missing required key"
+#: Longest duration a rule may give (cooldown, window, within, stale after): a hundred years.
+MAX_DURATION = 100 * 365 * 86400.0
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``alerts.durations.parse_duration``, refusing what no rule can mean (ValueError): a duration
+    longer than ``MAX_DURATION`` or too large for a number."""
+    try:
+        seconds = _parse_duration(value)
+    except OverflowError:
+        seconds = math.inf
+    if not seconds <= MAX_DURATION:
+        raise ValueError(f"{str(value)[:40]!r} is longer than a hundred years")
+    return seconds
+
+
+def label(path: Iterable[Any]) -> str:
+    """A key path as messages name it: ``all_of.0.price.above``."""
+    return ".".join(map(str, path))
+
+
+def _error_text(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[KeyPath, str]:
+    """Where a validation error of ``model`` is (union member tags dropped), and what it says."""
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("int", "float", "str")))
+    where = label(loc)
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+        owner = model_at(model, loc[:-1]) if model is not None and loc else None
+        if owner is not None:  # the keys of the mapping it is in
+            close = suggestion(owner, loc[-1])
         else:
-            msg = err["msg"].removeprefix("Value error, ")
-            if where:
-                msg = f"{where}: {msg}"
+            close = next(iter(difflib.get_close_matches(str(loc[-1]), _KNOWN_KEYS, n=1)), None) if loc else None
+        if close:
+            msg += f" (did you mean {close!r}?)"
+    elif err["type"] == "missing":
+        msg = f"missing required key {loc[-1]!r}" if loc else "missing required key"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        if where:
+            msg = f"{where}: {msg}"
+    return loc, msg
+
+
+def _pydantic_problems(errors: Iterable[ErrorDetails], path: str, lines: Mapping[KeyPath, int], base: KeyPath,
+                       rule_id: str | None, model: type[BaseModel] | None = None) -> list[Problem]:
+    out = []
+    for err in errors:
+        loc, msg = _error_text(err, model)
         out.append(Problem(path, line_of(lines, base + loc), rule_id, msg))
     # several union members give one error each for the same key; keep the first per line and text
     return list(dict.fromkeys(out))
@@ -102,47 +140,85 @@ def validate(model: type[BaseModel], item: Any, p: ParsedFile, base: KeyPath, ri
     try:
         return model.model_validate(item)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, p.path, p.lines, base, rid))
+        cut = [sp.path for sp in p.splits]  # a number cut at its commas is reported as such (SplitNumber)
+        errors = [e for e in exc.errors(include_url=False)
+                  if not any((*base, *e["loc"])[:len(c)] == c for c in cut)]
+        problems.extend(_pydantic_problems(errors, p.path, p.lines, base, rid, model))
         return None
 
 
 def compile_rule(p: ParsedFile, i: int, item: Any, rs: RuleSet,
                  first_seen: dict[str, tuple[str, int]]) -> list[CompiledRule]:
     """Rule ``i`` of a file compiled, one per product; none when it has an error or is disabled.
-    ``first_seen`` (rule id -> file and line) finds duplicate ids across files."""
+    ``first_seen`` (rule id -> file and line) finds duplicate ids across files. A rule with an error
+    is still checked as far as it can be, so all its problems are reported at once."""
     base = ("rules", i)
     line = line_of(p.lines, base)
     rid = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+    splits = [sp for sp in p.splits if sp.path[:2] == base]
+    for sp in splits:
+        rs.problems.append(Problem(p.path, sp.line, rid, sp.message(label(sp.path[2:]))))
     rule = validate(Rule, item, p, base, rid, rs.problems)
+    duplicate = False
     if rid is not None:
         if rid in first_seen:
             other = first_seen[rid]
             rs.problems.append(Problem(p.path, line, rid, f"duplicate rule id, first defined at {other[0]}:{other[1]}"))
-            return []
-        first_seen[rid] = (p.path, line)
-    if rule is None:
+            duplicate = True
+        else:
+            first_seen[rid] = (p.path, line)
+    if rule is None or splits:
+        if isinstance(item, dict):
+            _check_the_rest(p, base, item, rid, rs, splits)
         return []
-    c = _RuleCompiler(p, base, rule, rs)
+    c = _RuleCompiler(p, base, rule, rs, rid)
     compiled = c.compile()
-    return compiled if c.ok and rule.enabled else []
+    return compiled if c.ok and rule.enabled and not duplicate else []
+
+
+def _check_the_rest(p: ParsedFile, base: KeyPath, item: dict[Any, Any], rid: str | None, rs: RuleSet,
+                    splits: list[SplitNumber]) -> None:
+    """Report the problems of a rule that did not validate that its validation errors hid: the
+    checks of a repaired copy (``salvage.repair``), at the lines of the original. Compiles nothing."""
+    fixed = repair(Rule, item, p.lines, base, {sp.path[len(base):]: sp.text for sp in splits})
+    if fixed is None:
+        return
+    seen = set(rs.problems)
+    for line, err in [*fixed.errors, *fixed.hidden]:
+        problem = Problem(p.path, line, rid, _error_text(err, Rule)[1])
+        if problem not in seen:
+            seen.add(problem)
+            rs.problems.append(problem)
+    _RuleCompiler(ParsedFile(p.path, {}, fixed.lines), base, fixed.rule, rs, rid).compile()
 
 
 class _RuleCompiler:
-    """Turns one validated rule into compiled rules (one per product), reporting problems with lines."""
+    """Turns one validated rule into compiled rules (one per product), reporting problems with lines.
+    The rule may be a lenient one (``models.LENIENT``, from ``salvage.repair``): without a condition or
+    threshold, or with several; what is there is checked."""
 
-    def __init__(self, p: ParsedFile, base: tuple[Any, ...], rule: Rule, rs: RuleSet):
-        self.p, self.base, self.rule, self.rs = p, base, rule, rs
+    def __init__(self, p: ParsedFile, base: tuple[Any, ...], rule: Rule, rs: RuleSet, rid: str | None):
+        self.p, self.base, self.rule, self.rs, self.rid = p, base, rule, rs, rid
         self.ok = True
+        self.reported: set[Problem] = set()
 
     def problem(self, sub: tuple[Any, ...], msg: str, severity: str = "error") -> None:
+        """Report a problem at ``sub`` (a path in the rule); each once, however many products repeat it."""
         if severity == "error":
             self.ok = False
-        self.rs.problems.append(Problem(self.p.path, line_of(self.p.lines, self.base + sub), self.rule.id, msg,
-                                        severity))
+        problem = Problem(self.p.path, line_of(self.p.lines, self.base + sub), self.rid, msg, severity)
+        if problem not in self.reported:
+            self.reported.add(problem)
+            self.rs.problems.append(problem)
 
     def compile(self) -> list[CompiledRule]:
         rule = self.rule
         common = self._common()
+        if rule.within is not None and rule.all_of is None:  # a lenient rule (salvage): within is still checked
+            try:
+                parse_duration(rule.within)
+            except ValueError as exc:
+                self.problem(("within",), f"within: {exc}")
         if rule.price is not None:
             return list(self._price(rule.price, common))
         if rule.news is not None:
@@ -153,26 +229,28 @@ class _RuleCompiler:
         if rule.stale is not None:
             stale = self._stale(common)
             return [stale] if stale is not None else []
-        return self._all_of(common)
+        if rule.all_of is not None:
+            return self._all_of(common)
+        return []
 
     def _news(self, n: NewsCondition, common: dict[str, Any], at: tuple[Any, ...] = ("news",)) -> NewsRule:
-        label = ".".join(map(str, at))
+        where = label(at)
         if n.all and n.none:
             clash = [w for w in n.none if any(compile_any([w]).search(a) for a in n.all)]  # type: ignore[union-attr]
             if clash:
-                self.problem((*at, "none"), f"{label}.none: {clash[0]!r} is in every article all: asks for, so "
+                self.problem((*at, "none"), f"{where}.none: {clash[0]!r} is in every article all: asks for, so "
                              "this rule can never fire", "warning")
         regexes = []
         for j, pattern in enumerate(n.regexes):
             try:
                 regexes.append(compile_regex(pattern))
             except RegexError as exc:
-                self.problem((*at, "regex") if isinstance(n.regex, str) else (*at, "regex", j), f"{label}.regex: {exc}")
+                self.problem((*at, "regex") if isinstance(n.regex, str) else (*at, "regex", j), f"{where}.regex: {exc}")
         names: list[str] = []
         for j, name in enumerate(n.products):
             product = self.rs.catalog.find(name)
             if product is None:
-                self.problem((*at, "products", j), f"{label}.products: unknown product {name!r}")
+                self.problem((*at, "products", j), f"{where}.products: unknown product {name!r}")
             else:
                 names.extend(product.all_names)
         fp = _fp(self.rule.id, at, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes), tuple(n.products),
@@ -184,7 +262,7 @@ class _RuleCompiler:
     def _product(self, name: str, at: tuple[Any, ...]) -> Product | None:
         product = self.rs.catalog.find(name)
         if product is None:
-            self.problem(at, f"{'.'.join(map(str, at))}: unknown product {name!r}")
+            self.problem(at, f"{label(at)}: unknown product {name!r}")
         return product
 
     def _spread(self, common: dict[str, Any]) -> SpreadRule | None:
@@ -192,6 +270,8 @@ class _RuleCompiler:
         assert cond is not None
         of, minus = self._product(cond.of, ("spread", "of")), self._product(cond.minus, ("spread", "minus"))
         if of is None or minus is None:
+            if cond.kind:  # the number and its unit are still checked
+                self._amount(getattr(cond, cond.kind), of, ("spread", cond.kind))
             return None
         if of.key == minus.key:
             self.problem(("spread", "minus"), "spread.minus: a spread needs two different products")
@@ -200,6 +280,8 @@ class _RuleCompiler:
             factor = minus.unit.factor_to(of.unit)
         except UnitError as exc:
             self.problem(("spread", "minus"), f"spread.minus: {exc}")
+            return None
+        if not cond.kind:  # a lenient rule (salvage) without its threshold
             return None
         threshold = self._amount(getattr(cond, cond.kind), of, ("spread", cond.kind))
         rearm = self._amount(rule.rearm, of, ("rearm",)) if rule.rearm is not None else None
@@ -226,8 +308,8 @@ class _RuleCompiler:
             try:
                 duration = parse_duration(cond.after)
             except ValueError:
-                self.problem(("stale", "after"), f"stale.after: {cond.after!r} is neither 'N business days' nor a "
-                             "duration such as 2d or 36h")
+                self.problem(("stale", "after"), f"stale.after: {str(cond.after)[:40]!r} is neither 'N business days' "
+                             "nor a duration such as 2d or 36h")
                 return None
         if (days is not None and days < 1) or (duration is not None and duration <= 0):
             self.problem(("stale", "after"), "stale.after: must be longer than nothing")
@@ -238,23 +320,26 @@ class _RuleCompiler:
 
     def _all_of(self, common: dict[str, Any]) -> list[CompiledRule]:
         rule = self.rule
-        assert rule.all_of is not None and rule.within is not None
+        assert rule.all_of is not None
+        within = 0.0
         try:
-            within = parse_duration(rule.within)
+            within = parse_duration(rule.within) if rule.within is not None else 0.0
         except ValueError as exc:
             self.problem(("within",), f"within: {exc}")
-            return []
         parts: list[PriceRule | NewsRule] = []
         part_common = {**common, "message": None, "cooldown": 0.0}
         for i, part in enumerate(rule.all_of):
             if part.news is not None:
                 parts.append(self._news(part.news, part_common, ("all_of", i, "news")))
                 continue
-            assert part.price is not None
-            if len(part.price.product_names) != 1:
+            if part.price is None:  # a lenient rule (salvage)
+                continue
+            if len(part.price.product_names) > 1:
                 self.problem(("all_of", i, "price"), f"all_of.{i}.price: give one product: per all_of part")
                 continue
             parts.extend(self._price(part.price, part_common, ("all_of", i, "price")))
+        if not self.ok:
+            return []
         fp = _fp(rule.id, "all_of", within, *(p.fp for p in parts))
         return [AllOfRule(fp=fp, parts=tuple(parts), within=within, **common)]
 
@@ -292,8 +377,9 @@ class _RuleCompiler:
                     description=rule.description, path=self.p.path, line=line_of(self.p.lines, self.base),
                     expires=expires, owner=rule.owner, labels=tuple(sorted(rule.labels.items())), message=message)
 
-    def _amount(self, value: Any, product: Product, where: tuple[Any, ...], percent: bool = False) -> float | None:
-        label = ".".join(map(str, where))
+    def _amount(self, value: Any, product: Product | None, where: tuple[Any, ...],
+                percent: bool = False) -> float | None:
+        """``value`` as a number in ``product``'s unit (when None, as written), or None with a problem."""
         try:
             if percent:
                 if isinstance(value, str) and value.strip().endswith("%"):
@@ -301,12 +387,20 @@ class _RuleCompiler:
                 number, unit = parse_amount(value)
                 if unit is not None:
                     raise UnitError(f"a percentage takes no unit, got {value!r}")
-                return number
-            number, unit = parse_amount(value)
-            return number * (unit.factor_to(product.unit) if unit is not None else 1.0)
+            else:
+                number, unit = parse_amount(value)
+                if unit is not None and product is not None:
+                    number *= unit.factor_to(product.unit)
+        except OverflowError:
+            number = math.inf
         except UnitError as exc:
-            self.problem(where, f"{label}: {exc} ({product.name} is quoted in {product.unit})")
+            quoted = f" ({product.name} is quoted in {product.unit})" if product is not None else ""
+            self.problem(where, f"{label(where)}: {exc}{quoted}")
             return None
+        if not math.isfinite(number):
+            self.problem(where, f"{label(where)}: {str(value)[:40]!r} is not a number a price can be")
+            return None
+        return number
 
     def _price(self, cond: PriceCondition, common: dict[str, Any],
                at: tuple[Any, ...] = ("price",)) -> list[PriceRule]:
@@ -317,37 +411,46 @@ class _RuleCompiler:
             product = self.rs.catalog.find(name)
             if product is None:
                 sub = (*at, "product") if key == "product" else (*at, "products", j)
-                self.problem(sub, f"{'.'.join(map(str, at))}.{key}: unknown product {name!r}")
+                self.problem(sub, f"{label(at)}.{key}: unknown product {name!r}")
             else:
                 products.append(product)
+        if not cond.kind:  # a lenient rule (salvage) without its condition
+            return []
+        measure, kind, window = "price", cond.kind, 0.0
+        where: tuple[Any, ...] = (*at, cond.kind)
+        raw = getattr(cond, cond.kind)
+        if cond.kind in ("change_pct", "change"):
+            change = getattr(cond, cond.kind)
+            measure, kind = cond.kind, change.kind
+            try:
+                window = parse_duration(change.over)
+            except ValueError as exc:
+                self.problem((*at, measure, "over"), f"{label(at)}.{measure}.over: {exc}")
+            else:
+                if window <= 0:
+                    self.problem((*at, measure, "over"), f"{label(at)}.{measure}.over: the window must be longer "
+                                 "than 0")
+            if not kind:  # a lenient rule (salvage) without its threshold
+                return []
+            where, raw = (*at, measure, kind), getattr(change, kind)
+        percent = measure == "change_pct"
+        if not products:  # unknown: the number and its unit are still checked
+            self._amount(raw, None, where, percent)
+            if rule.rearm is not None:
+                self._amount(rule.rearm, None, ("rearm",), percent)
+            return []
         out: list[PriceRule] = []
         for product in dict.fromkeys(products):
-            measure, kind, window = "price", cond.kind, 0.0
-            where: tuple[str, ...]
-            if cond.kind in ("change_pct", "change"):
-                change = getattr(cond, cond.kind)
-                measure, kind = cond.kind, change.kind
-                try:
-                    window = parse_duration(change.over)
-                except ValueError as exc:
-                    self.problem((*at, measure, "over"), f"{'.'.join(map(str, at))}.{measure}.over: {exc}")
-                    continue
-                if window <= 0:
-                    self.problem((*at, measure, "over"), f"{measure}.over: the window must be longer than 0")
-                raw, where = getattr(change, kind), (*at, measure, kind)
-            else:
-                where = (*at, cond.kind)
-                raw = getattr(cond, cond.kind)
-            threshold = self._amount(raw, product, where, percent=measure == "change_pct")
+            threshold = self._amount(raw, product, where, percent)
             if threshold is None:
                 continue
             if measure == "price" and threshold <= 0:
-                self.problem(where, f"{'.'.join(map(str, where))}: a threshold must be positive")
+                self.problem(where, f"{label(where)}: a threshold must be positive")
             if kind == "abs_above" and threshold < 0:
-                self.problem(where, f"{'.'.join(where)}: abs_above takes a positive size of move")
+                self.problem(where, f"{label(where)}: abs_above takes a positive size of move")
             rearm = None
             if rule.rearm is not None:
-                rearm = self._amount(rule.rearm, product, ("rearm",), percent=measure == "change_pct")
+                rearm = self._amount(rule.rearm, product, ("rearm",), percent)
                 self._check_rearm(kind, threshold, rearm)
             if kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
                 self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),

@@ -1,7 +1,8 @@
 """Load a rules directory into a compiled, indexed ``RuleSet``, collecting every problem on the way.
 
 Loading never stops at the first mistake: each file, product, digest and rule is checked on its
-own, problems are collected as ``Problem(path, line, rule_id, message)``, and everything valid is
+own, a rule with a problem is still checked as far as it can be, problems are collected as
+``Problem(path, line, rule_id, message)`` (sorted by file and line), and everything valid is
 kept. ``alerts rules check`` prints the problems; the service runs the valid rules and reports the
 rest. This module finds and parses the files and loads products, digests, holidays and webhooks;
 compiling and indexing the rules is ``alerts.rules.compile``. ``load_catalog`` reads only the
@@ -22,11 +23,11 @@ from pydantic import SecretStr
 
 from alerts.catalog import Catalog, Product, builtin_catalog
 from alerts.errors import Problem
-from alerts.rules.compile import ParsedFile, compile_rule, index_rules, validate
+from alerts.rules.compile import ParsedFile, compile_rule, index_rules, label, validate
 from alerts.rules.compiled import CompiledRule, RuleSet, WebhookConfig
 from alerts.rules.models import TOP_LEVEL_KEYS, Digest, ProductDef, Webhook
 from alerts.rules.templates import TemplateError, check_subject
-from alerts.rules.yaml_lines import YamlError, line_of, load
+from alerts.rules.yaml_lines import YamlError, line_of, load_document
 from alerts.units import parse_unit
 
 #: Rule test files (``alerts rules test``) live beside the rules and are not rule files.
@@ -63,7 +64,15 @@ def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | 
         for i, item in enumerate(p.data.get("rules") or []):
             compiled.extend(compile_rule(p, i, item, rs, first_seen))
     index_rules(rs, compiled)
+    rs.problems[:] = in_file_order(rs.problems, rs.files)
     return rs
+
+
+def in_file_order(problems: Iterable[Problem], files: Sequence[str]) -> list[Problem]:
+    """``problems`` sorted by file (in the order of ``files``; others first) and line; problems on
+    one line keep their order."""
+    order = {f: n for n, f in enumerate(files)}
+    return sorted(problems, key=lambda p: (order.get(p.path, -1), p.line))
 
 
 def load_catalog(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | None = None) -> Catalog:
@@ -100,10 +109,16 @@ def _parse_file(f: Path, problems: list[Problem]) -> ParsedFile | None:
         problems.append(Problem(path, 0, None, f"cannot read file: {exc}"))
         return None
     try:
-        data, lines = load(text)
+        doc = load_document(text)
     except YamlError as exc:
         problems.append(Problem(path, exc.line, None, str(exc)))
         return None
+    data, lines = doc.value, doc.lines
+    # numbers cut at their commas inside { } are reported by the rule they are in (compile_rule)
+    for sp in doc.splits:
+        if not (len(sp.path) > 2 and sp.path[0] == "rules" and isinstance(data, dict)
+                and isinstance(data.get("rules"), list)):
+            problems.append(Problem(path, sp.line, None, sp.message(label(sp.path))))
     if data is None:
         return ParsedFile(path, {}, lines)
     if not isinstance(data, dict):
@@ -117,7 +132,7 @@ def _parse_file(f: Path, problems: list[Problem]) -> ParsedFile | None:
         if data.get(key) is not None and not isinstance(data[key], list):
             problems.append(Problem(path, line_of(lines, (key,)), None, f"{key}: must be a list"))
             data[key] = []
-    return ParsedFile(path, data, lines)
+    return ParsedFile(path, data, lines, doc.splits)
 
 
 def _load_products(p: ParsedFile, catalog: Catalog, problems: list[Problem]) -> None:

@@ -1,7 +1,12 @@
 """The rule file format as pydantic models. Unknown keys are errors, never silently ignored.
 
 These models check the shape of what a trader wrote. Whether a product exists, a unit converts or
-a digest is defined is decided when a whole directory is compiled (``alerts.ruleset``).
+a digest is defined is decided when a whole directory is compiled (``alerts.rules.compile``).
+
+Validated with the context ``{"lenient": True}`` (``LENIENT``), the checks that span several keys
+(exactly one condition, exactly one threshold, ...) are skipped: the loader uses that to check the
+rest of a rule that already has a problem, so ``rules check`` reports every problem at once. A
+lenient model may lack its condition or threshold: ``kind`` is then "".
 """
 
 from __future__ import annotations
@@ -9,12 +14,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Amount = int | float | str
 ID_PATTERN = r"^[a-z0-9_-]+$"
 PRICE_CONDITIONS = ("above", "below", "crosses_above", "crosses_below", "change_pct", "change")
 THRESHOLD_KINDS = PRICE_CONDITIONS[:4]
+
+
+#: Validation context that skips the checks spanning several keys (see the module's docstring).
+LENIENT = {"lenient": True}
+
+
+def lenient(info: ValidationInfo) -> bool:
+    return bool(isinstance(info.context, dict) and info.context.get("lenient"))
 
 
 class Strict(BaseModel):
@@ -30,7 +43,9 @@ class Change(Strict):
     abs_above: Amount | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> Change:
+    def _exactly_one(self, info: ValidationInfo) -> Change:
+        if lenient(info):
+            return self
         given = [k for k in ("above", "below", "abs_above") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of above, below, abs_above"
@@ -39,7 +54,7 @@ class Change(Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("above", "below", "abs_above") if getattr(self, k) is not None)
+        return next((k for k in ("above", "below", "abs_above") if getattr(self, k) is not None), "")
 
 
 class PriceCondition(Strict):
@@ -50,10 +65,12 @@ class PriceCondition(Strict):
     crosses_above: Amount | None = None
     crosses_below: Amount | None = None
     change_pct: Change | None = Field(default=None, description="percent move: {over: 30d, above: 5}")
-    change: Change | None = Field(default=None, description="move in price units: {over: 7d, above: 20,000 CNY/t}")
+    change: Change | None = Field(default=None, description="move in price units: {over: 7d, above: \"20,000 CNY/t\"}")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> PriceCondition:
+    def _exactly_one(self, info: ValidationInfo) -> PriceCondition:
+        if lenient(info):
+            return self
         given = [k for k in PRICE_CONDITIONS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -66,7 +83,7 @@ class PriceCondition(Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k in PRICE_CONDITIONS if getattr(self, k) is not None)
+        return next((k for k in PRICE_CONDITIONS if getattr(self, k) is not None), "")
 
     @property
     def product_names(self) -> list[str]:
@@ -91,7 +108,9 @@ class NewsCondition(Strict):
     _check = field_validator("any", "all", "none")(_phrases)
 
     @model_validator(mode="after")
-    def _something(self) -> NewsCondition:
+    def _something(self, info: ValidationInfo) -> NewsCondition:
+        if lenient(info):
+            return self
         if not (self.any or self.all or self.regex or self.products):
             raise ValueError("give at least one of any:, all:, regex: or products:")
         return self
@@ -112,7 +131,9 @@ class SpreadCondition(Strict):
     crosses_below: Amount | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> SpreadCondition:
+    def _exactly_one(self, info: ValidationInfo) -> SpreadCondition:
+        if lenient(info):
+            return self
         given = [k for k in THRESHOLD_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of " + ", ".join(THRESHOLD_KINDS)
@@ -121,7 +142,7 @@ class SpreadCondition(Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k in THRESHOLD_KINDS if getattr(self, k) is not None)
+        return next((k for k in THRESHOLD_KINDS if getattr(self, k) is not None), "")
 
 
 class StaleCondition(Strict):
@@ -138,13 +159,18 @@ class Part(Strict):
     news: NewsCondition | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> Part:
+    def _one(self, info: ValidationInfo) -> Part:
+        if lenient(info):
+            return self
         if (self.price is None) == (self.news is None):
             raise ValueError("each all_of entry is one price: or one news: condition")
         return self
 
 
 CONDITIONS = ("price", "news", "spread", "stale", "all_of")
+#: Keys of a rule that no check spanning several keys reads.
+FREE_KEYS = frozenset({"id", "description", "enabled", "notify", "cooldown", "severity", "expires", "owner",
+                       "labels", "message"})
 
 
 class Rule(Strict):
@@ -169,7 +195,9 @@ class Rule(Strict):
     message: str | None = Field(default=None, description="Jinja2 template of the notification text")
 
     @model_validator(mode="after")
-    def _one_condition(self) -> Rule:
+    def _one_condition(self, info: ValidationInfo) -> Rule:
+        if lenient(info):
+            return self
         given = [k for k in CONDITIONS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a rule needs exactly one condition: " + ", ".join(f"{k}:" for k in CONDITIONS)
@@ -186,7 +214,7 @@ class Rule(Strict):
 
     @property
     def condition(self) -> str:
-        return next(k for k in CONDITIONS if getattr(self, k) is not None)
+        return next((k for k in CONDITIONS if getattr(self, k) is not None), "")
 
 
 class Digest(Strict):

@@ -93,27 +93,35 @@ def environment(tz: str) -> ImmutableSandboxedEnvironment:
     return env
 
 
+def _names(env: ImmutableSandboxedEnvironment, source: str, what: str) -> set[str]:
+    """The names a template reads. Raises TemplateError when it does not compile (an unknown filter,
+    nesting too deep for the parser)."""
+    try:
+        return set(meta.find_undeclared_variables(env.parse(source)))
+    except TemplateSyntaxError as exc:  # TemplateAssertionError (an unknown filter or test) included
+        raise TemplateError(f"{what}: template does not compile: {exc.message} (template line {exc.lineno})") \
+            from None
+    except RecursionError:
+        raise TemplateError(f"{what}: template does not compile: it nests too deep") from None
+
+
 class Message:
     """A compiled template."""
 
     def __init__(self, source: str, tz: str):
         env = environment(tz)
-        try:
-            ast = env.parse(source)
-        except TemplateSyntaxError as exc:
-            raise TemplateError(f"message: template does not compile: {exc.message} (template line {exc.lineno})") \
-                from None
-        unknown_globals = sorted(meta.find_undeclared_variables(ast) & {"range", "lipsum", "cycler", "joiner"})
+        names = _names(env, source, "message")
+        unknown_globals = sorted(names & {"range", "lipsum", "cycler", "joiner"})
         if unknown_globals:
             raise TemplateError(f"message: {unknown_globals[0]}() is not available in messages")
-        unknown = sorted(meta.find_undeclared_variables(ast) - FIELDS)
+        unknown = sorted(names - FIELDS)
         if unknown:
             raise TemplateError(f"message: unknown field {', '.join(map(repr, unknown))}; "
                                 f"fields are {', '.join(sorted(FIELDS))}")
         self.source = source
         try:
             self.template = env.from_string(source)
-        except (TemplateSyntaxError, SecurityError, ValueError, OverflowError) as exc:
+        except (TemplateSyntaxError, SecurityError, ValueError, OverflowError, RecursionError) as exc:
             raise TemplateError(f"message: template does not compile: {exc}") from None
         try:  # a trial run on typical values catches what the sandbox refuses before an alert needs it
             self.template.render({**dict.fromkeys(FIELDS), **_SAMPLE})
@@ -135,11 +143,6 @@ SUBJECT_FIELDS = frozenset({"count", "name", "date"})
 
 def check_subject(template: str) -> None:
     """A subject template compiles and names only count, name and date. Raises TemplateError."""
-    env = environment("UTC")
-    try:
-        ast = env.parse(template)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(f"subject: template does not compile: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(ast) - SUBJECT_FIELDS)
+    unknown = sorted(_names(environment("UTC"), template, "subject") - SUBJECT_FIELDS)
     if unknown:
         raise TemplateError(f"subject: unknown field {unknown[0]!r}; fields are count, name, date")

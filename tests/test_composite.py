@@ -14,8 +14,6 @@ from alerts.events import parse_event
 from alerts.model import Alert
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store.batch import BatchCommit
-from alerts.store.streams import read_group
 from tests.pipeline import Pipeline, quote, stream_alerts
 from tests.servers import write_rules
 from workers.periodic import check_stale

@@ -199,6 +199,39 @@ def test_a_thousand_garbage_lines_cost_only_themselves(client: redis.Redis, sett
     assert max(len(line) for line in proc.stderr.splitlines()) < 1_000  # no line echoes its garbage
 
 
+def test_backtest_reads_the_same_garbage_file_the_same_way(settings: Settings, tmp_path: Path) -> None:
+    f = tmp_path / "feed.jsonl"
+    _valid, bad_lines = garbage_file(f, seed=9)
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "backtest", "--events", str(f)],
+                          env=env_for(settings), capture_output=True, text=True, check=False, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 0
+    assert reported_lines(proc.stderr, f) == sorted(bad_lines)
+    assert "0 alerts from 500 events" in proc.stdout
+
+
+def test_a_quote_dated_in_the_future_is_refused_by_publish(client: redis.Redis, settings: Settings,
+                                                          tmp_path: Path) -> None:
+    f = tmp_path / "feed.jsonl"
+    future = GOOD.replace("2025-03-11", "2030-03-11")
+    f.write_text("\n".join([GOOD, future, NEWS.replace('"source"', '"published_at": "2031-01-01", "source"')]) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "publish", str(f)], env=env_for(settings),
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(rf"{re.escape(str(f))}:2: as_of: 2030-03-11 is in the future, more than 1 day after now "
+                        r"\(\d{4}-\d\d-\d\d \d\d:\d\d Asia/Shanghai\); date an event when it happened "
+                        r"\(limit: ALERTS_MAX_FUTURE_DAYS\)", lines[0]), lines[0]
+    assert lines[1].startswith(f"{f}:3: published_at: 2031-01-01 is in the future")
+    assert stream_total(client, settings.stream_shards) == 1
+    # the tolerance is the setting: 20 years ahead lets both through
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "publish", str(f)], capture_output=True, text=True,
+                          env=env_for(settings, ALERTS_MAX_FUTURE_DAYS="7300"), check=False)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert stream_total(client, settings.stream_shards) == 4
+
+
 def test_the_python_api_refuses_the_future_too(client: redis.Redis, settings: Settings) -> None:
     from alerts.publish import publish_events
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -15,11 +19,12 @@ from typing import BinaryIO, cast
 
 import redis
 
-from alerts.errors import AlertsError
+from alerts.errors import AlertsError, ConfigError
+from alerts.events import parse_lines, read_lines
 from alerts.rules.checks import PriceStats, warnings
 from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
-from alerts.rules.load import TEST_SUFFIXES, load_catalog, load_rules
-from alerts.settings import Settings
+from alerts.rules.load import TEST_SUFFIXES, in_file_order, load_catalog, load_rules
+from alerts.settings import Settings, load_settings, print_warning
 from alerts.store.publish import Publisher
 from alerts.store.server import redis_for
 
@@ -32,9 +37,22 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _require_rules_dir(settings: Settings, demo: bool = False) -> None:
+    """A service without its rule files would run and never alert: stop at once instead."""
+    if settings.rules_dir.exists():
+        return
+    where = f"{settings.rules_dir} (ALERTS_RULES_DIR, from {Path.cwd()})"
+    if demo:
+        raise ConfigError(f"the demo needs the example rules, and the rules directory {where} does not exist: run it "
+                          "from the project folder, or set ALERTS_RULES_DIR to its rules/ folder")
+    raise ConfigError(f"the rules directory {where} does not exist: create it, or set ALERTS_RULES_DIR to the "
+                      "folder of your rule files (`alerts rules check DIR` checks one)")
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from workers.service import serve
 
+    _require_rules_dir(settings, demo=args.demo)
     _setup_logging(args.verbose)
     after = None
     if args.demo:
@@ -70,6 +88,7 @@ def _publish_demo(client: object, settings: Settings) -> None:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.service import ROLES, serve
 
+    _require_rules_dir(settings)
     _setup_logging(args.verbose)
     roles = set(args.role or ROLES)
     if args.no_dispatch:  # older spellings of --role
@@ -96,13 +115,17 @@ def _open_input(path: str) -> tuple[str, BinaryIO] | None:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.rules_dir.exists():
+        print_warning(f"the rules directory {settings.rules_dir} (ALERTS_RULES_DIR) does not exist: only the "
+                      "built-in products are known")
     catalog = load_catalog(settings.rules_dir)  # the products only: no rule is compiled to publish
     opened = _open_input(args.file)
     if opened is None:
         return 2
     name, fh = opened
     with fh, redis_for(settings) as client:
-        pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
+        pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
+                        max_future_days=settings.max_future_days)
         report = pub.publish_file(fh)
     for line, reason in report.errors:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
@@ -113,8 +136,8 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
     directory = Path(args.dir) if args.dir else settings.rules_dir
     rs = load_rules(directory, timezone=settings.timezone)
-    stats, note = _history_stats(settings)
-    for p in [*rs.problems, *warnings(rs, stats)]:
+    stats, note = _history_stats(settings) if rs.by_id else ({}, "")
+    for p in in_file_order([*rs.problems, *warnings(rs, stats)], rs.files):
         print(p)
     if note:
         print(note, file=sys.stderr)
@@ -142,6 +165,7 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.evaluate.eventtime import decode_fact
     from alerts.rules.explain import explain
     from alerts.store.breaker import paused_rules
     from alerts.store.keys import Keys
@@ -170,7 +194,10 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
         fired = {k.decode(): float(v) for k, v in raw.items()}
         paused = paused_rules(client, keys).get(args.id)
         shared = {k: json.loads(v) for k in shared_keys if (v := client.get(keys.shared(k)))}
-    print(explain(compiled, states, fired, settings.timezone, shared))
+        marks = {k.decode(): float(v) for k, v in cast(dict[bytes, bytes], client.hgetall(keys.watermarks)).items()}
+        pending = {r.state_key: [(f.part, f.t, f.what) for f in map(decode_fact, cast(
+            list[bytes], client.zrange(keys.parts(r.state_key), 0, -1)))] for r in compiled if isinstance(r, AllOfRule)}
+    print(explain(compiled, states, fired, settings.timezone, shared, marks, pending))
     if paused:
         print(f"  PAUSED by the circuit breaker after {paused['count']:g} alerts; resume with: "
               f"alerts rules resume {args.id}")
@@ -255,7 +282,7 @@ def _date(text: str) -> date:
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.evaluate.backtest import read_events, run_backtest, write_json, write_text
+    from alerts.evaluate.backtest import run_backtest, write_json, write_text
     from alerts.store.history import stored_events
     from alerts.store.keys import Keys
 
@@ -267,8 +294,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         if opened is None:
             return 2
         name, fh = opened
-        with fh:
-            events, errors = read_events(fh, rules.catalog, settings.timezone)
+        errors: list[tuple[int, str]] = []
+        with fh:  # decoded as publish decodes, limits and all; a date after the clock is refused here too
+            events = [ev for _, ev in parse_lines(read_lines(fh), rules.catalog, settings.timezone, errors,
+                                                  max_future_days=settings.max_future_days)]
         for line, reason in errors:
             print(f"{name}:{line}: {reason}", file=sys.stderr)
     else:
@@ -282,25 +311,94 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+#: The stored data of a private redis-server (ALERTS_DATA_DIR): append-only files of Redis 6 and 7, snapshot.
+_DATA_FILES = ("appendonly.aof", "appendonlydir", "dump.rdb")
+_NO_HISTORY = "thresholds were compared with the catalog's typical prices"
+
+
 def _history_stats(settings: Settings) -> tuple[dict[str, PriceStats], str]:
-    """Price history for the check's warnings, when a Redis with history is reachable (never started)."""
-    from alerts.store.history import price_stats
-    from alerts.store.keys import Keys
-    from alerts.store.server import PrivateRedis, connect
+    """Price history for the check's warnings, and a note when there is none: from ALERTS_REDIS_URL;
+    else from the private redis-server of ALERTS_DATA_DIR when it runs; else from a copy of its data,
+    read by a throwaway redis-server (``_data_copy``): the data directory is never changed, nothing is
+    left running, and no service needs to run for a unit slip to be caught."""
+    from alerts.store.server import PrivateRedis
 
     if settings.redis_url is not None:
-        url = settings.redis_url.get_secret_value()
-    elif PrivateRedis(settings.data_dir).running():
-        url = PrivateRedis(settings.data_dir).url
-    else:
-        return {}, "(no price history reachable: thresholds were not compared with past prices)"
+        return _read_stats(settings.redis_url.get_secret_value(), settings)
+    private = PrivateRedis(settings.data_dir)
+    if private.running():
+        return _read_stats(private.url, settings)
+    if not any((settings.data_dir / name).exists() for name in _DATA_FILES):
+        return {}, f"(no stored price history in {settings.data_dir}: {_NO_HISTORY})"
+    try:
+        with _data_copy(settings.data_dir) as url:
+            return _read_stats(url, settings)
+    except (AlertsError, OSError) as exc:
+        return {}, f"(price history in {settings.data_dir} not read: {exc}; {_NO_HISTORY})"
+
+
+def _read_stats(url: str, settings: Settings) -> tuple[dict[str, PriceStats], str]:
+    from alerts.store.history import price_stats
+    from alerts.store.keys import Keys
+    from alerts.store.server import connect
+
     client = connect(url, settings.model_copy(update={"socket_timeout_seconds": 3.0}))
     try:
         return price_stats(client, Keys(settings.key_prefix)), ""
     except redis.RedisError as exc:
-        return {}, f"(price history not read: {type(exc).__name__}; thresholds were not compared with past prices)"
+        return {}, f"(price history not read: {type(exc).__name__}; {_NO_HISTORY})"
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def _data_copy(data_dir: Path) -> Iterator[str]:
+    """The URL of a throwaway redis-server (its own unix socket, no port) loaded from a copy of the
+    private server's data in ``data_dir``; stopped and deleted with its copy at the end of the block."""
+    from alerts.errors import RedisServerError
+    from alerts.store.server import START_TIMEOUT, redis_server_binary
+
+    with tempfile.TemporaryDirectory(prefix="alerts-check-") as tmp:
+        work = Path(tmp)
+        for name in _DATA_FILES:
+            src = data_dir / name
+            if src.is_dir():
+                shutil.copytree(src, work / name)
+            elif src.is_file():
+                shutil.copy2(src, work / name)
+        socket, log = work / "redis.sock", work / "redis.log"
+        conf = work / "redis.conf"
+        conf.write_text("\n".join([
+            "port 0", f'unixsocket "{socket}"', "unixsocketperm 700", f'dir "{work}"', "daemonize no",
+            f'logfile "{log}"', "appendonly yes", "appendfsync no", "aof-load-truncated yes", 'save ""', "",
+        ]))
+        proc = subprocess.Popen([redis_server_binary(), str(conf)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not _answers(socket):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+                    raise RedisServerError("a redis-server could not load a copy of the data"
+                                           + (f": {tail[0]}" if tail else ""))
+                time.sleep(0.05)
+            yield f"unix://{socket}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _answers(socket: Path) -> bool:
+    if not socket.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket), socket_timeout=2).ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,11 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
     try:
+        settings = load_settings(warn=print_warning)  # a bad ALERTS_* value stops every command here
         return int(args.func(args, settings))
     except AlertsError as exc:
-        print(f"alerts: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"alerts: {line}", file=sys.stderr)
+        return 2
+    except (redis.ConnectionError, redis.TimeoutError) as exc:  # the message names host and port, never a password
+        print(f"alerts: cannot reach Redis (ALERTS_REDIS_URL): {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

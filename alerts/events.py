@@ -137,12 +137,32 @@ class NewsEvent(msgspec.Struct, frozen=True, tag="news", tag_field="type"):
         return tuple(keys)
 
 
-Event = PriceEvent | NewsEvent
+class FxEvent(msgspec.Struct, frozen=True, tag="fx", tag_field="type"):
+    """An exchange rate: 1 ``base`` = ``rate`` ``quote`` (``USD/CNY`` 7.10: one US dollar is 7.10 yuan)."""
+
+    id: str
+    pair: str  # "BASE/QUOTE", canonical currency codes: USD/CNY
+    rate: float
+    as_of: float  # epoch seconds
+    as_of_date: str  # ISO date in the service timezone
+    source: str
+
+    @property
+    def series(self) -> str:
+        """The key of this pair's rates in event time (beside product keys): ``fx:USD/CNY``."""
+        return fx_series(self.pair)
+
+
+def fx_series(pair: str) -> str:
+    return f"fx:{pair}"
+
+
+Event = PriceEvent | NewsEvent | FxEvent
 
 
 def event_time(ev: Event) -> float:
-    """When an event happened: a quote's as_of, an article's publication time (epoch seconds)."""
-    return ev.as_of if isinstance(ev, PriceEvent) else ev.published_at
+    """When an event happened: a quote's or a rate's as_of, an article's publication time (epoch seconds)."""
+    return ev.published_at if isinstance(ev, NewsEvent) else ev.as_of
 
 
 def _digest(*parts: object) -> str:
@@ -457,7 +477,7 @@ def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None =
 
 
 _WIRE_ENCODER = msgspec.json.Encoder()
-_WIRE_DECODER = msgspec.json.Decoder(PriceEvent | NewsEvent)
+_WIRE_DECODER = msgspec.json.Decoder(PriceEvent | NewsEvent | FxEvent)
 
 
 def encode_wire(event: Event) -> bytes:

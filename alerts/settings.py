@@ -88,6 +88,9 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="A quote or article dated more than this many days after now (in "
         "timezone) is refused by publish and backtests: a date in the future would mute the real quotes after it.")
 
+    fx_max_age_days: float = Field(
+        default=7.0, gt=0, description="An exchange rate older than this (in event time) is not used: a "
+        "threshold in another currency does not fire, a quote in another currency is refused.")
     composite_grace_seconds: float = Field(
         default=7200.0, ge=0, description="Spreads and all_of rules are evaluated in event time: a time waits "
         "for the other legs' quotes up to this long, then is evaluated with what is known.")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from alerts.evaluate.composite import describe_news_part, describe_price_part, price_part_holds
 from alerts.evaluate.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
 from alerts.evaluate.eventtime import LegPoint, PartFact, arrival, compose
-from alerts.events import Event, NewsEvent, PriceEvent
+from alerts.events import Event, FxEvent, NewsEvent, PriceEvent
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
 
@@ -59,6 +59,8 @@ class Session:
         self.count += 1
         if isinstance(ev, NewsEvent):
             return self._news(ev, seq)
+        if isinstance(ev, FxEvent):
+            return self._fx(ev, seq)
         st = self.state(ev.product_key)
         out = evaluate_price(self.rules, ev, st)
         if out.status in (NEW, LATE):
@@ -96,6 +98,14 @@ class Session:
 
     def _fact(self, state_key: str, fact: PartFact) -> None:
         self.facts.append((state_key, fact))
+
+    def _fx(self, ev: FxEvent, seq: str) -> list[Alert]:
+        """An exchange rate is a series in event time like a spread leg (``fx:BASE/QUOTE``): kept for the
+        rules whose thresholds are in another currency than their product's, and for converting quotes."""
+        self.legs.append((ev.series, LegPoint(ev.as_of, arrival(seq, self.count), ev.rate, ev.as_of_date, ev.source,
+                                              ev.id, self.arrived)))
+        self._saw(ev.series, ev.as_of)
+        return []
 
     def _news(self, ev: NewsEvent, seq: str) -> list[Alert]:
         before = frozenset().union(*(self.seen.get(k, set()) for k in ev.article_keys))

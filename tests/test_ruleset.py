@@ -58,8 +58,8 @@ def test_valid_rules_survive_a_broken_neighbour(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("snippet,line,message", [
     ("    price: {product: unobtainium, above: 1}\n    notify: [console]\n", 3, "unknown product 'unobtainium'"),
-    ("    price: {product: Dy oxide, above: 1700 USD/kg}\n    notify: [console]\n", 3,
-     "cannot convert USD/kg to CNY/kg: different currencies"),
+    ("    price: {product: Dy oxide, change: {over: 7d, above: 20 USD/kg}}\n    notify: [console]\n", 3,
+     "a change in another currency is not supported; use change_pct"),
     ("    price: {product: Dy oxide, above: lots}\n    notify: [console]\n", 3, "cannot read 'lots'"),
     ("    price: {product: Dy oxide, above: 1, below: 2}\n    notify: [console]\n", 3, "(got above, below)"),
     ("    price: {product: Dy oxide, above: 1700}\n    notify: [digest:nope]\n", 4,

@@ -21,8 +21,11 @@ import redis
 from alerts.evaluate.eventtime import (
     State,
     advance_all_of,
+    advance_fx,
     advance_spread,
     composite_rules,
+    fx_rules,
+    fx_series_of,
     horizon,
     start,
 )
@@ -66,10 +69,13 @@ class Composer:
             return []
         now = time.time() if now is None else now
         grace = self.settings.composite_grace_seconds
-        spreads, all_ofs = composite_rules(self.current_rules())
-        if not spreads and not all_ofs:
+        rules = self.current_rules()
+        spreads, all_ofs = composite_rules(rules)
+        fxs = fx_rules(rules)
+        if not spreads and not all_ofs and not fxs:
             return []
-        read = read_stage(self.client, self.keys, [r.state_key for r in spreads] + [r.state_key for r in all_ofs])
+        read = read_stage(self.client, self.keys, [r.state_key for r in spreads] + [r.state_key for r in all_ofs]
+                          + [r.state_key for r in fxs])
         states: dict[str, State] = {}
         # A spread run for the first time starts at the time of its first leg quote seen while it existed,
         # with each leg's latest quote before that (the legs' points are shared with other rules and
@@ -86,6 +92,14 @@ class Composer:
             states[spread.state_key] = st
         for rule in all_ofs:
             states[rule.state_key] = read.states.get(rule.state_key) or start(-math.inf)
+        for fx_rule in fxs:  # like a spread: from its product's first quote seen while it existed
+            st = read.states.get(fx_rule.state_key)
+            if st is None:
+                born = read.first_seen.get(fx_rule.state_key)
+                if born is None:
+                    continue
+                st = start(math.nextafter(born, -math.inf))
+            states[fx_rule.state_key] = st
         births = [(pk, fresh[r.state_key]) for r in spreads if r.state_key in fresh for pk in (r.of.key, r.minus.key)]
         legs_after: dict[str, float] = {}
         for spread in spreads:  # each leg from its latest quote known to the rule (later ones may be late)
@@ -95,6 +109,15 @@ class Composer:
                     leg = st.get("legs", {}).get(which)
                     after = min(st["cursor"], leg[0]) if leg else st["cursor"]
                     legs_after[pk] = min(legs_after.get(pk, math.inf), after)
+        for fx_rule in fxs:  # the product's quotes after the cursor; the rates from the one it knows
+            st = states.get(fx_rule.state_key)
+            if st is not None:
+                pk = fx_rule.product.key
+                legs_after[pk] = min(legs_after.get(pk, math.inf), st["cursor"])
+                rate = st.get("rate")
+                for series in fx_series_of(fx_rule):
+                    after = min(st["cursor"], rate[0]) if rate else -math.inf
+                    legs_after[series] = min(legs_after.get(series, math.inf), after)
         parts_after = {r.state_key: states[r.state_key]["cursor"] for r in all_ofs if r.state_key in states}
         points, facts, before = read_inputs(self.client, self.keys, legs_after, parts_after, births)
         alerts: list[Alert] = []
@@ -133,28 +156,53 @@ class Composer:
             alerts.extend(fired)
             changed[rule.state_key] = new
             processed[rule.state_key] = new["cursor"]
+        max_age = self.settings.fx_max_age_days * 86400
+        for fx_rule in fxs:
+            st = states.get(fx_rule.state_key)
+            if st is None:
+                continue
+            pair, inverse = fx_series_of(fx_rule)
+            cursor = st["cursor"]
+            quotes = points.get(fx_rule.product.key, [])
+            rates_mark = max((read.watermarks.get(pair, -math.inf), read.watermarks.get(inverse, -math.inf)))
+            until = horizon([read.watermarks.get(fx_rule.product.key), rates_mark],
+                            [(p.t, p.arrived) for p in quotes if p.t > cursor], now, grace)
+            fired, new = advance_fx(fx_rule, st, quotes, points.get(pair, []), points.get(inverse, []),
+                                    max(until, cursor), max_age)
+            alerts.extend(fired)
+            if new != read.states.get(fx_rule.state_key):
+                changed[fx_rule.state_key] = new
         if not changed:
             return []
         alerts.sort(key=lambda a: a.at)
         verdict = apply_breaker(self.client, self.keys, alerts, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
         owner = {r.id: r.state_key for r in spreads} | {r.id: r.state_key for r in all_ofs}
+        by_product: dict[tuple[str, str | None], str] = {(r.id, r.product.name): r.state_key for r in fxs}
         for a in verdict.alerts:  # what went out: an alert the circuit breaker held is not the last alert
-            if a.kind in ("spread", "all_of") and a.rule_id in owner and owner[a.rule_id] in changed:
-                st = changed[owner[a.rule_id]]
-                st["last_alert"] = max(st.get("last_alert", a.at), a.at)
+            key = owner.get(a.rule_id) if a.kind in ("spread", "all_of") else by_product.get((a.rule_id, a.product))
+            if key is not None and key in changed:
+                changed[key]["last_alert"] = max(changed[key].get("last_alert", a.at), a.at)
         if not commit_stage(self.client, self.keys, self.token, changed, verdict,
                             self.settings.breaker_window_seconds, processed):
             log.warning("the event-time stage changed hands during a step; the new holder takes it from here")
             return []
         self.steps += 1
         if self.steps % TRIM_EVERY_STEPS == 0:
-            self.trim({**states, **changed}, spreads)
+            self.trim({**states, **changed}, spreads, fxs)
         return verdict.alerts
 
-    def trim(self, states: dict[str, State], spreads: list[SpreadRule]) -> None:
-        """Drop leg points older than every rule's latest known quote of that leg."""
+    def trim(self, states: dict[str, State], spreads: list[SpreadRule], fxs: list[PriceRule]) -> None:
+        """Drop leg points older than every rule's latest known quote of that leg (and than the cursor of
+        the rules that read a product's quotes)."""
         keep: dict[str, float] = {}
+        for fx_rule in fxs:
+            st = states.get(fx_rule.state_key)
+            pk = fx_rule.product.key
+            keep[pk] = min(keep.get(pk, math.inf), st["cursor"] if st else -math.inf)
+            rate = (st or {}).get("rate")
+            for series in fx_series_of(fx_rule):
+                keep[series] = min(keep.get(series, math.inf), rate[0] if rate else -math.inf)
         for spread in spreads:
             st = states.get(spread.state_key)
             if st is None:

@@ -53,11 +53,11 @@ def read_events(lines: Iterable[str | bytes], catalog: Catalog,
 
 
 def run_backtest(rules: RuleSet, events: Iterable[Event], start: date | None = None,
-                 end: date | None = None) -> BacktestResult:
+                 end: date | None = None, fx_max_age_days: float = 7.0) -> BacktestResult:
     tz = ZoneInfo(rules.timezone)
     lo = datetime(start.year, start.month, start.day, tzinfo=tz).timestamp() if start else None
     hi = datetime(end.year, end.month, end.day, tzinfo=tz).timestamp() + 86400 if end else None
-    session = Session(rules)
+    session = Session(rules, fx_max_age=fx_max_age_days * 86400)
     alerts: list[Alert] = []
     n = 0
     for ev in events:

@@ -32,8 +32,9 @@ from msgspec.structs import replace
 
 from alerts.durations import format_duration
 from alerts.evaluate.engine import crossed, step_value
+from alerts.events import fx_series
 from alerts.model import Alert, AlertStatus, RuleState, alert_id
-from alerts.rules.compiled import AllOfRule, RuleSet, SpreadRule
+from alerts.rules.compiled import AllOfRule, PriceRule, RuleSet, SpreadRule
 from alerts.rules.render import render
 from alerts.units import format_price
 
@@ -275,7 +276,7 @@ def composite_rules(rules: RuleSet) -> tuple[list[SpreadRule], list[AllOfRule]]:
 
 
 def compose(rules: RuleSet, legs: Iterable[tuple[str, LegPoint]], facts: Iterable[tuple[str, PartFact]],
-            until: float = math.inf) -> list[Alert]:
+            until: float = math.inf, max_age: float = 7 * 86400.0) -> list[Alert]:
     """Every spread and all_of of ``rules`` over these inputs from the start, up to ``until``, in event
     time: what a backtest reports (live, ``alerts.store.composite`` advances each rule as data comes)."""
     points: dict[str, list[LegPoint]] = {}
@@ -291,4 +292,91 @@ def compose(rules: RuleSet, legs: Iterable[tuple[str, LegPoint]], facts: Iterabl
                                      points.get(spread.minus.key, []), until)[0])
     for rule in all_ofs:
         alerts.extend(advance_all_of(rule, start(-math.inf), by_rule.get(rule.state_key, []), until)[0])
+    for fx_rule in fx_rules(rules):
+        pair, inverse = fx_series_of(fx_rule)
+        alerts.extend(advance_fx(fx_rule, start(-math.inf), points.get(fx_rule.product.key, []),
+                                 points.get(pair, []), points.get(inverse, []), until, max_age)[0])
     return sorted(alerts, key=lambda a: a.at)
+
+
+def fx_rules(rules: RuleSet) -> list[PriceRule]:
+    """The price rules whose threshold is in another currency than their product's, in rule id order."""
+    return [r for rid in sorted(rules.by_id) for r in rules.by_id[rid] if isinstance(r, PriceRule) and r.fx]
+
+
+def fx_series_of(rule: PriceRule) -> tuple[str, str]:
+    """The two rate series that can convert for ``rule``: its pair and the inverse pair."""
+    assert rule.fx is not None
+    return fx_series(rule.fx.pair), fx_series(rule.fx.inverse)
+
+
+def advance_fx(rule: PriceRule, state: State, quotes: Iterable[LegPoint], rates: Iterable[LegPoint],
+               inverse_rates: Iterable[LegPoint], until: float, max_age: float) -> tuple[list[Alert], State]:
+    """Compare each quote of the product after the cursor and up to ``until`` with the threshold, converted
+    at the latest rate at or before the quote (``rates`` of the rule's pair, ``inverse_rates`` of the
+    inverse pair). With no rate, or one more than ``max_age`` seconds older than the quote, the quote is
+    not compared: the rule does not fire (``explain`` says why)."""
+    assert rule.fx is not None
+    st = dict(state)
+    if st.get("fp") != rule.fp:
+        st = {"fp": rule.fp, "cursor": st.get("cursor", -math.inf), "rate": st.get("rate")}
+    cursor = st["cursor"]
+    candidates = [(p, False) for p in rates] + [(p, True) for p in inverse_rates]
+    known = st.get("rate")  # [t, seq, rate, date, source, event_id, inverse]
+    timeline = sorted(candidates, key=lambda c: (c[0].t, c[0].seq))
+    todo = sorted((p for p in quotes if cursor < p.t <= until), key=lambda p: (p.t, p.seq))
+    alerts: list[Alert] = []
+    rs = RuleState.from_list(st["rs"]) if "rs" in st else RuleState()
+    last: float | None = st.get("last")
+    fired_at: float | None = st.get("fired_at")
+    j = 0
+    for i, q in enumerate(todo):
+        if i + 1 < len(todo) and todo[i + 1].t == q.t:
+            continue  # several quotes at one time: the last one counts
+        while j < len(timeline) and timeline[j][0].t <= q.t:
+            p, inverse = timeline[j]
+            if known is None or (known[0], known[1]) <= (p.t, p.seq):
+                known = [*_leg(p), inverse]
+            j += 1
+        if known is None or q.t - known[0] > max_age:
+            st["skipped"] = [q.t, "no rate" if known is None else "rate too old"]
+            continue
+        rate = 1 / known[2] if known[6] else known[2]  # threshold currency in product currency
+        value = q.price * rule.fx.mass_factor / rate
+        cooling = bool(rule.cooldown) and fired_at is not None and q.t - fired_at < rule.cooldown
+        may_fire = rule.active_at(q.t) and not cooling
+        previous, last = last, value
+        events: list[AlertStatus]
+        if rule.kind.startswith("crosses"):
+            events = ["firing"] if may_fire and crossed(rule.kind, rule.threshold, previous, value) else []
+        else:
+            rs, events = step_value(rule.kind, rule.threshold, rule.rearm, rule.confirm, rule.resolve, rs, value,
+                                    may_fire)
+        for status in events:
+            if status == "firing":
+                fired_at = q.t
+            alerts.append(_fx_alert(rule, status, q, value, previous, known))
+    st.update({"rate": known, "cursor": until if math.isfinite(until) else max(cursor, todo[-1].t if todo else cursor)})
+    if last is not None:
+        st["last"] = last
+    if not rule.kind.startswith("crosses"):
+        st["rs"] = rs.to_list()
+    if fired_at is not None:
+        st["fired_at"] = fired_at
+    return alerts, st
+
+
+def _fx_alert(rule: PriceRule, status: AlertStatus, q: LegPoint, value: float, previous: float | None,
+              rate: list[Any]) -> Alert:
+    assert rule.fx is not None
+    pair = rule.fx.inverse if rate[6] else rule.fx.pair
+    a = Alert(id=alert_id(rule.id, rule.product.key, q.source, q.event_id, status), rule_id=rule.id, kind="price",
+              condition=rule.kind, severity=rule.severity, targets=rule.target_names, description=rule.description,
+              event_id=q.event_id, source=q.source, at=q.t, status=status, product=rule.product.name,
+              unit=str(rule.fx.unit), price=value, previous=previous, threshold=rule.threshold, measure="price",
+              as_of=q.date, owner=rule.owner, labels=rule.labels_dict)
+    words = "no longer " if status == "resolved" else ""
+    text = (f"{rule.product.name} {format_price(q.price)} {rule.product.unit} on {q.date} = "
+            f"{format_price(round(value, 2))} {rule.fx.unit} at {pair} {rate[2]:g} ({rate[3]}), "
+            f"{words}{rule.condition_text}")
+    return replace(a, text=render(replace(a, text=text), rule) if rule.message else text)

@@ -33,6 +33,8 @@ class Session:
     news_fired: dict[str, float] = field(default_factory=dict)
     #: Wall clock stamped on the inputs of the event-time stage (live: when the batch is committed).
     arrived: float = 0.0
+    #: Seconds an exchange rate stays usable after its time (ALERTS_FX_MAX_AGE_DAYS).
+    fx_max_age: float = 7 * 86400.0
 
     # what this session changed
     changed: dict[str, ProductState] = field(default_factory=dict)
@@ -68,15 +70,17 @@ class Session:
         if out.state is not st:
             self.changed[ev.product_key] = out.state
         idx = self.rules.by_product.get(ev.product_key)
-        if out.status == DUPLICATE or idx is None or not (idx.spreads or idx.parts):
+        if out.status == DUPLICATE or idx is None or not (idx.spreads or idx.parts or idx.fx):
             return out.alerts
         order = arrival(seq, self.count)
         self._saw(ev.product_key, ev.as_of)
-        if idx.spreads:
+        if idx.spreads or idx.fx:
             self.legs.append((ev.product_key, LegPoint(ev.as_of, order, ev.price, ev.as_of_date, ev.source, ev.id,
                                                        self.arrived)))
             for spread in idx.spreads:
                 self._first(spread.state_key, ev.as_of)
+            for fx_rule in idx.fx:
+                self._first(fx_rule.state_key, ev.as_of)
         if out.status != NEW:
             return out.alerts
         before = st.quotes.get(ev.source) if st is not None else None
@@ -134,7 +138,7 @@ class Session:
     def compose(self) -> list[Alert]:
         """Evaluate the spreads and all_of rules over every input recorded, in event time, with no horizon
         (a backtest, a rule test: everything has arrived)."""
-        return compose(self.rules, self.legs, self.facts)
+        return compose(self.rules, self.legs, self.facts, max_age=self.fx_max_age)
 
     def run(self, events: Iterable[Event]) -> list[Alert]:
         """Every alert of these events, in event time (stable: alerts of one time keep their order)."""

@@ -31,6 +31,7 @@ from alerts.errors import Problem
 from alerts.rules.compiled import (
     AllOfRule,
     CompiledRule,
+    FxThreshold,
     NewsRule,
     PriceRule,
     ProductIndex,
@@ -55,7 +56,7 @@ from alerts.rules.salvage import model_at, repair, suggestion
 from alerts.rules.templates import Message, TemplateError
 from alerts.rules.yaml_lines import KeyPath, SplitNumber, line_of
 from alerts.targets import parse_target
-from alerts.units import UnitError, parse_amount
+from alerts.units import Unit, UnitError, parse_amount
 
 _BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business\s+days?\s*$", re.IGNORECASE)
 _KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Change, Digest, ProductDef,
@@ -441,6 +442,10 @@ class _RuleCompiler:
             return []
         out: list[PriceRule] = []
         for product in dict.fromkeys(products):
+            fx = self._fx(raw, product, where, measure, kind, at, common)
+            if fx is not None:
+                out.extend(fx)
+                continue
             threshold = self._amount(raw, product, where, percent)
             if threshold is None:
                 continue
@@ -460,6 +465,48 @@ class _RuleCompiler:
             out.append(PriceRule(fp=fp, product=product, measure=measure, kind=kind, threshold=threshold,
                                  window=window, rearm=rearm, confirm=rule.confirm, resolve=rule.resolve, **common))
         return out
+
+    def _fx(self, raw: Any, product: Product, where: tuple[Any, ...], measure: str, kind: str,
+            at: tuple[Any, ...], common: dict[str, Any]) -> list[PriceRule] | None:
+        """A price threshold in another currency than the product's: a rule compared at the exchange rate of
+        each quote's time. None when the threshold is in the product's currency (or not an amount)."""
+        try:
+            number, unit = parse_amount(raw)
+        except (UnitError, OverflowError):
+            return None
+        if unit is None or unit.currency == product.unit.currency:
+            return None
+        rule = self.rule
+        if measure != "price":
+            self.problem(where, f"{label(where)}: {raw!r} is in {unit.currency} but {product.name} is quoted in "
+                         f"{product.unit}: a change in another currency is not supported; use change_pct (a "
+                         f"percentage needs no exchange rate) or an amount in {product.unit.currency}")
+            return []
+        if at != ("price",):
+            self.problem(where, f"{label(where)}: a threshold in another currency ({unit.currency}) is not supported "
+                         f"inside all_of; write it in {product.unit}")
+            return []
+        if not math.isfinite(number) or number <= 0:
+            self.problem(where, f"{label(where)}: a threshold must be a positive number")
+            return []
+        rearm = None
+        if rule.rearm is not None:
+            try:
+                r_number, r_unit = parse_amount(rule.rearm)
+                if r_unit is not None:
+                    r_number *= r_unit.factor_to(unit)
+            except UnitError as exc:
+                self.problem(("rearm",), f"rearm: {exc} (the threshold is in {unit})")
+                return []
+            rearm = r_number
+        self._check_rearm(kind, number, rearm)
+        if kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
+            self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
+                         "confirm: and resolve: apply to above/below conditions, not to crosses_*")
+        fx = FxThreshold(unit, product.unit, product.unit.factor_to(Unit(product.unit.currency, unit.mass)))
+        fp = _fp(rule.id, "fx", product.key, kind, number, str(unit), rearm, rule.confirm, rule.resolve)
+        return [PriceRule(fp=fp, product=product, kind=kind, threshold=number, rearm=rearm, confirm=rule.confirm,
+                          resolve=rule.resolve, fx=fx, state_key=_fp(rule.id, "fx", product.key), **common)]
 
     def _check_rearm(self, kind: str, threshold: float, rearm: float | None) -> None:
         if rearm is None:
@@ -502,6 +549,9 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
                     pidx.max_window = max(pidx.max_window, part.window)
             continue
         idx = rs.by_product.setdefault(r.product.key, ProductIndex())
+        if r.fx is not None:  # compared at the exchange rate of each quote's time: the event-time stage
+            idx.fx.append(r)
+            continue
         idx.by_fp[r.fp] = r
         if r.stateful:
             idx.stateful.append(r)

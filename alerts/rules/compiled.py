@@ -17,7 +17,7 @@ from alerts.errors import Problem
 from alerts.rules.models import Digest
 from alerts.rules.templates import Message
 from alerts.targets import Target
-from alerts.units import format_price
+from alerts.units import Unit, format_price
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +47,25 @@ class RuleBase:
         return dict(self.labels) or None
 
 
+@dataclass(frozen=True)
+class FxThreshold:
+    """A price threshold in another currency than its product's: compared at each quote with the quote
+    converted at the latest exchange rate at or before it (``alerts.evaluate.eventtime.advance_fx``)."""
+
+    unit: Unit  # the threshold's unit, such as USD/kg
+    quoted: Unit  # the product's quote unit, such as CNY/t
+    mass_factor: float  # a price in ``quoted`` times this is in the product's currency per ``unit.mass``
+
+    @property
+    def pair(self) -> str:
+        """The rate that converts: 1 threshold currency = rate product currency (USD/CNY)."""
+        return f"{self.unit.currency}/{self.quoted.currency}"
+
+    @property
+    def inverse(self) -> str:
+        return f"{self.quoted.currency}/{self.unit.currency}"
+
+
 @dataclass(frozen=True, eq=False)
 class PriceRule(RuleBase):
     product: Product = None  # type: ignore[assignment]
@@ -57,23 +76,29 @@ class PriceRule(RuleBase):
     rearm: float | None = None  # hysteresis level; None: the threshold itself
     confirm: int = 1
     resolve: bool = False
+    fx: FxThreshold | None = None  # a threshold (and rearm) in another currency: evaluated in event time
+    state_key: str = ""  # with fx: where its state is kept (P:shared), stable across edits
 
     @property
     def stateful(self) -> bool:
         """Needs its own state per source; otherwise its state follows from the last price (the fast path)."""
         return self.measure != "price" or self.rearm is not None or self.confirm > 1 or self.resolve
 
+    @property
+    def threshold_unit(self) -> Unit:
+        return self.fx.unit if self.fx is not None else self.product.unit
+
     def value_text(self, value: float) -> str:
         if self.measure == "change_pct":
             return f"{value:+.1f}%" if self.kind != "abs_above" else f"{abs(value):.1f}%"
-        return f"{format_price(value)} {self.product.unit}"
+        return f"{format_price(value)} {self.threshold_unit}"
 
     @cached_property
     def condition_text(self) -> str:
         words = {"above": "above", "below": "below", "crosses_above": "crossed above",
                  "crosses_below": "crossed below", "abs_above": "moved more than"}[self.kind]
         if self.measure == "price":
-            return f"{words} {format_price(self.threshold)} {self.product.unit}"
+            return f"{words} {format_price(self.threshold)} {self.threshold_unit}"
         amount = f"{format_price(self.threshold)}%" if self.measure == "change_pct" else \
             f"{format_price(self.threshold)} {self.product.unit}"
         return f"change over {format_duration(self.window)} {words} {amount}"
@@ -185,6 +210,7 @@ class ProductIndex:
     max_window: float = 0.0  # longest change window: how much quote history to keep
     spreads: list[SpreadRule] = field(default_factory=list)  # spreads with this product as a leg
     parts: list[tuple[AllOfRule, int, PriceRule]] = field(default_factory=list)  # all_of price parts on it
+    fx: list[PriceRule] = field(default_factory=list)  # thresholds in another currency (event time)
 
     def kind(self, kind: str) -> ThresholdIndex | None:
         return self.by_kind.get(kind)

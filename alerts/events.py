@@ -1,7 +1,8 @@
 """Event models: what a price quote and a news item look like, and how a JSON line becomes one.
 
 Events arrive as JSON objects. ``parse_event`` (pydantic, at the edge) validates one against the
-catalog, resolves the product name or alias, converts the price into the product's quote unit and
+catalog, resolves the product name or alias, converts the price into the product's quote unit (a
+quote in another currency with the latest exchange rate before it: ``RateBook``, ``fx_rate``) and
 gives every event a stable id (the one it carries, else a hash of its content), so the same event
 published twice is recognised as one. What it returns is the typed event that goes on the stream
 (``encode_wire``) and that evaluators decode (``decode_wire``, msgspec): parsed once, passed on typed.
@@ -9,11 +10,13 @@ published twice is recognised as one. What it returns is the typed event that go
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import hashlib
 import math
+import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from functools import lru_cache
 from typing import IO, Annotated, Any, Literal
@@ -22,9 +25,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
-from alerts.catalog import Catalog, product_key
+from alerts.catalog import Catalog, Product, product_key
 from alerts.errors import EventError
-from alerts.units import UnitError, parse_unit
+from alerts.units import Unit, UnitError, parse_unit
 
 # --- limits: what one event may hold (README "Limits"). A line or field beyond them is refused with its
 # reason; nothing is truncated. ---------------------------------------------------------------------------
@@ -38,6 +41,7 @@ MAX_ID = 200
 MAX_SOURCE = 100
 MAX_PRODUCT = 100
 MAX_UNIT = 32
+MAX_PAIR = 32
 MAX_TIME = 64
 MAX_HEADLINE = 1_000
 MAX_BODY = 200_000
@@ -46,17 +50,21 @@ MAX_TAGS = 50
 MAX_TAG = 100
 #: A quote or article dated further ahead of now than this is refused (``ALERTS_MAX_FUTURE_DAYS``).
 DEFAULT_MAX_FUTURE_DAYS = 1.0
+#: A quote in another currency than its product's is converted with a rate at most this much older
+#: (``ALERTS_FX_MAX_AGE_DAYS``).
+DEFAULT_FX_MAX_AGE_DAYS = 7.0
 
 #: Every limit by what it limits, for the README table and the tests.
 LIMITS: dict[str, int] = {
     "line (bytes)": MAX_LINE_BYTES, "nesting depth": MAX_DEPTH, "id": MAX_ID, "source": MAX_SOURCE,
-    "product": MAX_PRODUCT, "unit": MAX_UNIT, "as_of, published_at": MAX_TIME, "headline": MAX_HEADLINE,
-    "body": MAX_BODY, "url": MAX_URL, "tags (count)": MAX_TAGS, "each tag": MAX_TAG,
+    "product": MAX_PRODUCT, "unit": MAX_UNIT, "pair": MAX_PAIR, "as_of, published_at": MAX_TIME,
+    "headline": MAX_HEADLINE, "body": MAX_BODY, "url": MAX_URL, "tags (count)": MAX_TAGS, "each tag": MAX_TAG,
 }
 
 
 _Product = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_PRODUCT)]
 _Unit = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_UNIT)]
+_Pair = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_PAIR)]
 _Time = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TIME)]  # ISO text, not a number
 _Source = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_SOURCE)]
 _Id = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID)]
@@ -100,7 +108,25 @@ class _NewsIn(BaseModel):
     tags: list[_Tag] = Field(default=[], max_length=MAX_TAGS)
 
 
-_FIELDS = {"price": tuple(_PriceIn.model_fields), "news": tuple(_NewsIn.model_fields)}
+class _FxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    type: Literal["fx"]
+    pair: _Pair
+    rate: _Number
+    as_of: _Time  # a date or a datetime with offset
+    source: _Source = "manual"
+    id: _Id | None = None
+
+    @field_validator("rate")
+    @classmethod
+    def _finite_positive(cls, v: float) -> float:
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError("must be a positive number")
+        return v
+
+
+_FIELDS = {"price": tuple(_PriceIn.model_fields), "news": tuple(_NewsIn.model_fields),
+           "fx": tuple(_FxIn.model_fields)}
 
 
 class PriceEvent(msgspec.Struct, frozen=True, tag="price", tag_field="type"):
@@ -302,13 +328,119 @@ def _check_not_future(ts: float, field: str, written: str, tz: str, now: float |
                          f"({local} {tz}); date an event when it happened (limit: ALERTS_MAX_FUTURE_DAYS)")
 
 
+# --- currencies: FX pairs, the rates a quote in another currency is converted with -------------------------
+
+_CODE = re.compile(r"[A-Za-z]{3}")
+
+#: (canonical pair, time) -> (rate, rate time) of the pair's latest rate at or before that time, or None.
+RateLookup = Callable[[str, float], "tuple[float, float] | None"]
+
+
+def parse_currency(text: str) -> str | None:
+    """A currency as the units know it (``yuan``, ``RMB``, ``$`` -> CNY, USD), else a 3-letter code
+    (upper-cased: ``EUR``); None when it is neither."""
+    word = text.strip()
+    if not word or "/" in word:
+        return None
+    try:
+        return parse_unit(f"{word}/t").currency  # the currency aliases of alerts.units
+    except UnitError:
+        pass
+    return word.upper() if _CODE.fullmatch(word) else None
+
+
+def parse_pair(text: str) -> str:
+    """``usd / yuan`` -> ``USD/CNY``: two currencies separated by ``/``, canonical codes. Raises EventError."""
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise EventError(f"pair: {_clip(text)} is not two currencies separated by '/', such as USD/CNY")
+    codes = []
+    for part in parts:
+        code = parse_currency(part)
+        if code is None:
+            raise EventError(f"pair: unknown currency {_clip(part.strip())} in {_clip(text)}: a currency is a "
+                             "3-letter code such as USD, CNY or EUR (or yuan, RMB, $)")
+        codes.append(code)
+    if codes[0] == codes[1]:
+        raise EventError(f"pair: {_clip(text)} names {codes[0]} twice; a pair converts between two currencies, "
+                         "such as USD/CNY")
+    return f"{codes[0]}/{codes[1]}"
+
+
+class RateBook:
+    """Exchange rates for converting quotes: those seen so far (``add``, in the order they came, such as the
+    fx lines earlier in a file) and, older in arrival, those a ``stored`` lookup knows (the rates in Redis).
+    Called as a ``RateLookup``: the latest rate of a pair at or before a time (by time, then arrival)."""
+
+    def __init__(self, stored: RateLookup | None = None):
+        self.stored = stored
+        self._seen: dict[str, list[tuple[float, int, float]]] = {}
+        self._added = 0
+
+    def add(self, ev: FxEvent) -> None:
+        self._added += 1
+        bisect.insort(self._seen.setdefault(ev.pair, []), (ev.as_of, self._added, ev.rate))
+
+    def __call__(self, pair: str, t: float) -> tuple[float, float] | None:
+        points = self._seen.get(pair, [])
+        i = bisect.bisect_right(points, t, key=lambda p: p[0])
+        mine = (points[i - 1][2], points[i - 1][0]) if i else None
+        if self.stored is None or (mine is not None and mine[1] >= t):
+            return mine  # nothing stored can be later than one at t: at the same time, the later arrival wins
+        stored = self.stored(pair, t)
+        if stored is None or (mine is not None and stored[1] <= mine[1]):
+            return mine
+        return stored
+
+
+def fx_rate(from_currency: str, to_currency: str, t: float,
+            rates: RateLookup | None) -> tuple[float, str, float, float] | None:
+    """How to convert an amount in ``from_currency`` into ``to_currency`` at time ``t``: (multiplier, the pair
+    used, its rate, the rate's time), with the latest rate at or before ``t`` of ``FROM/TO`` (multiplier: the
+    rate) or ``TO/FROM`` (1/rate), whichever is later (``FROM/TO`` at the same time); None with no rate."""
+    if rates is None:
+        return None
+    direct, inverse = f"{from_currency}/{to_currency}", f"{to_currency}/{from_currency}"
+    d, i = rates(direct, t), rates(inverse, t)
+    if d is not None and (i is None or d[1] >= i[1]):
+        return d[0], direct, d[0], d[1]
+    if i is not None:
+        return 1.0 / i[0], inverse, i[0], i[1]
+    return None
+
+
+def _currency_factor(p: _PriceIn, unit: Unit, product: Product, ts: float, tz: str, rates: RateLookup | None,
+                     max_age_days: float) -> float:
+    """The factor from a quote in another currency than its product's to the product's unit: the rate and
+    the mass. EventError saying how to fix it when there is no rate recent enough."""
+    cur, pcur = unit.currency, product.unit.currency
+    mass = Unit(cur, product.unit.mass)
+    found = fx_rate(cur, pcur, ts, rates)
+    pair = f"{cur}/{pcur}"
+    fix = (f"publish an fx event for {pair} before this quote, such as "
+           f'{{"type": "fx", "pair": "{pair}", "rate": ..., "as_of": "{local_date(ts, tz)}", "source": ...}}, '
+           f"or quote it as a separate product in {cur} (a products: entry such as "
+           f"{{name: {product.name} FOB, unit: {unit}}})")
+    head = f"unit: {_num(p.price)} {p.unit} is in {cur} but {product.name} is quoted in {product.unit_text}"
+    if found is None:
+        raise EventError(f"{head}, and no {pair} rate is known at or before {p.as_of}; {fix}")
+    multiplier, used, rate, rate_time = found
+    if rate_time < ts - max_age_days * 86400:
+        raise EventError(f"{head}; the latest {used} rate before it ({_num(rate)} on {local_date(rate_time, tz)}) is "
+                         f"more than {_days(max_age_days)} older than the quote (ALERTS_FX_MAX_AGE_DAYS); {fix}")
+    return unit.factor_to(mass) * multiplier
+
+
 def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None, *,
-                max_future_days: float | None = None) -> Event:
+                max_future_days: float | None = None, rates: RateLookup | None = None,
+                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> Event:
     """Validate one decoded JSON value. Raises EventError with a reason a trader can act on.
 
     ``now`` (epoch seconds, default the clock) is the publication time of news without one. With
     ``max_future_days``, an event dated more than that many days after ``now`` is refused: publish and
     file backtests pass ``ALERTS_MAX_FUTURE_DAYS``; rule tests, whose events live in their own time, do not.
+    A quote in another currency than its product's is converted with ``rates`` (a ``RateBook``): the latest
+    rate at or before the quote's time, at most ``fx_max_age_days`` older; without one it is refused.
     """
     if not isinstance(obj, dict):
         raise EventError(f"expected a JSON object, got {_kind_of(obj)}")
@@ -322,7 +454,7 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
         if product is None:
             raise _unknown_product(p.product, catalog)
         try:
-            factor = _unit(p.unit).factor_to(product.unit)
+            unit: Unit = _unit(p.unit)
         except UnitError as exc:
             raise EventError(f"unit: {exc}") from None
         if p.low is not None and p.high is not None and p.low > p.high:
@@ -332,12 +464,22 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
             raise EventError(f"price: {_num(p.price)} is outside its low..high range {span}")
         ts, day = parse_time(p.as_of, tz, "as_of")
         _check_not_future(ts, "as_of", p.as_of, tz, now, max_future_days)
+        foreign = unit.currency != product.unit.currency
+        if foreign:
+            factor = _currency_factor(p, unit, product, ts, tz, rates, fx_max_age_days)
+        else:
+            factor = unit.factor_to(product.unit)
         low = p.low * factor if p.low is not None else None
         high = p.high * factor if p.high is not None else None
         price = p.price * factor
         if not math.isfinite(price) or not math.isfinite(low or 1.0) or not math.isfinite(high or 1.0):
             raise EventError(f"price: {p.price} {p.unit} is out of range")
-        eid = p.id or "p-" + _digest(product.key, p.source, ts, price, low, high)
+        if p.id:
+            eid = p.id
+        elif foreign:  # the quote as written: the same quote is the same event whatever the rate
+            eid = "p-" + _digest(product.key, p.source, ts, p.price, p.low, p.high, unit)
+        else:
+            eid = "p-" + _digest(product.key, p.source, ts, price, low, high)
         return PriceEvent(eid, product.name, product.key, price, product.unit_text, ts, day, p.source, low, high)
     if kind == "news":
         try:
@@ -351,10 +493,20 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
             _check_not_future(ts, "published_at", n.published_at, tz, now, max_future_days)
         eid = n.id or "n-" + _digest(n.source, n.url or n.headline)
         return NewsEvent(eid, n.headline, n.body, n.url, ts, n.source, tuple(n.tags))
+    if kind == "fx":
+        try:
+            f = _FxIn.model_validate(obj)
+        except ValidationError as exc:
+            raise EventError(_explain(exc, "fx")) from None
+        pair = parse_pair(f.pair)
+        ts, day = parse_time(f.as_of, tz, "as_of")
+        _check_not_future(ts, "as_of", f.as_of, tz, now, max_future_days)
+        eid = f.id or "x-" + _digest(pair, f.source, ts, f.rate)
+        return FxEvent(eid, pair, f.rate, ts, day, f.source)
     if "type" not in obj:
-        raise EventError("type: Field required (\"price\" or \"news\")")
+        raise EventError("type: Field required (\"price\", \"news\" or \"fx\")")
     hint = did_you_mean(kind, _FIELDS) if isinstance(kind, str) else ""
-    raise EventError(f"type: expected 'price' or 'news', got {_clip(kind)}{hint}")
+    raise EventError(f"type: expected 'price', 'news' or 'fx', got {_clip(kind)}{hint}")
 
 
 _JSON = msgspec.json.Decoder()
@@ -443,29 +595,40 @@ def read_lines(fh: IO[Any], max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes |
 
 
 def parse_objects(items: Iterable[tuple[int, object]], catalog: Catalog, tz: str, errors: list[tuple[int, str]],
-                  *, now: float | None = None, max_future_days: float | None = None) -> Iterator[tuple[int, Event]]:
-    """(line, event) for each (line, decoded JSON) that is a valid event; the others go to ``errors``."""
+                  *, now: float | None = None, max_future_days: float | None = None, rates: RateBook | None = None,
+                  fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> Iterator[tuple[int, Event]]:
+    """(line, event) for each (line, decoded JSON) that is a valid event; the others go to ``errors``.
+    Every fx event is added to ``rates`` (default: a new ``RateBook``) as it is read, so a quote in another
+    currency is converted with the rates of the lines before it (and those ``rates`` knew before)."""
+    book = rates if rates is not None else RateBook()
     for n, obj in items:
         try:
-            event = parse_event(obj, catalog, tz, now, max_future_days=max_future_days)
+            event = parse_event(obj, catalog, tz, now, max_future_days=max_future_days, rates=book,
+                                fx_max_age_days=fx_max_age_days)
         except EventError as exc:
             errors.append((n, str(exc)))
             continue
         except Exception as exc:  # a line must never take the valid ones around it down
             errors.append((n, f"cannot read this event ({type(exc).__name__}: {_clip(str(exc), 200)})"))
             continue
+        if isinstance(event, FxEvent):
+            book.add(event)
         yield n, event
 
 
 def parse_lines(lines: Iterable[str | bytes], catalog: Catalog, tz: str, errors: list[tuple[int, str]], *,
-                now: float | None = None, max_future_days: float | None = None) -> Iterator[tuple[int, Event]]:
+                now: float | None = None, max_future_days: float | None = None, rates: RateBook | None = None,
+                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> Iterator[tuple[int, Event]]:
     """JSON Lines -> (line, event) for each valid line; every other line goes to ``errors`` once, as
-    (line, reason), in line order. What ``alerts publish`` and ``alerts backtest --events`` read."""
-    return parse_objects(json_lines(lines, errors), catalog, tz, errors, now=now, max_future_days=max_future_days)
+    (line, reason), in line order. What ``alerts publish`` and ``alerts backtest --events`` read (a quote in
+    another currency is converted with the fx lines before it: ``parse_objects``)."""
+    return parse_objects(json_lines(lines, errors), catalog, tz, errors, now=now, max_future_days=max_future_days,
+                         rates=rates, fx_max_age_days=fx_max_age_days)
 
 
 def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None = None, *,
-               max_future_days: float | None = None) -> Event:
+               max_future_days: float | None = None, rates: RateLookup | None = None,
+               fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> Event:
     """One JSON line -> its event, or EventError (a blank or # line is not an event)."""
     errors: list[tuple[int, str]] = []
     decoded = list(json_lines([line], errors))
@@ -473,7 +636,8 @@ def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None =
         raise EventError(errors[0][1])
     if not decoded:
         raise EventError("no event on this line (blank, or a # comment)")
-    return parse_event(decoded[0][1], catalog, tz, now, max_future_days=max_future_days)
+    return parse_event(decoded[0][1], catalog, tz, now, max_future_days=max_future_days, rates=rates,
+                       fx_max_age_days=fx_max_age_days)
 
 
 _WIRE_ENCODER = msgspec.json.Encoder()

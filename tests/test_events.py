@@ -17,6 +17,7 @@ from alerts.events import (
     MAX_HEADLINE,
     MAX_ID,
     MAX_LINE_BYTES,
+    MAX_PAIR,
     MAX_PRODUCT,
     MAX_SOURCE,
     MAX_TAG,
@@ -88,9 +89,10 @@ def test_news_event() -> None:
 @pytest.mark.parametrize("line,reason", [
     ("not json", "not valid JSON"),
     ("[1,2]", "expected a JSON object"),
-    ('{"type":"trade"}', "type: expected 'price' or 'news'"),
+    ('{"type":"trade"}', "type: expected 'price', 'news' or 'fx'"),
     ('{"type":"price","product":"unobtainium","price":1,"unit":"CNY/t","as_of":"2025-03-11"}', "unknown product"),
-    ('{"type":"price","product":"Dy oxide","price":1,"unit":"USD/kg","as_of":"2025-03-11"}', "different currencies"),
+    ('{"type":"price","product":"Dy oxide","price":1,"unit":"USD/kg","as_of":"2025-03-11"}',
+     "no USD/CNY rate is known at or before 2025-03-11; publish an fx event for USD/CNY before this quote"),
     ('{"type":"price","product":"Dy oxide","price":-5,"unit":"CNY/kg","as_of":"2025-03-11"}', "price: "),
     ('{"type":"price","product":"Dy oxide","price":"abc","unit":"CNY/kg","as_of":"2025-03-11"}', "price: "),
     ('{"type":"price","product":"Dy oxide","price":5,"unit":"CNY/kg"}', "as_of: Field required"),
@@ -217,13 +219,18 @@ FIELD_LIMITS = [  # (kind, field, limit): text fields, characters after strippin
     ("price", "id", MAX_ID), ("price", "source", MAX_SOURCE), ("price", "product", MAX_PRODUCT),
     ("price", "unit", MAX_UNIT), ("price", "as_of", MAX_TIME), ("news", "headline", MAX_HEADLINE),
     ("news", "body", MAX_BODY), ("news", "url", MAX_URL), ("news", "id", MAX_ID), ("news", "source", MAX_SOURCE),
-    ("news", "published_at", MAX_TIME),
+    ("news", "published_at", MAX_TIME), ("fx", "pair", MAX_PAIR), ("fx", "id", MAX_ID), ("fx", "source", MAX_SOURCE),
+    ("fx", "as_of", MAX_TIME),
 ]
+BASES: dict[str, dict[str, object]] = {
+    "news": {"type": "news", "headline": "h"},
+    "fx": {"type": "fx", "pair": "USD/CNY", "rate": 7.1, "as_of": "2025-03-11"},
+}
 
 
 @pytest.mark.parametrize("kind,field,limit", FIELD_LIMITS)
 def test_each_text_field_has_a_limit(kind: str, field: str, limit: int) -> None:
-    base: dict[str, object] = quote() if kind == "price" else {"type": "news", "headline": "h"}
+    base: dict[str, object] = quote() if kind == "price" else BASES[kind]
     reason = reason_of({**base, field: "x" * (limit + 1)})
     assert reason == f"{field}: {limit + 1:,} characters; the limit is {limit:,}"
     if field in ("id", "source", "headline", "body", "url"):  # at the limit: accepted
@@ -263,9 +270,9 @@ def test_text_that_cannot_go_on_the_wire_is_refused() -> None:
     ({**quote(), "colour": "red"}, "colour: unknown field"),
     ({"type": "news", "headline": "h", "tag": ["x"]}, "tag: unknown field (did you mean 'tags'?)"),
     ({"type": "news", "headlin": "h"}, "headline: Field required; headlin: unknown field (did you mean 'headline'?)"),
-    ({"type": "prices"}, "type: expected 'price' or 'news', got 'prices' (did you mean 'price'?)"),
-    ({"type": 1}, "type: expected 'price' or 'news', got 1"),
-    ({"product": "Dy oxide"}, 'type: Field required ("price" or "news")'),
+    ({"type": "prices"}, "type: expected 'price', 'news' or 'fx', got 'prices' (did you mean 'price'?)"),
+    ({"type": 1}, "type: expected 'price', 'news' or 'fx', got 1"),
+    ({"product": "Dy oxide"}, 'type: Field required ("price", "news" or "fx")'),
     ([quote()], "expected a JSON object, got an array"),
 ])
 def test_did_you_mean(obj: object, reason: str) -> None:

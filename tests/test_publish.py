@@ -48,7 +48,8 @@ def test_cli_reports_bad_lines_and_publishes_the_rest(client: redis.Redis, setti
     errors = proc.stderr.strip().splitlines()
     assert errors[0] == f"{f}:3: product: unknown product 'unobtainium' (not in the catalog or a products: list)"
     assert errors[1].startswith(f"{f}:4: not valid JSON")
-    assert errors[2].startswith(f"{f}:6: unit: cannot convert USD/kg to CNY/kg")
+    assert errors[2].startswith(f"{f}:6: unit: 1,705 USD/kg is in USD but dysprosium oxide is quoted in CNY/kg, "
+                                "and no USD/CNY rate is known at or before 2025-03-11; publish an fx event")
     assert len(errors) == 3
     assert "published 2 events" in proc.stdout
     assert stream_total(client, settings.stream_shards) == 2

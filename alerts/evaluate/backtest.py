@@ -1,4 +1,4 @@
-"""Backtests: replay price and news history through the rules, sending nothing.
+"""Backtests: replay price, news and exchange-rate history through the rules, sending nothing.
 
 The replay goes through ``alerts.evaluate.session.Session``, the same loop the live evaluator runs,
 and spreads and all_of rules through the same event-time evaluation as the live stage
@@ -22,7 +22,16 @@ from zoneinfo import ZoneInfo
 from alerts.catalog import Catalog
 from alerts.errors import EventError
 from alerts.evaluate.session import Session
-from alerts.events import Event, event_time, json_lines, local_date, parse_event
+from alerts.events import (
+    DEFAULT_FX_MAX_AGE_DAYS,
+    Event,
+    FxEvent,
+    RateBook,
+    event_time,
+    json_lines,
+    local_date,
+    parse_event,
+)
 from alerts.model import Alert
 from alerts.rules.compiled import RuleSet
 
@@ -39,16 +48,23 @@ class BacktestResult:
         return {rule: c.get(rule, 0) for rule in self.rules}
 
 
-def read_events(lines: Iterable[str | bytes], catalog: Catalog,
-                tz: str) -> tuple[list[Event], list[tuple[int, str]]]:
-    """JSON Lines -> events in file order, and the (line, reason) of each line that is not one."""
+def read_events(lines: Iterable[str | bytes], catalog: Catalog, tz: str, *,
+                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> tuple[list[Event], list[tuple[int, str]]]:
+    """JSON Lines -> events in file order, and the (line, reason) of each line that is not one. fx lines
+    are events too, and a quote in another currency than its product's is converted with the latest
+    rate of the lines before it (as ``alerts publish`` converts it)."""
     events: list[Event] = []
     errors: list[tuple[int, str]] = []
+    rates = RateBook()
     for n, obj in json_lines(lines, errors):
         try:
-            events.append(parse_event(obj, catalog, tz))
+            ev = parse_event(obj, catalog, tz, rates=rates, fx_max_age_days=fx_max_age_days)
         except EventError as exc:
             errors.append((n, str(exc)))
+            continue
+        if isinstance(ev, FxEvent):
+            rates.add(ev)
+        events.append(ev)
     return events, errors
 
 

@@ -2,26 +2,114 @@
 the event streams in pipelined batches, in their typed wire form. ``alerts publish`` and the Python API
 (``alerts.publish``) share this code. Lines are decoded with the limits of ``alerts.events`` (line size,
 nesting, each field) and events dated in the future are refused (``ALERTS_MAX_FUTURE_DAYS``): one bad
-line is reported with its number and never costs the valid ones around it."""
+line is reported with its number and never costs the valid ones around it.
+
+A quote in another currency than its product's is converted with the latest exchange rate at or before
+its time (``alerts.events.RateBook``): from the fx events earlier in the same call, else those published
+before it, whether the evaluators have committed them (``P:legs:fx:PAIR``) or not yet (the tail of the
+news shard)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 import redis
 
 from alerts.catalog import Catalog
-from alerts.events import DEFAULT_MAX_FUTURE_DAYS, Event, encode_wire, parse_lines, parse_objects, read_lines
+from alerts.errors import EventError
+from alerts.evaluate.eventtime import decode_point, latest
+from alerts.events import (
+    DEFAULT_FX_MAX_AGE_DAYS,
+    DEFAULT_MAX_FUTURE_DAYS,
+    Event,
+    FxEvent,
+    RateBook,
+    decode_wire,
+    encode_wire,
+    fx_series,
+    parse_lines,
+    parse_objects,
+    read_lines,
+)
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings, load_settings
-from alerts.store.keys import Keys
+from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.server import redis_for
-from alerts.store.streams import WIRE_FIELD, check_shard_count, shard_of
+from alerts.store.streams import NEWS_SHARD, WIRE_FIELD, check_shard_count, shard_of
 
 #: Events XADDed per pipeline round trip.
 PUBLISH_BATCH = 1000
+#: Stored points of a pair read per rate lookup, newest time first (the newest by arrival among them wins).
+RATE_SCAN = 20
+#: How an fx event starts on the wire (``encode_wire`` writes the tag first): the others are not decoded.
+_FX_WIRE = b'{"type":"fx"'
+
+
+def committed_rate(client: redis.Redis, keys: Keys, pair: str, t: float) -> tuple[float, float] | None:
+    """The latest rate of ``pair`` at or before ``t`` that an evaluator committed: (rate, its time)."""
+    raw = cast(list[bytes], client.zrevrangebyscore(keys.legs(fx_series(pair)), t, "-inf", start=0, num=RATE_SCAN))
+    point = latest([decode_point(m) for m in raw])
+    return (point.price, point.t) if point is not None else None
+
+
+def uncommitted_rates(client: redis.Redis, keys: Keys) -> Iterator[FxEvent]:
+    """The fx events on the news shard that no evaluator has committed yet (not read by the evaluators'
+    group, or read and still pending), in stream order. The group's position is read before its pending
+    entries: an entry committed in between is in the committed rates (read after this)."""
+    stream = keys.events(NEWS_SHARD)
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return  # no stream: nothing published
+    group = next((g for g in groups if g["name"] in (EVALUATOR_GROUP, EVALUATOR_GROUP.encode())), None)
+    start: bytes | str = "-"
+    if group is not None:
+        last = group["last-delivered-id"]
+        start = b"(" + (last if isinstance(last, bytes) else str(last).encode())
+        info = client.xpending(stream, group["name"])
+        if info and info.get("pending"):
+            start = info["min"]
+    while True:
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]],
+                       client.xrange(stream, min=start, max="+", count=PUBLISH_BATCH))  # type: ignore[arg-type]
+        for _id, fields in entries:
+            raw = fields.get(WIRE_FIELD.encode())
+            if raw is not None and raw.startswith(_FX_WIRE):
+                try:
+                    ev = decode_wire(raw)
+                except EventError:
+                    continue
+                if isinstance(ev, FxEvent):
+                    yield ev
+        if len(entries) < PUBLISH_BATCH:
+            return
+        start = b"(" + entries[-1][0]
+
+
+class StoredRates:
+    """The rates published before a publish call (a ``RateLookup``): those not committed yet, read once
+    when first needed, and, older in arrival, those the evaluators committed. Lookups are cached."""
+
+    def __init__(self, client: redis.Redis, keys: Keys):
+        self.client = client
+        self.keys = keys
+        self._pending: RateBook | None = None
+        self._cache: dict[tuple[str, float], tuple[float, float] | None] = {}
+
+    def _committed(self, pair: str, t: float) -> tuple[float, float] | None:
+        return committed_rate(self.client, self.keys, pair, t)
+
+    def __call__(self, pair: str, t: float) -> tuple[float, float] | None:
+        if self._pending is None:
+            self._pending = RateBook(stored=self._committed)
+            for ev in uncommitted_rates(self.client, self.keys):
+                self._pending.add(ev)
+        key = (pair, t)
+        if key not in self._cache:
+            self._cache[key] = self._pending(pair, t)
+        return self._cache[key]
 
 
 @dataclass
@@ -37,29 +125,39 @@ class PublishReport:
 class Publisher:
     """Validates events and appends them to the event streams in pipelined batches.
 
-    ``max_future_days``: events dated further ahead of the clock are refused (None: no such check)."""
+    ``max_future_days``: events dated further ahead of the clock are refused (None: no such check).
+    ``fx_max_age_days``: a quote in another currency is converted with a rate at most this much older
+    (``ALERTS_FX_MAX_AGE_DAYS``), else refused."""
 
     def __init__(self, client: redis.Redis, catalog: Catalog, tz: str, shards: int, prefix: str = "alerts", *,
-                 max_future_days: float | None = DEFAULT_MAX_FUTURE_DAYS):
+                 max_future_days: float | None = DEFAULT_MAX_FUTURE_DAYS,
+                 fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS):
         self.client = client
         self.catalog = catalog
         self.tz = tz
         self.shards = shards
         self.max_future_days = max_future_days
+        self.fx_max_age_days = fx_max_age_days
         self.keys = Keys(prefix)
         check_shard_count(client, self.keys, shards)
+
+    def rates(self) -> RateBook:
+        """The rates one publish call converts quotes with: its own fx events as they come, then the stored ones."""
+        return RateBook(stored=StoredRates(self.client, self.keys))
 
     def publish_objects(self, items: Iterable[tuple[int, object]],
                         report: PublishReport | None = None) -> PublishReport:
         """``items`` are (line number, decoded JSON). Invalid ones are reported, valid ones published."""
         report = report or PublishReport()
-        events = parse_objects(items, self.catalog, self.tz, report.errors, max_future_days=self.max_future_days)
+        events = parse_objects(items, self.catalog, self.tz, report.errors, max_future_days=self.max_future_days,
+                               rates=self.rates(), fx_max_age_days=self.fx_max_age_days)
         return self._append(events, report)
 
     def publish_lines(self, lines: Iterable[str | bytes]) -> PublishReport:
         """JSON Lines (blank lines and lines starting with # are skipped), each decoded with the limits."""
         report = PublishReport()
-        events = parse_lines(lines, self.catalog, self.tz, report.errors, max_future_days=self.max_future_days)
+        events = parse_lines(lines, self.catalog, self.tz, report.errors, max_future_days=self.max_future_days,
+                             rates=self.rates(), fx_max_age_days=self.fx_max_age_days)
         return self._append(events, report)
 
     def publish_file(self, fh: BinaryIO | TextIO) -> PublishReport:
@@ -103,4 +201,4 @@ def publish_lines(lines: Iterable[str | bytes], settings: Settings | None = None
 def _publisher(client: redis.Redis, settings: Settings) -> Publisher:
     catalog = load_catalog(settings.rules_dir)
     return Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                     max_future_days=settings.max_future_days)
+                     max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)

@@ -24,13 +24,14 @@ from alerts.store.keys import Keys
 WIRE_FIELD = "w"
 LEGACY_FIELD = "e"
 
-#: News all go to this shard: one owner evaluates them in order, so de-duplication and cooldowns
-#: of news rules never race. News is a trickle next to prices.
+#: News and exchange rates all go to this shard: one owner evaluates them in order, so de-duplication
+#: and cooldowns of news rules never race and each pair's rates are recorded in order. Both are a trickle
+#: next to prices.
 NEWS_SHARD = 0
 
 
 def shard_of(event: Event, shards: int) -> int:
-    """Events of one product always land on the same shard; news on NEWS_SHARD."""
+    """Events of one product always land on the same shard; news and fx (exchange rates) on NEWS_SHARD."""
     if isinstance(event, PriceEvent):
         return zlib.crc32(event.product_key.encode()) % shards
     return NEWS_SHARD

@@ -125,7 +125,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     name, fh = opened
     with fh, redis_for(settings) as client:
         pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                        max_future_days=settings.max_future_days)
+                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
         report = pub.publish_file(fh)
     for line, reason in report.errors:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
@@ -137,7 +137,8 @@ def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
     directory = Path(args.dir) if args.dir else settings.rules_dir
     rs = load_rules(directory, timezone=settings.timezone)
     stats, note = _history_stats(settings) if rs.by_id else ({}, "")
-    for p in in_file_order([*rs.problems, *warnings(rs, stats)], rs.files):
+    checks = warnings(rs, stats, settings.fx_max_age_days * 86400, time.time())
+    for p in in_file_order([*rs.problems, *checks], rs.files):
         print(p)
     if note:
         print(note, file=sys.stderr)
@@ -188,6 +189,8 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
             shared_keys.add(r.state_key)
         if isinstance(r, StaleRule):
             shared_keys.add(r.fp)
+        if isinstance(r, PriceRule) and r.fx is not None:
+            shared_keys.add(r.state_key)
     with redis_for(settings) as client:
         states = load_states(client, keys, products)
         raw = cast(dict[bytes, bytes], client.hgetall(keys.news_fired))
@@ -295,9 +298,11 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         name, fh = opened
         errors: list[tuple[int, str]] = []
-        with fh:  # decoded as publish decodes, limits and all; a date after the clock is refused here too
+        with fh:  # decoded as publish decodes, limits and all; a date after the clock is refused here too;
+            # a quote in another currency is converted with the fx lines before it in the file
             events = [ev for _, ev in parse_lines(read_lines(fh), rules.catalog, settings.timezone, errors,
-                                                  max_future_days=settings.max_future_days)]
+                                                  max_future_days=settings.max_future_days,
+                                                  fx_max_age_days=settings.fx_max_age_days)]
         for line, reason in errors:
             print(f"{name}:{line}: {reason}", file=sys.stderr)
     else:

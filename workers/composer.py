@@ -193,16 +193,14 @@ class Composer:
         return verdict.alerts
 
     def trim(self, states: dict[str, State], spreads: list[SpreadRule], fxs: list[PriceRule]) -> None:
-        """Drop leg points older than every rule's latest known quote of that leg (and than the cursor of
-        the rules that read a product's quotes)."""
+        """Drop product leg points older than every rule's latest known quote of that leg (and than the cursor
+        of the rules that read a product's quotes). Exchange-rate series are kept whole."""
         keep: dict[str, float] = {}
         for fx_rule in fxs:
             st = states.get(fx_rule.state_key)
             pk = fx_rule.product.key
             keep[pk] = min(keep.get(pk, math.inf), st["cursor"] if st else -math.inf)
-            rate = (st or {}).get("rate")
-            for series in fx_series_of(fx_rule):
-                keep[series] = min(keep.get(series, math.inf), rate[0] if rate else -math.inf)
+            # the rate series (fx:*) are never trimmed: publish converts quotes with them, backtests replay them
         for spread in spreads:
             st = states.get(spread.state_key)
             if st is None:

@@ -1,23 +1,27 @@
-"""The stored history of quotes and articles: replayed by backtests (in arrival order), summarised for
-rule checks."""
+"""The stored history of quotes, articles and exchange rates: replayed by backtests (in arrival order),
+summarised for rule checks."""
 
 from __future__ import annotations
 
 import json
+import re
 from itertools import pairwise
 from typing import cast
 
+import msgspec
 import redis
 
 from alerts.catalog import Catalog
 from alerts.errors import EventError
-from alerts.events import Event, PriceEvent, event_time, parse_event
+from alerts.evaluate.eventtime import decode_point
+from alerts.events import Event, FxEvent, PriceEvent, event_time, fx_series, parse_event
 from alerts.rules.checks import PriceStats
 from alerts.store.keys import Keys
 
 
 def price_stats(client: redis.Redis, keys: Keys) -> dict[str, PriceStats]:
-    """Per product: lowest and highest price ever stored, median time between quotes."""
+    """Per product: lowest and highest price ever stored, median time between quotes, the newest quote's
+    time; per exchange-rate series (``fx:USD/CNY``) the same of its rates."""
     prefix = keys.history("", "")[:-1]
     prices: dict[str, list[float]] = {}
     times: dict[str, list[float]] = {}
@@ -26,11 +30,16 @@ def price_stats(client: redis.Redis, keys: Keys) -> dict[str, PriceStats]:
         for member, score in cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True)):
             prices.setdefault(pkey, []).append(float(json.loads(member)[1]))
             times.setdefault(pkey, []).append(score)
+    for key in client.scan_iter(match=f"{keys.legs('fx:')}*", count=1000):  # exchange rates: fx:USD/CNY
+        series = key.decode()[len(keys.legs("")):]
+        for member, score in cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True)):
+            prices.setdefault(series, []).append(float(json.loads(member)[2]))
+            times.setdefault(series, []).append(score)
     out = {}
     for pkey, ps in prices.items():
         ts = sorted(set(times[pkey]))
         gaps = sorted(b - a for a, b in pairwise(ts))
-        out[pkey] = PriceStats(min(ps), max(ps), gaps[len(gaps) // 2] if gaps else 86400.0, len(ps))
+        out[pkey] = PriceStats(min(ps), max(ps), gaps[len(gaps) // 2] if gaps else 86400.0, len(ps), ts[-1])
     return out
 
 
@@ -42,8 +51,10 @@ def _arrival(seq: str, ts: float) -> tuple[int, int]:
 
 def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
                   until: float | None = None) -> list[Event]:
-    """Every quote and article the live evaluators kept, in the order they arrived: quotes that came
-    late come back late, and change nothing again, but still count as history for change windows."""
+    """Every quote, article and exchange rate the live evaluators kept, in the order they arrived: quotes
+    that came late come back late, and change nothing again, but still count as history for change windows.
+    Rates come from their event-time series (``P:legs:fx:PAIR``, arrival ``LegPoint.seq``); the quotes
+    published in another currency are stored converted already."""
     out: list[tuple[tuple[int, int], Event]] = []
     prefix = keys.history("", "")[:-1]  # "P:history:"
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
@@ -55,6 +66,15 @@ def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
             day, price, eid, low, high, _late, seq = json.loads(member)
             out.append((_arrival(seq, score), PriceEvent(eid, product.name, pkey, price, product.unit_text, score,
                                                          day, source, low, high)))
+    fx_prefix = keys.legs(fx_series(""))  # "P:legs:fx:"
+    for key in client.scan_iter(match=f"{_glob(fx_prefix)}*", count=1000):
+        pair = key.decode()[len(fx_prefix):]
+        for member, _score in _scored(client, key):
+            try:
+                p = decode_point(member)
+            except msgspec.DecodeError:
+                continue
+            out.append((_arrival(p.seq, p.t), FxEvent(p.event_id, pair, p.price, p.t, p.date, p.source)))
     for member, score in _scored(client, keys.news_history):
         try:
             doc = json.loads(member)
@@ -63,6 +83,11 @@ def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
             continue
     out.sort(key=lambda t: t[0])
     return [ev for _, ev in out if until is None or event_time(ev) <= until]
+
+
+def _glob(text: str) -> str:
+    """``text`` as a literal SCAN pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 def _scored(client: redis.Redis, key: bytes | str) -> list[tuple[bytes, float]]:

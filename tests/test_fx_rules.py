@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 
 from alerts.evaluate.session import Session
 from alerts.events import Event, FxEvent, parse_event, parse_time
 from alerts.model import Alert
 from alerts.rules.load import load_rules
+from alerts.settings import Settings
 from tests.pipeline import quote
 
 TZ = "Asia/Shanghai"
@@ -84,3 +86,32 @@ rules:
     problems = [str(p) for p in load_rules(tmp_path, timezone=TZ).errors]
     assert any("change-usd" in p and "use change_pct" in p for p in problems), problems
     assert any("allof-usd" in p and "not supported inside all_of" in p for p in problems), problems
+
+
+def test_live_in_event_time_with_explain_and_check(client: redis.Redis, settings: Settings, rules_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import env_for
+    from tests.pipeline import Pipeline
+    from tests.servers import write_rules
+
+    write_rules(rules_dir, RULES)
+    env = env_for(settings)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "workers.cli", *args], env=env, capture_output=True, text=True,
+                              check=False)
+
+    assert "no USD/CNY rate is stored, so this rule cannot fire" in cli("rules", "check").stdout
+    p = Pipeline(client, settings)
+    # the quote arrives before the rate of its day: it waits for the rate series to reach its time
+    assert p.run(quote(444_000, "2025-03-11")) == []
+    assert "no USD/CNY rate yet" in cli("rules", "explain", "prnd-usd").stdout
+    rate = {"type": "fx", "pair": "USD/CNY", "rate": 7.10, "as_of": "2025-03-11", "source": "pboc"}
+    (a,) = p.run(rate)
+    assert a.text.startswith("Pr-Nd oxide 444,000 CNY/t on 2025-03-11 = 62.54 USD/kg at USD/CNY 7.1 (2025-03-11)")
+    out = cli("rules", "explain", "prnd-usd").stdout
+    assert "rate: USD/CNY 7.1 on 2025-03-11 (pboc)" in out and "last value: 62.54 USD/kg; fired" in out
+    assert "last alert: 2025-03-11" in out
+    assert "no USD/CNY rate is stored" not in cli("rules", "check").stdout

@@ -32,12 +32,18 @@ class PriceStats:
     high: float
     interval: float  # median seconds between two quotes
     quotes: int
+    latest: float | None = None  # time of the newest quote (or rate), epoch seconds
 
 
-def warnings(rules: RuleSet, stats: Mapping[str, PriceStats]) -> list[Problem]:
+def warnings(rules: RuleSet, stats: Mapping[str, PriceStats], fx_max_age: float = 7 * 86400.0,
+             now: float | None = None) -> list[Problem]:
+    """``stats``: per product key (and per exchange-rate series ``fx:USD/CNY``) what the stored history holds."""
     out: list[Problem] = []
     for compiled in rules.by_id.values():
         for rule in compiled:
+            if isinstance(rule, PriceRule) and rule.fx is not None:
+                out.extend(_fx(rule, stats, fx_max_age, now))
+                continue
             parts = rule.parts if isinstance(rule, AllOfRule) else (rule,)
             for r in parts:
                 if isinstance(r, PriceRule):
@@ -101,3 +107,21 @@ def _slip(threshold: float, product: Product, low: float, high: float) -> str:
             return (f"; 10 times too low: a price in 万元/吨? {number} 万元/吨 is "
                     f"{format_price(threshold * 10)} {unit} (write {threshold * 10:.10g})")
     return ""
+
+
+def _fx(rule: PriceRule, stats: Mapping[str, PriceStats], max_age: float, now: float | None) -> list[Problem]:
+    """A threshold in another currency fires only with a recent enough rate of its pair (or the inverse)."""
+    assert rule.fx is not None
+    pair = rule.fx.pair
+    found = [st for st in (stats.get(f"fx:{pair}"), stats.get(f"fx:{rule.fx.inverse}")) if st is not None]
+    latest = max((st.latest for st in found if st.latest is not None), default=None)
+    if latest is None:
+        msg = (f"{rule.product.name} is quoted in {rule.product.unit} and the threshold is in {rule.fx.unit}: no "
+               f"{pair} rate is stored, so this rule cannot fire until fx events for {pair} are published "
+               f'({{"type": "fx", "pair": "{pair}", "rate": ..., "as_of": ...}})')
+        return [Problem(rule.path, rule.line, rule.id, msg, "warning")]
+    if now is not None and now - latest > max_age:
+        msg = (f"the latest {pair} rate stored is older than ALERTS_FX_MAX_AGE_DAYS ({max_age / 86400:g} days): "
+               "quotes are not compared until a newer rate is published")
+        return [Problem(rule.path, rule.line, rule.id, msg, "warning")]
+    return []

@@ -39,7 +39,9 @@ def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState |
             if last and rule.cooldown:
                 out.append(f"    cooldown {format_duration(rule.cooldown)}: until {_when(last + rule.cooldown, tz)}")
             continue
-        if isinstance(rule, PriceRule):
+        if isinstance(rule, PriceRule) and rule.fx is not None:
+            out.extend(_fx(rule, (shared or {}).get(rule.state_key), marks, tz))
+        elif isinstance(rule, PriceRule):
             out.extend(_price(rule, states.get(rule.product.key), tz))
         elif isinstance(rule, SpreadRule):
             out.extend(_spread(rule, (shared or {}).get(rule.state_key), marks, tz))
@@ -106,6 +108,42 @@ def _spread(rule: SpreadRule, state: dict[str, Any] | None, marks: Mapping[str, 
                 line += f", condition held on {rs.streak} of {rule.confirm} quotes"
         out.append(line)
     out.extend(_evaluated(state, [(rule.of.key, rule.of.name), (rule.minus.key, rule.minus.name)], marks, tz))
+    out.append(_last_alert(state, tz))
+    return out
+
+
+def _fx(rule: PriceRule, state: dict[str, Any] | None, marks: Mapping[str, float], tz: str) -> list[str]:
+    assert rule.fx is not None
+    pair = rule.fx.pair
+    out = [f"  {rule.product.name}: {rule.condition_text}" + (f", re-arms at {rule.value_text(rule.rearm)}"
+                                                               if rule.rearm is not None else "")
+           + f" (quoted in {rule.product.unit}: each quote converted at the {pair} rate of its time)"]
+    rate = (state or {}).get("rate")
+    if rate is None:
+        out.append(f"    no {pair} rate yet: the rule cannot fire until fx events for {pair} are published")
+    else:
+        used = rule.fx.inverse if rate[6] else pair
+        out.append(f"    rate: {used} {rate[2]:g} on {rate[3]} ({rate[4]})")
+    if not state:
+        return [*out, "    not evaluated yet", "    last alert: never"]
+    skipped = state.get("skipped")
+    if skipped is not None and skipped[0] >= state.get("cursor", -math.inf) - 1e-6:
+        why = f"no {pair} rate at or before it" if skipped[1] == "no rate" else \
+            f"the {pair} rate was older than ALERTS_FX_MAX_AGE_DAYS"
+        out.append(f"    the quote of {local_date(skipped[0], tz)} was not compared: {why}")
+    value = state.get("last")
+    if value is not None:
+        line = f"    last value: {rule.value_text(value)}; "
+        if rule.kind.startswith("crosses"):
+            line += "above the threshold" if value > rule.threshold else "at or below the threshold"
+        else:
+            rs = RuleState.from_list(state["rs"]) if "rs" in state else RuleState()
+            line += "armed" if rs.armed else "fired; waiting to re-arm"
+        out.append(line)
+    legs = [(rule.product.key, rule.product.name), (f"fx:{pair}", f"the {pair} rate")]
+    if f"fx:{pair}" not in marks and f"fx:{rule.fx.inverse}" in marks:
+        legs[1] = (f"fx:{rule.fx.inverse}", f"the {rule.fx.inverse} rate")
+    out.extend(_evaluated(state, legs, marks, tz))
     out.append(_last_alert(state, tz))
     return out
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alerts.evaluate.backtest import run_backtest
-from alerts.events import Event, NewsEvent, PriceEvent, event_time, parse_event
+from alerts.events import Event, FxEvent, NewsEvent, PriceEvent, event_time, parse_event
 from alerts.model import Alert
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
@@ -54,6 +54,13 @@ rules:
   - id: oxide-450k
     price: {product: Pr-Nd oxide, above: "450,000 CNY/t"}
     notify: [console]
+  - id: oxide-usd
+    price: {product: Pr-Nd oxide, crosses_below: "62 USD/kg"}
+    notify: [console]
+  - id: tb-usd
+    price: {product: Tb oxide, above: "900 USD/kg"}
+    rearm: "890 USD/kg"
+    notify: [console]
 """
 START = date(2025, 2, 3)
 BASES = {"Pr-Nd oxide": (440_000, "CNY/t"), "Pr-Nd alloy": (542_000, "CNY/t"), "Tb oxide": (6_400, "CNY/kg")}
@@ -75,6 +82,13 @@ def histories(draw: Any) -> dict[str, list[dict[str, Any]]]:
             quotes.append({"type": "price", "product": product, "price": price, "unit": unit,
                            "as_of": (START + timedelta(days=day)).isoformat(), "source": "smm"})
         out[product] = quotes
+    rate, rates = 7.10, []
+    for day in range(draw(st.integers(0, 12))):  # USD/CNY, some days missing
+        if draw(st.booleans()):
+            rate = round(rate * (1 + draw(st.integers(-20, 20)) / 1000), 4)
+            rates.append({"type": "fx", "pair": "USD/CNY", "rate": rate, "source": "pboc",
+                          "as_of": (START + timedelta(days=day)).isoformat()})
+    out["fx"] = rates
     news = []
     for i, hour in enumerate(sorted(draw(st.lists(st.integers(0, 12 * 24), max_size=4)))):
         day, h = divmod(hour, 24)
@@ -147,6 +161,7 @@ def test_live_equals_backtest_whatever_the_arrival_order(
     assert live == backtest
     # and the backtest does not depend on the interleaving either
     in_time = sorted(parsed, key=event_time)
-    other = sorted(key(a) for a in run_backtest(rules, [ev for ev in in_time if isinstance(ev, PriceEvent)]
+    other = sorted(key(a) for a in run_backtest(rules, [ev for ev in in_time if isinstance(ev, FxEvent)]
+                                                + [ev for ev in in_time if isinstance(ev, PriceEvent)]
                                                 + [ev for ev in in_time if isinstance(ev, NewsEvent)]).alerts)
     assert other == backtest

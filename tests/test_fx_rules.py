@@ -115,3 +115,24 @@ def test_live_in_event_time_with_explain_and_check(client: redis.Redis, settings
     assert "rate: USD/CNY 7.1 on 2025-03-11 (pboc)" in out and "last value: 62.54 USD/kg; fired" in out
     assert "last alert: 2025-03-11" in out
     assert "no USD/CNY rate is stored" not in cli("rules", "check").stdout
+
+
+def test_rule_tests_take_fx_events(tmp_path: Path) -> None:
+    from alerts.evaluate.ruletest import report, run_file
+
+    (tmp_path / "r.yaml").write_text(RULES)
+    (tmp_path / "r.test.yaml").write_text("""
+tests:
+  - name: a rate, a quote in USD and one in CNY
+    start: 2025-03-10
+    events:
+      - {type: fx, pair: USD/CNY, rate: 7.10, as_of: +0d, source: pboc}
+      - {type: price, product: Pr-Nd oxide, price: 62.5, unit: USD/kg, as_of: +1d, source: fob}
+      - {type: price, product: Pr-Nd oxide, price: 450000, unit: CNY/t, as_of: +2d, source: smm}
+      - {type: price, product: Pr-Nd oxide, price: 446000, unit: CNY/t, as_of: +3d, source: smm}
+    expect:
+      - {rule: prnd-usd, date: +1d, text: ["= 62.5 USD/kg at USD/CNY 7.1"]}
+      - {rule: prnd-usd, date: +3d, text: ["446,000 CNY/t", "62.82 USD/kg"]}
+""")
+    text, ok = report([run_file(tmp_path / "r.test.yaml", TZ)], TZ)
+    assert ok, text

@@ -33,7 +33,7 @@ from alerts.durations import parse_duration
 from alerts.errors import EventError, Problem
 from alerts.evaluate.backtest import alert_day
 from alerts.evaluate.session import Session
-from alerts.events import Event, parse_event
+from alerts.events import Event, FxEvent, RateBook, parse_event
 from alerts.model import Alert
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules
@@ -125,13 +125,17 @@ def _matches(exp: Expected, a: Alert, start: date | None, tz: str) -> bool:
 def run_case(rules: RuleSet, case: Case, line: int) -> CaseResult:
     result = CaseResult(case.name, line)
     events: list[Event] = []
+    rates = RateBook()  # fx events convert the quotes in another currency after them, as in a file backtest
     for i, raw in enumerate(case.events):
         obj = dict(raw)
         try:
             for key in TIME_FIELDS:
                 if key in obj:
                     obj[key] = _resolve_time(obj[key], case.start, rules.timezone)
-            events.append(parse_event(obj, rules.catalog, rules.timezone, now=0.0))
+            ev = parse_event(obj, rules.catalog, rules.timezone, now=0.0, rates=rates)
+            if isinstance(ev, FxEvent):
+                rates.add(ev)
+            events.append(ev)
         except (EventError, ValueError, OverflowError) as exc:
             result.errors.append(f"event {i + 1}: {exc}")
     if result.errors:

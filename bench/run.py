@@ -309,9 +309,11 @@ class EvalRun:
     alerts: int
 
 
-def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet,
-                 events: list[dict[str, Any]]) -> EvalRun:
-    """Publish ``events`` with the real Publisher, then time one Evaluator draining them."""
+def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet, events: list[dict[str, Any]],
+                 with_stage: bool = False) -> EvalRun:
+    """Publish ``events`` with the real Publisher, then time one Evaluator draining them. ``with_stage``: the
+    event-time stage steps beside it in the same process (as in ``alerts run``) every STAGE_STEP_S, and the
+    time runs until the stage has caught up with everything too."""
     pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
     started = time.perf_counter()
     report = pub.publish_objects(enumerate(events, 1))
@@ -319,17 +321,24 @@ def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet,
     if not report.ok or report.published != len(events):
         raise SystemExit(f"bench: published {report.published} of {len(events)}: {report.errors[:3]}")
     ev = Evaluator(client, settings, lambda: rs)
+    stage = Composer(client, settings, lambda: rs) if with_stage else None
     ev.maintain_leases(force=True)
     evaluated = alerts = 0
     started = time.perf_counter()
+    next_step = started + STAGE_STEP_S
     while evaluated < report.published:
         r = ev.step()
         if r.invalid:
             raise SystemExit(f"bench: the evaluator rejected {r.invalid} events")
         evaluated += r.events
         alerts += len(r.alerts)
+        if stage is not None and time.perf_counter() >= next_step:
+            alerts += len(stage.step())
+            next_step = time.perf_counter() + STAGE_STEP_S
         if time.perf_counter() - started > WAIT_S:
             raise SystemExit(f"bench: evaluated {evaluated} of {report.published} events in {WAIT_S:.0f}s")
+    if stage is not None:
+        alerts += len(stage.step(now=math.inf))  # the last times, whose other legs will never report
     eval_s = time.perf_counter() - started
     ev.release_all()
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(Keys(settings.key_prefix).alerts))
@@ -337,40 +346,6 @@ def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet,
     if stored != alerts:
         raise SystemExit(f"bench: {alerts} alerts returned but {stored} in the alert stream")
     return EvalRun(publish_s, eval_s, alerts)
-
-
-def evaluate_with_stage(client: redis.Redis, settings: Settings, rs: RuleSet,
-                        events: list[dict[str, Any]]) -> EvalRun:
-    """As ``evaluate_all``, with the event-time stage stepping beside the evaluator in the same process (as
-    in ``alerts run``) every STAGE_STEP_S; timed until the evaluator has drained the streams and the stage
-    has caught up with everything."""
-    pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
-    report = pub.publish_objects(enumerate(events, 1))
-    if not report.ok or report.published != len(events):
-        raise SystemExit(f"bench: published {report.published} of {len(events)}: {report.errors[:3]}")
-    ev = Evaluator(client, settings, lambda: rs)
-    stage = Composer(client, settings, lambda: rs)
-    ev.maintain_leases(force=True)
-    evaluated = alerts = 0
-    started = time.perf_counter()
-    next_step = started + STAGE_STEP_S
-    while evaluated < report.published:
-        r = ev.step()
-        evaluated += r.events
-        alerts += len(r.alerts)
-        if time.perf_counter() >= next_step:
-            alerts += len(stage.step())
-            next_step = time.perf_counter() + STAGE_STEP_S
-        if time.perf_counter() - started > WAIT_S:
-            raise SystemExit(f"bench: evaluated {evaluated} of {report.published} events in {WAIT_S:.0f}s")
-    alerts += len(stage.step(now=math.inf))  # the last times, whose other legs will never report
-    eval_s = time.perf_counter() - started
-    ev.release_all()
-    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(Keys(settings.key_prefix).alerts))
-    stored = sum(len(read_alerts(f)) for _, f in entries)
-    if stored != alerts:
-        raise SystemExit(f"bench: {alerts} alerts returned but {stored} in the alert stream")
-    return EvalRun(0.0, eval_s, alerts)
 
 
 def catastrophic_regex(workdir: Path) -> float:
@@ -548,7 +523,7 @@ def main() -> int:
         mixed = price_rules(SHARE_RULES - 2 * COMPOSITE_RULES, bases, rng, "console") + composite_rules(
             COMPOSITE_RULES, COMPOSITE_RULES, bases, rng, "console")
         rs = write_rules(rules_dir, list(PRODUCTS), mixed)
-        run = evaluate_with_stage(client, bench_settings(url, rules_dir, "bench-composite"), rs, events[:n])
+        run = evaluate_all(client, bench_settings(url, rules_dir, "bench-composite"), rs, events[:n], with_stage=True)
         rows.append(Row(f"This pipeline: one evaluator and the event-time stage, {SHARE_RULES:,} rules of which "
                         f"{COMPOSITE_RULES} spreads and {COMPOSITE_RULES} `all_of`", f"{n:,}",
                         f"{rate(n, run.eval_s)} events/s ({run.alerts:,} alerts)"))

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="A quote or article dated more than this many days after now (in "
         "timezone) is refused by publish and backtests: a date in the future would mute the real quotes after it.")
 
+    # --- the HTTP app (the ``http`` role) ----------------------------------------------------------
+    http_host: str = Field(default="127.0.0.1", min_length=1, description="Address the HTTP app listens on.")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="Its port (0: any free port).")
+    ingest_token: SecretStr | None = Field(
+        default=None, description="Bearer token POST /events requires. Unset: the app serves loopback only.")
+    ingest_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="Largest body POST /events takes.")
+
     fx_max_age_days: float = Field(
         default=7.0, gt=0, description="An exchange rate older than this (in event time) is not used: a "
         "threshold in another currency does not fire, a quote in another currency is refused.")

@@ -11,6 +11,7 @@ Run from the repository root: ``.venv/bin/python bench/run.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -51,7 +52,7 @@ from alerts.store.publish import Publisher
 from alerts.store.server import connect
 from alerts.store.streams import read_alerts
 from alerts.units import format_price
-from tests.servers import RedisServer, wait_for
+from tests.servers import RedisServer, free_port, wait_for
 from workers.composer import Composer
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
@@ -71,6 +72,10 @@ RULES_PER_FILE = 1000
 RULE_COUNTS = (100, 1_000, 10_000)
 #: The rule count whose evaluator throughput is compared with the raw read ceiling.
 SHARE_RULES = 1_000
+#: Events per request in the HTTP row, requests of one event in its latency row, and the token it uses.
+HTTP_ARRAY = 1000
+HTTP_SINGLES = 500
+HTTP_TOKEN = "bench-ingest-token"  # noqa: S105
 #: Spreads and all_of rules (each) among the SHARE_RULES rules of the event-time row.
 COMPOSITE_RULES = 200
 #: Seconds between two steps of the event-time stage in that row (as STEP_SECONDS in workers.composer).
@@ -385,6 +390,63 @@ def rq_executable() -> str:
     return str(exe)
 
 
+@dataclass(frozen=True)
+class HttpRun:
+    arrays_s: float  # seconds to post every event in arrays of HTTP_ARRAY
+    events: int
+    single_ms: list[float]  # one event per request, each request's time
+
+
+def http_ingest(url: str, workdir: Path, events: list[dict[str, Any]], singles: int) -> HttpRun:
+    """POST /events to a real ``alerts worker --role http`` process: every event in arrays of HTTP_ARRAY,
+    then ``singles`` requests of one event each (their own ids, so each is published)."""
+    rules_dir = workdir / "rules-http"
+    write_rules(rules_dir, list(PRODUCTS), [])
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTS_")}
+    env.update({"ALERTS_REDIS_URL": url, "ALERTS_RULES_DIR": str(rules_dir), "ALERTS_KEY_PREFIX": "bench-http",
+                "ALERTS_HTTP_PORT": str(port), "ALERTS_INGEST_TOKEN": HTTP_TOKEN, "ALERTS_STREAM_SHARDS": "8"})
+    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "http"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    headers = {"Authorization": f"Bearer {HTTP_TOKEN}", "Content-Type": "application/json"}
+    # one connection kept alive, as a feed would post
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(body: bytes) -> tuple[int, bytes]:
+        conn.request("POST", "/events", body=body, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+
+    try:
+        def answers() -> bool:
+            try:
+                return post(b"[]")[0] == 202
+            except OSError:
+                conn.close()
+                return False
+
+        wait_for(answers, WAIT_S, "the HTTP app to start")
+        started = time.perf_counter()
+        for i in range(0, len(events), HTTP_ARRAY):
+            status, text = post(json.dumps(events[i:i + HTTP_ARRAY]).encode())
+            if status != 202:
+                raise SystemExit(f"bench: POST /events answered {status}: {text[:200]!r}")
+        arrays_s = time.perf_counter() - started
+        single_ms = []
+        for i in range(singles):
+            body = json.dumps({**events[i], "id": f"single-{i}"}).encode()
+            t0 = time.perf_counter()
+            status, text = post(body)
+            single_ms.append((time.perf_counter() - t0) * 1000)
+            if status != 202:
+                raise SystemExit(f"bench: POST /events answered {status}: {text[:200]!r}")
+    finally:
+        conn.close()
+        proc.terminate()
+        proc.wait(20)
+    return HttpRun(arrays_s, len(events), single_ms)
+
+
 def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random, n: int) -> LatencyRun:
     """Publish ``n`` quotes of LAT, each crossing LAT_THRESHOLD the other way (so each fires exactly one
     rule), through evaluator and dispatcher threads and an rq worker process to the Slack stand-in."""
@@ -558,6 +620,16 @@ def main() -> int:
         rows.append(Row(f"News rule `{EVIL_REGEX}` (RE2) on a {EVIL_LENGTH:,}-character article, no match",
                         "1", f"{regex_s * 1000:.1f} ms"))
         say(f"regex {EVIL_REGEX} on {EVIL_LENGTH:,} characters: {regex_s * 1000:.1f} ms")
+
+        run_http = http_ingest(url, workdir, events[:n], HTTP_SINGLES)
+        rows.append(Row(f"HTTP `POST /events` (`alerts worker --role http`), arrays of {HTTP_ARRAY:,}", f"{n:,}",
+                        f"{rate(n, run_http.arrays_s)} events/s"))
+        ms = run_http.single_ms
+        rows.append(Row("HTTP `POST /events`, one event per request", f"{len(ms):,}",
+                        f"p50 {percentile(ms, 0.50):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms"))
+        say(f"http: arrays {rate(n, run_http.arrays_s)} events/s; single p50 {percentile(ms, 0.50):.1f} ms, "
+            f"p99 {percentile(ms, 0.99):.1f} ms")
+        client.flushall()
 
         lat = latency(url, workdir, bases, rng, LATENCY_EVENTS)
         ms = lat.latencies_ms

@@ -61,6 +61,7 @@ def settings(redis_server: RedisServer, rules_dir: Path, tmp_path: Path) -> Sett
         lease_seconds=3,
         claim_idle_seconds=1,
         breaker_max_alerts=1_000_000,  # tests of the circuit breaker lower it; others fire thousands of alerts
+        http_port=0,  # the HTTP app, when a test runs it, on any free port
     )
 
 
@@ -78,6 +79,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         "ALERTS_CLAIM_IDLE_SECONDS": str(settings.claim_idle_seconds),
         "ALERTS_KEY_PREFIX": settings.key_prefix,
         "ALERTS_BREAKER_MAX_ALERTS": str(settings.breaker_max_alerts),
+        "ALERTS_HTTP_PORT": str(settings.http_port),
     })
     env.update(extra)
     return env

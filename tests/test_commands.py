@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def private_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTS_")}
-    env.update({"ALERTS_DATA_DIR": str(tmp_path / "data"), "ALERTS_RULES_DIR": str(REPO / "rules"), **extra})
+    env.update({"ALERTS_DATA_DIR": str(tmp_path / "data"), "ALERTS_RULES_DIR": str(REPO / "rules"),
+                "ALERTS_HTTP_PORT": "0", **extra})  # the HTTP app on any free port
     return env
 
 

@@ -86,11 +86,11 @@ def _publish_demo(client: object, settings: Settings) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.service import ROLES, serve
+    from workers.service import WORKER_ROLES, serve
 
     _require_rules_dir(settings)
     _setup_logging(args.verbose)
-    roles = set(args.role or ROLES)
+    roles = set(args.role or WORKER_ROLES)
     if args.no_dispatch:  # older spellings of --role
         roles -= {"dispatch", "deliver", "schedule"}
     if args.no_evaluate:
@@ -416,9 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="a worker process: every role, or those given with --role",
                        description="Run worker roles: evaluate (events -> alerts), dispatch (alerts -> delivery "
                        "jobs), deliver (run delivery jobs), schedule (periodic jobs: retries, stale feeds, "
-                       "digests, trimming). Default: all of them, as `alerts run`.")
-    w.add_argument("--role", action="append", choices=("evaluate", "dispatch", "deliver", "schedule"),
-                   help="a role to run; repeat for several (default: all)")
+                       "digests, trimming), http (the HTTP app: POST /events). Default: all but http.")
+    w.add_argument("--role", action="append", choices=("evaluate", "dispatch", "deliver", "schedule", "http"),
+                   help="a role to run; repeat for several (default: all but http)")
     w.add_argument("--no-dispatch", action="store_true", help=argparse.SUPPRESS)  # = --role evaluate
     w.add_argument("--no-evaluate", action="store_true", help=argparse.SUPPRESS)  # every role but evaluate
     w.add_argument("-v", "--verbose", action="store_true")

@@ -5,10 +5,12 @@
 - ``dispatch``: the dispatcher (alert stream -> rq delivery jobs), in a thread;
 - ``deliver``: the rq worker that runs delivery jobs, in the main thread (it owns SIGINT/SIGTERM:
   the first signal lets the current delivery finish, then everything stops);
-- ``schedule``: the periodic jobs (``workers.periodic``), in a thread.
+- ``schedule``: the periodic jobs (``workers.periodic``), in a thread;
+- ``http``: the HTTP app (``workers.http``: POST /events), uvicorn in a thread.
 
-``alerts run`` and ``alerts worker`` run every role; ``alerts worker --role ...`` runs some, for
-operators who scale evaluators and deliverers separately. Every process watches the rule files.
+``alerts run`` runs every role; ``alerts worker`` every role but ``http`` (two workers on one machine
+would want one port), and ``alerts worker --role ...`` the ones named, for operators who scale
+evaluators and deliverers separately. Every process watches the rule files.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from workers.composer import Composer
 from workers.deliver import Delivery, DeliveryWorker
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
+from workers.http import HttpServer, check_exposure, make_app
 from workers.periodic import Periodic
 
 log = logging.getLogger("alerts.service")
 
 #: Every role, in the order they start.
-ROLES = ("evaluate", "dispatch", "deliver", "schedule")
+ROLES = ("evaluate", "dispatch", "deliver", "schedule", "http")
+#: What ``alerts worker`` runs without --role.
+WORKER_ROLES = ROLES[:4]
 
 
 def report_rules(rs: RuleSet, settings: Settings) -> None:
@@ -77,8 +82,14 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     if "schedule" in wanted:
         periodic = Periodic(client, settings, holder.current, delivery, dispatcher)
         threads.append(threading.Thread(target=periodic.run, args=(stop,), name="periodic", daemon=True))
+    http = None
+    if "http" in wanted:
+        check_exposure(settings)
+        http = HttpServer(make_app(client, settings, lambda: holder.current().catalog), settings)
     for t in threads:
         t.start()
+    if http is not None:
+        http.start()
     if after_start:
         threading.Thread(target=after_start, name="after-start", daemon=True).start()
     try:
@@ -90,6 +101,8 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
             _wait_for_signal(stop)
     finally:
         stop.set()
+        if http is not None:
+            http.stop()
         for t in threads:
             t.join(timeout=10)
         log.info("stopped")

@@ -1,0 +1,150 @@
+"""The service's one HTTP face: a Starlette app on uvicorn, served by the ``http`` role.
+
+``POST /events`` takes a JSON object, a JSON array of objects, or JSON Lines, and publishes what is
+valid through the one publishing path (``alerts.store.publish``: the same validation, streams, dedup
+and currency conversion as ``alerts publish``). Answers: 202 ``{"accepted": N}``; 400 ``{"accepted": N,
+"errors": [{"item": I, "error": "..."}]}`` when some items are refused (the valid ones are still
+published; items are numbered from 1, lines of JSON Lines by line); 401 without the bearer token
+``ALERTS_INGEST_TOKEN`` (compared in constant time); 413 above ``ALERTS_INGEST_MAX_BYTES``. With no
+token set, the app serves only on a loopback address. Later issues add ``/metrics``, ``/healthz`` and
+the Slack endpoints here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import redis
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from alerts.catalog import Catalog
+from alerts.errors import ConfigError
+from alerts.events import MAX_DEPTH, json_lines
+from alerts.settings import Settings
+from alerts.store.publish import Publisher
+
+log = logging.getLogger("alerts.http")
+
+_JSON = msgspec.json.Decoder()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """No token, no listening beyond this machine: raises ConfigError naming both settings."""
+    if settings.ingest_token is None and not is_loopback(settings.http_host):
+        raise ConfigError(f"ALERTS_HTTP_HOST is {settings.http_host} but ALERTS_INGEST_TOKEN is not set: the HTTP app "
+                          "serves another host only with a token (set one, or serve on 127.0.0.1)")
+
+
+def _items(body: bytes) -> tuple[list[tuple[int, object]], list[tuple[int, str]]]:
+    """The items of a body: a JSON object (item 1), a JSON array (items 1..N), else JSON Lines (by line)."""
+    stripped = body.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        try:
+            doc = _JSON.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            doc = None  # perhaps JSON Lines that start with an object
+        else:
+            if isinstance(doc, list):
+                return list(enumerate(doc, 1)), []
+            if isinstance(doc, dict):
+                return [(1, doc)], []
+    errors: list[tuple[int, str]] = []
+    items = list(json_lines(body.splitlines(), errors, max_depth=MAX_DEPTH))
+    return items, errors
+
+
+def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Catalog]) -> Starlette:
+    token = settings.ingest_token.get_secret_value().encode() if settings.ingest_token is not None else None
+    limit = settings.ingest_max_bytes
+
+    def publish(items: list[tuple[int, object]]) -> tuple[int, list[tuple[int, str]]]:
+        pub = Publisher(client, catalog(), settings.timezone, settings.stream_shards, settings.key_prefix,
+                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
+        report = pub.publish_objects(items)
+        return report.published, report.errors
+
+    async def events(request: Request) -> Response:
+        if token is not None:
+            given = request.headers.get("authorization", "")
+            scheme, _, value = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
+                return JSONResponse({"error": "a bearer token is required (ALERTS_INGEST_TOKEN)"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return _too_large(limit)
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                return _too_large(limit)
+        items, errors = _items(bytes(body))
+        accepted, refused = await asyncio.to_thread(publish, items)
+        errors = sorted([*errors, *refused])
+        if not errors:
+            return JSONResponse({"accepted": accepted}, status_code=202)
+        return JSONResponse({"accepted": accepted, "errors": [{"item": n, "error": why} for n, why in errors]},
+                            status_code=400)
+
+    return Starlette(routes=[Route("/events", events, methods=["POST"])])
+
+
+def _too_large(limit: int) -> Response:
+    return JSONResponse({"error": f"the body is larger than {limit:,} bytes (ALERTS_INGEST_MAX_BYTES)"},
+                        status_code=413)
+
+
+class HttpServer:
+    """uvicorn serving the app in a thread of the service; ``start`` binds first, so a port that is taken
+    is one clear error."""
+
+    def __init__(self, app: Any, settings: Settings):
+        self.settings = settings
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets of that protocol, and
+        # without it each answer on a kept-alive connection waits for the client's delayed ACK (40 ms)
+        family = socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((settings.http_host, settings.http_port))
+        except OSError as exc:
+            self.sock.close()
+            raise ConfigError(f"cannot serve HTTP on {settings.http_host}:{settings.http_port} "
+                              f"(ALERTS_HTTP_HOST, ALERTS_HTTP_PORT): {exc.strerror}") from None
+        self.sock.listen(2048)  # listening from now: a second server on this port cannot bind it
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, name="http",
+                                       daemon=True)
+
+    def start(self) -> HttpServer:
+        self.thread.start()
+        log.info("serving HTTP on %s:%d", self.settings.http_host, self.port)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()

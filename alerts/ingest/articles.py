@@ -1,0 +1,644 @@
+# ruff: noqa: RUF001, RUF002  (Chinese and typographic punctuation is what this module reads)
+"""Price quotes read from market articles (English and Chinese, plain text or HTML), by rules and the catalog.
+
+``extract(text, catalog, article_date, tz)`` returns the quotes the article states and the sentences it
+skipped, each with why. Precision before recall: a price whose product, unit or date is ambiguous is
+skipped, never guessed. Changes ("up 3,500 yuan/mt", "环比上涨1.2万元/吨"), tonnages, quotas, percentages
+and forecasts ("expected to test 430,000", "预计下月将升至45万元/吨") are never prices.
+
+How one sentence is read:
+
+- an *amount* is a number (or a range ``42.6-42.9``) with a currency per mass: ``yuan/mt``, ``RMB/kg``,
+  ``CNY 444,000/t``, ``万元/吨`` (10,000 CNY/t), ``元/公斤``. A number without both is not a price;
+- its *product* is the one catalog name or alias (Chinese included) written after the previous amount and
+  before it; else the previous amount's; else, when the sentence names no product at all, the one product
+  its paragraph has named so far. Two products, a bare element ("terbium", "镨钕": oxide or metal?) that
+  does not fit, or "respectively"/"分别": skipped;
+- it is a *change* when the last of the words before it is a change word (up, by, rose, 上涨, 环比 ...)
+  rather than a price word (to, at, was, 报, 为, 至 ...), or a sign, "higher" or "lower" is next to it;
+  a *forecast* when a forecast word (expected, will, may, 预计, 或将, 有望 ...) comes before it in the
+  sentence or anywhere in its clause;
+- its *date* is one written right after it ("on March 11", "as of March 11"), else the one date written
+  after the previous amount and before it, else the previous amount's. "today"/"今日" is the article's
+  date. The year is the date's own, else the article's; a month later than the article's month is of the
+  year before. A date after the article's (or after today) is skipped;
+- a range is kept only with its average ("42.6-42.9万元/吨，均价42.75万元/吨": 427,500, low 426,000, high
+  429,000); a range alone is skipped. Quotes in USD are export (FOB) prices, another series: skipped. A
+  price outside the product's typical range (after converting through ``alerts.units``) is skipped as
+  a likely unit slip, and one product and day stated at two prices in an article is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from html.parser import HTMLParser
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerts.catalog import Catalog, Product, product_key
+from alerts.units import Unit, format_price
+
+# --------------------------------------------------------------------------------------------- text
+
+
+_BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+                         "section", "article", "header", "footer", "title", "blockquote", "pre", "hr", "dd", "dt"})
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+
+
+class _TextParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.published: str | None = None
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag == "meta":
+            a = dict(attrs)
+            if (a.get("property") or a.get("name") or "").lower() in ("article:published_time", "date", "pubdate"):
+                self.published = self.published or a.get("content")
+        elif tag == "time" and self.published is None:
+            self.published = dict(attrs).get("datetime")
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in _SKIP_TAGS and self._skip:
+            self._skip -= 1
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        elif not self._skip:
+            self.parts.append(data)
+
+
+def looks_like_html(text: str) -> bool:
+    head = text[:2000].lower()
+    return "<html" in head or "<!doctype html" in head or bool(re.search(r"<(p|div|body|h1|article)[\s>]", head))
+
+
+@dataclass(frozen=True)
+class Article:
+    headline: str
+    text: str  # paragraphs separated by blank lines; the headline is the first
+    published: str | None = None  # a date the page states in its markup (HTML), if any
+
+
+def read_article(raw: str) -> Article:
+    """Plain text as it is; HTML with its tags stripped (scripts and styles dropped), sentences kept.
+    The headline is the HTML <title> (else the first block), or the first line of plain text."""
+    if looks_like_html(raw):
+        p = _TextParser()
+        p.feed(raw)
+        p.close()
+        blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", "".join(p.parts))]
+        blocks = [b for b in blocks if b]
+        title = " ".join("".join(p.title).split())
+        if title and blocks and blocks[0] == title:  # the <h1> repeats the <title>
+            blocks = blocks[1:]
+        if not title and blocks:
+            title, blocks = blocks[0], blocks[1:]
+        return Article(title, "\n\n".join([title, *blocks]) if title else "", p.published)
+    lines = raw.replace("\r\n", "\n").strip().split("\n")
+    title = " ".join(lines[0].split())
+    blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", "\n".join(lines[1:]))]
+    return Article(title, "\n\n".join([title, *[b for b in blocks if b]]) if title else "")
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z0-9,])|(?<=[。！？；;])")
+
+
+def sentences(paragraph: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
+
+
+# -------------------------------------------------------------------------------------------- dates
+
+_MONTHS = {m: i for i, names in enumerate([
+    ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+    ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+    ("dec", "december")], 1) for m in names}
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE = re.compile(
+    rf"(?P<iso>(?P<iy>20\d\d)[-/.](?P<im>\d{{1,2}})[-/.](?P<id>\d{{1,2}}))(?!\d)"
+    rf"|(?P<cn>(?:(?P<cy>20\d\d)\s*年\s*)?(?P<cm>\d{{1,2}})\s*月\s*(?P<cd>\d{{1,2}})\s*[日号])"
+    rf"|(?P<md>\b(?P<mm>{_MONTH_RE})\.?\s+(?P<mdd>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<my>20\d\d)\b)?)"
+    rf"|(?P<dm>\b(?P<dmd>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<dmm>{_MONTH_RE})\b\.?(?:,?\s+(?P<dmy>20\d\d)\b)?)"
+    rf"|(?P<today>\btoday\b|今日|今天)",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _DateMention:
+    start: int
+    end: int
+    year: int | None
+    month: int
+    day: int
+    today: bool = False
+
+
+def _date_mentions(s: str) -> list[_DateMention]:
+    out = []
+    for m in _DATE.finditer(s):
+        if m.group("today"):
+            out.append(_DateMention(m.start(), m.end(), None, 0, 0, True))
+            continue
+        if m.group("iso"):
+            y, mo, d = int(m.group("iy")), int(m.group("im")), int(m.group("id"))
+        elif m.group("cn"):
+            y = int(m.group("cy")) if m.group("cy") else None  # type: ignore[assignment]
+            mo, d = int(m.group("cm")), int(m.group("cd"))
+        elif m.group("md"):
+            y = int(m.group("my")) if m.group("my") else None  # type: ignore[assignment]
+            mo, d = _MONTHS[m.group("mm").lower()], int(m.group("mdd"))
+        else:
+            y = int(m.group("dmy")) if m.group("dmy") else None  # type: ignore[assignment]
+            mo, d = _MONTHS[m.group("dmm").lower()], int(m.group("dmd"))
+        out.append(_DateMention(m.start(), m.end(), y, mo, d))
+    return out
+
+
+def article_date_of(article: Article) -> date | None:
+    """The article's own date: one in its markup, else the first full date (with a year) in its first lines."""
+    if article.published:
+        try:
+            return date.fromisoformat(article.published[:10])
+        except ValueError:
+            pass
+    head = "\n".join(article.text.split("\n\n")[:4])[:600]
+    for d in _date_mentions(head):
+        if d.year is not None:
+            try:
+                return date(d.year, d.month, d.day)
+            except ValueError:
+                continue
+    return None
+
+
+def _resolve(d: _DateMention, article_date: date | None, today: date) -> tuple[date | None, str]:
+    if d.today:
+        return (article_date, "") if article_date else (None, "'today' in an article without a date (give --date)")
+    year = d.year
+    if year is None:
+        if article_date is None:
+            return None, "a date without a year in an article without a date (give --date)"
+        year = article_date.year - (1 if d.month > article_date.month else 0)
+    try:
+        when = date(year, d.month, d.day)
+    except ValueError:
+        return None, f"no such date: {year}-{d.month:02d}-{d.day:02d}"
+    limit = article_date or today
+    if when > limit:
+        return None, f"dated {when} after the article's date {limit} (a forecast?)"
+    return when, ""
+
+
+# ------------------------------------------------------------------------------------------ amounts
+
+_NUM = r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_RANGE = rf"(?P<n1>{_NUM})(?:\s*(?:-|–|—|~|～|至)\s*(?P<n2>{_NUM}))?"
+_MASS_EN = r"(?:metric\s+)?(?P<mass>mt|t|tonnes?|tons?|kg|kilograms?|kilos?)\b"
+_AMOUNT = re.compile(
+    rf"{_RANGE}\s*(?:(?P<cur>yuan|rmb|cny|usd|us\$|dollars?)\s*(?:/|per\s+|a\s+)\s*{_MASS_EN}"
+    rf"|(?P<wan>万)?(?P<ccur>元|美元)\s*(?:/|每)\s*(?P<cmass>吨|公斤|千克|kg|t\b))"
+    rf"|(?P<pcur>rmb|cny|usd|us\$|\$|¥|￥)\s*(?P<p1>{_NUM})(?:\s*(?:-|–|—|~)\s*(?P<p2>{_NUM}))?\s*"
+    rf"(?:/|per\s+|a\s+)\s*(?:metric\s+)?(?P<pmass>mt|t|tonnes?|tons?|kg|kilograms?|kilos?)\b",
+    re.IGNORECASE)
+# A currency amount with no mass: "444,000 yuan", "RMB 444,000", "44.4万元" (a price? of what quantity?).
+_BARE_MONEY = re.compile(rf"(?:{_NUM})\s*(?:yuan|rmb|万?元)(?!\s*(?:/|per|每|a\s+t))|(?:rmb|cny|¥)\s*{_NUM}",
+                         re.IGNORECASE)
+
+_CURRENCIES = {"yuan": "CNY", "rmb": "CNY", "cny": "CNY", "元": "CNY", "¥": "CNY", "￥": "CNY",
+               "usd": "USD", "us$": "USD", "$": "USD", "dollar": "USD", "dollars": "USD", "美元": "USD"}
+_MASSES = {"mt": "t", "t": "t", "tonne": "t", "tonnes": "t", "ton": "t", "tons": "t", "吨": "t",
+           "kg": "kg", "kilogram": "kg", "kilograms": "kg", "kilo": "kg", "kilos": "kg", "公斤": "kg", "千克": "kg"}
+
+
+@dataclass
+class _Amount:
+    start: int
+    end: int
+    value: float
+    high: float | None  # a range: value is its low end
+    unit: Unit
+    product: Product | None = None
+    why_product: str = ""
+    when: date | None = None
+    why_date: str = ""
+    why_number: str = ""  # "420,000 and 425,000 yuan/mt": two numbers, one unit
+    kind: str = "price"  # price | change | forecast
+    used_date_end: int = -1  # the end of the date written right after it, if any
+    low: float | None = None  # the low end of the range merged into this average
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _amounts(s: str, dates: list[_DateMention]) -> list[_Amount]:
+    out = []
+    for m in _AMOUNT.finditer(s):
+        if m.group("pcur"):
+            cur, mass = m.group("pcur").lower(), m.group("pmass").lower()
+            lo, hi = _num(m.group("p1")), (_num(m.group("p2")) if m.group("p2") else None)
+            scale = 1.0
+        else:
+            lo, hi = _num(m.group("n1")), (_num(m.group("n2")) if m.group("n2") else None)
+            if m.group("cur"):
+                cur, mass = m.group("cur").lower(), m.group("mass").lower()
+                scale = 1.0
+            else:
+                cur, mass = m.group("ccur"), m.group("cmass").lower()
+                scale = 10_000.0 if m.group("wan") else 1.0
+        unit = Unit(_CURRENCIES[cur], _MASSES[mass])
+        a = _Amount(m.start(), m.end(), lo * scale, hi * scale if hi is not None else None, unit)
+        pair = _PAIRED.search(s, max(0, m.start() - 60), m.start())
+        if pair is not None and any(d.start <= pair.start("first") < d.end for d in dates):
+            pair = None  # "on December 31 and 410,000 yuan/mt": the day of a date
+        if hi is None and pair is not None:
+            if pair.group("between"):  # "between 420,000 and 425,000 yuan/mt": a range
+                a.start, a.value, a.high = pair.start(), _num(pair.group("first")) * scale, a.value
+            else:
+                a.why_number = "two numbers before one unit: which is the price?"
+        out.append(a)
+    return out
+
+
+_PAIRED = re.compile(rf"(?P<between>\bbetween\s+|介于)?(?P<first>{_NUM})\s*(?:and|or|&|和|与|或|、|/)\s*$",
+                     re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------------------------- words
+
+_CHANGE_EN = (r"up|down|rose|rise[sn]?|rising|fell|fall(?:en|s|ing)?|gain(?:ed|s|ing)?|lost|loss(?:es)?|"
+              r"losing|drop(?:ped|s|ping)?|climb(?:ed|s)?|add(?:ed|ing|s)?|shed(?:ding)?|increase[sd]?|decrease[sd]?|"
+              r"jump(?:ed|s)?|slid|slip(?:ped|s)?|declin(?:e|ed|es|ing)|by|change[sd]?|premium|discount|spread|"
+              r"difference|gap|surge[sd]?|plunge[sd]?|rebound(?:ed|s)?|soar(?:ed|s)?|tumbl(?:ed|es)|dip(?:ped|s)?")
+_PRICE_EN = (r"to|at|was|were|is|are|averag(?:e|ed|es|ing)|stood|quoted|assessed|reached|hit|closed|settled|from|"
+             r"around|about|price[sd]?|trad(?:ed|ing)|offered|sold|bought")
+_CHANGE_CN = r"上涨|下跌|上调|下调|上扬|下滑|回落|反弹|走高|走低|涨幅|跌幅|价差|差价|环比|同比|增加|减少|涨|跌|降"
+_PRICE_CN = r"报价|报|为|至|到|均价|收于|达到|达|价格"
+_KEYWORD = re.compile(rf"\b(?P<ce>{_CHANGE_EN})\b|\b(?P<pe>{_PRICE_EN})\b|(?P<pc>{_PRICE_CN})|(?P<cc>{_CHANGE_CN})",
+                      re.IGNORECASE)
+# Checked on the text right after an amount (its date aside): "3,500 yuan/mt higher".
+_AFTER_CHANGE = re.compile(r"^\s*(?:higher|lower|more|less|above|below|up|down|on the (?:day|week|month))\b"
+                           r"|^\s*[(（]?\s*[+-]", re.IGNORECASE)
+_FORECAST = re.compile(r"\b(?:expect\w*|forecast\w*|predict\w*|project(?:ed|ion|ions|s)|outlook|likely|"
+                       r"may(?!\s+\d)|might|could|would|will|should|target\w*|estimat\w*|anticipat\w*|"
+                       r"poised|set to|seen (?:at|rising|falling|reaching))\b"
+                       r"|预计|预期|或将|有望|将|预测|可能|料将|估计|展望|目标",
+                       re.IGNORECASE)
+_RESPECTIVELY = re.compile(r"\brespectively\b|分别", re.IGNORECASE)
+_CLAUSE = re.compile(r"[,，;；:：]")
+_DATE_AFTER = re.compile(r"^[\s,，(（]*(?:on|as of|as at|as on|at the close on|at close on|for|截至|于)?"
+                         r"\s*(?:the\s+)?$", re.IGNORECASE)
+
+_BARE_EN = ("praseodymium-neodymium", "praseodymium neodymium", "pr-nd", "prnd", "ndpr", "nd-pr", "praseodymium",
+            "neodymium", "dysprosium", "terbium", "lanthanum", "cerium", "gadolinium", "holmium", "didymium")
+_BARE_CN = ("镨钕", "镨", "钕", "镝", "铽", "镧", "铈", "钆", "钬")
+_BARE = re.compile(r"(?<![A-Za-z])(?:" + "|".join(re.escape(b).replace(r"\-", "[-\\s]?").replace(r"\ ", "[-\\s]?")
+                                                  for b in _BARE_EN) + r")(?![A-Za-z])|" + "|".join(_BARE_CN),
+                   re.IGNORECASE)
+
+
+def _alias_pattern(name: str) -> str:
+    parts = [re.escape(p) for p in re.split(r"[\s\-_]+", name.strip()) if p]
+    body = r"[\s\-‐–_]*".join(parts)
+    if name.isascii():
+        return rf"(?<![A-Za-z0-9]){body}(?:s|es)?(?![A-Za-z0-9])"
+    return body
+
+
+_PRODUCT_RE: dict[tuple[str, ...], tuple[re.Pattern[str], dict[str, Product]]] = {}
+
+
+def _product_regex(catalog: Catalog) -> tuple[re.Pattern[str], dict[str, Product]]:
+    products = list(catalog.products.values())
+    names = tuple(sorted({n for p in products for n in p.all_names}, key=lambda n: (-len(n), n)))
+    cached = _PRODUCT_RE.get(names)
+    if cached is not None:
+        return cached
+    by_key = {product_key(n): p for p in products for n in p.all_names}
+    pattern = re.compile("|".join(_alias_pattern(n) for n in names), re.IGNORECASE)
+    _PRODUCT_RE.clear()
+    _PRODUCT_RE[names] = (pattern, by_key)
+    return pattern, by_key
+
+
+def _compatible(bare: str, product: Product) -> bool:
+    b = product_key(bare)
+    return any(b in product_key(n) for n in product.all_names)
+
+
+# --------------------------------------------------------------------------------------------- API
+
+
+@dataclass(frozen=True)
+class Quote:
+    product: str
+    price: float
+    unit: str
+    as_of: date
+    sentence: str
+    id: str
+    source: str = "article"
+    low: float | None = None
+    high: float | None = None
+
+    def event(self) -> dict[str, Any]:
+        """The price event, ready for ``alerts.store.publish``."""
+        ev: dict[str, Any] = {"type": "price", "product": self.product, "price": _json_number(self.price),
+                              "unit": self.unit,
+                              "as_of": self.as_of.isoformat(), "source": self.source, "id": self.id}
+        if self.low is not None and self.high is not None:
+            ev["low"], ev["high"] = _json_number(self.low), _json_number(self.high)
+        return ev
+
+
+def _json_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+@dataclass(frozen=True)
+class Skipped:
+    sentence: str
+    why: str
+
+
+@dataclass
+class _Paragraph:
+    products: dict[str, Product] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> Product | None:
+        return next(iter(self.products.values())) if len(self.products) == 1 else None
+
+
+def _clean(value: float) -> float:
+    r = round(value, 4)
+    return float(int(r)) if r.is_integer() else r
+
+
+def article_hash(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+
+
+def quote_id(article: str, sentence: str, product: str, when: date) -> str:
+    h = hashlib.sha256(f"{article}\x1f{sentence}\x1f{product}\x1f{when.isoformat()}".encode()).hexdigest()
+    return "art-" + h[:32]
+
+
+def extract(text: str, catalog: Catalog, article_date: date | None, tz: str, *,
+            source: str = "article") -> tuple[list[Quote], list[Skipped]]:
+    """The quotes ``text`` (plain text or HTML) states, and the sentences skipped with why. Pure: no I/O.
+
+    ``article_date`` gives the year of dates written without one (None: the article's own date, if it
+    states one); ``tz`` is the time zone of "today" when the article has no date (no quote is dated after)."""
+    article = read_article(text)
+    if article_date is None:
+        article_date = article_date_of(article)
+    today = datetime.now(ZoneInfo(tz)).date()
+    pattern, by_key = _product_regex(catalog)
+    ahash = article_hash(article.text)
+    quotes: list[Quote] = []
+    skipped: list[Skipped] = []
+    for paragraph in article.text.split("\n\n"):
+        para = _Paragraph()
+        for s in sentences(paragraph):
+            q, sk = _sentence(s, pattern, by_key, para, article_date, today, ahash, source)
+            quotes.extend(q)
+            skipped.extend(sk)
+    return _consistent(quotes, skipped)
+
+
+def _consistent(quotes: list[Quote], skipped: list[Skipped]) -> tuple[list[Quote], list[Skipped]]:
+    """One product and day at one price: repeats of a quote are dropped, conflicting prices skipped."""
+    prices: dict[tuple[str, date], set[float]] = {}
+    for q in quotes:
+        prices.setdefault((q.product, q.as_of), set()).add(q.price)
+    kept: list[Quote] = []
+    seen: set[tuple[str, date]] = set()
+    for q in quotes:
+        k = (q.product, q.as_of)
+        if len(prices[k]) > 1:
+            skipped.append(Skipped(q.sentence, f"{q.product} on {q.as_of} is stated at different prices in the "
+                                   f"article ({', '.join(format_price(p) for p in sorted(prices[k]))})"))
+        elif k not in seen:
+            seen.add(k)
+            kept.append(q)
+    return kept, skipped
+
+
+def _sentence(s: str, pattern: re.Pattern[str], by_key: dict[str, Product], para: _Paragraph,
+              article_date: date | None, today: date, ahash: str, source: str) -> tuple[list[Quote], list[Skipped]]:
+    if not any(c.isdigit() for c in s):
+        for m in pattern.finditer(s):
+            p = by_key.get(product_key(m.group()))
+            if p is not None:
+                para.products[p.key] = p
+        return [], []
+    mentions: list[tuple[int, int, Product]] = []
+    for m in pattern.finditer(s):
+        p = by_key.get(product_key(m.group()))
+        if p is not None:
+            mentions.append((m.start(), m.end(), p))
+    masked = s
+    for st, en, _ in mentions:
+        masked = masked[:st] + " " * (en - st) + masked[en:]
+    bares = [(m.start(), m.group()) for m in _BARE.finditer(masked)]
+    topic = para.topic
+    for _, _, p in mentions:
+        para.products[p.key] = p
+    dates = _date_mentions(s)
+    amounts = _amounts(s, dates)
+    if not amounts:
+        if (mentions or bares) and _BARE_MONEY.search(s):
+            return [], [Skipped(s, "a money amount without a per-tonne or per-kg unit")]
+        return [], []
+    if _RESPECTIVELY.search(s):
+        return [], [Skipped(s, "'respectively': which price is which product is left to the reader")]
+    prev: _Amount | None = None
+    for a in amounts:
+        lo = prev.end if prev else 0
+        _read_product(a, s, lo, mentions, bares, prev, topic)
+        _read_date(a, s, lo, dates, prev, article_date, today)
+        _read_kind(a, s, lo)
+        prev = a
+    return _quotes(s, amounts, ahash, source)
+
+
+def _read_product(a: _Amount, s: str, lo: int, mentions: list[tuple[int, int, Product]], bares: list[tuple[int, str]],
+                  prev: _Amount | None, topic: Product | None) -> None:
+    here = {p.key: p for st, _, p in mentions if lo <= st < a.start}
+    bare = [b for st, b in bares if lo <= st < a.start]
+    if len(here) > 1:
+        a.why_product = "ambiguous product: " + " and ".join(p.name for p in here.values()) + " before one price"
+        return
+    if here:
+        product: Product | None = next(iter(here.values()))
+    elif prev is not None and (prev.product or prev.why_product):
+        product = prev.product
+        if product is None:
+            a.why_product = prev.why_product
+            return
+    elif not mentions and (topic is not None):
+        product = topic
+    elif mentions:
+        a.why_product = "the product is named only after the price"
+        return
+    else:
+        a.why_product = ("ambiguous product: " + ", ".join(repr(b) for b in bare) + " (oxide or metal?)" if bare
+                         else "no product named in the sentence or its paragraph")
+        return
+    assert product is not None
+    wrong = [b for b in bare if not _compatible(b, product)]
+    if wrong:
+        a.why_product = f"ambiguous product: {product.name} and {', '.join(repr(b) for b in wrong)}"
+        return
+    a.product = product
+
+
+def _read_date(a: _Amount, s: str, lo: int, dates: list[_DateMention], prev: _Amount | None,
+               article_date: date | None, today: date) -> None:
+    after = next((d for d in dates if d.start >= a.end), None)
+    chosen: _DateMention | None = None
+    if after is not None and _DATE_AFTER.match(s[a.end:after.start]):
+        chosen = after
+        a.used_date_end = after.end
+    else:
+        used = prev.used_date_end if prev else -1
+        before = [d for d in dates if lo <= d.start < a.start and d.start >= used]
+        distinct = {(d.year, d.month, d.day, d.today) for d in before}
+        if len(distinct) > 1:
+            a.why_date = "ambiguous date: more than one date before the price"
+            return
+        if before:
+            chosen = before[-1]
+        elif prev is not None and (prev.when or prev.why_date):
+            a.when, a.why_date = prev.when, prev.why_date
+            return
+        elif prev is None and dates and all(d.start < a.start for d in dates) and len(
+                {(d.year, d.month, d.day, d.today) for d in dates}) == 1:
+            chosen = dates[0]
+        else:
+            a.why_date = "no date for the price in its sentence"
+            return
+    a.when, a.why_date = _resolve(chosen, article_date, today)
+
+
+def _read_kind(a: _Amount, s: str, lo: int) -> None:
+    window = s[lo:a.start]
+    last = None
+    for m in _KEYWORD.finditer(window):
+        last = m
+    if last is not None and (last.group("ce") or last.group("cc")):
+        a.kind = "change"
+    elif (a.start > 0 and s[a.start - 1] in "+-−") or _AFTER_CHANGE.match(s[a.end:]):
+        a.kind = "change"
+    before = s[:a.start]
+    clause_start = max((m.end() for m in _CLAUSE.finditer(before)), default=0)
+    clause_end_m = _CLAUSE.search(s, a.end)
+    clause = s[clause_start:clause_end_m.start() if clause_end_m else len(s)]
+    if _FORECAST.search(before) or _FORECAST.search(clause):
+        a.kind = "forecast"
+
+
+def _quotes(s: str, amounts: list[_Amount], ahash: str, source: str) -> tuple[list[Quote], list[Skipped]]:
+    quotes: list[Quote] = []
+    whys: list[str] = []
+    merged: set[int] = set()
+    prices = [a for a in amounts if a.kind == "price"]
+    for i, a in enumerate(prices):  # a range and its average (before or after it): one quote
+        if a.high is None:
+            continue
+        for j in (i + 1, i - 1):
+            if 0 <= j < len(prices) and j not in merged:
+                b = prices[j]
+                if (b.high is None and b.product is a.product and b.when == a.when and b.unit == a.unit
+                        and a.value <= b.value <= a.high):
+                    b.high, b.low = a.high, a.value
+                    merged.add(i)
+                    break
+    for i, a in enumerate(prices):
+        if i in merged:
+            continue
+        why = _why_not(a)
+        if why:
+            whys.append(why)
+            continue
+        assert a.product is not None and a.when is not None
+        factor = a.unit.factor_to(a.product.unit)
+        low = a.low
+        price = _clean(a.value * factor)
+        lo_v = _clean(low * factor) if low is not None else None
+        hi_v = _clean(a.high * factor) if a.high is not None and low is not None else None
+        typical = a.product.typical
+        if typical and not typical[0] <= price <= typical[1]:
+            whys.append(f"{format_price(price)} {a.product.unit} is outside the usual range of {a.product.name} "
+                        f"({format_price(typical[0])}-{format_price(typical[1])}): a unit slip?")
+            continue
+        quotes.append(Quote(a.product.name, price, str(a.product.unit), a.when, s,
+                            quote_id(ahash, s, a.product.name, a.when), source, lo_v, hi_v))
+    for a in amounts:
+        if a.kind == "forecast":
+            whys.append("a forecast, not a price")
+        elif a.kind == "change" and not quotes:
+            whys.append("a change, not a price")
+    if whys:
+        return quotes, [Skipped(s, "; ".join(dict.fromkeys(whys)))]
+    return quotes, []
+
+
+def _why_not(a: _Amount) -> str:
+    if a.why_number:
+        return a.why_number
+    if a.unit.currency != "CNY":
+        return "a price in USD: an export (FOB) price, another series than the domestic one"
+    if a.product is None:
+        return a.why_product
+    if a.when is None:
+        return a.why_date
+    if a.high is not None and a.low is None:
+        return "a range without its average price"
+    return ""
+
+
+def events_for(text: str, catalog: Catalog, article_date: date | None, tz: str, *, source: str = "article",
+               url: str | None = None) -> tuple[dict[str, Any], list[Quote], list[Skipped]]:
+    """The article as a news event (headline: its title or first line; body: its text), and its quotes."""
+    article = read_article(text)
+    when = article_date or article_date_of(article)
+    quotes, skipped = extract(text, catalog, when, tz, source=source)
+    news: dict[str, Any] = {"type": "news", "headline": article.headline[:1000] or "(untitled article)",
+                            "body": article.text, "source": source,
+                            "id": "art-" + article_hash(article.text)[:32]}
+    if url:
+        news["url"] = url
+    if when is not None:
+        news["published_at"] = when.isoformat()
+    return news, quotes, skipped
+
+
+def iter_events(news: dict[str, Any], quotes: list[Quote]) -> Iterator[dict[str, Any]]:
+    yield news
+    for q in quotes:
+        yield q.event()

@@ -143,6 +143,8 @@ class PriceEvent(msgspec.Struct, frozen=True, tag="price", tag_field="type"):
     source: str
     low: float | None = None
     high: float | None = None
+    #: Imported history (``alerts import``): evaluated into state and history, but it fires no alert.
+    history: bool = False
 
 
 class NewsEvent(msgspec.Struct, frozen=True, tag="news", tag_field="type"):
@@ -192,7 +194,7 @@ def event_time(ev: Event) -> float:
 
 
 def _digest(*parts: object) -> str:
-    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode(), usedforsecurity=False).hexdigest()[:20]
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()[:20]
 
 
 @lru_cache(maxsize=4096)
@@ -213,6 +215,7 @@ def parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[float
         raise EventError(f"{field}: {value!s} is out of range") from None
 
 
+@lru_cache(maxsize=4096)  # quotes of one day come in runs: parsing a date is most of the time of a quote's time
 def _parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[float, str]:
     if isinstance(value, str):
         try:
@@ -409,8 +412,8 @@ def fx_rate(from_currency: str, to_currency: str, t: float,
     return None
 
 
-def _currency_factor(p: _PriceIn, unit: Unit, product: Product, ts: float, tz: str, rates: RateLookup | None,
-                     max_age_days: float) -> float:
+def _currency_factor(p: _PriceIn | _PriceFields, unit: Unit, product: Product, ts: float, tz: str,
+                     rates: RateLookup | None, max_age_days: float) -> float:
     """The factor from a quote in another currency than its product's to the product's unit: the rate and
     the mass. EventError saying how to fix it when there is no rate recent enough."""
     cur, pcur = unit.currency, product.unit.currency
@@ -429,6 +432,100 @@ def _currency_factor(p: _PriceIn, unit: Unit, product: Product, ts: float, tz: s
         raise EventError(f"{head}; the latest {used} rate before it ({_num(rate)} on {local_date(rate_time, tz)}) is "
                          f"more than {_days(max_age_days)} older than the quote (ALERTS_FX_MAX_AGE_DAYS); {fix}")
     return unit.factor_to(mass) * multiplier
+
+
+class _PriceFields(msgspec.Struct, frozen=True):
+    """The fields of a quote, typed and within the limits (what ``_PriceIn`` or ``price_from_fields`` checked)."""
+
+    product: str
+    price: float
+    unit: str
+    as_of: str
+    source: str = "manual"
+    id: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+def _price_event(p: _PriceIn | _PriceFields, catalog: Catalog, tz: str, now: float | None,
+                 max_future_days: float | None, rates: RateLookup | None, fx_max_age_days: float,
+                 history: bool = False) -> PriceEvent:
+    """The rules of a quote past its fields' types and limits: catalog, unit, range, time, currency, id."""
+    product = catalog.find(p.product)
+    if product is None:
+        raise _unknown_product(p.product, catalog)
+    try:
+        unit: Unit = _unit(p.unit)
+    except UnitError as exc:
+        raise EventError(f"unit: {exc}") from None
+    if p.low is not None and p.high is not None and p.low > p.high:
+        raise EventError(f"low: {_num(p.low)} is above high {_num(p.high)}")
+    if (p.low is not None and p.price < p.low) or (p.high is not None and p.price > p.high):
+        span = f"{_num(p.low) if p.low is not None else ''}..{_num(p.high) if p.high is not None else ''}"
+        raise EventError(f"price: {_num(p.price)} is outside its low..high range {span}")
+    ts, day = parse_time(p.as_of, tz, "as_of")
+    _check_not_future(ts, "as_of", p.as_of, tz, now, max_future_days)
+    foreign = unit.currency != product.unit.currency
+    if foreign:
+        factor = _currency_factor(p, unit, product, ts, tz, rates, fx_max_age_days)
+    else:
+        factor = unit.factor_to(product.unit)
+    low = p.low * factor if p.low is not None else None
+    high = p.high * factor if p.high is not None else None
+    price = p.price * factor
+    if not math.isfinite(price) or not math.isfinite(low or 1.0) or not math.isfinite(high or 1.0):
+        raise EventError(f"price: {p.price} {p.unit} is out of range")
+    if p.id:
+        eid = p.id
+    elif foreign:  # the quote as written: the same quote is the same event whatever the rate
+        eid = "p-" + _digest(product.key, p.source, ts, p.price, p.low, p.high, unit)
+    else:
+        eid = "p-" + _digest(product.key, p.source, ts, price, low, high)
+    return PriceEvent(eid, product.name, product.key, price, product.unit_text, ts, day, p.source, low, high, history)
+
+
+def _text_field(name: str, value: str | None, limit: int, required: bool) -> str | None:
+    """A text field as ``_PriceIn`` takes it: stripped, not empty when given, within its limit."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        if required:
+            raise EventError(f"{name}: String should have at least 1 character")
+        return None
+    if len(value) > limit:
+        raise EventError(f"{name}: {len(value):,} characters; the limit is {limit:,}")
+    return value
+
+
+def _number_field(name: str, value: float | None) -> float | None:
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise EventError(f"{name}: must be a positive number")
+    return value
+
+
+def price_from_fields(product: str, price: float, unit: str, as_of: str, catalog: Catalog, tz: str, *,
+                      source: str | None = None, id: str | None = None, low: float | None = None,
+                      high: float | None = None, now: float | None = None, max_future_days: float | None = None,
+                      rates: RateLookup | None = None, fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS,
+                      history: bool = False) -> PriceEvent:
+    """A quote from fields already split and typed (a CSV row: ``alerts.ingest.csv_import``), checked with the
+    same limits and rules as ``parse_event`` (and the same event id), without building a JSON object and a
+    pydantic model for it. An empty ``source``, ``id``, ``low`` or ``high`` is absent. Raises EventError."""
+    product, unit, as_of = product.strip(), unit.strip(), as_of.strip()
+    source = source.strip() if source else None
+    if not (0 < len(product) <= MAX_PRODUCT and 0 < len(unit) <= MAX_UNIT and 0 < len(as_of) <= MAX_TIME
+            and (not source or len(source) <= MAX_SOURCE) and (not id or len(id) <= MAX_ID)):
+        _text_field("product", product, MAX_PRODUCT, True)  # the slow path only to say which field is wrong
+        _text_field("unit", unit, MAX_UNIT, True)
+        _text_field("as_of", as_of, MAX_TIME, True)
+        _text_field("source", source, MAX_SOURCE, False)
+        _text_field("id", id, MAX_ID, False)
+    if id:
+        id = id.strip() or None
+    fields = _PriceFields(product, _number_field("price", price) or 0.0, unit, as_of, source or "manual", id,
+                          _number_field("low", low), _number_field("high", high))
+    return _price_event(fields, catalog, tz, now, max_future_days, rates, fx_max_age_days, history)
 
 
 def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None, *,
@@ -450,37 +547,7 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
             p = _PriceIn.model_validate(obj)
         except ValidationError as exc:
             raise EventError(_explain(exc, "price")) from None
-        product = catalog.find(p.product)
-        if product is None:
-            raise _unknown_product(p.product, catalog)
-        try:
-            unit: Unit = _unit(p.unit)
-        except UnitError as exc:
-            raise EventError(f"unit: {exc}") from None
-        if p.low is not None and p.high is not None and p.low > p.high:
-            raise EventError(f"low: {_num(p.low)} is above high {_num(p.high)}")
-        if (p.low is not None and p.price < p.low) or (p.high is not None and p.price > p.high):
-            span = f"{_num(p.low) if p.low is not None else ''}..{_num(p.high) if p.high is not None else ''}"
-            raise EventError(f"price: {_num(p.price)} is outside its low..high range {span}")
-        ts, day = parse_time(p.as_of, tz, "as_of")
-        _check_not_future(ts, "as_of", p.as_of, tz, now, max_future_days)
-        foreign = unit.currency != product.unit.currency
-        if foreign:
-            factor = _currency_factor(p, unit, product, ts, tz, rates, fx_max_age_days)
-        else:
-            factor = unit.factor_to(product.unit)
-        low = p.low * factor if p.low is not None else None
-        high = p.high * factor if p.high is not None else None
-        price = p.price * factor
-        if not math.isfinite(price) or not math.isfinite(low or 1.0) or not math.isfinite(high or 1.0):
-            raise EventError(f"price: {p.price} {p.unit} is out of range")
-        if p.id:
-            eid = p.id
-        elif foreign:  # the quote as written: the same quote is the same event whatever the rate
-            eid = "p-" + _digest(product.key, p.source, ts, p.price, p.low, p.high, unit)
-        else:
-            eid = "p-" + _digest(product.key, p.source, ts, price, low, high)
-        return PriceEvent(eid, product.name, product.key, price, product.unit_text, ts, day, p.source, low, high)
+        return _price_event(p, catalog, tz, now, max_future_days, rates, fx_max_age_days)
     if kind == "news":
         try:
             n = _NewsIn.model_validate(obj)

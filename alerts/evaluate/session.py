@@ -20,6 +20,9 @@ from alerts.rules.compiled import RuleSet
 
 #: The watermark key of the news (the others are product keys).
 NEWS = "news"
+#: The arrival stamped on the spread legs of imported history: never waited for past the grace, so such a
+#: leg is the leg's latest quote for the times after it but does not push a spread's horizon by itself.
+HISTORY_ARRIVED = 1e15
 
 
 @dataclass
@@ -63,6 +66,10 @@ class Session:
             return self._news(ev, seq)
         if isinstance(ev, FxEvent):
             return self._fx(ev, seq)
+        alerts = self._price(ev, seq)
+        return [] if ev.history else alerts  # imported history: state and history, no alert
+
+    def _price(self, ev: PriceEvent, seq: str) -> list[Alert]:
         st = self.state(ev.product_key)
         out = evaluate_price(self.rules, ev, st)
         if out.status in (NEW, LATE):
@@ -73,15 +80,17 @@ class Session:
         if out.status == DUPLICATE or idx is None or not (idx.spreads or idx.parts or idx.fx):
             return out.alerts
         order = arrival(seq, self.count)
-        self._saw(ev.product_key, ev.as_of)
+        if not ev.history:  # imported history moves no watermark: the stage does not advance over it
+            self._saw(ev.product_key, ev.as_of)
         if idx.spreads or idx.fx:
             self.legs.append((ev.product_key, LegPoint(ev.as_of, order, ev.price, ev.as_of_date, ev.source, ev.id,
-                                                       self.arrived)))
+                                                       HISTORY_ARRIVED if ev.history else self.arrived)))
+        if (idx.spreads or idx.fx) and not ev.history:
             for spread in idx.spreads:
                 self._first(spread.state_key, ev.as_of)
             for fx_rule in idx.fx:
                 self._first(fx_rule.state_key, ev.as_of)
-        if out.status != NEW:
+        if out.status != NEW or ev.history:  # imported history is no part of an all_of
             return out.alerts
         before = st.quotes.get(ev.source) if st is not None else None
         history = out.state.history.get(ev.source, ())

@@ -1,0 +1,223 @@
+"""CSV history import (``alerts import``): rows checked as events are, bad rows reported by line, quotes kept as
+history (windows, backtests) without live alerts, and a second import adding nothing."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from alerts.catalog import builtin_catalog
+from alerts.evaluate.backtest import run_backtest
+from alerts.events import PriceEvent, parse_event
+from alerts.ingest.csv_import import CsvError, import_file, parse_map, read_rows
+from alerts.rules.load import load_rules
+from alerts.settings import Settings
+from alerts.store.history import stored_events
+from alerts.store.keys import Keys
+from tests.conftest import env_for
+from tests.pipeline import Pipeline
+from tests.servers import write_rules
+
+TZ = "Asia/Shanghai"
+CATALOG = builtin_catalog()
+
+RULES = """
+rules:
+  - id: tb-up-5pct
+    price: {product: terbium oxide, change_pct: {over: 30d, above: 5}}
+    notify: [console]
+  - id: tb-above-7000
+    price: {product: terbium oxide, above: 7000 CNY/kg}
+    notify: [console]
+"""
+
+
+def rows(text: str, **kw: object) -> tuple[list[tuple[int, PriceEvent]], list[tuple[int, str]]]:
+    errors: list[tuple[int, str]] = []
+    got = list(read_rows(io.StringIO(text, newline=""), CATALOG, TZ, errors, max_future_days=1.0,
+                         **kw))  # type: ignore[arg-type]
+    return got, errors
+
+
+def test_rows_become_the_events_publish_makes() -> None:
+    got, errors = rows("Product,Price,Unit,Date,Source,Low,High\n"
+                       "prnd oxide,444,yuan/kg,2025-03-11,smm,440,445\n")
+    assert errors == []
+    [(line, ev)] = got
+    same = parse_event({"type": "price", "product": "prnd oxide", "price": 444, "unit": "yuan/kg",
+                        "as_of": "2025-03-11", "source": "smm", "low": 440, "high": 445}, CATALOG, TZ)
+    assert line == 2 and ev.history
+    assert (ev.id, ev.product, ev.price, ev.unit, ev.as_of, ev.low, ev.high) == (
+        same.id, "Pr-Nd oxide", 444_000, "CNY/t", same.as_of, 440_000, 445_000)  # type: ignore[union-attr]
+
+
+def test_bad_rows_are_reported_by_line_and_the_others_kept() -> None:
+    future = (date.today() + timedelta(days=30)).isoformat()
+    text = ("\ufeffproduct,price,unit,as_of\n"  # a BOM
+            "Tb oxide,6525,CNY/kg,2025-03-11\n"
+            "Tb oxide,abc,CNY/kg,2025-03-11\n"
+            "Tb oxyde,6525,CNY/kg,2025-03-11\n"
+            "\n"
+            "Tb oxide,6525,CNY/kg,2025-13-40\n"
+            f"Tb oxide,6525,CNY/kg,{future}\n"
+            "Tb oxide,6525,CNY/bucket,2025-03-11\n"
+            "Tb oxide,6525,CNY/kg\n"
+            '"Pr-Nd oxide","444,000",CNY/t,2025-03-12\n'
+            "Tb oxide,-5,CNY/kg,2025-03-11\n"
+            "Tb oxide,nan,CNY/kg,2025-03-11\n"
+            "Tb oxide,,CNY/kg,2025-03-11\n"
+            "   ,  ,  ,  \n"
+            "Tb oxide,6,500,CNY/kg,2025-03-11\n")
+    got, errors = rows(text)
+    assert [(n, ev.product, ev.price) for n, ev in got] == [(2, "terbium oxide", 6525), (10, "Pr-Nd oxide", 444_000)]
+    reasons = dict(errors)
+    assert reasons[3] == "price: must be a number, not 'abc'"
+    assert reasons[4] == "product: unknown product 'Tb oxyde' (did you mean 'Tb oxide'?)"
+    assert reasons[6] == "as_of: '2025-13-40' is not an ISO date or datetime"
+    assert reasons[7].startswith(f"as_of: {future} is in the future")
+    assert reasons[8].startswith("unit: ")
+    assert reasons[9] == "3 fields, but the header has 4"
+    assert reasons[11] == "price: must be a positive number"
+    assert reasons[12] == "price: must be a number, not 'nan'"
+    assert reasons[13] == "price: empty; every row needs one"
+    assert reasons[15] == "5 fields, but the header has 4"
+    assert sorted(reasons) == [3, 4, 6, 7, 8, 9, 11, 12, 13, 15]
+
+
+def test_unit_of_another_currency_needs_a_rate() -> None:
+    _, errors = rows("product,price,unit,as_of\nTb oxide,900,USD/kg,2025-03-11\n")
+    assert errors and errors[0][1].startswith("unit: 900 USD/kg is in USD but terbium oxide is quoted in CNY/kg")
+
+
+def test_missing_columns_and_map() -> None:
+    with pytest.raises(CsvError) as exc:
+        rows("product,avg,unit,day\nTb oxide,6525,CNY/kg,2025-03-11\n")
+    assert exc.value.line == 1 and "missing columns price, as_of" in exc.value.reason
+    got, errors = rows("name,avg,unit,day,lo\nTb oxide,6525,CNY/kg,2025-03-11,6500\n",
+                       mapping=parse_map("product=Name,price=avg,as_of=DAY,low=lo"))
+    assert errors == [] and [(ev.price, ev.low) for _, ev in got] == [(6525, 6500)]
+    with pytest.raises(CsvError, match="no column 'average'"):
+        rows("product,avg,unit,day\n", mapping=parse_map("price=average,as_of=day"))
+    with pytest.raises(CsvError, match="unknown column 'prize'"):
+        parse_map("prize=avg")
+
+
+def test_source_for_rows_without_one_and_quoted_fields() -> None:
+    got, errors = rows('product,price,unit,as_of,source,id\n'
+                       '"Tb oxide","6,525.5",CNY/kg,2025-03-11,,"a,1"\n'
+                       'Tb oxide,6530,CNY/kg,2025-03-12,smm,\n', source="vendor")
+    assert errors == []
+    assert [(ev.source, ev.id, ev.price) for _, ev in got] == [("vendor", "a,1", 6525.5),
+                                                               ("smm", got[1][1].id, 6530)]
+    assert got[1][1].id.startswith("p-")
+
+
+def history_csv(path: Path, start: date, prices: list[float]) -> Path:
+    lines = ["product,price,unit,date,source"]
+    lines += [f"Tb oxide,{p},CNY/kg,{start + timedelta(days=i)},smm" for i, p in enumerate(prices)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_import(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "workers.cli", "import", *args], env=env_for(settings),
+                          capture_output=True, text=True, timeout=60)
+
+
+def history_size(client: redis.Redis) -> int:
+    return sum(int(client.zcard(k)) for k in client.scan_iter(match="alerts:history:*"))
+
+
+def stream_size(client: redis.Redis, settings: Settings) -> int:
+    return sum(int(client.xlen(f"alerts:events:{s}")) for s in range(settings.stream_shards))
+
+
+def test_imported_history_feeds_windows_and_backtests_but_fires_nothing(
+        client: redis.Redis, settings: Settings, rules_dir: Path, tmp_path: Path) -> None:
+    write_rules(rules_dir, RULES)
+    start = date.today() - timedelta(days=40)
+    prices = [7100.0 if i == 10 else 6000.0 for i in range(36)]  # flat but for one day above 7,000
+    csv_file = history_csv(tmp_path / "tb.csv", start, prices)
+    proc = run_import(settings, str(csv_file))
+    assert proc.returncode == 0, proc.stderr
+    assert "36 rows: 36 quotes imported as history, 0 already stored, 0 bad rows" in proc.stdout
+    pipe = Pipeline(client, settings)
+    assert pipe.evaluate() == []  # history: no alert
+    assert history_size(client) == 36
+
+    # a second import adds nothing, before or after the evaluators read the first
+    again = run_import(settings, str(csv_file))
+    assert again.returncode == 0 and "0 quotes imported as history, 36 already stored" in again.stdout
+    assert stream_size(client, settings) == 36
+    assert pipe.evaluate() == [] and history_size(client) == 36
+
+    # the imported quotes are the change window of the next live quote
+    alerts = pipe.run({"type": "price", "product": "Tb oxide", "price": 6400, "unit": "CNY/kg",
+                       "as_of": (start + timedelta(days=36)).isoformat(), "source": "smm"})
+    assert [a.rule_id for a in alerts] == ["tb-up-5pct"]  # 6,400 is 6.7% above the quote 30 days before
+
+    # and a backtest of the stored history sees them
+    rules = load_rules(rules_dir, timezone=settings.timezone)
+    result = run_backtest(rules, stored_events(client, Keys(), rules.catalog, settings.timezone))
+    assert {a.rule_id for a in result.alerts} == {"tb-up-5pct", "tb-above-7000"}
+
+
+def test_live_import_fires_and_bad_rows_are_reported(client: redis.Redis, settings: Settings, rules_dir: Path,
+                                                      tmp_path: Path) -> None:
+    write_rules(rules_dir, RULES)
+    csv_file = tmp_path / "live.csv"
+    csv_file.write_text("product,price,unit,as_of\n"
+                        f"Tb oxide,6900,CNY/kg,{date.today() - timedelta(days=2)}\n"
+                        "Tb oxyde,6525,CNY/kg,2025-03-11\n"
+                        f"Tb oxide,7100,CNY/kg,{date.today() - timedelta(days=1)}\n")
+    proc = run_import(settings, str(csv_file), "--live", "--source", "desk")
+    assert proc.returncode == 1
+    assert f"{csv_file}:3: product: unknown product 'Tb oxyde' (did you mean 'Tb oxide'?)" in proc.stderr
+    assert "3 rows: 2 quotes published live, 0 already stored, 1 bad rows" in proc.stdout
+    alerts = Pipeline(client, settings).evaluate()
+    assert [(a.rule_id, a.source) for a in alerts] == [("tb-above-7000", "desk")]
+
+
+def test_missing_column_stops_the_import(settings: Settings, tmp_path: Path) -> None:
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("product,price,as_of\nTb oxide,6525,2025-03-11\n")
+    proc = run_import(settings, str(csv_file))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"{csv_file}:1: missing column unit")
+
+
+def test_rows_out_of_time_order_are_sent_in_order(client: redis.Redis, settings: Settings,
+                                                   tmp_path: Path) -> None:
+    start = date.today() - timedelta(days=10)
+    lines = ["product,price,unit,date"] + [f"Tb oxide,{6000 + i},CNY/kg,{start + timedelta(days=i)}"
+                                           for i in range(9, -1, -1)]  # newest first
+    report = import_file(io.StringIO("\n".join(lines), newline=""), client, CATALOG, TZ, settings.stream_shards,
+                         Keys(), rates=None, max_future_days=1.0)
+    assert (report.rows, report.imported, report.late, report.out_of_order) == (10, 10, 0, 3)
+    Pipeline(client, settings).evaluate()
+    [key] = list(client.scan_iter(match="alerts:history:*"))
+    members = client.zrange(key, 0, -1)
+    assert len(members) == 10 and all(b",0," in m for m in members)  # none late
+
+
+def test_import_speed(client: redis.Redis, settings: Settings) -> None:
+    n = 20_000
+    start = date(2020, 1, 1)
+    names = [p.name for p in CATALOG.products.values()]
+    units = {p.name: p.unit_text for p in CATALOG.products.values()}
+    k = len(names)
+    text = "product,price,unit,date\n" + "".join(
+        f"{names[i % k]},{1000 + i % 97},{units[names[i % k]]},{start + timedelta(days=i // k)}\n"
+        for i in range(n))
+    t = time.perf_counter()
+    report = import_file(io.StringIO(text, newline=""), client, CATALOG, TZ, settings.stream_shards, Keys(),
+                         rates=None, max_future_days=1.0)
+    assert report.imported == n and not report.errors
+    assert n / (time.perf_counter() - t) > 20_000  # a smoke floor on a busy machine; the bench measures it

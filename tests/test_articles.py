@@ -343,3 +343,14 @@ def test_cli_url_errors(settings: Settings, client: redis.Redis, web: str) -> No
     proc = _alerts(settings, web + "/big")
     assert proc.returncode == 2 and "limit" in proc.stderr
     assert _stored(client, settings) == []
+
+
+@pytest.mark.parametrize("sentence, product, price", [
+    ("5月29日镝铁报1,580元/公斤。", "dysprosium-iron alloy", 1580),
+    ("5月29日钕金属价格为53.5万元/吨。", "neodymium metal", 535000),
+    ("On May 29 NdPr oxide was assessed at 427,500 yuan/mt.", "Pr-Nd oxide", 427500),
+    ("On 29 May, Tb metal traded at RMB 8,900/kg.", "terbium metal", 8900),
+])
+def test_catalog_aliases_english_and_chinese(sentence: str, product: str, price: float) -> None:
+    q, _ = read("R\n\n" + sentence)
+    assert rows(q) == [(product, price, "2025-05-29", None, None)]

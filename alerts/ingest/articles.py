@@ -308,7 +308,7 @@ _AFTER_CHANGE = re.compile(r"\s*(?:higher|lower|more|less|above|below|up|down|on
                            r"|\s*[(（]?\s*[+-]")  # used with .match(s, pos)
 _FORECAST = re.compile(r"(?=[efpolmcwsta预或有将可料估展目])"
                        r"(?:\b(?:expect\w*|forecast\w*|predict\w*|project(?:ed|ion|ions|s)|outlook|likely|"
-                       r"may(?!\s+\d)|might|could|would|will|should|target\w*|estimat\w*|anticipat\w*|"
+                       r"(?<!\d\s)(?<!\d)may(?!\s*\d)|might|could|would|will|should|target\w*|estimat\w*|anticipat\w*|"
                        r"poised|set to|seen (?:at|rising|falling|reaching))\b"
                        r"|预计|预期|或将|有望|将|预测|可能|料将|估计|展望|目标)")
 _DIGIT = re.compile(r"\d")

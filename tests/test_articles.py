@@ -95,7 +95,8 @@ def test_wan_yuan_per_tonne_for_a_product_quoted_per_kg() -> None:
     ("Pr-Nd oxide rose 6.99% in February.", None),
     ("Terbium prices were 6,500 yuan/kg on March 11.", "ambiguous product"),
     ("镨钕价格5月29日报42.7万元/吨。", "ambiguous product"),
-    ("Pr-Nd oxide was 444,000 yuan/mt last week.", "no date"),
+    ("Pr-Nd oxide was 444,000 yuan/mt last week.", "relative date"),
+    ("Pr-Nd oxide was 444,000 yuan/mt in the morning.", "no date"),
     ("Pr-Nd oxide was 444,000 yuan on March 11.", "without a per-tonne"),
     ("Pr-Nd oxide and Pr-Nd alloy were at 444,000 yuan/mt and 544,000 yuan/mt respectively on March 11.",
      "respectively"),
@@ -354,3 +355,23 @@ def test_cli_url_errors(settings: Settings, client: redis.Redis, web: str) -> No
 def test_catalog_aliases_english_and_chinese(sentence: str, product: str, price: float) -> None:
     q, _ = read("R\n\n" + sentence)
     assert rows(q) == [(product, price, "2025-05-29", None, None)]
+
+
+@pytest.mark.parametrize("sentence, want, why", [
+    ("Pr-Nd oxide was 444,000 yuan/mt on March 11, up from 440,000 yuan/mt a week earlier.",
+     [("Pr-Nd oxide", 444000, "2025-03-11", None, None)], "relative date"),
+    ("Pr-Nd oxide was 444,000 yuan/mt on March 11 versus 440,000 yuan/mt last week.",
+     [("Pr-Nd oxide", 444000, "2025-03-11", None, None)], "relative date"),
+    ("3月11日氧化镨钕均价44.4万元/吨，上周为44.0万元/吨。",
+     [("Pr-Nd oxide", 444000, "2025-03-11", None, None)], "relative date"),
+    ("Pr-Nd oxide fell to 420,000 yuan/mt on March 10 from 425,000 yuan/mt on March 3.",
+     [("Pr-Nd oxide", 420000, "2025-03-10", None, None), ("Pr-Nd oxide", 425000, "2025-03-03", None, None)], None),
+    ("Dy oxide was down 10 yuan/kg at 1,705 yuan/kg on Mar. 11.",
+     [("dysprosium oxide", 1705, "2025-03-11", None, None)], None),
+    ("截至3月11日，氧化镨钕均价较上月上涨3%至44.4万元/吨。",
+     [("Pr-Nd oxide", 444000, "2025-03-11", None, None)], None),
+])
+def test_a_price_beside_another_day_keeps_only_the_dated_one(sentence: str, want: list[Row], why: str | None) -> None:
+    q, skipped = read("R\n\n" + sentence, date(2025, 3, 12))
+    assert rows(q) == want
+    assert (why is None and skipped == []) or (why is not None and why in skipped[0].why)

@@ -312,6 +312,11 @@ _FORECAST = re.compile(r"(?=[efpolmcwsta预或有将可料估展目])"
                        r"poised|set to|seen (?:at|rising|falling|reaching))\b"
                        r"|预计|预期|或将|有望|将|预测|可能|料将|估计|展望|目标)")
 _DIGIT = re.compile(r"\d")
+_RELATIVE = re.compile(r"\b(?:(?:a|one|two|three|four|\d+) (?:day|week|month|quarter|year)s? "
+                       r"(?:earlier|before|ago|prior)"
+                       r"|(?:last|previous|prior|the previous|the prior) (?:day|session|week|month|quarter|year|"
+                       r"monday|tuesday|wednesday|thursday|friday)|yesterday|earlier|a year ago|year-ago)\b"
+                       r"|上周|上月|上旬|中旬|下旬|去年|前一|年初|月初|周初|昨日|昨天|此前|前期|同期|节前|节后")
 _MONEY_CUE = re.compile(r"元|yuan|rmb|cny|usd|\$|¥|￥|dollar")
 _RESPECTIVELY = re.compile(r"\brespectively\b|分别")
 _CLAUSE = re.compile(r"[,，;；:：]")
@@ -550,6 +555,11 @@ def _read_date(a: _Amount, s: str, lo: int, dates: list[_DateMention], prev: _Am
         chosen = after
         a.used_date_end = after.end
     else:
+        brk = _CLAUSE.search(s, a.end)
+        if _RELATIVE.search(s, a.end, brk.start() if brk else len(s)) or (
+                prev is not None and _RELATIVE.search(s, lo, a.start)):
+            a.why_date = "a relative date (a week earlier, last month, 上周 ...): which day?"
+            return
         used = prev.used_date_end if prev else -1
         before = [d for d in dates if lo <= d.start < a.start and d.start >= used]
         distinct = {(d.year, d.month, d.day, d.today) for d in before}

@@ -375,3 +375,11 @@ def test_a_price_beside_another_day_keeps_only_the_dated_one(sentence: str, want
     q, skipped = read("R\n\n" + sentence, date(2025, 3, 12))
     assert rows(q) == want
     assert (why is None and skipped == []) or (why is not None and why in skipped[0].why)
+
+
+def test_a_text_longer_than_an_events_body_is_left_out_not_cut() -> None:
+    text = "Long report\n\n" + "Pr-Nd oxide was 444,000 yuan/mt on March 11. " + "Demand was steady. " * 12_000
+    news, quotes, _ = events_for(text, CATALOG, date(2025, 3, 12), TZ)
+    assert "body" not in news and news["headline"] == "Long report" and len(quotes) == 1
+    news, _, _ = events_for("Short report\n\nDemand was steady.", CATALOG, date(2025, 3, 12), TZ)
+    assert news["body"] == "Short report\n\nDemand was steady." and news["published_at"] == "2025-03-12"

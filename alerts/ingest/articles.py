@@ -40,6 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.catalog import Catalog, Product, product_key
+from alerts.events import MAX_BODY, MAX_HEADLINE
 from alerts.units import Unit, format_price
 
 # --------------------------------------------------------------------------------------------- text
@@ -667,13 +668,15 @@ def _why_not(a: _Amount) -> str:
 
 def events_for(text: str, catalog: Catalog, article_date: date | None, tz: str, *, source: str = "article",
                url: str | None = None) -> tuple[dict[str, Any], list[Quote], list[Skipped]]:
-    """The article as a news event (headline: its title or first line; body: its text), and its quotes."""
+    """The article as a news event (headline: its title or first line, its first MAX_HEADLINE characters; body: its
+    text, left out when longer than MAX_BODY: an event is never cut to fit), and its quotes."""
     article = read_article(text)
     when = article_date or article_date_of(article)
     quotes, skipped = extract(text, catalog, when, tz, source=source)
-    news: dict[str, Any] = {"type": "news", "headline": article.headline[:1000] or "(untitled article)",
-                            "body": article.text, "source": source,
-                            "id": "art-" + article_hash(article.text)[:32]}
+    news: dict[str, Any] = {"type": "news", "headline": article.headline[:MAX_HEADLINE] or "(untitled article)",
+                            "source": source, "id": "art-" + article_hash(article.text)[:32]}
+    if len(article.text) <= MAX_BODY:
+        news["body"] = article.text
     if url:
         news["url"] = url
     if when is not None:

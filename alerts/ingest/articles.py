@@ -19,7 +19,8 @@ How one sentence is read:
   a *forecast* when a forecast word (expected, will, may, 预计, 或将, 有望 ...) comes before it in the
   sentence or anywhere in its clause;
 - its *date* is one written right after it ("on March 11", "as of March 11"), else the one date written
-  after the previous amount and before it, else the previous amount's. "today"/"今日" is the article's
+  after the previous amount and before it, else the previous amount's; none when a relative day is beside it
+  ("a week earlier", "last week", "上周"). "today"/"今日" is the article's
   date. The year is the date's own, else the article's; a month later than the article's month is of the
   year before. A date after the article's (or after today) is skipped;
 - a range is kept only with its average ("42.6-42.9万元/吨，均价42.75万元/吨": 427,500, low 426,000, high
@@ -35,182 +36,21 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.catalog import Catalog, Product, product_key
 from alerts.events import MAX_BODY, MAX_HEADLINE
+from alerts.ingest.article_text import (
+    DateMention,
+    article_date_of,
+    date_mentions,
+    lower_in_place,
+    read_article,
+    resolve_date,
+    sentences,
+)
 from alerts.units import Unit, format_price
-
-# --------------------------------------------------------------------------------------------- text
-
-
-_BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-                         "section", "article", "header", "footer", "title", "blockquote", "pre", "hr", "dd", "dt"})
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
-
-
-class _TextParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self.published: str | None = None
-        self._skip = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag == "meta":
-            a = dict(attrs)
-            if (a.get("property") or a.get("name") or "").lower() in ("article:published_time", "date", "pubdate"):
-                self.published = self.published or a.get("content")
-        elif tag == "time" and self.published is None:
-            self.published = dict(attrs).get("datetime")
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n\n")
-        elif tag in ("td", "th"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in _SKIP_TAGS and self._skip:
-            self._skip -= 1
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._skip:
-            self.parts.append(data)
-
-
-def looks_like_html(text: str) -> bool:
-    head = text[:2000].lower()
-    return "<html" in head or "<!doctype html" in head or bool(re.search(r"<(p|div|body|h1|article)[\s>]", head))
-
-
-@dataclass(frozen=True)
-class Article:
-    headline: str
-    text: str  # paragraphs separated by blank lines; the headline is the first
-    published: str | None = None  # a date the page states in its markup (HTML), if any
-
-
-def read_article(raw: str) -> Article:
-    """Plain text as it is; HTML with its tags stripped (scripts and styles dropped), sentences kept.
-    The headline is the HTML <title> (else the first block), or the first line of plain text."""
-    if looks_like_html(raw):
-        p = _TextParser()
-        p.feed(raw)
-        p.close()
-        blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", "".join(p.parts))]
-        blocks = [b for b in blocks if b]
-        title = " ".join("".join(p.title).split())
-        if title and blocks and blocks[0] == title:  # the <h1> repeats the <title>
-            blocks = blocks[1:]
-        if not title and blocks:
-            title, blocks = blocks[0], blocks[1:]
-        return Article(title, "\n\n".join([title, *blocks]) if title else "", p.published)
-    lines = raw.replace("\r\n", "\n").strip().split("\n")
-    title = " ".join(lines[0].split())
-    blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", "\n".join(lines[1:]))]
-    return Article(title, "\n\n".join([title, *[b for b in blocks if b]]) if title else "")
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z0-9,])|(?<=[。！？；;])")
-
-
-def sentences(paragraph: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
-
-
-# -------------------------------------------------------------------------------------------- dates
-
-_MONTHS = {m: i for i, names in enumerate([
-    ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
-    ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
-    ("dec", "december")], 1) for m in names}
-_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE = re.compile(  # the lookahead of first characters lets the engine skip most positions: 3x faster
-    rf"(?=[0-9今jfmasondtJFMASONDT])(?:(?P<iso>(?P<iy>20\d\d)[-/.](?P<im>\d{{1,2}})[-/.](?P<id>\d{{1,2}}))(?!\d)"
-    rf"|(?P<cn>(?:(?P<cy>20\d\d)\s*年\s*)?(?P<cm>\d{{1,2}})\s*月\s*(?P<cd>\d{{1,2}})\s*[日号])"
-    rf"|(?P<md>\b(?P<mm>{_MONTH_RE})\.?\s+(?P<mdd>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<my>20\d\d)\b)?)"
-    rf"|(?P<dm>\b(?P<dmd>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<dmm>{_MONTH_RE})\b\.?(?:,?\s+(?P<dmy>20\d\d)\b)?)"
-    rf"|(?P<today>\btoday\b|今日|今天))")
-
-
-@dataclass(frozen=True)
-class _DateMention:
-    start: int
-    end: int
-    year: int | None
-    month: int
-    day: int
-    today: bool = False
-
-
-def _date_mentions(s: str) -> list[_DateMention]:
-    out = []
-    for m in _DATE.finditer(s):
-        if m.group("today"):
-            out.append(_DateMention(m.start(), m.end(), None, 0, 0, True))
-            continue
-        if m.group("iso"):
-            y, mo, d = int(m.group("iy")), int(m.group("im")), int(m.group("id"))
-        elif m.group("cn"):
-            y = int(m.group("cy")) if m.group("cy") else None  # type: ignore[assignment]
-            mo, d = int(m.group("cm")), int(m.group("cd"))
-        elif m.group("md"):
-            y = int(m.group("my")) if m.group("my") else None  # type: ignore[assignment]
-            mo, d = _MONTHS[m.group("mm").lower()], int(m.group("mdd"))
-        else:
-            y = int(m.group("dmy")) if m.group("dmy") else None  # type: ignore[assignment]
-            mo, d = _MONTHS[m.group("dmm").lower()], int(m.group("dmd"))
-        out.append(_DateMention(m.start(), m.end(), y, mo, d))
-    return out
-
-
-def article_date_of(article: Article) -> date | None:
-    """The article's own date: one in its markup, else the first full date (with a year) in its first lines."""
-    if article.published:
-        try:
-            return date.fromisoformat(article.published[:10])
-        except ValueError:
-            pass
-    head = "\n".join(article.text.split("\n\n")[:4])[:600]
-    for d in _date_mentions(_lower(head)):
-        if d.year is not None:
-            try:
-                return date(d.year, d.month, d.day)
-            except ValueError:
-                continue
-    return None
-
-
-def _resolve(d: _DateMention, article_date: date | None, today: date) -> tuple[date | None, str]:
-    if d.today:
-        return (article_date, "") if article_date else (None, "'today' in an article without a date (give --date)")
-    year = d.year
-    if year is None:
-        if article_date is None:
-            return None, "a date without a year in an article without a date (give --date)"
-        year = article_date.year - (1 if d.month > article_date.month else 0)
-    try:
-        when = date(year, d.month, d.day)
-    except ValueError:
-        return None, f"no such date: {year}-{d.month:02d}-{d.day:02d}"
-    limit = article_date or today
-    if when > limit:
-        return None, f"dated {when} after the article's date {limit} (a forecast?)"
-    return when, ""
-
 
 # ------------------------------------------------------------------------------------------ amounts
 
@@ -252,7 +92,7 @@ def _num(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def _amounts(s: str, dates: list[_DateMention]) -> list[_Amount]:
+def _amounts(s: str, dates: list[DateMention]) -> list[_Amount]:
     out = []
     for m in _AMOUNT.finditer(s):
         if m.group("pcur"):
@@ -333,7 +173,7 @@ _BARE = re.compile(r"(?=[pnldtcgh镨钕镝铽镧铈钆钬])(?:(?<![a-z])(?:"
 
 
 def _alias_pattern(name: str) -> str:
-    parts = [re.escape(p) for p in re.split(r"[\s\-_]+", _lower(name.strip())) if p]
+    parts = [re.escape(p) for p in re.split(r"[\s\-_]+", lower_in_place(name.strip())) if p]
     body = r"[\s\-‐–_]*".join(parts)
     if name.isascii():
         return rf"(?<![A-Za-z0-9]){body}(?:s|es)?(?![A-Za-z0-9])"
@@ -463,19 +303,9 @@ def _consistent(quotes: list[Quote], skipped: list[Skipped]) -> tuple[list[Quote
     return kept, skipped
 
 
-def _lower(s: str) -> str:
-    """``s`` in lower case, each character in its place: every pattern here is written in lower case and
-    matched without IGNORECASE (faster), and positions in the lowered text are positions in ``s``."""
-    low = s.lower()
-    return low if len(low) == len(s) else s.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
 def _sentence(orig: str, pattern: re.Pattern[str], by_key: dict[str, Product], para: _Paragraph,
               article_date: date | None, today: date, ahash: str, source: str) -> tuple[list[Quote], list[Skipped]]:
-    s = _lower(orig)
+    s = lower_in_place(orig)
     if not _DIGIT.search(s) or not _MONEY_CUE.search(s):  # no amount of money: only the products it names
         for m in pattern.finditer(s):
             p = by_key.get(product_key(m.group()))
@@ -498,7 +328,7 @@ def _sentence(orig: str, pattern: re.Pattern[str], by_key: dict[str, Product], p
     topic = para.topic
     for _, _, p in mentions:
         para.products[p.key] = p
-    dates = _date_mentions(s)
+    dates = date_mentions(s)
     amounts = _amounts(s, dates)
     if not amounts:
         if (mentions or bares) and _BARE_MONEY.search(s):
@@ -548,10 +378,10 @@ def _read_product(a: _Amount, s: str, lo: int, mentions: list[tuple[int, int, Pr
     a.product = product
 
 
-def _read_date(a: _Amount, s: str, lo: int, dates: list[_DateMention], prev: _Amount | None,
+def _read_date(a: _Amount, s: str, lo: int, dates: list[DateMention], prev: _Amount | None,
                article_date: date | None, today: date) -> None:
     after = next((d for d in dates if d.start >= a.end), None)
-    chosen: _DateMention | None = None
+    chosen: DateMention | None = None
     if after is not None and _DATE_AFTER.match(s[a.end:after.start]):
         chosen = after
         a.used_date_end = after.end
@@ -578,7 +408,7 @@ def _read_date(a: _Amount, s: str, lo: int, dates: list[_DateMention], prev: _Am
         else:
             a.why_date = "no date for the price in its sentence"
             return
-    a.when, a.why_date = _resolve(chosen, article_date, today)
+    a.when, a.why_date = resolve_date(chosen, article_date, today)
 
 
 @dataclass(frozen=True)

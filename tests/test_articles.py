@@ -104,6 +104,8 @@ def test_wan_yuan_per_tonne_for_a_product_quoted_per_kg() -> None:
     ("On March 11 cerium oxide was 7,000 yuan/kg.", "outside the usual range"),
     ("On March 11, Pr-Nd oxide traded between 420,000 and 445,000 yuan/mt.", "range without its average"),
     ("On March 11, Pr-Nd oxide was 440,000 and 445,000 yuan/mt.", "two numbers"),
+    ("3月11日，氧化镨钕不含税价39.3万元/吨。", "without VAT"),
+    ("On March 11 Pr-Nd oxide was 393,000 yuan/mt excluding VAT.", "without VAT"),
     ("On March 20 Pr-Nd oxide was 444,000 yuan/mt.", "after the article's date"),
 ])
 def test_traps_are_never_prices(sentence: str, why: str | None) -> None:
@@ -351,6 +353,7 @@ def test_cli_url_errors(settings: Settings, client: redis.Redis, web: str) -> No
     ("5月29日钕金属价格为53.5万元/吨。", "neodymium metal", 535000),
     ("On May 29 NdPr oxide was assessed at 427,500 yuan/mt.", "Pr-Nd oxide", 427500),
     ("On 29 May, Tb metal traded at RMB 8,900/kg.", "terbium metal", 8900),
+    ("5月29日，金属镨钕价格为52.5万元/吨。", "Pr-Nd alloy", 525000),
 ])
 def test_catalog_aliases_english_and_chinese(sentence: str, product: str, price: float) -> None:
     q, _ = read("R\n\n" + sentence)

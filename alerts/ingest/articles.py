@@ -153,6 +153,8 @@ _FORECAST = re.compile(r"(?=[efpolmcwsta预或有将可料估展目])"
                        r"poised|set to|seen (?:at|rising|falling|reaching))\b"
                        r"|预计|预期|或将|有望|将|预测|可能|料将|估计|展望|目标)")
 _DIGIT = re.compile(r"\d")
+_EX_VAT = re.compile(r"\s*\(?(?:ex-vat|excluding vat|excl\. vat|without vat|net of vat|before vat|vat excluded)"
+                     r"|不含税|除税")
 _RELATIVE = re.compile(r"\b(?:(?:a|one|two|three|four|\d+) (?:day|week|month|quarter|year)s? "
                        r"(?:earlier|before|ago|prior)"
                        r"|(?:last|previous|prior|the previous|the prior) (?:day|session|week|month|quarter|year|"
@@ -434,6 +436,8 @@ def _read_kind(a: _Amount, s: str, lo: int, words: _Words) -> None:
     clause_end = next((c for c in words.clauses if c > a.end), len(s) + 1) - 1
     if any(f < clause_end for f in words.forecasts):  # before it, or after it in its clause
         a.kind = "forecast"
+    elif _EX_VAT.search(s, lo, a.start) or _EX_VAT.match(s, a.end):
+        a.kind = "ex-vat"
 
 
 def _quotes(s: str, amounts: list[_Amount], ahash: str, source: str) -> tuple[list[Quote], list[Skipped]]:
@@ -477,6 +481,8 @@ def _quotes(s: str, amounts: list[_Amount], ahash: str, source: str) -> tuple[li
             whys.append("a forecast, not a price")
         elif a.kind == "change" and not quotes:
             whys.append("a change, not a price")
+        elif a.kind == "ex-vat":
+            whys.append("a price without VAT: quotes here are domestic prices with VAT")
     if whys:
         return quotes, [Skipped(s, "; ".join(dict.fromkeys(whys)))]
     return quotes, []

@@ -481,7 +481,14 @@ def _price_event(p: _PriceIn | _PriceFields, catalog: Catalog, tz: str, now: flo
         eid = "p-" + _digest(product.key, p.source, ts, p.price, p.low, p.high, unit)
     else:
         eid = "p-" + _digest(product.key, p.source, ts, price, low, high)
-    return PriceEvent(eid, product.name, product.key, price, product.unit_text, ts, day, p.source, low, high, history)
+    return PriceEvent(eid, product.name, product.key, price, _unit_text(product.unit), ts, day, p.source, low, high,
+                      history)
+
+
+@lru_cache(maxsize=256)
+def _unit_text(unit: Unit) -> str:
+    """``Product.unit_text``, formatted once per unit rather than once per quote."""
+    return str(unit)
 
 
 def _text_field(name: str, value: str | None, limit: int, required: bool) -> str | None:

@@ -91,6 +91,13 @@ def test_bad_rows_are_reported_by_line_and_the_others_kept() -> None:
     assert sorted(reasons) == [3, 4, 6, 7, 8, 9, 11, 12, 13, 15]
 
 
+def test_a_line_that_is_not_csv_costs_only_itself() -> None:
+    got, errors = rows("product,price,unit,as_of\nTb oxide,65\x0025,CNY/kg,2025-03-11\n"
+                       "Tb oxide,6525,CNY/kg,2025-03-11\n")
+    assert [n for n, _ in got] == [3]
+    assert len(errors) == 1 and errors[0][0] == 2
+
+
 def test_unit_of_another_currency_needs_a_rate() -> None:
     _, errors = rows("product,price,unit,as_of\nTb oxide,900,USD/kg,2025-03-11\n")
     assert errors and errors[0][1].startswith("unit: 900 USD/kg is in USD but terbium oxide is quoted in CNY/kg")

@@ -198,7 +198,15 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
     ip, ipr, iu, ia = at["product"], at["price"], at["unit"], at["as_of"]
     isrc, ilo, ihi, iid = at.get("source"), at.get("low"), at.get("high"), at.get("id")
     rows = 0
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a NUL byte, a field beyond csv.field_size_limit(): this line only
+            errors.append((reader.line_num, f"not a CSV row: {exc}"))
+            rows += 1
+            continue
         if len(row) != width:
             if not row or not any(cell.strip() for cell in row):
                 continue  # an empty line

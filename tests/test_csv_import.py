@@ -228,3 +228,25 @@ def test_import_speed(client: redis.Redis, settings: Settings) -> None:
                          rates=None, max_future_days=1.0)
     assert report.imported == n and not report.errors
     assert n / (time.perf_counter() - t) > 20_000  # a smoke floor on a busy machine; the bench measures it
+
+
+def test_imported_spread_legs_are_kept_but_fire_nothing(client: redis.Redis, settings: Settings, rules_dir: Path,
+                                                        tmp_path: Path) -> None:
+    write_rules(rules_dir, """
+rules:
+  - id: tb-dy
+    spread: {of: terbium oxide, minus: Dy oxide, above: 5000}
+    notify: [console]
+""")
+    day = date.today() - timedelta(days=5)
+    csv_file = tmp_path / "legs.csv"
+    csv_file.write_text("product,price,unit,as_of\n"
+                        f"Tb oxide,7000,CNY/kg,{day}\nDy oxide,1700,CNY/kg,{day}\n")
+    assert run_import(settings, str(csv_file)).returncode == 0
+    pipe = Pipeline(client, settings)
+    assert pipe.evaluate() == [] and pipe.flush() == []  # 5,300 above 5,000, but history
+    legs = [CATALOG.find(name).key for name in ("Tb oxide", "Dy oxide")]  # type: ignore[union-attr]
+    assert [client.zcard(Keys().legs(k)) for k in legs] == [1, 1]  # the legs of live spreads to come
+    rules = load_rules(rules_dir, timezone=settings.timezone)
+    result = run_backtest(rules, stored_events(client, Keys(), rules.catalog, settings.timezone))
+    assert [a.rule_id for a in result.alerts] == ["tb-dy"]  # a backtest of the stored history sees the spread

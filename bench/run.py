@@ -287,6 +287,28 @@ def raw_ceiling(client: redis.Redis, payloads: list[str]) -> tuple[float, float]
 
 # --- 2. naive baseline -----------------------------------------------------------------------------
 
+def csv_import(client: redis.Redis, workdir: Path, events: list[dict[str, Any]]) -> tuple[float, int]:
+    """``alerts import`` of a CSV file of these quotes, as the command runs it (read, check, send as history):
+    (seconds, quotes imported)."""
+    from alerts.ingest.csv_import import import_file
+
+    rs = write_rules(workdir / "rules-import", list(PRODUCTS), [])
+    path = workdir / "import.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("product,price,unit,as_of,source,id\n")
+        out.writelines(f"{e['product']},{e['price']},{e['unit']},{e['as_of']},{e['source']},{e['id']}\n"
+                       for e in events)
+    pub = Publisher(client, rs.catalog, "Asia/Shanghai", 4, "bench-import")
+    started = time.perf_counter()
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        report = import_file(fh, client, rs.catalog, "Asia/Shanghai", 4, pub.keys, rates=pub.rates(),
+                             max_future_days=1.0)
+    seconds = time.perf_counter() - started
+    if report.errors or report.imported != len(events):
+        raise SystemExit(f"bench: imported {report.imported} of {len(events)} rows: {report.errors[:3]}")
+    return seconds, report.imported
+
+
 def naive_rq(client: redis.Redis, payloads: list[str]) -> tuple[float, float]:
     """Seconds to enqueue one ``json.loads`` job per payload, and for a SimpleWorker to run them all."""
     queue = Queue("bench-naive", connection=client, serializer=JSONSerializer)
@@ -555,6 +577,12 @@ def main() -> int:
                         f"{rate(n, read_s)} events/s"))
         say(f"raw ceiling: XADD {rate(n, write_s)}/s, read+parse+ack {rate(n, read_s)}/s")
         ceiling = n / read_s
+        client.flushall()
+
+        import_s, imported = csv_import(client, workdir, events[:n])
+        rows.append(Row("CSV import (`alerts import`): read, check and send a file as history", f"{imported:,}",
+                        f"{rate(imported, import_s)} rows/s"))
+        say(f"csv import: {rate(imported, import_s)} rows/s")
         client.flushall()
 
         n = sizes.naive_jobs

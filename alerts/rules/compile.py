@@ -562,7 +562,6 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
     rs.news = tuple(news)
     rs.news_parts = tuple(news_parts)
     rs.stale = tuple(stale)
-    rs.has_shared = bool(news_parts) or any(i.spreads or i.parts for i in rs.by_product.values())
     for idx in rs.by_product.values():
         for ti in idx.by_kind.values():
             ti.rules.sort(key=lambda r: r.threshold)

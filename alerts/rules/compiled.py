@@ -231,8 +231,6 @@ class RuleSet:
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
-    has_shared: bool = False  # any spread or all_of rule, whose state is shared across shards
-
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import msgspec
 
@@ -65,7 +65,9 @@ class Alert(msgspec.Struct, omit_defaults=True):
 
     def to_wire(self) -> dict[str, Any]:
         """The wire form as plain JSON values (rq job arguments): fields at their default are left out."""
-        return cast(dict[str, Any], msgspec.json.decode(_ENCODER.encode(self)))
+        d: dict[str, Any] = msgspec.to_builtins(self)
+        d["targets"] = list(self.targets)  # JSON's list, not the struct's tuple
+        return d
 
     @classmethod
     def from_wire(cls, d: object) -> Alert:

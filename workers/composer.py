@@ -81,25 +81,17 @@ class Composer:
         # with each leg's latest quote before that (the legs' points are shared with other rules and
         # older than the rule). An all_of starts at its first part fact: they are written for it alone.
         fresh: dict[str, float] = {}
-        for spread in spreads:
-            st = read.states.get(spread.state_key)
+        for state_key in [r.state_key for r in spreads] + [r.state_key for r in fxs]:  # an fx rule: as a spread
+            st = read.states.get(state_key)
             if st is None:
-                born = read.first_seen.get(spread.state_key)
+                born = read.first_seen.get(state_key)
                 if born is None:
-                    continue  # no leg quote yet
-                fresh[spread.state_key] = born
+                    continue  # no quote yet
+                fresh[state_key] = born
                 st = start(math.nextafter(born, -math.inf))
-            states[spread.state_key] = st
+            states[state_key] = st
         for rule in all_ofs:
             states[rule.state_key] = read.states.get(rule.state_key) or start(-math.inf)
-        for fx_rule in fxs:  # like a spread: from its product's first quote seen while it existed
-            st = read.states.get(fx_rule.state_key)
-            if st is None:
-                born = read.first_seen.get(fx_rule.state_key)
-                if born is None:
-                    continue
-                st = start(math.nextafter(born, -math.inf))
-            states[fx_rule.state_key] = st
         births = [(pk, fresh[r.state_key]) for r in spreads if r.state_key in fresh for pk in (r.of.key, r.minus.key)]
         legs_after: dict[str, float] = {}
         for spread in spreads:  # each leg from its latest quote known to the rule (later ones may be late)

@@ -138,8 +138,9 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         a = Alert.from_wire(alert)
         t = parse_target(target)
     except ValueError as exc:  # not something any retry can deliver
-        _refused(client, keys, d, job, alert, target, PermanentDeliveryError(target, str(exc)))
-        raise PermanentDeliveryError(target, str(exc)) from None
+        refused = PermanentDeliveryError(target, str(exc))
+        _refused(client, keys, d, job, alert, target, refused)
+        raise refused from None
     store = DeliveryStore(client, keys)
     if store.delivered(a.id, target):
         return "already delivered"

@@ -78,9 +78,13 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
     token = settings.ingest_token.get_secret_value().encode() if settings.ingest_token is not None else None
     limit = settings.ingest_max_bytes
 
+    # one publisher for the app (its shard-count check runs once); each request converts with its own
+    # rates and validates against the catalog of the rule set active then
+    pub = Publisher(client, catalog(), settings.timezone, settings.stream_shards, settings.key_prefix,
+                    max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
+
     def publish(items: list[tuple[int, object]]) -> tuple[int, list[tuple[int, str]]]:
-        pub = Publisher(client, catalog(), settings.timezone, settings.stream_shards, settings.key_prefix,
-                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
+        pub.catalog = catalog()
         report = pub.publish_objects(items)
         return report.published, report.errors
 

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="A quote or article dated more than this many days after now (in "
         "timezone) is refused by publish and backtests: a date in the future would mute the real quotes after it.")
 
+    sources_file: Path = Field(default=Path("./sources.yaml"), description="The operators' feed sources "
+                               "(YAML) the pollers fetch; a missing file means no pollers.")
+
     # --- the HTTP app (the ``http`` role) ----------------------------------------------------------
     http_host: str = Field(default="127.0.0.1", min_length=1, description="Address the HTTP app listens on.")
     http_port: int = Field(default=8080, ge=0, le=65535, description="Its port (0: any free port).")

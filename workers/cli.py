@@ -27,6 +27,7 @@ from alerts.rules.load import TEST_SUFFIXES, in_file_order, load_catalog, load_r
 from alerts.settings import Settings, load_settings, print_warning
 from alerts.store.publish import Publisher
 from alerts.store.server import redis_for
+from workers.cli_sources import add_source_commands
 
 #: Seconds between two events of the demo feed, so alerts appear one after another.
 DEMO_PACE = 0.3
@@ -35,6 +36,9 @@ DEMO_PACE = 0.3
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request's full URL at INFO: a feed's ${VAR} in a query string, a webhook's token
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _require_rules_dir(settings: Settings, demo: bool = False) -> None:
@@ -98,6 +102,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if not roles:
         print("alerts worker: no role left to run", file=sys.stderr)
         return 2
+    if args.role and "poll" in args.role and not settings.sources_file.exists():
+        raise ConfigError(f"--role poll: the sources file {settings.sources_file} (ALERTS_SOURCES_FILE, from "
+                          f"{Path.cwd()}) does not exist")
     with redis_for(settings) as client:
         serve(client, settings, roles)
     return 0
@@ -510,8 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="a worker process: every role, or those given with --role",
                        description="Run worker roles: evaluate (events -> alerts), dispatch (alerts -> delivery "
                        "jobs), deliver (run delivery jobs), schedule (periodic jobs: retries, stale feeds, "
-                       "digests, trimming), http (the HTTP app: POST /events). Default: all but http.")
-    w.add_argument("--role", action="append", choices=("evaluate", "dispatch", "deliver", "schedule", "http"),
+                       "digests, trimming), poll (the feeds of ALERTS_SOURCES_FILE), http (the HTTP app: POST "
+                       "/events). Default: all but http.")
+    w.add_argument("--role", action="append", choices=("evaluate", "dispatch", "deliver", "schedule", "poll", "http"),
                    help="a role to run; repeat for several (default: all but http)")
     w.add_argument("--no-dispatch", action="store_true", help=argparse.SUPPRESS)  # = --role evaluate
     w.add_argument("--no-evaluate", action="store_true", help=argparse.SUPPRESS)  # every role but evaluate
@@ -559,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     art.add_argument("--format", choices=("text", "json"), default="text")
     art.add_argument("--source", help="the events' source (default: the URL's host, else 'article')")
     art.set_defaults(func=cmd_ingest_article)
+    add_source_commands(sub)
     bt = sub.add_parser("backtest", help="replay history through the rules without sending anything")
     bt.add_argument("--rules", help="rules directory or file (default ALERTS_RULES_DIR)")
     bt.add_argument("--from", dest="start", type=_date, help="first day to report alerts for")

@@ -6,6 +6,7 @@
 - ``deliver``: the rq worker that runs delivery jobs, in the main thread (it owns SIGINT/SIGTERM:
   the first signal lets the current delivery finish, then everything stops);
 - ``schedule``: the periodic jobs (``workers.periodic``), in a thread;
+- ``poll``: the feed pollers (``workers.poller``: the sources file), in a thread and its pool;
 - ``http``: the HTTP app (``workers.http``: POST /events), uvicorn in a thread.
 
 ``alerts run`` runs every role; ``alerts worker`` every role but ``http`` (two workers on one machine
@@ -34,13 +35,14 @@ from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
 from workers.http import HttpServer, check_exposure, make_app
 from workers.periodic import Periodic
+from workers.poller import Poller
 
 log = logging.getLogger("alerts.service")
 
 #: Every role, in the order they start.
-ROLES = ("evaluate", "dispatch", "deliver", "schedule", "http")
+ROLES = ("evaluate", "dispatch", "deliver", "schedule", "poll", "http")
 #: What ``alerts worker`` runs without --role.
-WORKER_ROLES = ROLES[:4]
+WORKER_ROLES = ROLES[:5]
 
 
 def report_rules(rs: RuleSet, settings: Settings) -> None:
@@ -82,6 +84,9 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     if "schedule" in wanted:
         periodic = Periodic(client, settings, holder.current, delivery, dispatcher)
         threads.append(threading.Thread(target=periodic.run, args=(stop,), name="periodic", daemon=True))
+    if "poll" in wanted:
+        poller = Poller(client, settings)
+        threads.append(threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True))
     http = None
     if "http" in wanted:
         check_exposure(settings)

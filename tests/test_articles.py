@@ -13,7 +13,8 @@ import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import cast
+from types import FrameType
+from typing import Any, cast
 
 import pytest
 import redis
@@ -386,3 +387,50 @@ def test_a_text_longer_than_an_events_body_is_left_out_not_cut() -> None:
     assert "body" not in news and news["headline"] == "Long report" and len(quotes) == 1
     news, _, _ = events_for("Short report\n\nDemand was steady.", CATALOG, date(2025, 3, 12), TZ)
     assert news["body"] == "Short report\n\nDemand was steady." and news["published_at"] == "2025-03-12"
+
+
+# --- adversarial input: linear work, no false quote ---------------------------------------------------------
+
+def _pathological_line(size: int) -> str:
+    """One line without a sentence end: products, amounts, changes, dates, a forecast word, long number runs, stray
+    tags (plain text: the first of them is not one that makes it HTML)."""
+    piece = ("pr-nd oxide rose 1,500 yuan/mt versus terbium oxide at 7,180 yuan/kg on march 11 and "
+             "氧化镝上涨1.2万元/吨 "
+             "while analysts expect 450,000 yuan/mt and " + ",".join(["123"] * 40) + " yuan/mt <span><b><i unclosed ")
+    return "Headline\n\n" + (piece * (size // len(piece) + 1))[:size]
+
+
+def _lines_run(text: str) -> int:
+    """Python lines run in alerts.ingest while reading ``text``: a measure of work that does not depend on the
+    machine (a per-amount rescan of a long sentence makes it grow with the square of the length)."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:  # sys.settrace wants its own TraceFunction
+        nonlocal count
+        if "alerts/ingest" not in frame.f_code.co_filename:
+            return None
+        if event == "line":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        read(text, date(2025, 3, 12))
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_a_pathological_200_kb_line_gives_no_false_quote() -> None:
+    text = _pathological_line(200_000)
+    quotes, skipped = read(text, date(2025, 3, 12))
+    assert quotes == []  # every amount is in one sentence with a forecast word: nothing is a price
+    assert [len(s.sentence) for s in skipped] == [len(text) - len("Headline\n\n")]
+    assert "a forecast, not a price" in skipped[0].why
+    html = "<html><body>" + "<div><p><b>" * 20_000 + "Pr-Nd oxide was 444,000 yuan/mt" + "<p><a href='x'" * 20_000
+    assert read(html, date(2025, 3, 12))[0] == []  # nested and unclosed tags: no date, no quote
+
+
+def test_reading_work_grows_linearly_with_a_long_sentence() -> None:
+    small, large = _lines_run(_pathological_line(25_000)), _lines_run(_pathological_line(100_000))
+    assert large < 6 * small, (small, large)  # 4 times the text: about 4 times the work, not 16

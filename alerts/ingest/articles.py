@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -94,6 +95,7 @@ def _num(text: str) -> float:
 
 def _amounts(s: str, dates: list[DateMention]) -> list[_Amount]:
     out = []
+    date_starts = [d.start for d in dates]
     for m in _AMOUNT.finditer(s):
         if m.group("pcur"):
             cur, mass = m.group("pcur").lower(), m.group("pmass").lower()
@@ -111,7 +113,7 @@ def _amounts(s: str, dates: list[DateMention]) -> list[_Amount]:
         a = _Amount(m.start(), m.end(), lo * scale, hi * scale if hi is not None else None, unit)
         tail = s[max(0, m.start() - 6):m.start()]
         pair = _PAIRED.search(s, max(0, m.start() - 60), m.start()) if _PAIR_CUE.search(tail) else None
-        if pair is not None and any(d.start <= pair.start("first") < d.end for d in dates):
+        if pair is not None and _inside(dates, date_starts, pair.start("first")):
             pair = None  # "on December 31 and 410,000 yuan/mt": the day of a date
         if hi is None and pair is not None:
             if pair.group("between"):  # "between 420,000 and 425,000 yuan/mt": a range
@@ -120,6 +122,12 @@ def _amounts(s: str, dates: list[DateMention]) -> list[_Amount]:
                 a.why_number = "two numbers before one unit: which is the price?"
         out.append(a)
     return out
+
+
+def _inside(dates: list[DateMention], starts: list[int], pos: int) -> bool:
+    """Whether ``pos`` is inside one of ``dates`` (sorted, not overlapping; ``starts`` their starts)."""
+    i = bisect_right(starts, pos) - 1
+    return i >= 0 and pos < dates[i].end
 
 
 _PAIR_CUE = re.compile(r"(?:and|or|&|和|与|或|、|/)\s*$")
@@ -163,8 +171,8 @@ _RELATIVE = re.compile(r"\b(?:(?:a|one|two|three|four|\d+) (?:day|week|month|qua
 _MONEY_CUE = re.compile(r"元|yuan|rmb|cny|usd|\$|¥|￥|dollar")
 _RESPECTIVELY = re.compile(r"\brespectively\b|分别")
 _CLAUSE = re.compile(r"[,，;；:：]")
-_DATE_AFTER = re.compile(r"^[\s,，(（]*(?:on|as of|as at|as on|at the close on|at close on|for|截至|于)?"
-                         r"\s*(?:the\s+)?$")
+_DATE_AFTER = re.compile(r"[\s,，(（]*(?:on|as of|as at|as on|at the close on|at close on|for|截至|于)?"
+                         r"\s*(?:the\s+)?")  # used with .fullmatch(s, pos, endpos): no copy of the text
 
 _BARE_EN = ("praseodymium-neodymium", "praseodymium neodymium", "pr-nd", "prnd", "ndpr", "nd-pr", "praseodymium",
             "neodymium", "dysprosium", "terbium", "lanthanum", "cerium", "gadolinium", "holmium", "didymium")
@@ -260,8 +268,18 @@ def article_hash(text: str) -> str:
 
 
 def quote_id(article: str, sentence: str, product: str, when: date) -> str:
-    h = hashlib.sha256(f"{article}\x1f{sentence}\x1f{product}\x1f{when.isoformat()}".encode()).hexdigest()
-    return "art-" + h[:32]
+    return _quote_id(_sentence_hash(article, sentence), product, when)
+
+
+def _sentence_hash(article: str, sentence: str) -> hashlib._Hash:
+    """The hash of the part of a quote id its sentence's quotes share: a long sentence is hashed once."""
+    return hashlib.sha256(f"{article}\x1f{sentence}\x1f".encode())
+
+
+def _quote_id(sentence_hash: hashlib._Hash, product: str, when: date) -> str:
+    h = sentence_hash.copy()
+    h.update(f"{product}\x1f{when.isoformat()}".encode())
+    return "art-" + h.hexdigest()[:32]
 
 
 def extract(text: str, catalog: Catalog, article_date: date | None, tz: str, *,
@@ -339,20 +357,66 @@ def _sentence(orig: str, pattern: re.Pattern[str], by_key: dict[str, Product], p
     if _RESPECTIVELY.search(s):
         return [], [Skipped(orig, "'respectively': which price is which product is left to the reader")]
     prev: _Amount | None = None
-    words = _Words.of(s)
+    found = _Found.of(s, mentions, bares, dates)
     for a in amounts:
         lo = prev.end if prev else 0
-        _read_product(a, s, lo, mentions, bares, prev, topic)
-        _read_date(a, s, lo, dates, prev, article_date, today)
-        _read_kind(a, s, lo, words)
+        _read_product(a, lo, found, prev, topic)
+        _read_date(a, s, lo, found, prev, article_date, today)
+        _read_kind(a, s, lo, found)
         prev = a
     return _quotes(orig, amounts, ahash, source)
 
 
-def _read_product(a: _Amount, s: str, lo: int, mentions: list[tuple[int, int, Product]], bares: list[tuple[int, str]],
-                  prev: _Amount | None, topic: Product | None) -> None:
-    here = {p.key: p for st, _, p in mentions if lo <= st < a.start}
-    bare = [b for st, b in bares if lo <= st < a.start]
+@dataclass(frozen=True)
+class _Found:
+    """What one sentence names, found once, each list in text order; the words between two positions are a
+    slice found by bisection, so a sentence of many amounts is read in n log n, not n²."""
+    mentions: list[tuple[int, int, Product]]  # (start, end, product)
+    mention_starts: list[int]
+    bares: list[tuple[int, str]]  # (start, element name)
+    bare_starts: list[int]
+    dates: list[DateMention]
+    date_starts: list[int]
+    keywords: list[tuple[int, int, bool]]  # (start, end, is a change word): change and price words
+    keyword_ends: list[int]
+    clauses: list[int]  # the ends of clause breaks
+    forecasts: list[int]  # the starts of forecast words
+    relatives: list[tuple[int, int]]  # (start, end) of relative days: "a week earlier", "上周"
+
+    @classmethod
+    def of(cls, s: str, mentions: list[tuple[int, int, Product]], bares: list[tuple[int, str]],
+           dates: list[DateMention]) -> _Found:
+        keywords = [(m.start(), m.end(), bool(m.group("ce") or m.group("cc"))) for m in _KEYWORD.finditer(s)]
+        return cls(mentions, [m[0] for m in mentions], bares, [b[0] for b in bares], dates, [d.start for d in dates],
+                   keywords, [k[1] for k in keywords], [m.end() for m in _CLAUSE.finditer(s)],
+                   [m.start() for m in _FORECAST.finditer(s)], [m.span() for m in _RELATIVE.finditer(s)])
+
+    def products_in(self, lo: int, hi: int) -> dict[str, Product]:
+        """The products named from ``lo`` to before ``hi``, by key, in text order."""
+        found = self.mentions[bisect_left(self.mention_starts, lo):bisect_left(self.mention_starts, hi)]
+        return {p.key: p for _, _, p in found}
+
+    def bares_in(self, lo: int, hi: int) -> list[str]:
+        return [b for _, b in self.bares[bisect_left(self.bare_starts, lo):bisect_left(self.bare_starts, hi)]]
+
+    def dates_in(self, lo: int, hi: int) -> list[DateMention]:
+        return self.dates[bisect_left(self.date_starts, lo):bisect_left(self.date_starts, hi)]
+
+    def clause_end(self, pos: int) -> int:
+        """Where the clause break after ``pos`` is (its position, not its end), else the sentence's end."""
+        i = bisect_right(self.clauses, pos)
+        return self.clauses[i] - 1 if i < len(self.clauses) else -1
+
+    def relative_in(self, lo: int, hi: int) -> bool:
+        """Whether a relative day is written from ``lo`` to before ``hi``."""
+        i = bisect_left(self.relatives, (lo, -1))
+        return i < len(self.relatives) and bool(self.relatives[i][1] <= hi)
+
+
+def _read_product(a: _Amount, lo: int, found: _Found, prev: _Amount | None, topic: Product | None) -> None:
+    mentions = found.mentions
+    here = found.products_in(lo, a.start)
+    bare = found.bares_in(lo, a.start)
     if len(here) > 1:
         a.why_product = "ambiguous product: " + " and ".join(p.name for p in here.values()) + " before one price"
         return
@@ -380,21 +444,23 @@ def _read_product(a: _Amount, s: str, lo: int, mentions: list[tuple[int, int, Pr
     a.product = product
 
 
-def _read_date(a: _Amount, s: str, lo: int, dates: list[DateMention], prev: _Amount | None,
+def _read_date(a: _Amount, s: str, lo: int, found: _Found, prev: _Amount | None,
                article_date: date | None, today: date) -> None:
-    after = next((d for d in dates if d.start >= a.end), None)
+    dates = found.dates
+    i = bisect_left(found.date_starts, a.end)
+    after = dates[i] if i < len(dates) else None
     chosen: DateMention | None = None
-    if after is not None and _DATE_AFTER.match(s[a.end:after.start]):
+    if after is not None and _DATE_AFTER.fullmatch(s, a.end, after.start):
         chosen = after
         a.used_date_end = after.end
     else:
-        brk = _CLAUSE.search(s, a.end)
-        if _RELATIVE.search(s, a.end, brk.start() if brk else len(s)) or (
+        brk = found.clause_end(a.end)
+        if found.relative_in(a.end, brk if brk >= 0 else len(s)) or (
                 prev is not None and _RELATIVE.search(s, lo, a.start)):
             a.why_date = "a relative date (a week earlier, last month, 上周 ...): which day?"
             return
         used = prev.used_date_end if prev else -1
-        before = [d for d in dates if lo <= d.start < a.start and d.start >= used]
+        before = found.dates_in(max(lo, used), a.start)
         distinct = {(d.year, d.month, d.day, d.today) for d in before}
         if len(distinct) > 1:
             a.why_date = "ambiguous date: more than one date before the price"
@@ -413,28 +479,14 @@ def _read_date(a: _Amount, s: str, lo: int, dates: list[DateMention], prev: _Amo
     a.when, a.why_date = resolve_date(chosen, article_date, today)
 
 
-@dataclass(frozen=True)
-class _Words:
-    """The change and price words, clause breaks and forecast words of one sentence, found once."""
-    keywords: list[tuple[int, int, bool]]  # (start, end, is a change word)
-    clauses: list[int]  # the ends of clause breaks
-    forecasts: list[int]  # the starts of forecast words
-
-    @classmethod
-    def of(cls, s: str) -> _Words:
-        return cls([(m.start(), m.end(), bool(m.group("ce") or m.group("cc"))) for m in _KEYWORD.finditer(s)],
-                   [m.end() for m in _CLAUSE.finditer(s)], [m.start() for m in _FORECAST.finditer(s)])
-
-
-def _read_kind(a: _Amount, s: str, lo: int, words: _Words) -> None:
-    last = None
-    for st, en, change in words.keywords:
-        if st >= lo and en <= a.start:
-            last = change
+def _read_kind(a: _Amount, s: str, lo: int, found: _Found) -> None:
+    i = bisect_right(found.keyword_ends, a.start) - 1  # the last word before it (words do not overlap)
+    last = found.keywords[i][2] if i >= 0 and found.keywords[i][0] >= lo else None
     if last or (a.start > 0 and s[a.start - 1] in "+-−") or _AFTER_CHANGE.match(s, a.end):
         a.kind = "change"
-    clause_end = next((c for c in words.clauses if c > a.end), len(s) + 1) - 1
-    if any(f < clause_end for f in words.forecasts):  # before it, or after it in its clause
+    brk = found.clause_end(a.end)
+    clause_end = brk if brk >= 0 else len(s)
+    if found.forecasts and found.forecasts[0] < clause_end:  # before it, or after it in its clause
         a.kind = "forecast"
     elif _EX_VAT.search(s, lo, a.start) or _EX_VAT.match(s, a.end):
         a.kind = "ex-vat"
@@ -444,6 +496,7 @@ def _quotes(s: str, amounts: list[_Amount], ahash: str, source: str) -> tuple[li
     quotes: list[Quote] = []
     whys: list[str] = []
     merged: set[int] = set()
+    sentence_hash: hashlib._Hash | None = None
     prices = [a for a in amounts if a.kind == "price"]
     for i, a in enumerate(prices):  # a range and its average (before or after it): one quote
         if a.high is None:
@@ -474,8 +527,9 @@ def _quotes(s: str, amounts: list[_Amount], ahash: str, source: str) -> tuple[li
             whys.append(f"{format_price(price)} {a.product.unit} is outside the usual range of {a.product.name} "
                         f"({format_price(typical[0])}-{format_price(typical[1])}): a unit slip?")
             continue
+        sentence_hash = sentence_hash or _sentence_hash(ahash, s)
         quotes.append(Quote(a.product.name, price, str(a.product.unit), a.when, s,
-                            quote_id(ahash, s, a.product.name, a.when), source, lo_v, hi_v))
+                            _quote_id(sentence_hash, a.product.name, a.when), source, lo_v, hi_v))
     for a in amounts:
         if a.kind == "forecast":
             whys.append("a forecast, not a price")

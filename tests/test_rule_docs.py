@@ -15,23 +15,33 @@ import pytest
 import yaml
 
 from alerts.evaluate.ruletest import report, run_file
+from alerts.ingest.sources import parse_sources
 from alerts.rules.checks import warnings
 from alerts.rules.load import load_rules
 from tests.rule_docs import REPO, Block, all_blocks, example_files
 
 BLOCKS = all_blocks()
 RULE_TEST_BLOCKS = [b for b in BLOCKS if re.search(r"^tests:", b.text, re.MULTILINE)]
-RULE_FILE_BLOCKS = [b for b in BLOCKS if b not in RULE_TEST_BLOCKS]
+SOURCES_BLOCKS = [b for b in BLOCKS if re.search(r"^sources:", b.text, re.MULTILINE)]
+RULE_FILE_BLOCKS = [b for b in BLOCKS if b not in RULE_TEST_BLOCKS and b not in SOURCES_BLOCKS]
 _WARNING = re.compile(r"#\s*warning:\s*(.+?)\s*$", re.MULTILINE)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def test_the_docs_have_their_blocks() -> None:
     assert {b.doc for b in BLOCKS} == {REPO / "README.md", REPO / "rules" / "README.md"}
-    assert len(RULE_FILE_BLOCKS) >= 15 and len(RULE_TEST_BLOCKS) == 1
+    assert len(RULE_FILE_BLOCKS) >= 15 and len(RULE_TEST_BLOCKS) == 1 and len(SOURCES_BLOCKS) == 1
     rules = [r for b in RULE_FILE_BLOCKS for r in yaml.safe_load(b.text).get("rules") or []]
     assert len(rules) >= 12 and {"prnd-oxide-450k", "export-licence-news", "prnd-alloy-premium"} <= {
         r["id"] for r in rules}
+
+
+@pytest.mark.parametrize("block", SOURCES_BLOCKS, ids=[b.name for b in SOURCES_BLOCKS])
+def test_every_sources_file_block_loads_without_problems(block: Block) -> None:
+    env = {name: "a-secret-for-the-test" for name in _ENV_REF.findall(block.text)}
+    sources = parse_sources(block.text, block.name, env)
+    assert [str(p) for p in sources.problems] == [], block.text
+    assert len(sources.sources) == len(yaml.safe_load(block.text)["sources"]) >= 1
 
 
 @pytest.mark.parametrize("block", RULE_FILE_BLOCKS, ids=[b.name for b in RULE_FILE_BLOCKS])

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -490,3 +493,26 @@ def test_poll_now_respects_another_pollers_lock(settings: Settings, client: redi
     assert store.take_lock(client, Keys(), src.name, "someone-else", 30)
     r: PollResult = poll_now(client, settings, src)
     assert r.error is not None and "another poller" in r.error and feed.requests == []
+
+
+def test_alerts_worker_role_poll_runs_the_pollers(settings: Settings, client: redis.Redis, feed: FeedServer,
+                                                   tmp_path: Path) -> None:
+    feed.routes["/p"] = Route(json.dumps(PRICES).encode(), etag='"1"')
+    path = tmp_path / "sources.yaml"
+    missing = subprocess.run([sys.executable, "-m", "workers.cli", "worker", "--role", "poll"],
+                             env=env_for(settings, ALERTS_SOURCES_FILE=str(path)), capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"alerts: --role poll: the sources file {path} (ALERTS_SOURCES_FILE, from {Path.cwd()}) does not exist"]
+    path.write_text(f"sources:\n  - {{name: v, kind: json, url: '{feed.url('/p')}', every: 1h,"
+                    " map: {product: name, price: avg, as_of: date}}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "poll"],
+                            env=env_for(settings, ALERTS_SOURCES_FILE=str(path)), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(stream_events(client)) == 2, 30, "the worker's poller to publish")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "source v: 2 new events published" in err

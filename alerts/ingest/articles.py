@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 from alerts.catalog import Catalog, Product, product_key
 from alerts.events import MAX_BODY, MAX_HEADLINE
 from alerts.ingest.article_text import (
+    Article,
     DateMention,
     article_date_of,
     date_mentions,
@@ -288,7 +289,11 @@ def extract(text: str, catalog: Catalog, article_date: date | None, tz: str, *,
 
     ``article_date`` gives the year of dates written without one (None: the article's own date, if it
     states one); ``tz`` is the time zone of "today" when the article has no date (no quote is dated after)."""
-    article = read_article(text)
+    return _extract(read_article(text), catalog, article_date, tz, source)
+
+
+def _extract(article: Article, catalog: Catalog, article_date: date | None, tz: str,
+             source: str) -> tuple[list[Quote], list[Skipped]]:
     if article_date is None:
         article_date = article_date_of(article)
     today = datetime.now(ZoneInfo(tz)).date()
@@ -357,7 +362,7 @@ def _sentence(orig: str, pattern: re.Pattern[str], by_key: dict[str, Product], p
     if _RESPECTIVELY.search(s):
         return [], [Skipped(orig, "'respectively': which price is which product is left to the reader")]
     prev: _Amount | None = None
-    found = _Found.of(s, mentions, bares, dates)
+    found = _Found(s, mentions, bares, dates)
     for a in amounts:
         lo = prev.end if prev else 0
         _read_product(a, lo, found, prev, topic)
@@ -367,29 +372,31 @@ def _sentence(orig: str, pattern: re.Pattern[str], by_key: dict[str, Product], p
     return _quotes(orig, amounts, ahash, source)
 
 
-@dataclass(frozen=True)
 class _Found:
-    """What one sentence names, found once, each list in text order; the words between two positions are a
-    slice found by bisection, so a sentence of many amounts is read in n log n, not n²."""
-    mentions: list[tuple[int, int, Product]]  # (start, end, product)
-    mention_starts: list[int]
-    bares: list[tuple[int, str]]  # (start, element name)
-    bare_starts: list[int]
-    dates: list[DateMention]
-    date_starts: list[int]
-    keywords: list[tuple[int, int, bool]]  # (start, end, is a change word): change and price words
-    keyword_ends: list[int]
-    clauses: list[int]  # the ends of clause breaks
-    forecasts: list[int]  # the starts of forecast words
-    relatives: list[tuple[int, int]]  # (start, end) of relative days: "a week earlier", "上周"
+    """What one sentence names, found once, each list in text order: the words between two positions are a
+    slice found by bisection, and the clause break and relative day after a position are searched for from
+    there only when the last search (from an earlier position: amounts are read in text order) does not tell.
+    So a sentence of many amounts is read in n log n, not n²."""
 
-    @classmethod
-    def of(cls, s: str, mentions: list[tuple[int, int, Product]], bares: list[tuple[int, str]],
-           dates: list[DateMention]) -> _Found:
-        keywords = [(m.start(), m.end(), bool(m.group("ce") or m.group("cc"))) for m in _KEYWORD.finditer(s)]
-        return cls(mentions, [m[0] for m in mentions], bares, [b[0] for b in bares], dates, [d.start for d in dates],
-                   keywords, [k[1] for k in keywords], [m.end() for m in _CLAUSE.finditer(s)],
-                   [m.start() for m in _FORECAST.finditer(s)], [m.span() for m in _RELATIVE.finditer(s)])
+    __slots__ = ("_brk", "_brk_from", "_rel", "_rel_from", "bare_starts", "bares", "date_starts", "dates",
+                 "first_forecast", "keyword_ends", "keywords", "mention_starts", "mentions", "s")
+
+    def __init__(self, s: str, mentions: list[tuple[int, int, Product]], bares: list[tuple[int, str]],
+                 dates: list[DateMention]) -> None:
+        self.s = s
+        self.mentions = mentions  # (start, end, product)
+        self.mention_starts = [m[0] for m in mentions]
+        self.bares = bares  # (start, element name)
+        self.bare_starts = [b[0] for b in bares]
+        self.dates = dates
+        self.date_starts = [d.start for d in dates]
+        #: (start, end, is a change word) of the change and price words
+        self.keywords = [(m.start(), m.end(), bool(m.group("ce") or m.group("cc"))) for m in _KEYWORD.finditer(s)]
+        self.keyword_ends = [k[1] for k in self.keywords]
+        forecast = _FORECAST.search(s)
+        self.first_forecast = forecast.start() if forecast else len(s) + 1
+        self._brk_from, self._brk = len(s) + 1, -1
+        self._rel_from, self._rel = len(s) + 1, (-1, -1)
 
     def products_in(self, lo: int, hi: int) -> dict[str, Product]:
         """The products named from ``lo`` to before ``hi``, by key, in text order."""
@@ -403,14 +410,18 @@ class _Found:
         return self.dates[bisect_left(self.date_starts, lo):bisect_left(self.date_starts, hi)]
 
     def clause_end(self, pos: int) -> int:
-        """Where the clause break after ``pos`` is (its position, not its end), else the sentence's end."""
-        i = bisect_right(self.clauses, pos)
-        return self.clauses[i] - 1 if i < len(self.clauses) else -1
+        """Where the first clause break at or after ``pos`` is, else the sentence's end."""
+        if not (self._brk_from <= pos and (self._brk < 0 or self._brk >= pos)):
+            m = _CLAUSE.search(self.s, pos)
+            self._brk_from, self._brk = pos, (m.start() if m else -1)
+        return self._brk if self._brk >= 0 else len(self.s)
 
     def relative_in(self, lo: int, hi: int) -> bool:
-        """Whether a relative day is written from ``lo`` to before ``hi``."""
-        i = bisect_left(self.relatives, (lo, -1))
-        return i < len(self.relatives) and bool(self.relatives[i][1] <= hi)
+        """Whether a relative day ("a week earlier", "上周") is written from ``lo`` to before ``hi``."""
+        if not (self._rel_from <= lo and (self._rel[0] < 0 or self._rel[0] >= lo)):
+            m = _RELATIVE.search(self.s, lo)
+            self._rel_from, self._rel = lo, (m.span() if m else (-1, -1))
+        return 0 <= self._rel[0] and self._rel[1] <= hi
 
 
 def _read_product(a: _Amount, lo: int, found: _Found, prev: _Amount | None, topic: Product | None) -> None:
@@ -454,8 +465,7 @@ def _read_date(a: _Amount, s: str, lo: int, found: _Found, prev: _Amount | None,
         chosen = after
         a.used_date_end = after.end
     else:
-        brk = found.clause_end(a.end)
-        if found.relative_in(a.end, brk if brk >= 0 else len(s)) or (
+        if found.relative_in(a.end, found.clause_end(a.end)) or (
                 prev is not None and _RELATIVE.search(s, lo, a.start)):
             a.why_date = "a relative date (a week earlier, last month, 上周 ...): which day?"
             return
@@ -484,9 +494,7 @@ def _read_kind(a: _Amount, s: str, lo: int, found: _Found) -> None:
     last = found.keywords[i][2] if i >= 0 and found.keywords[i][0] >= lo else None
     if last or (a.start > 0 and s[a.start - 1] in "+-−") or _AFTER_CHANGE.match(s, a.end):
         a.kind = "change"
-    brk = found.clause_end(a.end)
-    clause_end = brk if brk >= 0 else len(s)
-    if found.forecasts and found.forecasts[0] < clause_end:  # before it, or after it in its clause
+    if found.first_forecast < found.clause_end(a.end):  # a forecast word before it, or after it in its clause
         a.kind = "forecast"
     elif _EX_VAT.search(s, lo, a.start) or _EX_VAT.match(s, a.end):
         a.kind = "ex-vat"
@@ -562,7 +570,7 @@ def events_for(text: str, catalog: Catalog, article_date: date | None, tz: str, 
     text, left out when longer than MAX_BODY: an event is never cut to fit), and its quotes."""
     article = read_article(text)
     when = article_date or article_date_of(article)
-    quotes, skipped = extract(text, catalog, when, tz, source=source)
+    quotes, skipped = _extract(article, catalog, when, tz, source)
     news: dict[str, Any] = {"type": "news", "headline": article.headline[:MAX_HEADLINE] or "(untitled article)",
                             "source": source, "id": "art-" + article_hash(article.text)[:32]}
     if len(article.text) <= MAX_BODY:

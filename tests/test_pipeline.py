@@ -160,8 +160,11 @@ def test_without_token_slack_goes_to_console(client: redis.Redis, settings: Sett
     write_rules(rules_dir, RULES)
     p = Pipeline(client, settings)
     p.run(quote(455_000, "2025-02-25"))
-    out = capsys.readouterr().out
-    assert "(Slack not configured) slack:#rare-earths [prnd-oxide-450k] Pr-Nd oxide 455,000 CNY/t" in out
+    lines = capsys.readouterr().out.splitlines()
+    # one line for the alert's two targets (Slack's stand-in and the console), naming both
+    (line,) = [x for x in lines if "[prnd-oxide-450k]" in x]
+    assert "ALERT WARNING [prnd-oxide-450k] Pr-Nd oxide 455,000 CNY/t" in line
+    assert line.endswith("-> slack:#rare-earths (Slack not configured), console")
 
 
 def test_digest_targets_are_kept_and_email_without_relay_goes_to_console(
@@ -177,7 +180,9 @@ digests:
     p = Pipeline(client, settings)
     p.run(quote(6475, "2025-02-28", product="Tb oxide", unit="CNY/kg"))
     assert client.llen("alerts:outbox:digest:desk-daily") == 1
-    assert "(email not configured) email:desk@example.com [tb]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[tb] terbium oxide 6,475 CNY/kg" in out and out.count("[tb]") == 1
+    assert out.rstrip().endswith("-> email:desk@example.com (email not configured)")
     stored = json.loads(client.lindex("alerts:outbox:digest:desk-daily", 0))  # type: ignore[arg-type]
     assert stored["price"] == 6475 and stored["product"] == "terbium oxide"
 

@@ -133,7 +133,7 @@ class Evaluator:
                 break
         self.owned.add(shard)
         self.needs_pending.add(shard)
-        log.info("%s owns shard %d", self.name, shard)
+        log.debug("%s owns shard %d", self.name, shard)
 
     def _drop(self, shard: int) -> None:
         self.owned.discard(shard)

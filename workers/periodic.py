@@ -108,7 +108,10 @@ class Periodic:
         self.keys = Keys(settings.key_prefix)
         self.rules = rules
         self.delivery = delivery
-        self.rq_scheduler = RQScheduler([settings.queue_name], connection=client, serializer=JSONSerializer)
+        # rq logs each lock it takes at INFO: a detail, shown with --verbose only
+        rq_level = logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.WARNING
+        self.rq_scheduler = RQScheduler([settings.queue_name], connection=client, serializer=JSONSerializer,
+                                        logging_level=rq_level)
         self.started = StartedJobRegistry(settings.queue_name, connection=client, serializer=JSONSerializer)
         self.jobs = [
             Job("rq-scheduled", RQ_SCHEDULED_EVERY, self.rq_scheduled),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -57,7 +56,6 @@ def report_rules(rs: RuleSet, settings: Settings) -> None:
             t.kind == "slack" for rules in rs.by_id.values() for r in rules for t in r.targets):
         msg = "ALERTS_SLACK_BOT_TOKEN is not set: Slack targets are printed to the console instead"
         log.warning(msg)
-        print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
 def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,

@@ -103,7 +103,10 @@ def send_digest(store: DigestStore, settings: Settings, rules: RuleSet, name: st
     prices = {**state.get("prices", {}), **shown}  # a digest that does not show a product keeps its baseline
     store.sent(name, count, {"slot": slot or state.get("slot", ""), "sent_at": now, "count": count,
                              "prices": prices})
-    log.info("digest %s (%s): %s", name, slot, f"sent with {count} alerts" if count or d.send_empty else "empty")
+    if count or d.send_empty:
+        log.info("digest %s (%s): sent with %d alerts", name, slot, count)
+    else:
+        log.debug("digest %s (%s): empty, not sent", name, slot)
     return f"sent with {count} alerts" if count or d.send_empty else "nothing to send"
 
 

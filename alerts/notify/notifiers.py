@@ -31,15 +31,11 @@ class Notifiers:
 
     def for_target(self, t: Target) -> Notifier:
         s = self.settings
-        if t.kind == "console":
-            return ConsoleNotifier()
+        if self.on_console(t) is not None:
+            return ConsoleNotifier(self.on_console)
         if t.kind == "slack":
-            if s.slack_bot_token is None:
-                return ConsoleNotifier(prefix=f"(Slack not configured) {t} ")
             return SlackNotifier.for_settings(s, self.store)
         if t.kind == "email":
-            if s.smtp_host is None:
-                return ConsoleNotifier(prefix=f"(email not configured) {t} ")
             return EmailNotifier(s)
         if t.kind == "webhook":
             config = self.webhooks().get(t.value)
@@ -49,6 +45,17 @@ class Notifiers:
         if t.kind == "digest":
             return DigestNotifier(self.store)
         raise PermanentDeliveryError(str(t), "no notifier for this target")
+
+    def on_console(self, t: Target) -> str | None:
+        """How a target printed on the console is shown there ("" for ``console``, a note for Slack or email
+        standing in there because they are not configured); None for a target that is not printed."""
+        if t.kind == "console":
+            return ""
+        if t.kind == "slack" and self.settings.slack_bot_token is None:
+            return "Slack not configured"
+        if t.kind == "email" and self.settings.smtp_host is None:
+            return "email not configured"
+        return None
 
     def tell_ops(self, text: str) -> None:
         """A plain notice to ALERTS_OPS_SLACK_CHANNEL, when it is set and Slack is configured; a failure to

@@ -53,6 +53,13 @@ def _require_rules_dir(settings: Settings, demo: bool = False) -> None:
                       "folder of your rule files (`alerts rules check DIR` checks one)")
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's own key prefix and queue (``{prefix}-demo``): it never mixes with real data, and
+    ``backtest``, ``rules explain`` and ``digest preview`` read it with ``--demo``."""
+    return settings.model_copy(update={"key_prefix": f"{settings.key_prefix}-demo",
+                                       "queue_name": f"{settings.queue_name}-demo"})
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from workers.service import serve
 
@@ -60,8 +67,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _setup_logging(args.verbose)
     after = None
     if args.demo:
-        settings = settings.model_copy(update={"key_prefix": f"{settings.key_prefix}-demo",
-                                               "queue_name": f"{settings.queue_name}-demo"})
+        settings = demo_settings(settings)
     with redis_for(settings) as client:
         if args.demo:
             for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
@@ -273,6 +279,8 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.store.keys import Keys
     from alerts.store.state import load_states
 
+    if args.demo:
+        settings = demo_settings(settings)
     rules = load_rules(settings.rules_dir, timezone=settings.timezone)
     compiled = rules.by_id.get(args.id)
     if compiled is None:
@@ -361,6 +369,8 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.store.digests import DigestStore
     from alerts.store.keys import Keys
 
+    if args.demo:
+        settings = demo_settings(settings)
     rules = load_rules(settings.rules_dir, timezone=settings.timezone)
     if args.name not in rules.digests:
         print(f"no digest {args.name!r} in {settings.rules_dir}", file=sys.stderr)
@@ -390,6 +400,8 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.store.history import stored_events
     from alerts.store.keys import Keys
 
+    if args.demo:
+        settings = demo_settings(settings)
     rules = load_rules(Path(args.rules) if args.rules else settings.rules_dir, timezone=settings.timezone)
     for p in rules.problems:
         print(p, file=sys.stderr)
@@ -542,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(func=cmd_rules_check)
     exp = rsub.add_parser("explain", help="a rule's current state per product: why it did or did not fire")
     exp.add_argument("id")
+    exp.add_argument("--demo", action="store_true", help="the state `alerts run --demo` left (its own key prefix)")
     exp.set_defaults(func=cmd_rules_explain)
     res = rsub.add_parser("resume", help="resume a rule the circuit breaker paused")
     res.add_argument("id")
@@ -552,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     dg = sub.add_parser("digest", help="send a digest now, or preview it without sending or consuming anything")
     dg.add_argument("action", choices=("send", "preview"))
     dg.add_argument("name")
+    dg.add_argument("--demo", action="store_true", help="the digest `alerts run --demo` queued (its own key prefix)")
     dg.set_defaults(func=cmd_digest)
     fl = sub.add_parser("failed", help="deliveries that failed for good; `retry ID...` or `retry --all` resends")
     fl.add_argument("action", nargs="?", choices=("retry",))
@@ -574,6 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", type=_date, help="last day to replay")
     bt.add_argument("--events", help="a JSON Lines file ('-' for stdin) instead of the stored history")
     bt.add_argument("--format", choices=("text", "json"), default="text")
+    bt.add_argument("--demo", action="store_true",
+                    help="the history `alerts run --demo` stored (its own key prefix); ignored with --events")
     bt.set_defaults(func=cmd_backtest)
     return p
 

@@ -27,6 +27,7 @@ from alerts.rules.load import TEST_SUFFIXES, in_file_order, load_catalog, load_r
 from alerts.settings import Settings, load_settings, print_warning
 from alerts.store.publish import Publisher
 from alerts.store.server import redis_for
+from workers.cli_ops import add_ops_commands
 from workers.cli_sources import add_source_commands
 
 #: Seconds between two events of the demo feed, so alerts appear one after another.
@@ -582,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     art.add_argument("--source", help="the events' source (default: the URL's host, else 'article')")
     art.set_defaults(func=cmd_ingest_article)
     add_source_commands(sub)
+    add_ops_commands(sub)
     bt = sub.add_parser("backtest", help="replay history through the rules without sending anything")
     bt.add_argument("--rules", help="rules directory or file (default ALERTS_RULES_DIR)")
     bt.add_argument("--from", dest="start", type=_date, help="first day to report alerts for")

@@ -57,10 +57,13 @@ class Composer:
         self.name = name or consumer_name("composer")
         self.token = self.name.encode()
         self.steps = 0
+        #: whether this process holds the stage's lease (as of its last renewal)
+        self.holding = False
 
     def hold_lease(self) -> bool:
         ttl_ms = int(self.settings.lease_seconds * 1000)
-        return renew(self.client, self.keys.composite_lease, self.token, ttl_ms, take_if_free=True)
+        self.holding = renew(self.client, self.keys.composite_lease, self.token, ttl_ms, take_if_free=True)
+        return self.holding
 
     def step(self, now: float | None = None) -> list[Alert]:
         """Advance every spread and all_of rule as far as its inputs allow. ``now``: the wall clock the

@@ -180,6 +180,8 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
                           why=exc.reason)
         if not job.retries_left:
             _failed(client, keys, d, job, alert, target, exc, permanent=False)
+            raise
+        store.note(a.id, target, "retrying", exc.reason)
         log.warning("delivery of %s to %s failed, will retry: %s", a.id, target, exc.reason)
         raise
     else:  # recorded before the send lock goes: a second copy of the job then sees the marker
@@ -210,6 +212,9 @@ def _defer(job: Job, d: Delivery, alert: dict[str, Any], target: str, seconds: f
                      job_id=f"{base}__{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
                      job_timeout=JOB_TIMEOUT, on_failure=ON_FAILURE,
                      retry=retry_policy(settings), description=job.description)
+    next_try = datetime.now(ZoneInfo(settings.timezone)) + timedelta(seconds=seconds)
+    DeliveryStore(job.connection, Keys(settings.key_prefix)).note(
+        str(alert.get("id")), target, "held", f"{why}; next try {next_try:%Y-%m-%d %H:%M:%S}")
     log.info("delivery of %s to %s rescheduled in %.1fs (%s)", alert.get("id"), target, seconds, why)
     return f"rescheduled in {seconds:.1f}s ({why})"
 
@@ -244,6 +249,7 @@ def retry_policy(settings: Settings) -> Retry:
 def _failed(client: redis.Redis, keys: Keys, d: Delivery, job: Job, alert: dict[str, Any], target: str,
             exc: DeliveryError, permanent: bool) -> None:
     failure_id = job.id.split("__", 1)[0]
+    DeliveryStore(client, keys).note(str(alert.get("id")), target, "failed", exc.reason)
     if not failures.record(client, keys, failure_id, alert, target, exc.reason, permanent):
         return  # kept and told already
     log.error("delivery of %s to %s failed%s: %s", alert.get("id"), target, " for good" if permanent else "",

@@ -27,11 +27,13 @@ import redis
 from alerts.rules.compiled import RuleSet
 from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
+from alerts.store.keys import Keys
 from alerts.store.streams import consumer_name
 from workers.composer import Composer
 from workers.deliver import Delivery, DeliveryWorker
 from workers.dispatch import Dispatcher, make_queue
 from workers.evaluator import Evaluator
+from workers.heartbeat import Heartbeat
 from workers.http import HttpServer, check_exposure, make_app
 from workers.periodic import Periodic
 from workers.poller import Poller
@@ -71,24 +73,36 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     log.info("roles: %s", ", ".join(r for r in ROLES if r in wanted))
     stop = threading.Event()
     threads = [threading.Thread(target=holder.watch, args=(stop,), name="rules-watch", daemon=True)]
+    doing: dict[str, Callable[[], str]] = {}  # role -> what it owns or does now, for its heartbeat
     if "evaluate" in wanted:
         evaluator = Evaluator(client, settings, holder.current)
         threads.append(threading.Thread(target=evaluator.run, args=(stop,), name="evaluator", daemon=True))
         composer = Composer(client, settings, holder.current)
         threads.append(threading.Thread(target=composer.run, args=(stop,), name="composer", daemon=True))
+        doing["evaluate"] = lambda: _evaluating(evaluator, composer)
     dispatcher = Dispatcher(client, settings) if "dispatch" in wanted else None
     if dispatcher is not None:
         threads.append(threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True))
+        doing["dispatch"] = lambda: "alert stream -> delivery jobs"
+    worker: list[DeliveryWorker] = []
+    if "deliver" in wanted:
+        doing["deliver"] = lambda: _delivering(worker)
     if "schedule" in wanted:
         periodic = Periodic(client, settings, holder.current, delivery, dispatcher)
         threads.append(threading.Thread(target=periodic.run, args=(stop,), name="periodic", daemon=True))
+        doing["schedule"] = lambda: "periodic jobs: retries, stale feeds, digests, trimming"
     if "poll" in wanted:
         poller = Poller(client, settings)
         threads.append(threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True))
+        doing["poll"] = lambda: (f"polling {', '.join(sorted(poller.running))}" if poller.running else
+                                 f"{len(poller.sources.sources) if poller.sources else 0} sources, none due")
     http = None
     if "http" in wanted:
         check_exposure(settings)
         http = HttpServer(make_app(client, settings, lambda: holder.current().catalog), settings)
+        doing["http"] = lambda: f"listening on {settings.http_host}:{http.port if http else settings.http_port}"
+    heartbeat = Heartbeat(client, Keys(settings.key_prefix), doing)
+    threads.append(threading.Thread(target=heartbeat.run, args=(stop,), name="heartbeat", daemon=True))
     for t in threads:
         t.start()
     if http is not None:
@@ -97,9 +111,9 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
         threading.Thread(target=after_start, name="after-start", daemon=True).start()
     try:
         if "deliver" in wanted:
-            worker = DeliveryWorker([make_queue(client, settings)], connection=client, delivery=delivery,
-                                    name=consumer_name("rq"))
-            worker.work(logging_level="WARNING", with_scheduler=False)
+            worker.append(DeliveryWorker([make_queue(client, settings)], connection=client, delivery=delivery,
+                                         name=consumer_name("rq")))
+            worker[0].work(logging_level="WARNING", with_scheduler=False)
         else:
             _wait_for_signal(stop)
     finally:
@@ -109,6 +123,18 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
         for t in threads:
             t.join(timeout=10)
         log.info("stopped")
+
+
+def _evaluating(evaluator: Evaluator, composer: Composer) -> str:
+    shards = ",".join(map(str, sorted(evaluator.owned))) or "none yet"
+    return f"shards {shards}" + ("; the event-time stage" if composer.holding else "")
+
+
+def _delivering(worker: list[DeliveryWorker]) -> str:
+    if not worker:
+        return "starting"
+    job = worker[0].get_current_job_id()
+    return f"job {job}" if job else "waiting for jobs"
 
 
 def _wait_for_signal(stop: threading.Event) -> None:

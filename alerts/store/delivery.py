@@ -8,9 +8,10 @@ Keys: ``P:delivered:{alert}:{target}`` (delivered), ``P:attempt:{alert}:{target}
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 
@@ -18,6 +19,15 @@ from alerts.model import Alert
 from alerts.store import pacing
 from alerts.store.keys import MARKER_TTL, Keys
 from alerts.store.locks import release
+
+#: Where a delivery stands, as ``alerts history`` shows it.
+Outcome = Literal["delivered", "held", "retrying", "failed"]
+#: Seconds an outcome is kept: as long as the alerts themselves (the alert stream's 90 days).
+OUTCOME_TTL = 90 * 86400
+
+
+def outcomes_key(keys: Keys, alert_id: str) -> str:
+    return f"{keys.prefix}:outcome:{alert_id}"
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -35,11 +45,41 @@ class DeliveryStore:
         return bool(self.client.exists(self.keys.delivered(alert_id, target)))
 
     def mark_delivered(self, alert_id: str, target: str) -> None:
-        """Delivered; the attempt marker goes with it, in one transaction."""
+        """Delivered; the attempt marker goes with it, in one transaction (and the outcome for history)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.delivered(alert_id, target), 1, ex=MARKER_TTL)
         pipe.delete(self.keys.attempt(alert_id, target))
+        self._note(pipe, alert_id, target, "delivered", None)
         pipe.execute()
+
+    # --- outcomes, for ``alerts history`` --------------------------------------------------------
+
+    def note(self, alert_id: str, target: str, status: Outcome, reason: str | None = None) -> None:
+        """Record where a delivery stands: held (quiet hours, pacing, a rate limit: with until when),
+        retrying or failed (with why). The latest outcome per target is kept for ``OUTCOME_TTL``."""
+        pipe = self.client.pipeline(transaction=False)
+        self._note(pipe, alert_id, target, status, reason)
+        pipe.execute()
+
+    def _note(self, pipe: redis.client.Pipeline, alert_id: str, target: str, status: Outcome,
+              reason: str | None) -> None:
+        key = outcomes_key(self.keys, alert_id)
+        pipe.hset(key, target, json.dumps({"status": status, "at": time.time(), "reason": reason}))
+        pipe.expire(key, OUTCOME_TTL)
+
+    def outcomes(self, alert_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """alert id -> target -> {"status", "at", "reason"} (one pipelined read)."""
+        pipe = self.client.pipeline(transaction=False)
+        for aid in alert_ids:
+            pipe.hgetall(outcomes_key(self.keys, aid))
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for aid, raw in zip(alert_ids, pipe.execute() if alert_ids else [], strict=True):
+            got = {}
+            for target, value in raw.items():
+                with contextlib.suppress(ValueError):
+                    got[target.decode()] = json.loads(value)
+            out[aid] = got
+        return out
 
     def attempt_began(self, alert_id: str, target: str) -> float | None:
         """When a send of this delivery began and never recorded its outcome (its worker died), or None."""

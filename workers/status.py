@@ -1,0 +1,308 @@
+"""``alerts status``: the health of a deployment at a glance, read from Redis (and the rule and sources files).
+
+Each finding is a ``Check`` (``ok``, ``warn`` or ``fail``); the deployment is healthy when none fails, and the
+command's exit status says so (a health check). What fails: Redis unreachable; an event or alert stream whose
+oldest unread or unacknowledged entry has waited more than ``STUCK_SECONDS`` (a stuck consumer group); a role
+that ran within the last hour with no live process now (a dead worker nobody replaced); no service process at
+all; a source whose last poll failed; a product whose latest quote is stale (by its stale-feed rule, else older
+than ``STALE_DEFAULT_SECONDS``); a rule paused by the circuit breaker; a rule file with an error. What warns:
+Redis without ``appendonly`` or with an eviction policy; a dead process whose roles others still run; deliveries
+failed for good; rq jobs in its failed registry. Every read is O(1) or O(log n) in the stored events (XINFO,
+XLEN, one XRANGE entry per stream, one hash per product): a million stored events cost no more than ten."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+import redis
+from croniter import croniter
+
+from alerts.durations import format_duration
+from alerts.evaluate.composite import evaluate_stale
+from alerts.ingest.sources import load_sources
+from alerts.rules.compiled import RuleSet
+from alerts.rules.load import load_rules
+from alerts.settings import Settings
+from alerts.store import failures, heartbeats
+from alerts.store import sources as source_store
+from alerts.store.breaker import paused_rules
+from alerts.store.digests import DigestStore
+from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.state import load_states
+from workers.dispatch import make_queue
+
+Level = Literal["ok", "warn", "fail"]
+#: An entry unread (or read and not acknowledged) this long (seconds) means its consumer group is stuck:
+#: a live evaluator or dispatcher takes entries within milliseconds.
+STUCK_SECONDS = 120.0
+#: A product without a stale-feed rule is marked stale when its latest quote is older than this (seconds):
+#: daily quotes, with a weekend and a holiday between two.
+STALE_DEFAULT_SECONDS = 4 * 86400.0
+#: The group that reads the alert stream (workers.dispatch).
+DISPATCH_GROUP = "dispatchers"
+
+
+@dataclass
+class Check:
+    level: Level
+    area: str
+    message: str
+
+
+@dataclass
+class Status:
+    checks: list[Check] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return not any(c.level == "fail" for c in self.checks)
+
+    def add(self, level: Level, area: str, message: str) -> None:
+        self.checks.append(Check(level, area, message))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "checks": [asdict(c) for c in self.checks], **self.data}
+
+
+def _ago(seconds: float) -> str:
+    return "just now" if seconds < 1 else f"{format_duration(max(1, seconds))} ago"
+
+
+def _id_time(entry_id: bytes | str) -> float:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0]) / 1000
+
+
+def collect(client: redis.Redis, settings: Settings, now: float | None = None,
+            rules: RuleSet | None = None) -> Status:
+    now = time.time() if now is None else now
+    st = Status()
+    keys = Keys(settings.key_prefix)
+    try:
+        _redis(client, st)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        st.add("fail", "redis", f"unreachable: {exc}")
+        st.data["redis"] = {"reachable": False}
+        return st
+    rs = rules if rules is not None else load_rules(settings.rules_dir, timezone=settings.timezone)
+    _streams(client, settings, keys, st, now)
+    _processes(client, keys, st, now)
+    _rq(client, settings, keys, st)
+    _digests(client, keys, rs, settings, st, now)
+    _sources(client, settings, keys, st, now)
+    _quotes(client, keys, rs, settings, st, now)
+    _paused(client, keys, st)
+    errors = [p for p in rs.problems if p.severity == "error"]
+    for p in errors:
+        st.add("fail", "rules", str(p))
+    st.data["rules"] = {"loaded": len(rs.by_id), "errors": [str(p) for p in errors]}
+    if not errors:
+        st.add("ok", "rules", f"{len(rs.by_id)} rules loaded from {settings.rules_dir}")
+    return st
+
+
+def _redis(client: redis.Redis, st: Status) -> None:
+    info: dict[str, Any] = client.info()
+    version = info.get("redis_version", "?")
+    aof = bool(int(info.get("aof_enabled", 0)))
+    policy = str(info.get("maxmemory_policy", "?"))
+    used = int(info.get("used_memory", 0))
+    st.data["redis"] = {"reachable": True, "version": version, "used_memory": used,
+                        "used_memory_human": info.get("used_memory_human"), "maxmemory": info.get("maxmemory"),
+                        "maxmemory_policy": policy, "appendonly": aof,
+                        "rdb_last_bgsave_status": info.get("rdb_last_bgsave_status")}
+    st.add("ok", "redis", f"Redis {version}, {info.get('used_memory_human', used)} used, appendonly "
+                          f"{'yes' if aof else 'no'}, maxmemory-policy {policy}")
+    if not aof:
+        st.add("warn", "redis", "appendonly is off: a Redis restart loses what was written since its last "
+                                "snapshot (set appendonly yes)")
+    if policy not in ("noeviction", "?"):
+        st.add("warn", "redis", f"maxmemory-policy is {policy}: Redis may evict events, state or delivery "
+                                "markers when full (set noeviction)")
+
+
+def _group_info(client: redis.Redis, stream: str, group: str) -> dict[str, Any] | None:
+    try:
+        groups: list[dict[str, Any]] = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return None  # no such stream yet
+    g = next((g for g in groups if g["name"] in (group, group.encode())), None)
+    if g is None:
+        return {"group": False}
+    last = g["last-delivered-id"]
+    pending = int(g.get("pending", 0))
+    lag = g.get("lag")
+    first_unread = cast(list[tuple[bytes, Any]], client.xrange(stream, min=b"(" + (
+        last if isinstance(last, bytes) else str(last).encode()), max="+", count=1))
+    oldest_unread = _id_time(first_unread[0][0]) if first_unread else None
+    if lag is None:  # Redis < 7: whether any entry is unread, not how many
+        lag = None if first_unread else 0
+    oldest_pending = None
+    if pending:
+        summary: dict[str, Any] = client.xpending(stream, group)
+        rows = cast(list[dict[str, Any]], client.xpending_range(stream, group, min=summary["min"], max="+", count=1))
+        if rows:
+            oldest_pending = time.time() - int(rows[0]["time_since_delivered"]) / 1000  # Redis' clock is now
+    return {"group": True, "lag": lag, "pending": pending, "oldest_unread": oldest_unread,
+            "oldest_pending": oldest_pending}
+
+
+def _streams(client: redis.Redis, settings: Settings, keys: Keys, st: Status, now: float) -> None:
+    rows = []
+    streams = [(keys.events(s), EVALUATOR_GROUP, "evaluators") for s in range(settings.stream_shards + 1)]
+    streams.append((keys.alerts, DISPATCH_GROUP, "dispatchers"))
+    for stream, group, who in streams:
+        length = int(client.xlen(stream))
+        info = _group_info(client, stream, group)
+        row: dict[str, Any] = {"stream": stream, "length": length, "group": group}
+        if info is None or not info.get("group"):
+            rows.append(row)
+            if length:
+                st.add("warn", "streams", f"{stream}: {length:,} entries and no {who} group yet "
+                                          "(no process has read it)")
+            continue
+        row.update({k: info[k] for k in ("lag", "pending")})
+        waits = [now - t for t in (info["oldest_unread"],) if t is not None]
+        if info["oldest_pending"] is not None:
+            waits.append(now - info["oldest_pending"])
+        waited = max(waits, default=0.0)
+        row["oldest_waiting_seconds"] = round(waited, 3)
+        rows.append(row)
+        lag_text = "some" if info["lag"] is None else f"{info['lag']:,}"
+        text = f"{stream}: {length:,} entries, {lag_text} unread, {info['pending']:,} pending"
+        if waited > STUCK_SECONDS:
+            st.add("fail", "streams", f"{text}; stuck: the oldest has waited {format_duration(waited)} "
+                                      f"(are the {who} running?)")
+    if not any(c.area == "streams" and c.level == "fail" for c in st.checks):
+        total = sum(r["length"] for r in rows)
+        st.add("ok", "streams", f"{len(rows)} streams, {total:,} entries, nothing waiting longer than "
+                                f"{format_duration(STUCK_SECONDS)}")
+    st.data["streams"] = rows
+
+
+def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> None:
+    procs = heartbeats.processes(client, keys, now)
+    st.data["processes"] = [{**asdict(p), "doing": dict(p.doing), "last_beat_seconds_ago": round(now - p.beat, 1)}
+                            for p in procs]
+    if not procs:
+        st.add("fail", "processes", "no service process has run in the last hour (alerts run, alerts worker)")
+        return
+    live_roles = {r for p in procs if p.alive for r in p.roles}
+    for p in procs:
+        doing = "; ".join(f"{role}: {what}" for role, what in p.doing.items())
+        if p.alive:
+            st.add("ok", "processes", f"{p.host} pid {p.pid}: {','.join(p.roles)}, up "
+                                      f"{format_duration(max(1, now - p.started))}" + (f" ({doing})" if doing else ""))
+    for p in procs:
+        if not p.alive:
+            orphaned = [r for r in p.roles if r not in live_roles]
+            level: Level = "fail" if orphaned else "warn"
+            st.add(level, "processes", f"{p.host} pid {p.pid} ({','.join(p.roles)}) is dead: last heartbeat "
+                                       f"{_ago(now - p.beat)}" + (f"; no live process runs {', '.join(orphaned)}"
+                                                                  if orphaned else "; others run its roles"))
+
+
+def _rq(client: redis.Redis, settings: Settings, keys: Keys, st: Status) -> None:
+    q = make_queue(client, settings)
+    counts = {"queued": q.count, "started": q.started_job_registry.count,
+              "scheduled": q.scheduled_job_registry.count, "failed": q.failed_job_registry.count}
+    gave_up = len(failures.listing(client, keys))
+    st.data["rq"] = {"queue": settings.queue_name, **counts, "failed_for_good": gave_up}
+    st.add("ok", "deliveries", f"queue {settings.queue_name}: {counts['queued']} queued, {counts['started']} "
+                               f"running, {counts['scheduled']} scheduled (retries, pacing, quiet hours)")
+    if gave_up:
+        st.add("warn", "deliveries", f"{gave_up} deliveries failed for good (alerts failed; alerts failed retry)")
+
+
+def _digests(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, st: Status, now: float) -> None:
+    store = DigestStore(client, keys)
+    rows = []
+    for name, d in sorted(rs.digests.items()):
+        zone = ZoneInfo(d.timezone or settings.timezone)
+        nxt = cast(datetime, croniter(d.schedule, datetime.fromtimestamp(now, zone)).get_next(datetime))
+        queued = int(client.llen(keys.outbox("digest", name)))
+        last = store.state(name).get("sent_at")
+        rows.append({"digest": name, "next": nxt.isoformat(), "queued": queued, "last_sent": last})
+        st.add("ok", "digests", f"{name}: next {nxt:%Y-%m-%d %H:%M %Z}, {queued} alerts waiting, last sent "
+                                + (datetime.fromtimestamp(float(last), zone).strftime("%Y-%m-%d %H:%M")
+                                   if last else "never"))
+    st.data["digests"] = rows
+
+
+def _sources(client: redis.Redis, settings: Settings, keys: Keys, st: Status, now: float) -> None:
+    path = settings.sources_file
+    if not path.exists():
+        st.data["sources"] = []
+        return
+    sources = load_sources(path, os.environ)
+    for p in sources.errors:
+        st.add("fail", "sources", str(p))
+    names = [s.name for s in sources.sources]
+    status = source_store.read_status(client, keys, names)
+    rows = []
+    for name in names:
+        s = status[name]
+        rows.append({**asdict(s), "failing": s.failures > 0})
+        if s.failures:
+            st.add("fail", "sources", f"{name}: failing, {s.failures} polls in a row; last error "
+                                      f"{_ago(now - (s.last_error_at or now))}: {s.last_error}"
+                                      + (f"; last success {_ago(now - s.last_success)}" if s.last_success else
+                                         "; never succeeded"))
+        elif s.last_success is None:
+            st.add("ok", "sources", f"{name}: not polled yet")
+        else:
+            st.add("ok", "sources", f"{name}: last success {_ago(now - s.last_success)}"
+                                    + (f", {s.last_published} new events" if s.last_published is not None else ""))
+    st.data["sources"] = rows
+
+
+def _quotes(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, st: Status, now: float) -> None:
+    products = dict(rs.catalog.products)
+    states = load_states(client, keys, sorted(products))
+    stale_rules = {r.product.key: r for r in rs.stale}
+    rows = []
+    for pkey, state in states.items():
+        if state is None or not state.quotes:
+            continue
+        last = max(state.quotes.values(), key=lambda q: q.as_of)
+        product = products[pkey]
+        rule = stale_rules.get(pkey)
+        if rule is not None:
+            stale = evaluate_stale(rule, last, now, rs.timezone, rs.holidays, None) is not None
+            limit = f"rule {rule.id}: {rule.after_text}"
+        else:
+            stale = now - last.as_of > STALE_DEFAULT_SECONDS
+            limit = f"no stale-feed rule: {format_duration(STALE_DEFAULT_SECONDS)}"
+        age = max(0.0, now - last.as_of)
+        rows.append({"product": product.name, "price": last.price, "unit": product.unit_text,
+                     "as_of": last.as_of_date, "age_seconds": round(age), "stale": stale, "limit": limit})
+        text = (f"{product.name}: {last.price:,.10g} {product.unit_text} as of {last.as_of_date} "
+                f"({format_duration(age) if age >= 1 else '0s'} old)")
+        st.add("fail" if stale else "ok", "quotes", text + (f"; stale ({limit})" if stale else ""))
+    st.data["quotes"] = rows
+
+
+def _paused(client: redis.Redis, keys: Keys, st: Status) -> None:
+    paused = paused_rules(client, keys)
+    st.data["paused"] = [{"rule": rid, **info} for rid, info in sorted(paused.items())]
+    for rid in sorted(paused):
+        st.add("fail", "breaker", f"rule {rid} is paused by the circuit breaker (alerts rules resume {rid})")
+
+
+def render(st: Status) -> str:
+    mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    lines = [f"{mark[c.level]}  {c.area:<11} {c.message}" for c in st.checks]
+    fails = sum(c.level == "fail" for c in st.checks)
+    warns = sum(c.level == "warn" for c in st.checks)
+    lines.append("healthy" + (f" ({warns} warnings)" if warns else "") if st.healthy else
+                 f"UNHEALTHY: {fails} problem{'s' if fails != 1 else ''}" + (f", {warns} warnings" if warns else ""))
+    return "\n".join(lines)
+
+
+__all__ = ["STALE_DEFAULT_SECONDS", "STUCK_SECONDS", "Check", "Status", "collect", "render"]

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -520,8 +521,19 @@ def _answers(socket: Path) -> bool:
         return False
 
 
+def _version() -> str:
+    """The installed ``alerts`` distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alerts")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alerts", description="Rare-earth price and news alerts.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the whole service in one foreground process")
     run.add_argument("--demo", action="store_true", help="also publish a built-in sample feed")
@@ -597,6 +609,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every command; a reader that goes away (``alerts backtest | head``) stops it quietly, as it stops
+    Unix tools: no traceback, status 141 (128 + SIGPIPE)."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, not at exit, where a broken pipe could only be reported
+        return status
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush then goes nowhere
+        return 141
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(warn=print_warning)  # a bad ALERTS_* value stops every command here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from alerts.settings import Settings
 from tests.conftest import env_for
-from workers.cli import main
+from workers.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,3 +49,17 @@ def test_a_reader_that_goes_away_stops_the_command_quietly(settings: Settings, t
     proc = run_into_a_closed_pipe([str(events) if a == "EVENTS" else a for a in argv], env)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
     assert proc.returncode == (0 if argv[0].startswith("--") else 141)
+
+
+@pytest.mark.parametrize("argv", [["publish"], ["rules", "check"], ["rules", "explain"], ["digest"]], ids=" ".join)
+def test_help_pages_say_what_the_command_does_prints_and_exits_with(argv: list[str],
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    for word in argv:  # down the subcommands
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[word]
+    assert parser.description and "Exit status: 0" in parser.description
+    assert all(a.help for a in parser._actions), [a.dest for a in parser._actions if not a.help]
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    assert "Exit status" in capsys.readouterr().out

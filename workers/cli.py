@@ -550,8 +550,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-evaluate", action="store_true", help=argparse.SUPPRESS)  # every role but evaluate
     w.add_argument("-v", "--verbose", action="store_true")
     w.set_defaults(func=cmd_worker)
-    pub = sub.add_parser("publish", help="publish events from a JSON Lines file ('-' for stdin)")
-    pub.add_argument("file")
+    pub = sub.add_parser("publish", help="publish events from a JSON Lines file ('-' for stdin)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, description="""\
+Publish price, news and fx events, one JSON object per line, to the running service's
+event streams (README: "alerts publish"). Every valid line is published; each invalid one
+is printed on stderr as FILE:LINE: reason, in line order. Prints "published N events"
+(and how many lines were invalid) on stdout.
+
+Exit status: 0 every line published, 1 some lines invalid (the others published),
+2 the file cannot be opened or a setting is wrong.""")
+    pub.add_argument("file", help="a JSON Lines file, or '-' for standard input")
     pub.set_defaults(func=cmd_publish)
     imp = sub.add_parser("import", help="import price history from a CSV file (no live alert unless --live)")
     imp.add_argument("file")
@@ -562,11 +570,26 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
     rules = sub.add_parser("rules", help="work with rule files")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
-    chk = rsub.add_parser("check", help="report every problem as PATH:LINE: RULE-ID: message")
-    chk.add_argument("dir", nargs="?")
+    chk = rsub.add_parser("check", help="report every problem as PATH:LINE: RULE-ID: message",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, description="""\
+Check the rule files: every problem (errors, and warnings such as a threshold far from the
+stored prices) is printed on stdout as PATH:LINE: RULE-ID: message, in file order; then a
+summary on stderr ("ok: N rules, N digests in N files", or "N problems in N files").
+Nothing is changed and no service needs to run.
+
+Exit status: 0 no errors (warnings allowed), 1 errors, 2 a setting is wrong.""")
+    chk.add_argument("dir", nargs="?", help="a rules folder or file (default ALERTS_RULES_DIR)")
     chk.set_defaults(func=cmd_rules_check)
-    exp = rsub.add_parser("explain", help="a rule's current state per product: why it did or did not fire")
-    exp.add_argument("id")
+    exp = rsub.add_parser("explain", help="a rule's current state per product: why it did or did not fire",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, description="""\
+Why a rule did or did not fire, from the state the service keeps in Redis: per product
+and source its last quote, whether it is armed, its last alert and cooldown, confirm
+counts; for spreads and all_of, up to when it was evaluated and which leg it waits for;
+and whether the circuit breaker paused it. Read only: nothing is changed.
+
+Exit status: 0 shown, 1 no enabled rule with that id, 2 a setting is wrong or Redis
+cannot be reached.""")
+    exp.add_argument("id", help="the rule's id, as in its file")
     exp.add_argument("--demo", action="store_true", help="the state `alerts run --demo` left (its own key prefix)")
     exp.set_defaults(func=cmd_rules_explain)
     res = rsub.add_parser("resume", help="resume a rule the circuit breaker paused")
@@ -575,9 +598,19 @@ def build_parser() -> argparse.ArgumentParser:
     tst = rsub.add_parser("test", help="run rule unit tests (*.test.yaml files, or folders holding them)")
     tst.add_argument("files", nargs="+")
     tst.set_defaults(func=cmd_rules_test)
-    dg = sub.add_parser("digest", help="send a digest now, or preview it without sending or consuming anything")
-    dg.add_argument("action", choices=("send", "preview"))
-    dg.add_argument("name")
+    dg = sub.add_parser("digest", help="send a digest now, or preview it without sending or consuming anything",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, description="""\
+preview: print the email the digest would send now (Subject, To, then the plain-text body:
+the alerts queued since the last digest, grouped by product and rule, and the latest
+prices with their change since the last digest), without sending it or taking anything
+off its queue.
+send: send it now through the ALERTS_SMTP_* relay, as its schedule would, and print the
+outcome ("sent with N alerts", "nothing to send", "not sent: reason").
+
+Exit status: 0 previewed or sent, 1 no such digest or not sent, 2 a setting is wrong or
+Redis cannot be reached.""")
+    dg.add_argument("action", choices=("send", "preview"), help="send it now, or preview it")
+    dg.add_argument("name", help="the digest's name, as in the rule files' digests:")
     dg.add_argument("--demo", action="store_true", help="the digest `alerts run --demo` queued (its own key prefix)")
     dg.set_defaults(func=cmd_digest)
     fl = sub.add_parser("failed", help="deliveries that failed for good; `retry ID...` or `retry --all` resends")

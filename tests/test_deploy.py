@@ -390,3 +390,14 @@ def test_alerts_env_example_has_every_setting_with_its_default_and_secrets_empty
     read_back = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     assert read_back == Settings(_env_file=None)  # type: ignore[call-arg]
 
+
+
+def test_the_deploy_readme_names_only_real_roles_and_files() -> None:
+    text = (DEPLOY / "README.md").read_text("utf-8")
+    roles = set(re.findall(r"--role[ =]([a-z]+)", text)) | set(re.findall(r"alerts-worker@([a-z]+)", text))
+    assert roles and roles <= set(ROLES), roles
+    operators = {"deploy/.env", "deploy/alerts.env", "deploy/sources.yaml"}  # files the operator writes
+    for path in set(re.findall(r"\bdeploy/[\w./@-]+\w", text)) - operators:
+        assert (REPO / path).exists(), path
+    for link in re.findall(r"\]\(([^)#]+)\)", text):
+        assert (DEPLOY / link).exists(), link

@@ -217,6 +217,17 @@ def parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[float
 
 @lru_cache(maxsize=4096)  # quotes of one day come in runs: parsing a date is most of the time of a quote's time
 def _parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[float, str]:
+    return _read_time(value, tz, field)
+
+
+@lru_cache(maxsize=4096)
+def _iso_day(ordinal: int) -> str:
+    """The ISO text of a date by its ordinal: formatted once per day, not once per quote."""
+    return date.fromordinal(ordinal).isoformat()
+
+
+def _read_time(value: str | date | datetime, tz: str, field: str) -> tuple[float, str]:
+    """``_parse_time`` without its cache (``PriceRows`` keeps its own, one entry per time as written)."""
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
@@ -225,7 +236,7 @@ def _parse_time(value: str | date | datetime, tz: str, field: str) -> tuple[floa
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise EventError(f"{field}: {value.isoformat()!r} has no UTC offset; add one such as +08:00")
-        return value.timestamp(), value.astimezone(_zone(tz)).date().isoformat()
+        return value.timestamp(), _iso_day(value.astimezone(_zone(tz)).toordinal())
     return _day_start(value, tz), value.isoformat()
 
 
@@ -533,6 +544,101 @@ def price_from_fields(product: str, price: float, unit: str, as_of: str, catalog
     fields = _PriceFields(product, _number_field("price", price) or 0.0, unit, as_of, source or "manual", id,
                           _number_field("low", low), _number_field("high", high))
     return _price_event(fields, catalog, tz, now, max_future_days, rates, fx_max_age_days, history)
+
+
+#: Entries each cache of a ``PriceRows`` holds before it starts over (a file of all-different times stays bounded).
+_ROWS_CACHE = 65_536
+
+
+class PriceRows:
+    """``price_from_fields`` for the rows of one file: the same checks and the same events, with what repeats from
+    row to row looked up once per distinct text as written (a product and unit, a quote time, a source) rather
+    than once per row. A row its fast path is not sure of (any check that fails, a quote in another currency,
+    which needs the rate at its time) goes through ``price_from_fields`` itself, which gives the event or the
+    reason. The catalog must not change while the rows are read; the other arguments are fixed at creation."""
+
+    def __init__(self, catalog: Catalog, tz: str, *, now: float | None = None, max_future_days: float | None = None,
+                 rates: RateLookup | None = None, fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS,
+                 history: bool = False):
+        self.catalog = catalog
+        self.tz = tz
+        self.now = now
+        self.max_future_days = max_future_days
+        self.rates = rates
+        self.fx_max_age_days = fx_max_age_days
+        self.history = history
+        # (product, unit) as written -> (name, key, factor to the product's unit, its unit text); False: slow path
+        self._products: dict[tuple[str, str], tuple[str, str, float, str] | Literal[False]] = {}
+        self._times: dict[str, tuple[float, str] | Literal[False]] = {}  # as_of as written -> (epoch, local date)
+        self._sources: dict[str | None, str | Literal[False]] = {}  # source as written -> as stored
+
+    def _product(self, product: str, unit: str) -> tuple[str, str, float, str] | Literal[False]:
+        name, text = product.strip(), unit.strip()
+        found: tuple[str, str, float, str] | Literal[False] = False
+        if 0 < len(name) <= MAX_PRODUCT and 0 < len(text) <= MAX_UNIT:
+            p = self.catalog.find(name)
+            try:
+                u = _unit(text)
+            except Exception:  # the slow path says why
+                u = None
+            if p is not None and u is not None and u.currency == p.unit.currency:
+                found = (p.name, p.key, u.factor_to(p.unit), _unit_text(p.unit))
+        if len(self._products) >= _ROWS_CACHE:
+            self._products.clear()
+        self._products[(product, unit)] = found
+        return found
+
+    def _time(self, as_of: str) -> tuple[float, str] | Literal[False]:
+        text = as_of.strip()
+        found: tuple[float, str] | Literal[False] = False
+        if 0 < len(text) <= MAX_TIME:
+            try:
+                found = _read_time(text, self.tz, "as_of")
+            except Exception:  # the slow path says why
+                found = False
+        if len(self._times) >= _ROWS_CACHE:
+            self._times.clear()
+        self._times[as_of] = found
+        return found
+
+    def _source(self, source: str | None) -> str | Literal[False]:
+        text = source.strip() if source else None
+        found: str | Literal[False] = False if text and len(text) > MAX_SOURCE else text or "manual"
+        if len(self._sources) >= _ROWS_CACHE:
+            self._sources.clear()
+        self._sources[source] = found
+        return found
+
+    def __call__(self, product: str, price: float, unit: str, as_of: str, source: str | None = None,
+                 id: str | None = None, low: float | None = None, high: float | None = None) -> PriceEvent:
+        """The quote of one row, as ``price_from_fields`` makes it (the same arguments). Raises EventError."""
+        resolved = self._products.get((product, unit))
+        if resolved is None:
+            resolved = self._product(product, unit)
+        when = self._times.get(as_of)
+        if when is None:
+            when = self._time(as_of)
+        src = self._sources.get(source)
+        if src is None:
+            src = self._source(source)
+        if (resolved and when and src and 0 < price < math.inf and (low is None or 0 < low < math.inf)
+                and (high is None or 0 < high < math.inf) and (not id or len(id) <= MAX_ID)
+                and (low is None or price >= low) and (high is None or price <= high)):  # so low <= high
+            name, key, factor, unit_text = resolved
+            ts, day = when
+            if self.max_future_days is None or ts <= (self.now if self.now is not None else time.time()) \
+                    + self.max_future_days * 86400:
+                value = price * factor
+                lo = low * factor if low is not None else None
+                hi = high * factor if high is not None else None
+                if math.isfinite(value) and (lo is None or math.isfinite(lo)) and (hi is None or math.isfinite(hi)):
+                    eid = id.strip() if id else None
+                    if not eid:
+                        eid = "p-" + _digest(key, src, ts, value, lo, hi)
+                    return PriceEvent(eid, name, key, value, unit_text, ts, day, src, lo, hi, self.history)
+        return price_from_fields(product, price, unit, as_of, self.catalog, self.tz, source=source, id=id, low=low,
+                                 high=high, now=self.now, max_future_days=self.max_future_days, rates=self.rates,
+                                 fx_max_age_days=self.fx_max_age_days, history=self.history)
 
 
 def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None, *,

@@ -4,18 +4,36 @@ history (windows, backtests) without live alerts, and a second import adding not
 from __future__ import annotations
 
 import io
+import math
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 import redis
+from hypothesis import example, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
-from alerts.catalog import builtin_catalog
+from alerts.catalog import Product, builtin_catalog
+from alerts.errors import EventError
 from alerts.evaluate.backtest import run_backtest
-from alerts.events import PriceEvent, parse_event
+from alerts.events import (
+    FxEvent,
+    PriceEvent,
+    PriceRows,
+    RateBook,
+    _read_time,
+    parse_event,
+    parse_time,
+    price_from_fields,
+)
 from alerts.ingest.csv_import import CsvError, import_file, parse_map, read_rows
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
@@ -250,3 +268,127 @@ rules:
     rules = load_rules(rules_dir, timezone=settings.timezone)
     result = run_backtest(rules, stored_events(client, Keys(), rules.catalog, settings.timezone))
     assert [a.rule_id for a in result.alerts] == ["tb-dy"]  # a backtest of the stored history sees the spread
+
+
+# --- the fast path of the rows (PriceRows, a cache per text as written) gives what the slow path gives ---------
+
+ZONES = ("Asia/Shanghai", "UTC", "America/New_York", "Pacific/Chatham", "Asia/Kathmandu", "Europe/Dublin")
+NOW = datetime(2025, 3, 11, 12, tzinfo=UTC).timestamp()
+RATES = RateBook()
+RATES.add(FxEvent("x-1", "USD/CNY", 7.1, datetime(2025, 3, 5, tzinfo=UTC).timestamp(), "2025-03-05", "m"))
+
+def mostly(valid: list[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Valid values three times in four (so most rows take the fast path), else anything ``other`` makes."""
+    return st.one_of(st.sampled_from(valid), st.sampled_from(valid), st.sampled_from(valid), other)
+
+
+#: The catalog of the property tests: the built-in one and names beyond the limit of a product field.
+LONG = CATALOG.copy()
+LONG.add(Product("x" * 101, CATALOG.find("Tb oxide").unit, ("y" * 100,)))  # type: ignore[union-attr]
+PRODUCTS = mostly(["Tb oxide", " terbium oxide ", "TB-OXIDE", "prnd oxide", "Pr-Nd oxide", "PrNd oxide"],
+                  st.sampled_from(["Tb oxyde", "", "   ", "x" * 101, " " + "y" * 100 + " "]) | st.text(max_size=6))
+UNITS = mostly(["CNY/kg", "yuan/t", " RMB / kg ", "cny/t"],
+               st.sampled_from(["CNY/bucket", "USD/kg", "usd/t", "$/t", "", " ", "c" * 33, "CNY" + " " * 30 + "/kg"])
+               | st.text(max_size=6))
+TIMES = mostly(["2025-03-11", " 2025-03-11 ", "2025-03-12", "2025-03-13", "2025-03-11T09:00:00+08:00",
+                "2025-03-10T23:30:00+00:00", "2025-03-11T16:00:00-07:00", "2025-03-01T00:00:00+12:45",
+                "0001-01-01T00:00:00+14:00", "0001-01-01"],
+               st.sampled_from(["2025-03-11T00:00:00", "2025-13-40", "", " ", "9999-12-31T23:59:59-23:59",
+                                "9999-12-31", "t" * 65]) | st.builds(
+    lambda dt, minutes: dt.replace(tzinfo=timezone(timedelta(minutes=minutes))).isoformat(),
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2025, 3, 14)), st.integers(-14 * 60, 14 * 60)))
+PRICES = mostly([6525.0, 444.0, 6500.0, 6530.0, 1e-300, 5e-324, 1e306],
+                st.sampled_from([0.0, -5.0, math.nan, math.inf, 1e308]) | st.floats())
+BOUNDS = st.none() | st.none() | PRICES
+SOURCES = st.sampled_from([None, "", " ", "smm", " smm ", "s" * 100, " " + "s" * 100 + " ", "s" * 101])
+IDS = st.sampled_from([None, "", " ", "a1", " a1 ", "i" * 200, "i" * 201, " " + "i" * 200, " " * 201])
+ROWS = st.lists(st.tuples(PRODUCTS, PRICES, UNITS, TIMES, SOURCES, IDS, BOUNDS, BOUNDS), min_size=1, max_size=12)
+
+
+def outcome(make: Callable[..., object], *args: Any, **kwargs: Any) -> tuple[str, object]:
+    try:
+        return "event", make(*args, **kwargs)
+    except EventError as exc:
+        return "error", str(exc)
+    except Exception as exc:  # compared, not hidden
+        return type(exc).__name__, str(exc)
+
+
+@examples(max_examples=300, deadline=None)
+@given(ROWS, st.sampled_from(ZONES), st.sampled_from([None, 1.0, 0.0]), st.booleans())
+@example([("prnd oxide", 1e306, "CNY/kg", "2025-03-11", None, None, None, None),  # beyond any float once converted
+          ("prnd oxide", 444.0, "CNY/kg", "2025-03-11", None, None, 1e306, None),
+          ("prnd oxide", 444.0, "CNY/kg", "2025-03-11", None, None, None, 1e306),
+          ("Tb oxide", 6525.0, "CNY/kg", "2025-03-11", " s ", " a1 ", 6500.0, 6530.0),
+          ("Tb oxide", 6525.0, "CNY/kg", "2025-03-11", "s" * 101, None, 6530.0, None),
+          ("Tb oxide", 6525.0, "CNY/kg", "2025-03-11", None, "i" * 201, None, 6500.0),
+          ("x" * 101, 6525.0, "CNY/kg", "2025-03-11", None, None, None, None),
+          (" " + "y" * 100 + " ", 6525.0, "CNY/kg", "2025-03-11", None, None, None, None),
+          ("Tb oxide", 6525.0, "CNY" + " " * 30 + "/kg", "2025-03-11", None, None, None, None),
+          ("Tb oxide", 6525.0, "USD/kg", "2025-03-11", None, None, None, None),  # converted: the slow path
+          ("Tb oxide", 6525.0, "CNY/kg", "2025-03-13", None, None, None, None)], "Asia/Shanghai", 1.0, True)
+def test_fast_rows_are_the_slow_path_for_any_input(rows_: list[tuple[Any, ...]], tz: str,
+                                                    max_future: float | None, history: bool) -> None:
+    """Every row (rows repeat texts, so the caches are hit) gives the event or the error price_from_fields gives,
+    and, where the fields are the equivalent JSON object's, the event parse_event gives."""
+    fast = PriceRows(LONG, tz, now=NOW, max_future_days=max_future, rates=RATES, history=history)
+    for product, price, unit, as_of, source, id_, low, high in rows_ + rows_:
+        got = outcome(fast, product, price, unit, as_of, source, id_, low, high)
+        slow = outcome(price_from_fields, product, price, unit, as_of, LONG, tz, source=source, id=id_, low=low,
+                       high=high, now=NOW, max_future_days=max_future, rates=RATES, history=history)
+        assert got == slow
+        obj: dict[str, object] = {"type": "price", "product": product, "price": price, "unit": unit, "as_of": as_of}
+        obj |= {"source": source} if source and source.strip() else {}
+        obj |= {"id": id_} if id_ and id_.strip() else {}
+        obj |= {k: v for k, v in (("low", low), ("high", high)) if v is not None}
+        edge = outcome(parse_event, obj, LONG, tz, NOW, max_future_days=max_future, rates=RATES)
+        assert got[0] == edge[0] or "error" in (got[0], edge[0])
+        if got[0] == "event" or edge[0] == "event":
+            assert got[0] == edge[0], (got, edge)
+            assert msgspec.structs.replace(got[1], history=False) == edge[1]  # type: ignore[type-var]
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.integers(-23 * 3600 - 3599, 23 * 3600 + 3599), st.sampled_from(ZONES))
+def test_quote_times_are_read_as_before(dt: datetime, offset: int, tz: str) -> None:
+    """The local date of a quote time (a date cached per day ordinal) is the date astimezone gives."""
+    aware = dt.replace(tzinfo=timezone(timedelta(seconds=offset)))
+    try:
+        expected: object = (aware.timestamp(), aware.astimezone(ZoneInfo(tz)).date().isoformat())
+    except OverflowError:
+        expected = OverflowError
+    try:
+        got: object = _read_time(aware.isoformat(), tz, "as_of")
+    except OverflowError:
+        got = OverflowError
+    assert got == expected
+    assert _read_time(dt.date().isoformat(), tz, "as_of") == parse_time(dt.date(), tz, "as_of")
+
+
+def test_a_cached_time_is_not_reused_across_zones_or_clocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caches are one reader's (one zone, one catalog); the future check is made per row, with the clock of
+    that row when there is no fixed ``now``; an alias resolves as the catalog resolves it."""
+    day = "2025-03-11"
+    east = PriceRows(CATALOG, "Asia/Shanghai")
+    west = PriceRows(CATALOG, "America/New_York")
+    a, b = east("Tb oxide", 6525, "CNY/kg", day), west("Tb oxide", 6525, "CNY/kg", day)
+    assert a.as_of == parse_time(day, "Asia/Shanghai", "as_of")[0]
+    assert b.as_of == parse_time(day, "America/New_York", "as_of")[0] == a.as_of + 12 * 3600
+    assert a.id != b.id
+    clock = [datetime(2025, 3, 11, tzinfo=UTC).timestamp()]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    rows_ = PriceRows(CATALOG, "UTC", max_future_days=1.0)
+    assert rows_("Tb oxide", 6525, "CNY/kg", "2025-03-12").as_of == clock[0] + 86400  # one day ahead: allowed
+    clock[0] -= 1
+    with pytest.raises(EventError, match="as_of: 2025-03-12 is in the future, more than 1 day after now"):
+        rows_("Tb oxide", 6525, "CNY/kg", "2025-03-12")
+    for alias in ("terbium oxide", " TB-OXIDE ", "Tb oxide", "tb_oxide"):
+        assert east(alias, 6525, "yuan/t", day) == price_from_fields(alias, 6525, "yuan/t", day, CATALOG,
+                                                                      "Asia/Shanghai")
+    catalog = CATALOG.copy()
+    catalog.add(Product("terbium oxide", CATALOG.find("Tb oxide").unit, ("terbia",)))  # type: ignore[union-attr]
+    assert PriceRows(catalog, TZ)("terbia", 6525, "CNY/kg", day).product == "terbium oxide"
+    with pytest.raises(EventError, match="unknown product 'terbia'"):
+        PriceRows(CATALOG, TZ)("terbia", 6525, "CNY/kg", day)
+

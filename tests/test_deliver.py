@@ -154,3 +154,26 @@ def test_any_last_failure_is_kept_for_people(p: Pipeline, slack: SlackServer) ->
     assert f["id"] == "deliver-broken-1" and f["target"] == "slack:#desk" and "not an alert" in f["reason"]
     (notice,) = slack.messages  # and told to the ops channel once, not once per attempt
     assert notice["channel"] == "#ops"
+
+
+def test_a_retry_by_hand_keeps_the_failure_id_and_counts(p: Pipeline, slack: SlackServer) -> None:
+    slack.script = [("error", "channel_not_found")]  # then the ops notice goes through
+    p.run(article(1))
+    env = env_for(p.settings, ALERTS_SLACK_BOT_TOKEN=slack.token, ALERTS_SLACK_API_URL=slack.url)
+
+    def alerts(*argv: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "workers.cli", *argv], env=env, capture_output=True, text=True,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    failure_id = alerts("failed").split()[0]
+    assert alerts("failed", "retry", failure_id) == f"{failure_id}: queued again (1) for slack:#desk"
+    slack.script = [("error", "channel_not_found")]
+    p.deliver()  # refused again: kept under the same id, with the count
+    (line,) = alerts("failed").splitlines()
+    assert line.split()[0] == failure_id and "refused (after 1 retries by hand): Slack refused" in line
+    assert alerts("failed", "retry", "--all") == f"{failure_id}: queued again (2) for slack:#desk"
+    p.deliver()
+    assert [m["channel"] for m in slack.messages if m["channel"] == "#desk"] == ["#desk"]
+    assert alerts("failed") == ""

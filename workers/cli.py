@@ -344,6 +344,8 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
                 a = f["alert"]
                 when = datetime.fromtimestamp(f["at"]).strftime("%Y-%m-%d %H:%M:%S")
                 kind = "refused" if f["permanent"] else "gave up"
+                if f.get("retries"):
+                    kind += f" (after {f['retries']} retries by hand)"
                 print(f"{f['id']}  {when}  {f['target']}  {a.get('rule_id')}  {kind}: {f['reason']}")
             print(f"{len(rows)} failed deliveries", file=sys.stderr)
             return 0
@@ -359,10 +361,11 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{fid}: no such failed delivery", file=sys.stderr)
                 missing += 1
                 continue
-            queue.enqueue(DELIVER, taken["alert"], taken["target"],
-                          job_id=f"{fid}-retry-{int(time.time())}", retry=retry_policy(settings), on_failure=ON_FAILURE,
-                          result_ttl=settings.delivery_result_ttl_seconds)
-            print(f"{fid}: sent again to {taken['target']}")
+            n = int(taken.get("retries", 0)) + 1  # the failure keeps its id; a new failure of it is recorded under it
+            queue.enqueue(DELIVER, taken["alert"], taken["target"], job_id=f"{fid}-retry{n}",
+                          meta={"failure_id": fid, "retries": n}, retry=retry_policy(settings),
+                          on_failure=ON_FAILURE, result_ttl=settings.delivery_result_ttl_seconds)
+            print(f"{fid}: queued again ({n}) for {taken['target']}")
     return 1 if missing else 0
 
 
@@ -613,7 +616,8 @@ Redis cannot be reached.""")
     dg.add_argument("name", help="the digest's name, as in the rule files' digests:")
     dg.add_argument("--demo", action="store_true", help="the digest `alerts run --demo` queued (its own key prefix)")
     dg.set_defaults(func=cmd_digest)
-    fl = sub.add_parser("failed", help="deliveries that failed for good; `retry ID...` or `retry --all` resends")
+    fl = sub.add_parser("failed", help="deliveries that failed for good; `retry ID...` or `retry --all` queues them "
+                        "for delivery again")
     fl.add_argument("action", nargs="?", choices=("retry",))
     fl.add_argument("ids", nargs="*")
     fl.add_argument("--all", action="store_true", help="with retry: every failed delivery")

@@ -248,9 +248,10 @@ def retry_policy(settings: Settings) -> Retry:
 
 def _failed(client: redis.Redis, keys: Keys, d: Delivery, job: Job, alert: dict[str, Any], target: str,
             exc: DeliveryError, permanent: bool) -> None:
-    failure_id = job.id.split("__", 1)[0]
+    failure_id = job.meta.get("failure_id") or job.id.split("__", 1)[0]  # a retry by hand keeps its failure's id
     DeliveryStore(client, keys).note(str(alert.get("id")), target, "failed", exc.reason)
-    if not failures.record(client, keys, failure_id, alert, target, exc.reason, permanent):
+    if not failures.record(client, keys, failure_id, alert, target, exc.reason, permanent,
+                           retries=int(job.meta.get("retries", 0))):
         return  # kept and told already
     log.error("delivery of %s to %s failed%s: %s", alert.get("id"), target, " for good" if permanent else "",
               exc.reason)

@@ -4,7 +4,9 @@ Columns are found by their header names (case-insensitive): ``product``, ``price
 ``date``), and optionally ``source``, ``low``, ``high``, ``id``; ``--map price=avg,as_of=day`` names others.
 A row is checked exactly as a published event is (``alerts.events.price_from_fields``: the same limits, catalog
 aliases, units, future check and currency conversion as ``parse_event``), without a JSON object or a pydantic
-model per row. A bad row is reported as (line, reason) and skipped; the others are all imported.
+model per row, and with what repeats from row to row (a product and unit, a date, a source as written) looked up
+once (``alerts.events.PriceRows``). A bad row is reported as (line, reason) and skipped; the others are all
+imported.
 
 Imported quotes are history: they go on the event streams marked ``history`` (``PriceEvent.history``) and the
 evaluators fold them into the product states, the quote history and the spread legs without firing any alert;
@@ -34,9 +36,9 @@ from alerts.errors import EventError
 from alerts.events import (
     DEFAULT_FX_MAX_AGE_DAYS,
     PriceEvent,
+    PriceRows,
     RateLookup,
     encode_wire,
-    price_from_fields,
 )
 from alerts.store.imports import StreamAppender, stored_ids
 from alerts.store.keys import Keys
@@ -197,6 +199,8 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
     width = len(header)
     ip, ipr, iu, ia = at["product"], at["price"], at["unit"], at["as_of"]
     isrc, ilo, ihi, iid = at.get("source"), at.get("low"), at.get("high"), at.get("id")
+    quote = PriceRows(catalog, tz, now=now, max_future_days=max_future_days, rates=rates,
+                      fx_max_age_days=fx_max_age_days, history=history)
     rows = 0
     while True:
         try:
@@ -221,13 +225,10 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
             price = _number("price", row[ipr])
             if price is None:
                 raise EventError("price: empty; every row needs one")
-            ev = price_from_fields(
-                row[ip], price, row[iu], row[ia], catalog, tz, source=src if src.strip() else source,
-                id=row[iid] if iid is not None else None,
-                low=_number("low", row[ilo]) if ilo is not None else None,
-                high=_number("high", row[ihi]) if ihi is not None else None,
-                now=now, max_future_days=max_future_days, rates=rates, fx_max_age_days=fx_max_age_days,
-                history=history)
+            ev = quote(row[ip], price, row[iu], row[ia], src if src.strip() else source,
+                       row[iid] if iid is not None else None,
+                       _number("low", row[ilo]) if ilo is not None else None,
+                       _number("high", row[ihi]) if ihi is not None else None)
         except EventError as exc:
             if any(cell.strip() for cell in row):  # else a row of empty cells (",,,"): an empty line
                 errors.append((reader.line_num, str(exc)))

@@ -1,6 +1,6 @@
-"""Failed deliveries, kept for people: ``alerts failed`` lists them, ``alerts failed retry`` sends
-them again. A delivery fails for good when the channel refuses it (bad token, unknown channel) or
-when every retry is used up."""
+"""Failed deliveries, kept for people: ``alerts failed`` lists them, ``alerts failed retry`` queues
+them for delivery again (under the same id, with a count of the retries by hand). A delivery fails for
+good when the channel refuses it (bad token, unknown channel) or when every retry is used up."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from alerts.store.keys import Keys
 
 
 def record(client: redis.Redis, keys: Keys, failure_id: str, alert: dict[str, Any], target: str, reason: str,
-           permanent: bool) -> bool:
-    """Keep a failure; False when this delivery's failure was already kept (the first reason stays)."""
+           permanent: bool, retries: int = 0) -> bool:
+    """Keep a failure; False when this delivery's failure was already kept (the first reason stays).
+    ``retries``: how many times ``alerts failed retry`` queued this delivery again before."""
     doc = {"id": failure_id, "at": time.time(), "target": target, "alert": alert, "reason": reason,
-           "permanent": permanent}
+           "permanent": permanent, **({"retries": retries} if retries else {})}
     return bool(client.hsetnx(keys.failed, failure_id, json.dumps(doc, ensure_ascii=False)))
 
 

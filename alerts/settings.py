@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     socket_timeout_seconds: float = Field(default=10.0, gt=0)
     event_retention_days: float = Field(default=7.0, gt=0, description="Evaluated events are trimmed after this.")
     alert_retention_days: float = Field(default=90.0, gt=0, description="Alert history is trimmed after this.")
+    quote_retention_days: float = Field(
+        default=400.0, gt=0, description="Quote and news history older than this (event time, before each "
+        "series' newest) is trimmed; never less than the longest change window of any rule.")
     max_future_days: float = Field(
         default=1.0, ge=0, description="A quote or article dated more than this many days after now (in "
         "timezone) is refused by publish and backtests: a date in the future would mute the real quotes after it.")

@@ -210,6 +210,7 @@ def _defer(job: Job, d: Delivery, alert: dict[str, Any], target: str, seconds: f
     base = job.id.split("__", 1)[0]
     queue.enqueue_in(timedelta(seconds=seconds), deliver, alert, target, reserved, deferrals + 1,
                      job_id=f"{base}__{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
+                     failure_ttl=int(settings.alert_retention_days * 86400),
                      job_timeout=JOB_TIMEOUT, on_failure=ON_FAILURE,
                      retry=retry_policy(settings), description=job.description)
     next_try = datetime.now(ZoneInfo(settings.timezone)) + timedelta(seconds=seconds)

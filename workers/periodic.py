@@ -41,8 +41,9 @@ from alerts.settings import Settings
 from alerts.store.breaker import apply_breaker
 from alerts.store.digests import DigestStore
 from alerts.store.keys import Keys
+from alerts.store.retention import apply_retention
 from alerts.store.state import decode_state
-from alerts.store.streams import append_alerts, trim_stream
+from alerts.store.streams import append_alerts
 from workers.deliver import Delivery, delivering
 from workers.dispatch import Dispatcher
 
@@ -87,6 +88,13 @@ def check_stale(client: redis.Redis, settings: Settings, rules: RuleSet, now: fl
         except redis.WatchError:
             continue  # another scheduler reported it
     return sent
+
+
+def longest_window(rs: RuleSet) -> float:
+    """The longest change window (seconds) of any rule: how much quote history the rules need."""
+    indexed = max((ix.max_window for ix in rs.by_product.values()), default=0.0)
+    return max(indexed, max((float(getattr(r, "window", 0.0) or 0.0) for rules in rs.by_id.values()
+                             for r in rules), default=0.0))
 
 
 @dataclass
@@ -135,9 +143,13 @@ class Periodic:
         run_due(DigestStore(self.client, self.keys), self.settings, self.rules())
 
     def trim_streams(self) -> None:
-        for shard in range(self.settings.stream_shards):
-            trim_stream(self.client, self.keys.events(shard), self.settings.event_retention_days * 86400)
-        trim_stream(self.client, self.keys.alerts, self.settings.alert_retention_days * 86400)
+        s = self.settings
+        got = apply_retention(self.client, self.keys, shards=s.stream_shards, event_days=s.event_retention_days,
+                              alert_days=s.alert_retention_days, quote_days=s.quote_retention_days,
+                              max_window=longest_window(self.rules()))
+        if got.quotes or got.news or got.failures or got.set_aside:
+            log.debug("retention: %d quotes, %d news, %d failures, %d set-aside entries removed", got.quotes,
+                      got.news, got.failures, got.set_aside)
 
     def tick(self) -> None:
         """Run every job that is due; one that fails is logged and tried again at its next interval."""

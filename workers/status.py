@@ -155,7 +155,7 @@ def _group_info(client: redis.Redis, stream: str, group: str) -> dict[str, Any] 
 
 def _streams(client: redis.Redis, settings: Settings, keys: Keys, st: Status, now: float) -> None:
     rows = []
-    streams = [(keys.events(s), EVALUATOR_GROUP, "evaluators") for s in range(settings.stream_shards + 1)]
+    streams = [(keys.events(s), EVALUATOR_GROUP, "evaluators") for s in range(settings.stream_shards)]
     streams.append((keys.alerts, DISPATCH_GROUP, "dispatchers"))
     for stream, group, who in streams:
         length = int(client.xlen(stream))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -30,15 +30,19 @@ from alerts.events import (
     PriceRows,
     RateBook,
     _read_time,
+    decode_wire,
+    encode_wire,
     parse_event,
     parse_time,
     price_from_fields,
 )
-from alerts.ingest.csv_import import CsvError, import_file, parse_map, read_rows
+from alerts.ingest.csv_import import _LINES, CsvError, import_file, parse_map, read_rows
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.history import stored_events
+from alerts.store.imports import SEP, StreamAppender
 from alerts.store.keys import Keys
+from alerts.store.streams import WIRE_FIELD
 from tests.conftest import env_for
 from tests.pipeline import Pipeline
 from tests.servers import write_rules
@@ -392,3 +396,20 @@ def test_a_cached_time_is_not_reused_across_zones_or_clocks(monkeypatch: pytest.
     with pytest.raises(EventError, match="unknown product 'terbia'"):
         PriceRows(CATALOG, TZ)("terbia", 6525, "CNY/kg", day)
 
+
+def test_chunks_are_encoded_as_encode_wire_encodes_each_quote(client: redis.Redis) -> None:
+    got, errors = rows("product,price,unit,as_of,source,low,high\n"
+                       "Tb oxide,6525,CNY/kg,2025-03-11,smm,6500,6530\n"
+                       'Dy oxide,1700,CNY/kg,2025-03-11T10:00:00+08:00,"a ""quoted"" source",,\n'
+                       "prnd oxide,444,yuan/kg,2025-03-12,\u5b89\u6cf0,,\n")
+    events = [ev for _, ev in got]
+    assert errors == [] and len(events) == 3
+    assert _LINES.encode_lines(events) == b"".join(encode_wire(ev) + SEP for ev in events)
+    appender = StreamAppender(client, Keys())
+    appender.send([(0, _LINES.encode_lines(events[:2])), (1, b""), (2, _LINES.encode_lines(events[2:]))])
+    assert appender.send([(0, _LINES.encode_lines(events))]) == 3  # the count of the call before
+    assert appender.wait() == 0 and appender.wait() == 0  # each quote at most once
+    assert appender.append(3, [encode_wire(ev) for ev in events]) == 0
+    assert [client.xlen(Keys().events(s)) for s in range(4)] == [2, 0, 1, 0]
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(Keys().events(0)))
+    assert [decode_wire(fields[WIRE_FIELD.encode()]) for _, fields in entries] == events[:2]

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import csv
 import math
-import queue
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
+import msgspec
 import redis
 
 from alerts.catalog import Catalog
@@ -38,7 +37,6 @@ from alerts.events import (
     PriceEvent,
     PriceRows,
     RateLookup,
-    encode_wire,
 )
 from alerts.store.imports import StreamAppender, stored_ids
 from alerts.store.keys import Keys
@@ -243,54 +241,37 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
 
 #: Quotes handed to the sender at a time, while the rows after them are read.
 SEND_CHUNK = 2000
+#: Encodes a chunk of quotes at once, one line each: the bytes of ``encode_wire`` (the same default msgspec
+#: encoder; tests/test_csv_import.py holds them equal), each followed by a line break (``imports.SEP``).
+_LINES = msgspec.json.Encoder()
 
 
 class _Sender:
-    """Sends chunks of encoded quotes in a thread of its own, while the main thread reads the next rows (the
-    wait for Redis releases the interpreter). Chunks are sent in the order they are given."""
+    """Sends chunks of quotes, a script call each (one argument per shard), without waiting for Redis: the main
+    thread reads and checks the next rows while Redis appends the chunk before (``StreamAppender.send``).
+    Chunks are sent in the order they are given."""
 
     def __init__(self, appender: StreamAppender):
         self.appender = appender
-        self.queue: queue.Queue[list[tuple[int, list[bytes]]] | None] = queue.Queue(maxsize=8)
         self.sent = 0
         self._shards: dict[str, int] = {}  # product key -> its shard
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="csv-import-sender", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            chunk = self.queue.get()
-            if chunk is None:
-                return
-            if self.error is not None:
-                continue
-            try:
-                for shard, payloads in chunk:
-                    self.sent += self.appender.append(shard, payloads)
-            except BaseException as exc:  # raised in the main thread by close()
-                self.error = exc
 
     def put(self, events: list[PriceEvent], shards: int) -> None:
-        by_shard: dict[int, list[bytes]] = {}
+        by_shard: dict[int, list[PriceEvent]] = {}
         shard_by_key = self._shards
         for ev in events:
             shard = shard_by_key.get(ev.product_key)
             if shard is None:
                 shard = shard_by_key[ev.product_key] = shard_of(ev, shards)
-            payloads = by_shard.get(shard)
-            if payloads is None:
-                payloads = by_shard[shard] = []
-            payloads.append(encode_wire(ev))
-        self.queue.put(sorted(by_shard.items()))
-        if self.error is not None:
-            raise self.error
+            group = by_shard.get(shard)
+            if group is None:
+                group = by_shard[shard] = []
+            group.append(ev)
+        self.sent += self.appender.send([(shard, _LINES.encode_lines(group)) for shard, group in
+                                         sorted(by_shard.items())])
 
     def close(self) -> int:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+        self.sent += self.appender.wait()
         return self.sent
 
 

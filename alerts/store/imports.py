@@ -5,7 +5,8 @@ Imported quotes go the one way every event goes: on the event streams, in their 
 evaluators put them into the product states (change windows), the quote history (backtests) and the spread
 legs exactly as they do live. An imported quote carries ``PriceEvent.history``: the evaluator evaluates it
 silently (``alerts.evaluate.session``). Appending is one server-side script call per chunk of events rather
-than one XADD each from the client: the import's speed is not bound by building commands in Python."""
+than one XADD each from the client: the import's speed is not bound by building commands in Python; and the
+client does not wait for a call's reply before reading the next rows."""
 
 from __future__ import annotations
 
@@ -14,31 +15,37 @@ from collections.abc import Sequence
 from typing import cast
 
 import redis
+from redis.connection import Connection
 
 from alerts.store.keys import Keys
 from alerts.store.streams import WIRE_FIELD
 
-#: Events appended per script call.
+#: Events appended per script call by ``StreamAppender.append``.
 APPEND_CHUNK = 2000
-#: Separates the events in the one argument a script call takes: the wire form is JSON, which never holds a
-#: raw line break.
+#: Separates the events of one stream in a script call's argument: the wire form is JSON, which never holds a
+#: raw line break (a trailing one is allowed).
 SEP = b"\n"
 
-# ARGV: the wire field, the price events (``encode_wire``) separated by SEP. The ledger set (KEYS[2]) holds the
-# id (as JSON-escaped on the wire: the tag, then the id, then the product) of every quote imported: one already
-# there is not appended again.
+# KEYS: the ledger set, then the streams. ARGV: the wire field, then for each stream its price events
+# (``encode_wire``) separated by SEP. The ledger holds the id (as JSON-escaped on the wire: the tag, then the id,
+# then the product) of every quote imported: one already there is not appended again.
 _APPEND = """
-local field, events = ARGV[1], ARGV[2]
-local pos, n, len = 1, 0, #events
-while pos <= len do
-  local e = string.find(events, "\\n", pos, true) or (len + 1)
-  local event = string.sub(events, pos, e - 1)
-  local id = string.match(event, '^{"type":"price","id":"(.-)","product":"') or event
-  if redis.call('SADD', KEYS[2], id) == 1 then
-    redis.call('XADD', KEYS[1], '*', field, event)
-    n = n + 1
+local field, n = ARGV[1], 0
+for k = 2, #KEYS do
+  local events, pos = ARGV[k], 1
+  local len = #events
+  while pos <= len do
+    local e = string.find(events, "\\n", pos, true) or (len + 1)
+    if e > pos then
+      local event = string.sub(events, pos, e - 1)
+      local id = string.match(event, '^{"type":"price","id":"(.-)","product":"') or event
+      if redis.call('SADD', KEYS[1], id) == 1 then
+        redis.call('XADD', KEYS[k], '*', field, event)
+        n = n + 1
+      end
+    end
+    pos = e + 1
   end
-  pos = e + 1
 end
 return n
 """
@@ -63,22 +70,54 @@ def stored_ids(client: redis.Redis, keys: Keys, spans: dict[tuple[str, str], tup
 
 
 class StreamAppender:
-    """Appends wire-encoded events to the event streams, in order within each stream, a chunk per script call,
-    each event at most once ever: the ledger of imported quotes (``P:imported``, a set of event ids)
-    remembers the id of every one appended, so an import run twice, even before any evaluator read the first, adds
-    nothing. Packed as one argument per chunk: the client does not build a command per event."""
+    """Appends wire-encoded events to the event streams, in order within each stream, each event at most once
+    ever: the ledger of imported quotes (``P:imported``, a set of event ids) remembers the id of every one
+    appended, so an import run twice, even before any evaluator read the first, adds nothing.
+
+    One script call per batch (events of several streams, each stream's packed as one argument: the client does
+    not build a command per event). ``send`` does not wait for the server: the caller reads and checks the next
+    rows while Redis appends these, in the same thread (no second thread waiting on the interpreter lock for its
+    reply), and the next ``send`` or ``wait`` collects the count. One call is in flight at a time."""
 
     def __init__(self, client: redis.Redis, keys: Keys):
         self.client = client
         self.keys = keys
         self.ledger = f"{keys.prefix}:imported"
-        self._script = client.register_script(_APPEND)
+        self._conn: Connection | None = None  # the connection of the call in flight
+
+    def send(self, batches: Sequence[tuple[int, bytes]]) -> int:
+        """Start appending ``(shard, its events encoded by encode_wire, each followed or separated by SEP)``;
+        returns what ``wait`` returns for the call before it."""
+        done = self.wait()
+        batches = [(shard, events) for shard, events in batches if events]
+        if not batches:
+            return done
+        args: list[bytes | str | int] = ["EVAL", _APPEND, 1 + len(batches), self.ledger]
+        args += [self.keys.events(shard) for shard, _ in batches]
+        args.append(WIRE_FIELD)
+        args += [events for _, events in batches]
+        conn = self.client.connection_pool.get_connection()
+        try:
+            conn.send_command(*args)
+        except BaseException:
+            self.client.connection_pool.release(conn)
+            raise
+        self._conn = conn
+        return done
+
+    def wait(self) -> int:
+        """The number of events the call in flight appended (0 when none is): waits for its reply."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return 0
+        try:
+            return int(cast(int, conn.read_response()))
+        finally:
+            self.client.connection_pool.release(conn)
 
     def append(self, shard: int, payloads: Sequence[bytes]) -> int:
         """Append price events (``encode_wire``) to the stream of ``shard``, each at most once; the number appended."""
-        stream = self.keys.events(shard)
-        done = 0
+        done = self.wait()
         for i in range(0, len(payloads), APPEND_CHUNK):
-            args: list[bytes | str] = [WIRE_FIELD, SEP.join(payloads[i:i + APPEND_CHUNK])]
-            done += int(cast(int, self._script(keys=[stream, self.ledger], args=args)))
-        return done
+            done += self.send([(shard, SEP.join(payloads[i:i + APPEND_CHUNK]))])
+        return done + self.wait()

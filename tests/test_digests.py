@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from alerts.notify.digest import run_due
+from alerts.notify.digest import compose, run_due
 from alerts.settings import Settings
 from alerts.store.digests import DigestStore
 from tests.conftest import env_for
@@ -75,7 +75,9 @@ def test_one_email_per_slot_even_with_two_schedulers(p: Pipeline, smtp: tuple[In
     html_part = msg.get_body(("html",))
     html = html_part.get_content()  # type: ignore[union-attr]
     assert "Pr-Nd oxide" in text and "[prnd-450k] Pr-Nd oxide 452,000 CNY/t on 2025-02-28" in text
-    assert "Latest prices" in text and "Pr-Nd oxide: 452,000 CNY/t on 2025-02-28 (n/a)" in text
+    assert text.startswith("2 alerts since the last digest (never sent)")
+    assert "Latest prices" in text
+    assert "Pr-Nd oxide: 452,000 CNY/t on 2025-02-28 (no earlier digest price to compare with)" in text
     assert "&lt;b&gt;Magnet&lt;/b&gt; makers obtain export licences &amp; more" in html and "<b>Magnet" not in html
     images = [part for part in msg.walk() if part.get_content_type() == "image/png"]
     assert len(images) == 1 and images[0].get_content().startswith(b"\x89PNG")  # type: ignore[union-attr]
@@ -125,3 +127,9 @@ def test_digest_subject_is_checked_and_prices_keep_their_baseline(p: Pipeline, r
     assert run_due(digests(p), p.settings, p.rules, MONDAY_0805 + 86400)["desk-daily"] == "nothing to send"
     state = json.loads(p.client.get("alerts:digest:desk-daily:state"))  # type: ignore[arg-type]
     assert state["prices"] == {"prndoxide": 452000.0}
+    # a preview names when the last digest really went out, not the time of the preview
+    p.run(quote(440_000, "2025-03-03"), quote(455_000, "2025-03-04"))  # below, then above again
+    msg, _, _ = compose(digests(p), p.settings, p.rules, p.rules.digests["desk-daily"], MONDAY_0805 + 3 * 86400)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.startswith("1 alerts since the last digest (sent 2025-03-03 08:05 CST)"), text
+    assert "Pr-Nd oxide: 455,000 CNY/t on 2025-03-04 (+0.7%)" in text

@@ -64,7 +64,8 @@ def compose(store: DigestStore, settings: Settings, rules: RuleSet, d: Digest,
     prices it shows."""
     queued = store.queued(d.name)
     items = list({a.get("id"): a for a in queued}.values())  # each alert once (a retried delivery may queue it twice)
-    previous = store.state(d.name).get("prices", {})
+    state = store.state(d.name)
+    previous = state.get("prices", {})
     lines, charts, shown = [], {}, {}
     for name in dict.fromkeys(a["product"] for a in items if a.get("product")):
         product = rules.catalog.find(name)
@@ -77,7 +78,8 @@ def compose(store: DigestStore, settings: Settings, rules: RuleSet, d: Digest,
         shown[product.key] = q.price
         charts[product.name] = store.quotes_since(product.key, now - CHART_DAYS * 86400)
     zone = ZoneInfo(d.timezone or settings.timezone)
-    msg = build(d, items, lines, charts, datetime.fromtimestamp(now, zone), settings.email_from)
+    last_sent = datetime.fromtimestamp(state["sent_at"], zone) if state.get("sent_at") else None
+    msg = build(d, items, lines, charts, datetime.fromtimestamp(now, zone), settings.email_from, last_sent)
     return msg, len(queued), shown
 
 
@@ -101,8 +103,9 @@ def send_digest(store: DigestStore, settings: Settings, rules: RuleSet, name: st
         log.error("digest %s not sent, will try again: %s", name, exc.reason)
         return f"not sent: {exc.reason}"
     prices = {**state.get("prices", {}), **shown}  # a digest that does not show a product keeps its baseline
-    store.sent(name, count, {"slot": slot or state.get("slot", ""), "sent_at": now, "count": count,
-                             "prices": prices})
+    emailed = bool(count or d.send_empty)  # sent_at: when an email last went out (a preview names it)
+    store.sent(name, count, {"slot": slot or state.get("slot", ""), "sent_at": now if emailed else state.get("sent_at"),
+                             "count": count, "prices": prices})
     if count or d.send_empty:
         log.info("digest %s (%s): sent with %d alerts", name, slot, count)
     else:

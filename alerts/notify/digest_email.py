@@ -49,15 +49,22 @@ def group(alerts: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[Mappi
     return {k: dict(v) for k, v in out.items()}
 
 
+#: The change column of a product the previous digest did not show.
+NO_EARLIER_PRICE = "no earlier digest price to compare with"
+
+
 def build(d: Digest, alerts: Sequence[Mapping[str, Any]], prices: Sequence[PriceLine],
-          charts: Mapping[str, Sequence[tuple[float, float]]], now: datetime, sender: str) -> EmailMessage:
+          charts: Mapping[str, Sequence[tuple[float, float]]], now: datetime, sender: str,
+          last_sent: datetime | None = None) -> EmailMessage:
+    """``last_sent``: when the previous digest went out (None: never), in the digest's time zone."""
     msg = EmailMessage()
     msg["Subject"] = subject(d, len(alerts), now)
     msg["From"] = sender
     msg["To"] = ", ".join(d.to)
     grouped = group(alerts)
-    text = [f"{len(alerts)} alerts since the last digest ({now:%Y-%m-%d %H:%M %Z})", ""]
-    html = [f"<html><body><p>{len(alerts)} alerts since the last digest ({escape(f'{now:%Y-%m-%d %H:%M %Z}')})</p>"]
+    since = f"sent {last_sent:%Y-%m-%d %H:%M %Z}" if last_sent is not None else "never sent"
+    text = [f"{len(alerts)} alerts since the last digest ({since})", ""]
+    html = [f"<html><body><p>{len(alerts)} alerts since the last digest ({escape(since)})</p>"]
     for product, rules in grouped.items():
         text.append(product)
         html.append(f"<h3>{escape(product)}</h3><ul>")
@@ -76,7 +83,7 @@ def build(d: Digest, alerts: Sequence[Mapping[str, Any]], prices: Sequence[Price
         html.append("<h3>Latest prices</h3><table><tr><th align='left'>Product</th><th>Price</th><th>Date</th>"
                     "<th>Since the last digest</th><th>30 days</th></tr>")
         for p in prices:
-            change = "n/a" if p.change_pct is None else f"{p.change_pct:+.1f}%"
+            change = NO_EARLIER_PRICE if p.change_pct is None else f"{p.change_pct:+.1f}%"
             text.append(f"  {p.product}: {format_price(p.price)} {p.unit} on {p.as_of} ({change})")
             cid = make_msgid(domain="alerts.local")
             images.append((cid, sparkline(charts.get(p.product, []))))

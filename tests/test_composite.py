@@ -117,7 +117,8 @@ holidays: [2025-10-01, 2025-10-02, 2025-10-03]
     assert check_stale(client, settings, rules, at("2025-10-01T09:00")) == []  # Mon 29th, Tue 30th missing: 2
     assert check_stale(client, settings, rules, at("2025-10-06T09:00")) == []  # holidays and the weekend: still 2
     (a,) = check_stale(client, settings, rules, at("2025-10-07T09:00"))  # and Mon 6th: 3
-    assert "dysprosium oxide: no quote for 3 business days (last 1,705 CNY/kg on 2025-09-26)" in a.text
+    assert a.text.startswith("dysprosium oxide: last quote 2025-09-26, 11 days ago (1,705 CNY/kg); stale after 3 "
+                             "business days"), a.text
     assert check_stale(client, settings, rules, at("2025-10-08T09:00")) == []  # told once
     p.run(quote(1_710, "2025-10-10", product="Dy oxide", unit="CNY/kg"))  # the feed is back ...
     assert check_stale(client, settings, rules, at("2025-10-14T09:00")) == []
@@ -179,3 +180,19 @@ def test_a_spread_edit_keeps_the_legs(tmp_path: Path) -> None:
     ((spread2,), _) = composite_rules(edited)
     out, _ = advance_spread(spread2, state, [p for _, p in later.legs], [], math.inf)
     assert [a.price for a in out] == [103_000]  # the oxide leg was kept; the edited rule started armed
+
+
+def test_a_stale_feed_says_how_old_its_last_quote_really_is(client: redis.Redis, settings: Settings,
+                                                             rules_dir: Path) -> None:
+    write_rules(rules_dir, """
+rules:
+  - id: tb-feed
+    stale: {product: terbium oxide, after: 3 business days}
+    notify: [console]
+""")
+    p = Pipeline(client, settings)
+    p.run(quote(7_000, "2024-03-11", product="Tb oxide", unit="CNY/kg"))
+    now = datetime(2025, 11, 20, 9, tzinfo=ZoneInfo(TZ)).timestamp()
+    (a,) = check_stale(client, settings, p.rules, now)
+    assert a.text.startswith("terbium oxide: last quote 2024-03-11, 20 months ago (7,000 CNY/kg); stale after 3 "
+                             "business days"), a.text

@@ -60,6 +60,19 @@ def business_days_between(last: date, today: date, holidays: frozenset[date]) ->
     return n
 
 
+def _age(day: date, today: date) -> str:
+    """How long ago ``day`` was, in words: "today", "3 days ago", "20 months ago", "2 years ago"."""
+    days = (today - day).days
+    if days <= 0:
+        return "today"
+    if days < 60:
+        return f"{days} day{'s' if days != 1 else ''} ago"
+    months = (today.year - day.year) * 12 + today.month - day.month - (today.day < day.day)
+    if months < 24:
+        return f"{months} months ago"
+    return f"{months // 12} years ago"
+
+
 def evaluate_stale(rule: StaleRule, last: QuoteState | None, now: float, tz: str, holidays: frozenset[date],
                    fired_for: float | None) -> Alert | None:
     """An alert when the product's feed is stale and this outage was not reported yet.
@@ -75,8 +88,9 @@ def evaluate_stale(rule: StaleRule, last: QuoteState | None, now: float, tz: str
         return None
     if not rule.active_at(now):
         return None
-    text = (f"{rule.product.name}: no quote for {rule.after_text} (last {format_price(last.price)} "
-            f"{rule.product.unit} on {last.as_of_date}); the feed may be broken")
+    age = _age(date.fromisoformat(last.as_of_date), datetime.fromtimestamp(now, ZoneInfo(tz)).date())
+    text = (f"{rule.product.name}: last quote {last.as_of_date}, {age} ({format_price(last.price)} "
+            f"{rule.product.unit}); stale after {rule.after_text}; the feed may be broken")
     a = _base(rule, id=alert_id(rule.id, "stale", last.as_of), kind="stale", condition="stale",
               event_id=last.event_id, source="scheduler", at=now, product=rule.product.name,
               unit=rule.product.unit_text, price=last.price, as_of=last.as_of_date)

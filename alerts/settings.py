@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -112,6 +112,10 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Circuit breaker: a rule that fires more than this many times within "
         "breaker_window_seconds is paused until `alerts rules resume ID`.")
     breaker_window_seconds: float = Field(default=600.0, gt=0, description="Circuit breaker window.")
+
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines of `alerts run` and `alerts worker`: plain text, or one JSON object "
+        "per line (time, level, logger, message, and alert_id, rule_id, event_id, source when a line has them).")
 
     # --- delivery ---------------------------------------------------------------------------------
     queue_name: str = Field(default="alerts-notify", min_length=1)

@@ -35,12 +35,12 @@ from workers.cli_sources import add_source_commands
 DEMO_PACE = 0.3
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request's full URL at INFO: a feed's ${VAR} in a query string, a webhook's token
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def _setup_logging(verbose: bool, settings: Settings | None = None) -> None:
+    """Text lines, or JSON ones with ALERTS_LOG_FORMAT=json (``workers.logs``); httpx's request lines (full
+    URLs: a feed's ${VAR} in a query string, a webhook's token) are kept out."""
+    from workers.logs import setup
+
+    setup(settings.log_format if settings is not None else "text", verbose)
 
 
 def _require_rules_dir(settings: Settings, demo: bool = False) -> None:
@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from workers.service import serve
 
     _require_rules_dir(settings, demo=args.demo)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, settings)
     after = None
     if args.demo:
         settings = demo_settings(settings)
@@ -101,7 +101,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.service import WORKER_ROLES, serve
 
     _require_rules_dir(settings)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, settings)
     roles = set(args.role or WORKER_ROLES)
     if args.no_dispatch:  # older spellings of --role
         roles -= {"dispatch", "deliver", "schedule"}

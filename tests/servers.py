@@ -1,5 +1,6 @@
 """Real servers on 127.0.0.1 for the tests: redis-server on a free port and an HTTP server that
-speaks Slack's Web API (``chat.postMessage``); and the helpers tests share (``free_port``, ``wait_for``)."""
+speaks Slack's Web API (``chat.postMessage``, ``conversations.history``, ``auth.test``); and the helpers
+tests share (``free_port``, ``wait_for``)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ class RedisServer:
 
 @dataclass
 class SlackServer:
-    """Answers POST /api/chat.postMessage like Slack: checks the bearer token, records the message.
+    """Answers POST /api/chat.postMessage like Slack: checks the bearer token, records the message; and
+    ``auth.test`` (ok with the token, ``invalid_auth`` without it, like every method).
 
     ``script`` is a list of canned answers used one per request before falling back to ``ok``:
     ``("429", seconds)``, ``("500", None)``, ``("error", "channel_not_found")``, or ``("slow", seconds)``
@@ -110,6 +112,10 @@ class SlackServer:
                     return self._send(200, {"ok": False, "error": "invalid_auth"})
                 if self.path == "/api/conversations.history":
                     return self._history({k: v[0] for k, v in parse_qs(raw).items()})
+                if self.path == "/api/auth.test":  # not counted in ``requests``: those are posts
+                    return self._send(200, {"ok": True, "url": "https://stand-in.slack.com/", "team": "Stand-in",
+                                            "user": "alerts", "team_id": "T0000", "user_id": "U0000",
+                                            "bot_id": "B0000"})
                 outer.requests += 1
                 if self.path != "/api/chat.postMessage":
                     return self._send(404, {"ok": False, "error": "unknown_method"})

@@ -37,6 +37,7 @@ from alerts.store.breaker import apply_breaker
 from alerts.store.composite import commit_stage, read_inputs, read_stage, trim_legs
 from alerts.store.keys import Keys
 from alerts.store.locks import release, renew
+from alerts.store.metrics import Recorder
 from alerts.store.streams import consumer_name
 from workers.loop import run_steps
 
@@ -57,6 +58,7 @@ class Composer:
         self.name = name or consumer_name("composer")
         self.token = self.name.encode()
         self.steps = 0
+        self.metrics = Recorder(self.keys)  # alerts per rule and breaker pauses of the stage
         #: whether this process holds the stage's lease (as of its last renewal)
         self.holding = False
 
@@ -182,6 +184,7 @@ class Composer:
                             self.settings.breaker_window_seconds, processed):
             log.warning("the event-time stage changed hands during a step; the new holder takes it from here")
             return []
+        self.metrics.verdict(verdict)
         self.steps += 1
         if self.steps % TRIM_EVERY_STEPS == 0:
             self.trim({**states, **changed}, spreads, fxs)
@@ -210,10 +213,12 @@ class Composer:
 
         def tick() -> None:
             self.step()
+            self.metrics.maybe_flush(self.client)
             stop.wait(STEP_SECONDS)
 
         run_steps(stop, f"event-time stage {self.name}", tick, lambda: None)
         try:
             release(self.client, self.keys.composite_lease, self.token)
+            self.metrics.flush(self.client)
         except redis.RedisError:
             pass

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -40,17 +42,27 @@ from rq import Callback, Queue, Retry, SimpleWorker
 from rq.executions import Execution
 from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException
 
 from alerts.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from alerts.model import Alert
 from alerts.notify.base import Notifier
 from alerts.notify.notifiers import Notifiers
+from alerts.notify.slack import token_problem
 from alerts.rules.compiled import RuleSet, WebhookConfig
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store import failures
 from alerts.store.delivery import DeliveryStore
 from alerts.store.keys import Keys
+from alerts.store.metrics import (
+    ALERT_TO_DELIVERY,
+    DELIVERIES_FAILED,
+    DELIVERIES_RETRIED,
+    DELIVERIES_SENT,
+    Metric,
+    Recorder,
+)
 from alerts.targets import parse_target
 
 log = logging.getLogger("alerts.deliver")
@@ -124,6 +136,22 @@ class DeliveryWorker(SimpleWorker):
         with delivering(self.delivery):
             return bool(super().perform_job(job, queue, execution))
 
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """Before the first job: a Slack token that Slack refuses is one clear error line (the role still
+        runs: other channels deliver, and Slack deliveries fail with the same reason)."""
+        problem = token_problem(self.delivery.settings)
+        if problem is not None:
+            (log.error if problem.startswith("Slack refuses") else log.warning)(problem)
+        return bool(super().work(*args, **kwargs))
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """rq logs every failed attempt with its traceback (15 lines); a delivery's failure is one line, logged
+        where it happens (``deliver``, ``_failed``), and the traceback only at debug level."""
+        _, exc, _ = exc_info
+        if not isinstance(exc, DeliveryError) and job.retries_left:  # an error of ours or a timeout: say it once
+            log.warning("delivery job %s failed, will retry: %s", job.id, _describe(exc))
+        log.debug("delivery job %s raised", job.id, exc_info=exc_info)
+
 
 def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferrals: int = 0) -> str:
     """Deliver ``alert`` (its wire form) to ``target``. ``reserved``: this run holds a pacing slot already;
@@ -176,6 +204,7 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         raise
     except RetryableDeliveryError as exc:
         if exc.retry_after is not None:  # the channel said when: come back then, without using up a retry
+            _count(client, keys, DELIVERIES_RETRIED, channel_of(target), "http_429")
             return _defer(job, d, alert, target, exc.retry_after, reserved=False, deferrals=deferrals,
                           why=exc.reason)
         if not job.retries_left:
@@ -186,6 +215,7 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         raise
     else:  # recorded before the send lock goes: a second copy of the job then sees the marker
         store.mark_delivered(a.id, target)
+        _sent(client, keys, job, t.kind)
     finally:
         store.unlock_send(a.id, target, job.id)
     return "delivered"
@@ -212,7 +242,7 @@ def _defer(job: Job, d: Delivery, alert: dict[str, Any], target: str, seconds: f
                      job_id=f"{base}__{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
                      failure_ttl=int(settings.alert_retention_days * 86400),
                      job_timeout=JOB_TIMEOUT, on_failure=ON_FAILURE,
-                     retry=retry_policy(settings), description=job.description)
+                     retry=retry_policy(settings), description=job.description, meta=dict(job.meta))
     next_try = datetime.now(ZoneInfo(settings.timezone)) + timedelta(seconds=seconds)
     DeliveryStore(job.connection, Keys(settings.key_prefix)).note(
         str(alert.get("id")), target, "held", f"{why}; next try {next_try:%Y-%m-%d %H:%M:%S}")
@@ -225,8 +255,11 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: type[BaseException] 
     """rq's failure callback for deliveries (each attempt that raised, or a job whose worker died): on the
     last attempt, whatever went wrong (a timeout, a crash, an error of ours), the failure is kept for
     ``alerts failed`` and told to the ops channel, like a refused delivery."""
-    if job.retries_left:
-        return  # rq will run it again
+    if job.retries_left:  # rq will run it again
+        target = [*job.args, None, None][1]
+        _count(connection, Keys(current_delivery().settings.key_prefix), DELIVERIES_RETRIED,
+               channel_of(target if isinstance(target, str) else ""), reason_of(exc_value))
+        return
     alert, target = [*job.args, None, None][:2]
     if not isinstance(alert, dict) or not isinstance(target, str):
         return
@@ -254,8 +287,70 @@ def _failed(client: redis.Redis, keys: Keys, d: Delivery, job: Job, alert: dict[
     if not failures.record(client, keys, failure_id, alert, target, exc.reason, permanent,
                            retries=int(job.meta.get("retries", 0))):
         return  # kept and told already
+    _count(client, keys, DELIVERIES_FAILED, channel_of(target), "refused" if permanent else reason_of(exc))
     log.error("delivery of %s to %s failed%s: %s", alert.get("id"), target, " for good" if permanent else "",
               exc.reason)
     d.notifiers(DeliveryStore(client, keys)).tell_ops(
         f"alerts: delivery to {target} failed: {exc.reason}. Alert {alert.get('id')} of rule "
         f"{alert.get('rule_id')}. See `alerts failed`; resend with `alerts failed retry {failure_id}`.")
+
+
+# --- metrics (alerts.store.metrics): written at once, a delivery is slow beside one pipelined round trip ---
+
+#: Channels (the ``channel`` label): target kinds; anything else counts as "other".
+CHANNELS = frozenset({"slack", "email", "webhook", "console", "digest"})
+
+
+def channel_of(target: str) -> str:
+    kind = target.partition(":")[0]
+    return kind if kind in CHANNELS else "other"
+
+
+_HTTP_5XX = re.compile(r"\b5\d\d\b")
+
+
+def reason_of(exc: BaseException | None) -> str:
+    """The ``reason`` label of a failed attempt: http_429, http_5xx, timeout, network, refused or other."""
+    if isinstance(exc, PermanentDeliveryError):
+        return "refused"
+    if isinstance(exc, JobTimeoutException | TimeoutError):
+        return "timeout"
+    if isinstance(exc, RetryableDeliveryError):
+        text = exc.reason
+        if exc.retry_after is not None or "rate limited" in text or re.search(r"\b429\b", text):
+            return "http_429"
+        if _HTTP_5XX.search(text):
+            return "http_5xx"
+        if "Timeout" in text or "timed out" in text:
+            return "timeout"
+        if text.startswith(("cannot reach", "cannot send through")):
+            return "network"
+        return "other"
+    if isinstance(exc, DeliveryError):
+        return "other"
+    if isinstance(exc, ConnectionError | OSError):
+        return "network"
+    return "other"
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "the worker died"
+    if isinstance(exc, DeliveryError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _count(client: redis.Redis, keys: Keys, metric: Metric, *labels: str) -> None:
+    rec = Recorder(keys)
+    rec.inc(metric, 1, *labels)
+    rec.flush(client)
+
+
+def _sent(client: redis.Redis, keys: Keys, job: Job, channel: str) -> None:
+    rec = Recorder(keys)
+    rec.inc(DELIVERIES_SENT, 1, channel)
+    alert_at = job.meta.get("alert_at")
+    if isinstance(alert_at, int | float):  # the alert stream entry's time, set by the dispatcher
+        rec.observe(ALERT_TO_DELIVERY, max(0.0, time.time() - alert_at / 1000), channel)
+    rec.flush(client)

@@ -95,11 +95,17 @@ class Dispatcher:
         say so, entries that hold no valid alerts set aside with the reason, and the XACK of them all."""
         alerts: list[Alert] = []
         bad: list[tuple[bytes, dict[bytes, bytes], str]] = []
+        written: dict[str, int] = {}  # alert id -> its alert stream entry's time (ms), for the delivery latency
         for mid, fields in msgs:
             try:
-                alerts.extend(read_alerts(fields))
+                got = read_alerts(fields)
             except ValueError as exc:
                 bad.append((mid, fields, str(exc)))
+                continue
+            alerts.extend(got)
+            ms = int(mid.partition(b"-")[0])
+            for a in got:
+                written.setdefault(a.id, ms)
         # the same alert twice in one batch is enqueued once
         markers = list(dict.fromkeys(self.keys.enqueued(a.id) for a in alerts))
         retry = retry_policy(self.settings)
@@ -124,6 +130,7 @@ class Dispatcher:
                                 DELIVER, args=(wire, target), job_id=job_id(a.id, target),
                                 timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
                                 failure_ttl=int(self.settings.alert_retention_days * 86400), on_failure=ON_FAILURE, retry=retry, description=f"deliver {a.rule_id} to {target}",
+                                meta={"alert_at": written[a.id]},
                             ))
                         pipe.set(marker, 1, ex=MARKER_TTL)
                     if datas:

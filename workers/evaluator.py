@@ -38,6 +38,7 @@ from alerts.store.batch import BatchCommit, InvalidEntry, LeaseLost, commit_batc
 from alerts.store.breaker import apply_breaker
 from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.locks import release, renew
+from alerts.store.metrics import EVALUATION_SECONDS, EVENTS_EVALUATED, EVENTS_REJECTED, PUBLISH_TO_EVALUATION, Recorder
 from alerts.store.streams import (
     LEGACY_FIELD,
     WIRE_FIELD,
@@ -87,6 +88,7 @@ class Evaluator:
         self.cache: dict[str, ProductState | None] = {}
         self._next_lease_check = 0.0
         self.commits: dict[int, int] = {}  # shard -> its commit counter as of our last commit
+        self.metrics = Recorder(self.keys)  # counted per batch, flushed at most once a second
         check_shard_count(client, self.keys, settings.stream_shards)
 
     # --- shard leases ----------------------------------------------------------------------------
@@ -169,6 +171,7 @@ class Evaluator:
         batch = [(shard, mid, fields) for name, msgs in resp or [] if msgs
                  for shard in (self._shard_of_stream(name),) for mid, fields in msgs]
         if not batch:
+            self.metrics.maybe_flush(self.client)
             return BatchResult()
         try:
             return self.process(batch)
@@ -200,6 +203,7 @@ class Evaluator:
     def process(self, batch: list[Entry]) -> BatchResult:
         """Evaluate and commit a batch. Raises LeaseLost when a shard changed hands (or Redis lost writes)
         before the commit: nothing of the batch was written, its events stay pending."""
+        began = time.perf_counter()
         decoded = self.decode(batch)
         commit = self.prepare(decoded)
         try:
@@ -208,7 +212,19 @@ class Evaluator:
             raise LeaseLost("a shard lease changed during the commit") from None
         for bad in decoded.invalid:
             log.error("shard %d entry %s rejected: %s", bad.shard, bad.entry_id.decode(), bad.reason)
+        self._count(commit, len(decoded.events), len(decoded.invalid), time.perf_counter() - began)
         return BatchResult(len(decoded.events), commit.verdict.alerts, len(decoded.invalid))
+
+    def _count(self, c: BatchCommit, events: int, invalid: int, seconds: float) -> None:
+        """The metrics of a committed batch: a few counts per batch, not per event."""
+        m = self.metrics
+        m.inc(EVENTS_EVALUATED, events)
+        m.inc(EVENTS_REJECTED, invalid, "evaluate")
+        m.observe(EVALUATION_SECONDS, seconds)
+        oldest = min(int(ids[0].partition(b"-")[0]) for ids in c.entry_ids.values())  # each shard's in order
+        m.observe(PUBLISH_TO_EVALUATION, max(0.0, time.time() - oldest / 1000))
+        m.verdict(c.verdict)
+        m.maybe_flush(self.client)
 
     def decode(self, batch: list[Entry]) -> Decoded:
         """Each entry decoded once, from its typed wire form; entries of older versions (the published JSON
@@ -263,6 +279,7 @@ class Evaluator:
         run_steps(stop, f"evaluator {self.name}", self.step, self._forget)
         try:
             self.release_all()
+            self.metrics.flush(self.client)
         except redis.RedisError:
             pass
         log.info("evaluator %s stopped", self.name)

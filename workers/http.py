@@ -6,8 +6,12 @@ and currency conversion as ``alerts publish``). Answers: 202 ``{"accepted": N}``
 "errors": [{"item": I, "error": "..."}]}`` when some items are refused (the valid ones are still
 published; items are numbered from 1, lines of JSON Lines by line); 401 without the bearer token
 ``ALERTS_INGEST_TOKEN`` (compared in constant time); 413 above ``ALERTS_INGEST_MAX_BYTES``. With no
-token set, the app serves only on a loopback address. Later issues add ``/metrics``, ``/healthz`` and
-the Slack endpoints here.
+token set, the app serves only on a loopback address.
+
+``GET /metrics`` (Prometheus' text format, the whole cluster's counts read from Redis: ``workers.metrics``),
+``GET /healthz`` (200 while the process serves) and ``GET /readyz`` (200 with JSON when Redis answers,
+with the roles live processes run, else 503 saying why) need no token, like any Prometheus target; none
+of them shows a secret.
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ from alerts.catalog import Catalog
 from alerts.errors import ConfigError
 from alerts.events import MAX_DEPTH, json_lines
 from alerts.settings import Settings
+from alerts.store.heartbeats import processes
+from alerts.store.keys import Keys
+from alerts.store.metrics import EVENTS_REJECTED, Recorder
 from alerts.store.publish import Publisher
+from workers.metrics import registry, render
 
 log = logging.getLogger("alerts.http")
 
@@ -81,7 +89,9 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
     # one publisher for the app (its shard-count check runs once); each request converts with its own
     # rates and validates against the catalog of the rule set active then
     pub = Publisher(client, catalog(), settings.timezone, settings.stream_shards, settings.key_prefix,
-                    max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
+                    max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days, via="http")
+    keys = Keys(settings.key_prefix)
+    metrics = registry(client, keys, settings.stream_shards)
 
     def publish(items: list[tuple[int, object]]) -> tuple[int, list[tuple[int, str]]]:
         pub.catalog = catalog()
@@ -105,13 +115,53 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
                 return _too_large(limit)
         items, errors = _items(bytes(body))
         accepted, refused = await asyncio.to_thread(publish, items)
+        if errors:  # lines that are not JSON never reach the publisher, which counts the rest
+            await asyncio.to_thread(_count_rejected, client, keys, len(errors))
         errors = sorted([*errors, *refused])
         if not errors:
             return JSONResponse({"accepted": accepted}, status_code=202)
         return JSONResponse({"accepted": accepted, "errors": [{"item": n, "error": why} for n, why in errors]},
                             status_code=400)
 
-    return Starlette(routes=[Route("/events", events, methods=["POST"])])
+    async def scrape(request: Request) -> Response:
+        try:
+            body = await asyncio.to_thread(render, metrics)
+        except redis.RedisError as exc:
+            return JSONResponse({"error": f"Redis is not reachable ({type(exc).__name__})"}, status_code=503)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready, body = await asyncio.to_thread(readiness, client, keys)
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return Starlette(routes=[Route("/events", events, methods=["POST"]),
+                             Route("/metrics", scrape, methods=["GET"]),
+                             Route("/healthz", healthz, methods=["GET"]),
+                             Route("/readyz", readyz, methods=["GET"])])
+
+
+def readiness(client: redis.Redis, keys: Keys) -> tuple[bool, dict[str, Any]]:
+    """Ready when Redis answers; the answer says why not (the exception's type, never the URL), and which roles
+    live processes run (their heartbeats: role -> how many processes), for the operator to read."""
+    try:
+        client.ping()
+        alive = [p for p in processes(client, keys) if p.alive]
+    except redis.RedisError as exc:
+        return False, {"ready": False, "redis": "unreachable", "why": f"Redis is not reachable ({type(exc).__name__})"}
+    roles: dict[str, int] = {}
+    for proc in alive:
+        for role in proc.roles:
+            roles[role] = roles.get(role, 0) + 1
+    return True, {"ready": True, "redis": "ok", "roles_alive": dict(sorted(roles.items()))}
+
+
+def _count_rejected(client: redis.Redis, keys: Keys, n: int) -> None:
+    rec = Recorder(keys)
+    rec.inc(EVENTS_REJECTED, n, "http")
+    rec.flush(client)
 
 
 def _too_large(limit: int) -> Response:

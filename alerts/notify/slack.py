@@ -133,6 +133,26 @@ class SlackNotifier:
             raise RetryableDeliveryError(target, f"cannot reach Slack: {type(exc).__name__}") from None
 
 
+def token_problem(settings: Settings) -> str | None:
+    """Asks Slack (``auth.test``) whether ALERTS_SLACK_BOT_TOKEN works: None when it does (or is not set), else
+    one line saying what is wrong (the token itself is never in it)."""
+    if settings.slack_bot_token is None:
+        return None
+    web = _web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    try:
+        web.auth_test()
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+        status = exc.response.status_code
+        if status >= 500 or status == 429 or error in RETRYABLE_ERRORS:
+            return f"cannot check ALERTS_SLACK_BOT_TOKEN now: Slack answered {status} {error}".strip()
+        return (f"Slack refuses ALERTS_SLACK_BOT_TOKEN ({error or status}): no Slack message can be delivered "
+                "until it is replaced")
+    except (SlackClientError, OSError) as exc:
+        return f"cannot check ALERTS_SLACK_BOT_TOKEN now: cannot reach Slack ({type(exc).__name__})"
+    return None
+
+
 @lru_cache(maxsize=8)
 def _web_client(token: str, base_url: str) -> WebClient:
     # no retry handlers: slack_sdk would resend a post whose connection dropped after Slack took it (and

@@ -36,6 +36,7 @@ from alerts.events import (
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings, load_settings
 from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.metrics import count_publish
 from alerts.store.server import redis_for
 from alerts.store.streams import NEWS_SHARD, WIRE_FIELD, check_shard_count, shard_of
 
@@ -131,8 +132,9 @@ class Publisher:
 
     def __init__(self, client: redis.Redis, catalog: Catalog, tz: str, shards: int, prefix: str = "alerts", *,
                  max_future_days: float | None = DEFAULT_MAX_FUTURE_DAYS,
-                 fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS):
+                 fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS, via: str = "publish"):
         self.client = client
+        self.via = via  # the ``via`` label of the events counted (alerts.store.metrics): http or publish
         self.catalog = catalog
         self.tz = tz
         self.shards = shards
@@ -170,14 +172,18 @@ class Publisher:
     def _append(self, events: Iterable[tuple[int, Event]], report: PublishReport) -> PublishReport:
         pipe = self.client.pipeline(transaction=False)
         pending = 0
+        refused = len(report.errors)
         for _line, event in events:
             pipe.xadd(self.keys.events(shard_of(event, self.shards)), {WIRE_FIELD: encode_wire(event)})
             pending += 1
             if pending >= PUBLISH_BATCH:
+                count_publish(pipe, self.keys, self.via, pending, 0)
                 pipe.execute()
                 report.published += pending
                 pending = 0
-        if pending:
+        refused = len(report.errors) - refused
+        if pending or refused:
+            count_publish(pipe, self.keys, self.via, pending, refused)
             pipe.execute()
             report.published += pending
         report.errors.sort(key=lambda e: e[0])

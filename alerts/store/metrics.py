@@ -20,8 +20,10 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import cast
 
 import redis
@@ -84,8 +86,17 @@ def metrics_key(keys: Keys) -> str:
     return f"{keys.prefix}:metrics"
 
 
+@lru_cache(maxsize=65536)  # label values are bounded; a field is built once, not per batch
 def field_of(metric: Metric, labels: tuple[str, ...], part: str = "") -> str:
     return json.dumps([metric.name, list(labels), part], separators=(",", ":"))
+
+
+@lru_cache(maxsize=65536)
+def _histogram_fields(metric: Metric, labels: tuple[str, ...]) -> tuple[tuple[str, ...], str, str]:
+    """The bucket fields (one per bound, then +Inf), the count field and the sum field of a series."""
+    assert metric.buckets is not None
+    buckets = (*(field_of(metric, labels, bucket_name(b)) for b in metric.buckets), field_of(metric, labels, "+Inf"))
+    return buckets, field_of(metric, labels, "count"), field_of(metric, labels, "sum")
 
 
 def bucket_name(bound: float) -> str:
@@ -111,9 +122,8 @@ class Recorder:
 
     def observe(self, metric: Metric, seconds: float, *labels: str) -> None:
         assert metric.buckets is not None
-        i = bisect.bisect_left(metric.buckets, seconds)
-        bucket = bucket_name(metric.buckets[i]) if i < len(metric.buckets) else "+Inf"
-        b, c, s = field_of(metric, labels, bucket), field_of(metric, labels, "count"), field_of(metric, labels, "sum")
+        buckets, c, s = _histogram_fields(metric, labels)
+        b = buckets[bisect.bisect_left(metric.buckets, seconds)]
         with self._lock:
             self._ints[b] = self._ints.get(b, 0) + 1
             self._ints[c] = self._ints.get(c, 0) + 1
@@ -124,11 +134,10 @@ class Recorder:
         pause is logged, once, by the process that committed it."""
         if not verdict.alerts and not verdict.paused:
             return
-        per_rule: dict[str, int] = {}
-        for a in verdict.alerts:
-            per_rule[a.rule_id] = per_rule.get(a.rule_id, 0) + 1
-        for rule, n in per_rule.items():
-            self.inc(ALERTS, n, rule)
+        counted = [(field_of(ALERTS, (rule,)), n) for rule, n in Counter(a.rule_id for a in verdict.alerts).items()]
+        with self._lock:
+            for f, n in counted:
+                self._ints[f] = self._ints.get(f, 0) + n
         for rule, info in verdict.paused.items():
             self.inc(BREAKER_PAUSES, 1, rule)
             log.warning("rule %s paused by the circuit breaker after %d alerts within the window; "

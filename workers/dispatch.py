@@ -129,7 +129,8 @@ class Dispatcher:
                             datas.append(Queue.prepare_data(
                                 DELIVER, args=(wire, target), job_id=job_id(a.id, target),
                                 timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
-                                failure_ttl=int(self.settings.alert_retention_days * 86400), on_failure=ON_FAILURE, retry=retry, description=f"deliver {a.rule_id} to {target}",
+                                failure_ttl=int(self.settings.alert_retention_days * 86400), on_failure=ON_FAILURE,
+                                retry=retry, description=f"deliver {a.rule_id} to {target}",
                                 meta={"alert_at": written[a.id]},
                             ))
                         pipe.set(marker, 1, ex=MARKER_TTL)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -40,6 +41,8 @@ from workers.poller import Poller
 
 log = logging.getLogger("alerts.service")
 
+#: Longest wait between two tries to reach Redis at start-up (seconds).
+REDIS_RETRY_MAX_SECONDS = 5.0
 #: Every role, in the order they start.
 ROLES = ("evaluate", "dispatch", "deliver", "schedule", "poll", "http")
 #: What ``alerts worker`` runs without --role.
@@ -71,6 +74,7 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     delivery = Delivery(settings, holder.current)
     report_rules(holder.current(), settings)
     log.info("roles: %s", ", ".join(r for r in ROLES if r in wanted))
+    wait_for_redis(client)
     stop = threading.Event()
     threads = [threading.Thread(target=holder.watch, args=(stop,), name="rules-watch", daemon=True)]
     doing: dict[str, Callable[[], str]] = {}  # role -> what it owns or does now, for its heartbeat
@@ -123,6 +127,35 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
         for t in threads:
             t.join(timeout=10)
         log.info("stopped")
+
+
+def where(client: redis.Redis) -> str:
+    """host:port of a client's Redis (never its password), for messages."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}" if "host" in kwargs else "the Redis of the sentinels"
+
+
+def wait_for_redis(client: redis.Redis, first_wait: float = 0.5, max_wait: float = REDIS_RETRY_MAX_SECONDS) -> None:
+    """Return once Redis answers; until then wait, the time between tries doubling up to ``max_wait``, with one
+    log line (a service started before its Redis, or during an outage, waits for it instead of exiting)."""
+    wait = first_wait
+    told = False
+    while True:
+        try:
+            client.ping()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not told:
+                log.error("Redis unreachable at %s (%s); waiting for it, trying again every %g s at most",
+                          where(client), type(exc).__name__, max_wait)
+                told = True
+            time.sleep(wait)
+            wait = min(wait * 2, max_wait)
+            continue
+        if told:
+            log.warning("Redis at %s answers again; starting", where(client))
+        return
 
 
 def _evaluating(evaluator: Evaluator, composer: Composer) -> str:

@@ -1,0 +1,77 @@
+"""A service started before its Redis waits for it (one log line), then runs; ``alerts publish`` without Redis
+says so in one line, with no password and no traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from alerts.settings import Settings
+from alerts.store.server import redis_server_binary
+from tests.conftest import env_for
+from tests.servers import free_port, wait_for, write_rules
+
+
+def test_a_worker_started_before_redis_waits_for_it_then_evaluates(settings: Settings, rules_dir: Path) -> None:
+    write_rules(rules_dir, "rules:\n  - id: r\n    price: {product: Pr-Nd oxide, above: 450000 CNY/t}\n"
+                           "    notify: [console]\n")
+    port = free_port()
+    url = f"redis://:s3cret@127.0.0.1:{port}/0"
+    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "evaluate"],
+                            env=env_for(settings, ALERTS_REDIS_URL=url), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    data = tempfile.mkdtemp(prefix="alerts-test-late-redis-")
+    server = None
+    try:
+        time.sleep(2.5)
+        assert proc.poll() is None, "the worker must wait for Redis, not exit"
+        server = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no", "--dir", data, "--requirepass", "s3cret"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(url)
+        wait_for(lambda: _answers(client), 15, "redis-server")
+        pub = subprocess.run([sys.executable, "-m", "workers.cli", "publish", "-"], input=json.dumps(
+            {"type": "price", "product": "Pr-Nd oxide", "price": 455000, "unit": "CNY/t", "as_of": "2025-03-11"}),
+            env=env_for(settings, ALERTS_REDIS_URL=url), capture_output=True, text=True, timeout=60)
+        assert pub.returncode == 0, pub.stderr
+        wait_for(lambda: client.xlen("alerts:alerts") >= 1, 30, "the alert of the event published after the wait")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        shutil.rmtree(data, ignore_errors=True)
+    assert proc.returncode == 0, err
+    waits = [line for line in err.splitlines() if "Redis unreachable at" in line]
+    assert len(waits) == 1 and f"127.0.0.1:{port}" in waits[0], err
+    assert "s3cret" not in err
+    assert "answers again; starting" in err
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_publish_without_redis_is_one_line(settings: Settings, tmp_path: Path) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"type": "news", "headline": "x"}\n')
+    out = subprocess.run([sys.executable, "-m", "workers.cli", "publish", str(events)],
+                         env=env_for(settings, ALERTS_REDIS_URL=f"redis://:hunter2@127.0.0.1:{free_port()}/0"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alerts: ") and "Redis" in lines[0], out.stderr
+    assert "127.0.0.1:" in lines[0] and "Traceback" not in out.stderr
+    assert "hunter2" not in out.stderr

@@ -546,6 +546,7 @@ def price_from_fields(product: str, price: float, unit: str, as_of: str, catalog
     return _price_event(fields, catalog, tz, now, max_future_days, rates, fx_max_age_days, history)
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 #: Entries each cache of a ``PriceRows`` holds before it starts over (a file of all-different times stays bounded).
 _ROWS_CACHE = 65_536
 
@@ -571,6 +572,10 @@ class PriceRows:
         self._products: dict[tuple[str, str], tuple[str, str, float, str] | Literal[False]] = {}
         self._times: dict[str, tuple[float, str] | Literal[False]] = {}  # as_of as written -> (epoch, local date)
         self._sources: dict[str | None, str | Literal[False]] = {}  # source as written -> as stored
+        try:
+            self._zone: ZoneInfo | None = _zone(tz)
+        except Exception:  # every row says why (the slow path)
+            self._zone = None
 
     def _product(self, product: str, unit: str) -> tuple[str, str, float, str] | Literal[False]:
         name, text = product.strip(), unit.strip()
@@ -589,11 +594,23 @@ class PriceRows:
         return found
 
     def _time(self, as_of: str) -> tuple[float, str] | Literal[False]:
+        """``_read_time`` of a time as written; False when it is not one (the slow path says why)."""
         text = as_of.strip()
         found: tuple[float, str] | Literal[False] = False
         if 0 < len(text) <= MAX_TIME:
             try:
-                found = _read_time(text, self.tz, "as_of")
+                if len(text) == 10 or self._zone is None:
+                    found = _read_time(text, self.tz, "as_of")
+                else:
+                    dt = datetime.fromisoformat(text)
+                    off = dt.utcoffset()  # fromisoformat: a fixed offset, or None (the slow path refuses it)
+                    if off is not None:
+                        # dt.timestamp() is (dt - epoch).total_seconds(): these microseconds over 10**6, one
+                        # correctly rounded division, without building two timedeltas per row
+                        us = (((dt.toordinal() - _EPOCH_ORDINAL) * 86400 + dt.hour * 3600 + dt.minute * 60
+                               + dt.second - off.days * 86400 - off.seconds) * 1_000_000
+                              + dt.microsecond - off.microseconds)
+                        found = (us / 1_000_000, _iso_day(dt.astimezone(self._zone).toordinal()))
             except Exception:  # the slow path says why
                 found = False
         if len(self._times) >= _ROWS_CACHE:

@@ -370,6 +370,20 @@ def test_quote_times_are_read_as_before(dt: datetime, offset: int, tz: str) -> N
     assert _read_time(dt.date().isoformat(), tz, "as_of") == parse_time(dt.date(), tz, "as_of")
 
 
+@examples(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)),
+       st.sampled_from((*ZONES, "No/Such_Zone")))
+def test_quote_times_of_the_fast_path_are_read_time(dt: datetime, offset: timedelta, tz: str) -> None:
+    """PriceRows works out a quote time's epoch without ``timestamp()``: the same float, for any time and offset
+    (with seconds and microseconds too), or the slow path for what _read_time refuses."""
+    text = dt.replace(tzinfo=timezone(offset)).isoformat()
+    expected = outcome(_read_time, text, tz, "as_of")
+    got = PriceRows(CATALOG, tz)._time(text)
+    assert got == (expected[1] if expected[0] == "event" else False)
+    assert PriceRows(CATALOG, tz)._time(dt.isoformat()) is False  # no offset: the slow path says so
+
+
 def test_a_cached_time_is_not_reused_across_zones_or_clocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The caches are one reader's (one zone, one catalog); the future check is made per row, with the clock of
     that row when there is no fixed ``now``; an alias resolves as the catalog resolves it."""

@@ -8,6 +8,7 @@
      ├── RuleError                   a broken rule file (never retried; names file, line and rule id)
      │    └── RuleCheckFailed        every problem of a rules directory at once
      ├── RedisServerError            the private redis-server could not be started
+ ├── NotReplicatedError          events published that too few replicas acknowledged (publish them again)
      └── DeliveryError               a notification could not be delivered
           ├── RetryableDeliveryError   may succeed later (5xx, timeouts, rate limits)
           └── PermanentDeliveryError   cannot succeed as configured (bad token, unknown channel)
@@ -36,6 +37,16 @@ class EventError(AlertsError):
 
 class RedisServerError(AlertsError):
     pass
+
+
+class NotReplicatedError(AlertsError):
+    """Events written to the Redis primary that fewer replicas than ``ALERTS_REDIS_MIN_REPLICAS`` acknowledged
+    within ``ALERTS_REDIS_WAIT_TIMEOUT_MS``: not accepted (a failover now could lose them); publish them again.
+    ``report`` is the publish report so far (``published``: the events that were replicated)."""
+
+    def __init__(self, message: str, report: object = None):
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -40,6 +41,26 @@ class Settings(BaseSettings):
         description="Redis to use. Unset: a private redis-server is started with its data in data_dir. "
         "A SecretStr because the URL may carry a password.",
     )
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Redis Sentinel addresses (host:port,host:port): every process, rq included, "
+        "finds the primary through them, and finds it again after a failover. ALERTS_REDIS_URL may then give "
+        "only the scheme (rediss:// for TLS), user, password and db, not a host.")
+    redis_master_name: str = Field(default="mymaster", min_length=1, pattern=r"^\S+$",
+                                   description="The name the sentinels monitor the primary under.")
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="Password of the sentinels themselves (requirepass in sentinel.conf).")
+    redis_password: SecretStr | None = Field(
+        default=None, description="Password of the Redis data connections (instead of one in ALERTS_REDIS_URL).")
+    redis_username: str | None = Field(default=None, min_length=1,
+                                       description="ACL user of the data connections (Redis 6+; default: 'default').")
+    redis_ca_file: Path | None = Field(
+        default=None, description="CA bundle for the Redis server's certificate (rediss:// URLs; an internal CA); "
+        "default: the system's.")
+    redis_min_replicas: int = Field(
+        default=0, ge=0, description="An event counts as accepted once this many replicas have it: after each "
+        "batch a publisher sends WAIT and fails (POST /events: 503, alerts publish: exit 3) on fewer "
+        "acknowledgements. 0: no wait.")
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1, description="How long that WAIT waits for replicas.")
     data_dir: Path = Path("./.alerts")
     rules_dir: Path = Path("./rules")
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone: the day a date-only quote "
@@ -140,6 +161,33 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix:// (value not shown: it may hold a password)")
         return v
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinel_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("not a list of host:port such as s1:26379,s2:26379") from None
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, v: list[str]) -> list[str]:
+        for item in v:
+            sentinel_address(item)
+        return v
+
+    @field_validator("redis_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
     @field_validator("delivery_retry_intervals_seconds", mode="before")
     @classmethod
     def _intervals(cls, v: Any) -> Any:
@@ -159,6 +207,37 @@ class Settings(BaseSettings):
             raise ValueError(f"ALERTS_BLOCK_MS ({self.block_ms}) must be below ALERTS_SOCKET_TIMEOUT_SECONDS "
                              f"({self.socket_timeout_seconds:g} s): a blocked read would time out")
         return self
+
+    @model_validator(mode="after")
+    def _redis_parts_fit(self) -> Settings:
+        url = self.redis_url.get_secret_value() if self.redis_url is not None else None
+        if self.redis_sentinels and url is not None:
+            if url.startswith("unix://"):
+                raise ValueError("ALERTS_REDIS_URL is a unix socket but ALERTS_REDIS_SENTINELS is set: with sentinels "
+                                 "the URL gives only the scheme, user, password and db (rediss://:PASSWORD@/0)")
+            if urlsplit(url).hostname:
+                raise ValueError("ALERTS_REDIS_URL names a host but ALERTS_REDIS_SENTINELS finds the primary: drop "
+                                 "the host from the URL (rediss://:PASSWORD@/0 for TLS and a password), or unset one")
+        if url is None and not self.redis_sentinels:
+            extra = [variable(name) for name in ("redis_password", "redis_username", "redis_ca_file",
+                                                 "redis_min_replicas", "redis_sentinel_password")
+                     if getattr(self, name) not in (None, 0)]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} set but no Redis is configured (ALERTS_REDIS_URL or "
+                                 "ALERTS_REDIS_SENTINELS): the private redis-server has no password, TLS or replicas")
+        if self.redis_ca_file is not None and not (url or "").startswith("rediss://"):
+            raise ValueError("ALERTS_REDIS_CA_FILE is set but the connection is not TLS: use a rediss:// "
+                             "ALERTS_REDIS_URL")
+        return self
+
+
+def sentinel_address(item: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:26379`` for IPv6) -> (host, port); ValueError naming the item."""
+    host, sep, port = item.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in item):
+        raise ValueError(f"{item!r} is not host:port")
+    return host, int(port)
 
 
 def _zone_exists(name: str) -> bool:

@@ -20,13 +20,13 @@ from typing import BinaryIO, cast
 
 import redis
 
-from alerts.errors import AlertsError, ConfigError
+from alerts.errors import AlertsError, ConfigError, NotReplicatedError
 from alerts.events import parse_lines, read_lines
 from alerts.rules.checks import PriceStats, warnings
 from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
 from alerts.rules.load import TEST_SUFFIXES, in_file_order, load_catalog, load_rules
 from alerts.settings import Settings, load_settings, print_warning
-from alerts.store.publish import Publisher
+from alerts.store.publish import Publisher, PublishReport
 from alerts.store.server import redis_for
 from workers.cli_ops import add_ops_commands
 from workers.cli_sources import add_source_commands
@@ -140,11 +140,19 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     name, fh = opened
     with fh, redis_for(settings) as client:
         pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
-        report = pub.publish_file(fh)
+                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days,
+                        min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
+        unreplicated = None
+        try:
+            report = pub.publish_file(fh)
+        except NotReplicatedError as exc:
+            report, unreplicated = cast(PublishReport, exc.report), exc
     for line, reason in report.errors:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
     print(f"published {report.published} events" + (f", {len(report.errors)} invalid lines" if report.errors else ""))
+    if unreplicated is not None:
+        print(f"alerts: {unreplicated}", file=sys.stderr)
+        return 3
     return 0 if report.ok else 1
 
 
@@ -446,8 +454,8 @@ def _history_stats(settings: Settings) -> tuple[dict[str, PriceStats], str]:
     left running, and no service needs to run for a unit slip to be caught."""
     from alerts.store.server import PrivateRedis
 
-    if settings.redis_url is not None:
-        return _read_stats(settings.redis_url.get_secret_value(), settings)
+    if settings.redis_url is not None or settings.redis_sentinels:
+        return _read_stats(None, settings)
     private = PrivateRedis(settings.data_dir)
     if private.running():
         return _read_stats(private.url, settings)
@@ -460,7 +468,7 @@ def _history_stats(settings: Settings) -> tuple[dict[str, PriceStats], str]:
         return {}, f"(price history in {settings.data_dir} not read: {exc}; {_NO_HISTORY})"
 
 
-def _read_stats(url: str, settings: Settings) -> tuple[dict[str, PriceStats], str]:
+def _read_stats(url: str | None, settings: Settings) -> tuple[dict[str, PriceStats], str]:
     from alerts.store.history import price_stats
     from alerts.store.keys import Keys
     from alerts.store.server import connect
@@ -561,7 +569,9 @@ is printed on stderr as FILE:LINE: reason, in line order. Prints "published N ev
 (and how many lines were invalid) on stdout.
 
 Exit status: 0 every line published, 1 some lines invalid (the others published),
-2 the file cannot be opened or a setting is wrong.""")
+2 the file cannot be opened, a setting is wrong or Redis cannot be reached, 3 not replicated:
+fewer replicas than ALERTS_REDIS_MIN_REPLICAS acknowledged the events in time (publish the
+file again: an event evaluated before is not evaluated again).""")
     pub.add_argument("file", help="a JSON Lines file, or '-' for standard input")
     pub.set_defaults(func=cmd_publish)
     imp = sub.add_parser("import", help="import price history from a CSV file (no live alert unless --live)")
@@ -667,7 +677,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             print(f"alerts: {line}", file=sys.stderr)
         return 2
     except (redis.ConnectionError, redis.TimeoutError) as exc:  # the message names host and port, never a password
-        print(f"alerts: cannot reach Redis (ALERTS_REDIS_URL): {exc}", file=sys.stderr)
+        where = "ALERTS_REDIS_SENTINELS" if settings.redis_sentinels else "ALERTS_REDIS_URL"
+        print(f"alerts: cannot reach Redis ({where}): {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

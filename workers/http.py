@@ -5,8 +5,10 @@ valid through the one publishing path (``alerts.store.publish``: the same valida
 and currency conversion as ``alerts publish``). Answers: 202 ``{"accepted": N}``; 400 ``{"accepted": N,
 "errors": [{"item": I, "error": "..."}]}`` when some items are refused (the valid ones are still
 published; items are numbered from 1, lines of JSON Lines by line); 401 without the bearer token
-``ALERTS_INGEST_TOKEN`` (compared in constant time); 413 above ``ALERTS_INGEST_MAX_BYTES``. With no
-token set, the app serves only on a loopback address.
+``ALERTS_INGEST_TOKEN`` (compared in constant time); 413 above ``ALERTS_INGEST_MAX_BYTES``; 503 when Redis
+cannot be reached, or ``{"error": "not replicated"}`` when fewer replicas than ``ALERTS_REDIS_MIN_REPLICAS``
+acknowledged the events in time: nothing is accepted, the whole body is to be sent again (an event evaluated
+before is not evaluated again). With no token set, the app serves only on a loopback address.
 
 ``GET /metrics`` (Prometheus' text format, the whole cluster's counts read from Redis: ``workers.metrics``),
 ``GET /healthz`` (200 while the process serves) and ``GET /readyz`` (200 with JSON when Redis answers,
@@ -34,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alerts.catalog import Catalog
-from alerts.errors import ConfigError
+from alerts.errors import ConfigError, NotReplicatedError
 from alerts.events import MAX_DEPTH, json_lines
 from alerts.settings import Settings
 from alerts.store.heartbeats import processes
@@ -89,7 +91,8 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
     # one publisher for the app (its shard-count check runs once); each request converts with its own
     # rates and validates against the catalog of the rule set active then
     pub = Publisher(client, catalog(), settings.timezone, settings.stream_shards, settings.key_prefix,
-                    max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days, via="http")
+                    max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days, via="http",
+                    min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
     keys = Keys(settings.key_prefix)
     metrics = registry(client, keys, settings.stream_shards)
 
@@ -114,7 +117,14 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
             if len(body) > limit:
                 return _too_large(limit)
         items, errors = _items(bytes(body))
-        accepted, refused = await asyncio.to_thread(publish, items)
+        try:
+            accepted, refused = await asyncio.to_thread(publish, items)
+        except NotReplicatedError as exc:  # written perhaps, but not durable: the feed sends it all again
+            return JSONResponse({"error": "not replicated", "detail": str(exc)}, status_code=503,
+                                headers={"Retry-After": "1"})
+        except redis.RedisError as exc:  # a failover, say: nothing is accepted, the feed sends it all again
+            return JSONResponse({"error": f"Redis is not reachable ({type(exc).__name__}); send again"},
+                                status_code=503, headers={"Retry-After": "1"})
         if errors:  # lines that are not JSON never reach the publisher, which counts the rest
             await asyncio.to_thread(_count_rejected, client, keys, len(errors))
         errors = sorted([*errors, *refused])

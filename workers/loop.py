@@ -1,7 +1,8 @@
 """The loop every worker thread runs: ``step`` until stopped. Nothing a step raises ends the thread:
-Redis unavailable, streams lost with Redis' data, or an error of ours is logged once per failure, the
-worker ``recover``s (forgets what it holds, recreates what it needs) and tries again after
-``RETRY_SECONDS``; what it had read but not committed stays pending in Redis and is read again."""
+Redis unavailable (a failover included: a write to a demoted primary is a ``ReadOnlyError``), streams
+lost with Redis' data, or an error of ours is logged once per failure, the worker ``recover``s (forgets
+what it holds, recreates what it needs) and tries again after ``RETRY_SECONDS``; what it had read but not
+committed stays pending in Redis and is read again."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def run_steps(stop: threading.Event, what: str, step: Callable[[], object], reco
         try:
             step()
             continue
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+            # ReadOnlyError: a write reached a primary that was demoted (a failover); the next connection
+            # goes to the new one (through the sentinels, or the URL's name once it points there)
             log.error("%s: Redis unavailable (%s); retrying in %gs", what, type(exc).__name__, RETRY_SECONDS)
         except redis.ResponseError as exc:
             if "NOGROUP" in str(exc):

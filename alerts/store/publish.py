@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, TextIO, cast
 import redis
 
 from alerts.catalog import Catalog
-from alerts.errors import EventError
+from alerts.errors import EventError, NotReplicatedError
 from alerts.evaluate.eventtime import decode_point, latest
 from alerts.events import (
     DEFAULT_FX_MAX_AGE_DAYS,
@@ -128,12 +128,16 @@ class Publisher:
 
     ``max_future_days``: events dated further ahead of the clock are refused (None: no such check).
     ``fx_max_age_days``: a quote in another currency is converted with a rate at most this much older
-    (``ALERTS_FX_MAX_AGE_DAYS``), else refused."""
+    (``ALERTS_FX_MAX_AGE_DAYS``), else refused. ``min_replicas``: each batch must reach that many replicas
+    within ``wait_timeout_ms`` (``WAIT``), else NotReplicatedError (``ALERTS_REDIS_MIN_REPLICAS``)."""
 
     def __init__(self, client: redis.Redis, catalog: Catalog, tz: str, shards: int, prefix: str = "alerts", *,
                  max_future_days: float | None = DEFAULT_MAX_FUTURE_DAYS,
-                 fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS, via: str = "publish"):
+                 fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS, via: str = "publish",
+                 min_replicas: int = 0, wait_timeout_ms: int = 1000):
         self.client = client
+        self.min_replicas = min_replicas  # ALERTS_REDIS_MIN_REPLICAS: replicas that must have a batch (WAIT)
+        self.wait_timeout_ms = wait_timeout_ms
         self.via = via  # the ``via`` label of the events counted (alerts.store.metrics): http or publish
         self.catalog = catalog
         self.tz = tz
@@ -178,16 +182,30 @@ class Publisher:
             pending += 1
             if pending >= PUBLISH_BATCH:
                 count_publish(pipe, self.keys, self.via, pending, 0)
-                pipe.execute()
-                report.published += pending
+                self._execute(pipe, pending, report)
                 pending = 0
         refused = len(report.errors) - refused
         if pending or refused:
             count_publish(pipe, self.keys, self.via, pending, refused)
-            pipe.execute()
-            report.published += pending
+            self._execute(pipe, pending, report)
         report.errors.sort(key=lambda e: e[0])
         return report
+
+    def _execute(self, pipe: Any, pending: int, report: PublishReport) -> None:
+        """Send a batch; with ``min_replicas``, WAIT (on the batch's connection, in the same round trip) for
+        that many replicas to have it, and raise NotReplicatedError when fewer acknowledge it in time."""
+        wait = bool(self.min_replicas and pending)
+        if wait:
+            pipe.execute_command("WAIT", self.min_replicas, self.wait_timeout_ms)
+        results = pipe.execute()
+        if wait and int(results[-1]) < self.min_replicas:
+            report.errors.sort(key=lambda e: e[0])
+            raise NotReplicatedError(
+                f"not replicated: {pending} events written to the Redis primary were acknowledged by "
+                f"{int(results[-1])} replicas, not the {self.min_replicas} ALERTS_REDIS_MIN_REPLICAS asks for, "
+                f"within {self.wait_timeout_ms} ms (ALERTS_REDIS_WAIT_TIMEOUT_MS); {report.published} events "
+                "before them were; publish again (an event evaluated before is not evaluated again)", report)
+        report.published += pending
 
 
 def publish_events(events: Iterable[dict[str, Any]], settings: Settings | None = None) -> PublishReport:
@@ -207,4 +225,5 @@ def publish_lines(lines: Iterable[str | bytes], settings: Settings | None = None
 def _publisher(client: redis.Redis, settings: Settings) -> Publisher:
     catalog = load_catalog(settings.rules_dir)
     return Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                     max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
+                     max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days,
+                     min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)

@@ -16,11 +16,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import redis
+from redis.connection import parse_url
+from redis.sentinel import Sentinel
 
 from alerts.errors import RedisServerError
-from alerts.settings import Settings
+from alerts.settings import Settings, sentinel_address
 
 #: Seconds to wait for a freshly started redis-server to answer PING.
 START_TIMEOUT = 15.0
@@ -140,24 +143,60 @@ class PrivateRedis:
             time.sleep(0.02)
 
 
-def connect(url: str, settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=settings.socket_timeout_seconds,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-    )
+def configured(settings: Settings) -> bool:
+    """Whether a Redis is configured (ALERTS_REDIS_URL or ALERTS_REDIS_SENTINELS), not the private one."""
+    return settings.redis_url is not None or bool(settings.redis_sentinels)
+
+
+def _options(settings: Settings, url: str | None) -> dict[str, Any]:
+    """The data connections' options: timeouts, then user, password, db and TLS from the URL, then the
+    ALERTS_REDIS_USERNAME / _PASSWORD / _CA_FILE settings over them."""
+    opts: dict[str, Any] = {"socket_timeout": settings.socket_timeout_seconds, "socket_connect_timeout": 5,
+                            "health_check_interval": 30}
+    if url is not None and not url.startswith("unix://"):
+        parsed = parse_url(url)
+        opts.update({k: parsed[k] for k in ("username", "password", "db") if k in parsed})
+        if url.startswith("rediss://"):
+            opts["ssl"] = True
+    if settings.redis_username is not None:
+        opts["username"] = settings.redis_username
+    if settings.redis_password is not None:
+        opts["password"] = settings.redis_password.get_secret_value()
+    if settings.redis_ca_file is not None:
+        opts["ssl_ca_certs"] = str(settings.redis_ca_file)
+    return opts
+
+
+def connect(url: str | None, settings: Settings) -> redis.Redis:
+    """A client for ``url`` (a private server's), or with ``url`` None for the configured Redis: through the
+    sentinels when ALERTS_REDIS_SENTINELS is set (the primary is asked of them at each new connection, and a
+    connection to a primary that was demoted is dropped: ``redis.sentinel``), else ALERTS_REDIS_URL."""
+    if url is not None:
+        return redis.Redis.from_url(url, **_options(settings.model_copy(update={
+            "redis_username": None, "redis_password": None, "redis_ca_file": None}), None))
+    configured_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+    opts = _options(settings, configured_url)
+    if not settings.redis_sentinels:
+        assert configured_url is not None, "no Redis configured"
+        kwargs = {**parse_url(configured_url), **{k: v for k, v in opts.items() if k != "ssl"}}
+        return redis.Redis.from_pool(redis.ConnectionPool(**kwargs))
+    sentinel_opts: dict[str, Any] = {"socket_timeout": min(settings.socket_timeout_seconds, 2.0),
+                                     "socket_connect_timeout": 2}
+    if opts.get("ssl"):
+        sentinel_opts.update({k: v for k, v in opts.items() if k.startswith("ssl")})
+    if settings.redis_sentinel_password is not None:
+        sentinel_opts["password"] = settings.redis_sentinel_password.get_secret_value()
+    sentinel = Sentinel([sentinel_address(a) for a in settings.redis_sentinels], sentinel_kwargs=sentinel_opts)
+    return cast(redis.Redis, sentinel.master_for(settings.redis_master_name, **opts))
 
 
 @contextlib.contextmanager
 def redis_for(settings: Settings) -> Iterator[redis.Redis]:
-    """A client for the configured Redis. Without ALERTS_REDIS_URL, the private server in
-    ALERTS_DATA_DIR, started if needed and stopped after its last user (``PrivateRedis.session``)."""
+    """A client for the configured Redis (``connect``). Without ALERTS_REDIS_URL or ALERTS_REDIS_SENTINELS,
+    the private server in ALERTS_DATA_DIR, started if needed and stopped after its last user
+    (``PrivateRedis.session``)."""
     with contextlib.ExitStack() as stack:
-        if settings.redis_url is not None:
-            url = settings.redis_url.get_secret_value()
-        else:
-            url = stack.enter_context(PrivateRedis(settings.data_dir).session())
+        url = None if configured(settings) else stack.enter_context(PrivateRedis(settings.data_dir).session())
         client = connect(url, settings)
         stack.callback(client.close)
         yield client

@@ -7,7 +7,8 @@ retention set low (memory flat once the retained window is full).
    once (members == events), and both runs write the same number of alerts.
 2. Memory: Redis' used_memory before and after 200,000 events are evaluated (nothing trimmed), per event and
    per alert (the alert stream's MEMORY USAGE per alert).
-3. Soak: 1,000,000 events through publish, evaluation, dispatch and delivery to a local webhook, retention run
+3. Status: one ``alerts status`` read with 1,000,000 events stored.
+4. Soak: 1,000,000 events through publish, evaluation, dispatch and delivery to a local webhook, retention run
    after each chunk with event streams kept 1 s and quote history 1 day (events are 1 s apart in event time):
    used_memory after every chunk.
 
@@ -254,10 +255,48 @@ def memory_and_soak(workdir: Path, bases: dict[str, float], rng: random.Random, 
         sink.shutdown()
 
 
+def status_read(n: int, workdir: Path, bases: dict[str, float], rng: random.Random) -> None:
+    """``alerts status``'s read (``workers.status.collect``) with ``n`` events stored on the streams."""
+    from workers.status import collect
+
+    rules_dir = workdir / "status-rules"
+    bench.write_rules(rules_dir, list(bench.PRODUCTS), bench.price_rules(RULES, bases, rng, "console"))
+    server = RedisServer()
+    client = redis.Redis.from_url(server.url)
+    try:
+        settings = bench.bench_settings(server.url, rules_dir, "status")
+        keys = Keys("status")
+        one = bench.random_walk(1000, bases, rng)
+        wires = wire_events(one, rules_dir)
+        pipe = client.pipeline(transaction=False)
+        for i in range(n):
+            shard, wire = wires[i % len(wires)]
+            pipe.xadd(keys.events(shard), {WIRE_FIELD: wire})
+            if i % 5000 == 4999:
+                pipe.execute()
+        pipe.execute()
+        rs = load_rules(rules_dir)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            collect(client, settings, rules=rs)
+            times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        collect(client, settings)
+        whole = time.perf_counter() - t0
+        stored = sum(int(client.xlen(keys.events(s))) for s in range(SHARDS))
+        say(f"status: one read with {stored:,} events stored: best {min(times) * 1000:.1f} ms, "
+            f"worst {max(times) * 1000:.1f} ms (5 reads); {whole * 1000:.0f} ms with loading the {RULES:,} rules, "
+            "as the command does")
+    finally:
+        client.close()
+        server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer events")
-    parser.add_argument("--only", choices=("scale", "memory"), help="one part only")
+    parser.add_argument("--only", choices=("scale", "memory", "status"), help="one part only")
     args = parser.parse_args()
     rng = random.Random(11)
     bases = bench.base_prices(rng)
@@ -278,6 +317,8 @@ def main() -> int:
             ok = all(r.history_members == r.events for r in runs) and runs[0].alerts == runs[1].alerts
             say(f"scale-out: 2 processes / 1 = {runs[1].rate / runs[0].rate:.2f}x; every event evaluated once: "
                 f"{'yes' if ok else 'NO'}")
+        if args.only in (None, "status"):
+            status_read(100_000 if args.quick else 1_000_000, workdir, bases, rng)
         if args.only in (None, "memory"):
             memory_and_soak(workdir, bases, rng, 20_000 if args.quick else MEMORY_EVENTS,
                             100_000 if args.quick else SOAK_EVENTS, 10_000 if args.quick else SOAK_CHUNK)

@@ -20,6 +20,7 @@ import redis
 from hypothesis import example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
+from redis.connection import Connection
 
 from alerts.catalog import Product, builtin_catalog
 from alerts.errors import EventError
@@ -427,3 +428,28 @@ def test_chunks_are_encoded_as_encode_wire_encodes_each_quote(client: redis.Redi
     assert [client.xlen(Keys().events(s)) for s in range(4)] == [2, 0, 1, 0]
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(Keys().events(0)))
     assert [decode_wire(fields[WIRE_FIELD.encode()]) for _, fields in entries] == events[:2]
+
+
+def test_a_chunk_whose_connection_fails_is_sent_again_and_appended_once(client: redis.Redis,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    got, _ = rows("product,price,unit,as_of\nTb oxide,6525,CNY/kg,2025-03-11\nTb oxide,6530,CNY/kg,2025-03-12\n")
+    events = [ev for _, ev in got]
+    appender = StreamAppender(client, Keys())
+    appender.send([(0, _LINES.encode_lines(events[:1]))])
+    assert appender._conn is not None
+    appender._conn.disconnect()  # the link drops before the reply: the call goes again, the ledger keeps it once
+    assert appender.wait() in (0, 1)
+
+    real = Connection.send_command
+    failures = [redis.ConnectionError("link down")]
+
+    def flaky(self: Connection, *args: Any, **kwargs: Any) -> None:
+        if failures and args[0] == "EVAL":
+            raise failures.pop()
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "send_command", flaky)
+    assert appender.send([(0, _LINES.encode_lines(events))]) == 1  # sent again at once, through the client
+    assert not failures and appender.wait() == 0
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(Keys().events(0)))
+    assert [decode_wire(fields[WIRE_FIELD.encode()]) for _, fields in entries] == events

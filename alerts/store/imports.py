@@ -16,6 +16,7 @@ from typing import cast
 
 import redis
 from redis.connection import Connection
+from redis.exceptions import ConnectionError, TimeoutError
 
 from alerts.store.keys import Keys
 from alerts.store.streams import WIRE_FIELD
@@ -84,6 +85,7 @@ class StreamAppender:
         self.keys = keys
         self.ledger = f"{keys.prefix}:imported"
         self._conn: Connection | None = None  # the connection of the call in flight
+        self._args: list[bytes | str | int] = []  # and the call
 
     def send(self, batches: Sequence[tuple[int, bytes]]) -> int:
         """Start appending ``(shard, its events encoded by encode_wire, each followed or separated by SEP)``;
@@ -96,9 +98,18 @@ class StreamAppender:
         args += [self.keys.events(shard) for shard, _ in batches]
         args.append(WIRE_FIELD)
         args += [events for _, events in batches]
-        conn = self.client.connection_pool.get_connection()
+        self._args = args
+        try:
+            conn = self.client.connection_pool.get_connection()
+        except (ConnectionError, TimeoutError):
+            return done + self._again()
         try:
             conn.send_command(*args)
+        except (ConnectionError, TimeoutError):
+            conn.disconnect()
+            self.client.connection_pool.release(conn)
+            self._conn = None
+            return done + self._again()
         except BaseException:
             self.client.connection_pool.release(conn)
             raise
@@ -112,8 +123,16 @@ class StreamAppender:
             return 0
         try:
             return int(cast(int, conn.read_response()))
+        except (ConnectionError, TimeoutError):
+            conn.disconnect()
+            return self._again()
         finally:
             self.client.connection_pool.release(conn)
+
+    def _again(self) -> int:
+        """The call in flight once more, when its connection failed, through the client (and its retries): the
+        ledger skips what the first one appended, so nothing is appended twice (though those are not counted)."""
+        return int(cast(int, self.client.execute_command(*self._args)))
 
     def append(self, shard: int, payloads: Sequence[bytes]) -> int:
         """Append price events (``encode_wire``) to the stream of ``shard``, each at most once; the number appended."""

@@ -47,7 +47,7 @@ from alerts.store.retention import apply_retention
 from alerts.store.streams import WIRE_FIELD, read_alerts, shard_of
 from tests.servers import RedisServer, wait_for
 from workers.deliver import Delivery, DeliveryWorker
-from workers.dispatch import Dispatcher, make_queue
+from workers.dispatch import Dispatcher, make_queues
 from workers.evaluator import Evaluator
 
 SHARDS = 8
@@ -201,7 +201,7 @@ def memory_and_soak(workdir: Path, bases: dict[str, float], rng: random.Random, 
         publisher = Publisher(client, rs.catalog, settings.timezone, SHARDS, "soak")
         evaluator = Evaluator(client, settings, lambda: rs)
         dispatcher = Dispatcher(client, settings)
-        worker = DeliveryWorker([make_queue(client, settings)], connection=client,
+        worker = DeliveryWorker(make_queues(client, settings), connection=client,
                                 delivery=Delivery(settings, lambda: rs))
 
         def used() -> int:
@@ -240,7 +240,7 @@ def memory_and_soak(workdir: Path, bases: dict[str, float], rng: random.Random, 
             apply_retention(client, keys, shards=SHARDS, event_days=settings.event_retention_days,
                             alert_days=settings.alert_retention_days, quote_days=settings.quote_retention_days,
                             max_window=0.0)
-            for registry in (make_queue(client, settings).finished_job_registry,):
+            for registry in (q.finished_job_registry for q in make_queues(client, settings)):
                 registry.cleanup()
             marks.append(used())
             say(f"  {done + chunk:>9,} events: {marks[-1] / 1e6:7.1f} MB")

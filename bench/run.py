@@ -54,7 +54,7 @@ from alerts.store.streams import read_alerts
 from alerts.units import format_price
 from tests.servers import RedisServer, free_port, wait_for
 from workers.composer import Composer
-from workers.dispatch import Dispatcher, make_queue
+from workers.dispatch import Dispatcher, make_queue, queue_names
 from workers.evaluator import Evaluator
 
 #: Messages per pipeline round trip and per XREADGROUP in the raw ceiling.
@@ -491,7 +491,7 @@ def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random
         worker = subprocess.Popen(
             [rq_executable(), "worker", "--worker-class", "rq.worker.SimpleWorker",
              "--serializer", "rq.serializers.JSONSerializer", "--url", url, "--logging_level", "WARNING",
-             settings.queue_name],
+             *queue_names(settings)],
             env=env, cwd=workdir,
         )
         stop = threading.Event()
@@ -501,7 +501,7 @@ def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random
         try:
             for t in threads:
                 t.start()
-            queue = make_queue(client, settings)
+            queue = make_queue(client, settings, SLACK_TARGET)
             wait_for(lambda: worker.poll() is None and Worker.count(client, queue) > 0, WAIT_S, "the rq worker")
             pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards,
                             settings.key_prefix)

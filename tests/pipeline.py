@@ -16,7 +16,7 @@ from alerts.store.streams import read_alerts
 from tests.streams import stream_entries
 from workers.composer import Composer
 from workers.deliver import Delivery, DeliveryWorker
-from workers.dispatch import Dispatcher, make_queue
+from workers.dispatch import Dispatcher, make_queues
 from workers.evaluator import Evaluator
 
 
@@ -61,7 +61,7 @@ class Pipeline:
                 return n
 
     def deliver(self) -> None:
-        DeliveryWorker([make_queue(self.client, self.settings)], connection=self.client,
+        DeliveryWorker(make_queues(self.client, self.settings), connection=self.client,
                        delivery=self.delivery).work(burst=True, logging_level="WARNING")
 
     def run(self, *events: dict[str, Any]) -> list[Alert]:

@@ -74,7 +74,8 @@ class SlackServer:
 
     ``script`` is a list of canned answers used one per request before falling back to ``ok``:
     ``("429", seconds)``, ``("500", None)``, ``("error", "channel_not_found")``, or ``("slow", seconds)``
-    (accept the message, then answer only after that long). It also answers ``conversations.history``
+    (accept the message, then answer only after that long), or ``("hang", seconds)`` (take the request, answer
+    nothing, close the connection after that long). It also answers ``conversations.history``
     with the messages posted to a channel, metadata included.
     """
 
@@ -126,6 +127,10 @@ class SlackServer:
                 body["ts"] = f"{time.time():.6f}"
                 if outer.script:
                     kind, arg = outer.script.pop(0)
+                    if kind == "hang":  # a Slack that accepts the connection and never answers
+                        time.sleep(arg)
+                        self.close_connection = True
+                        return None
                     if kind == "slow":
                         outer.messages.append(body)
                         time.sleep(arg)

@@ -18,6 +18,7 @@ from alerts.settings import Settings
 from tests.conftest import env_for
 from tests.pipeline import Pipeline
 from tests.servers import SlackServer, write_rules
+from workers.dispatch import queue_names
 
 RULES = """
 rules:
@@ -42,7 +43,7 @@ def p(client: redis.Redis, settings: Settings, slack: SlackServer, rules_dir: Pa
 def run_scheduled(p: Pipeline, after: float) -> None:
     """Let the scheduled (rescheduled) deliveries come due, move them to the queue, deliver them."""
     time.sleep(after)
-    scheduler = RQScheduler([p.settings.queue_name], connection=p.client, serializer=JSONSerializer)
+    scheduler = RQScheduler(queue_names(p.settings), connection=p.client, serializer=JSONSerializer)
     scheduler.acquire_locks()
     scheduler.enqueue_scheduled_jobs()
     scheduler.release_locks()
@@ -50,7 +51,7 @@ def run_scheduled(p: Pipeline, after: float) -> None:
 
 
 def scheduled(p: Pipeline) -> int:
-    return len(ScheduledJobRegistry(p.settings.queue_name, connection=p.client).get_job_ids())
+    return len(ScheduledJobRegistry(f"{p.settings.queue_name}:slack", connection=p.client).get_job_ids())
 
 
 def test_429_is_rescheduled_after_retry_after_and_delivered_once(p: Pipeline, slack: SlackServer) -> None:
@@ -124,7 +125,7 @@ rules:
         "slack_bot_token": SecretStr(slack.token), "slack_api_url": slack.url}))
     p.run(article(1))
     assert [m["text"].split("]")[0] for m in slack.messages] == ["[urgent"]  # critical goes at once
-    registry = ScheduledJobRegistry(p.settings.queue_name, connection=client)
+    registry = ScheduledJobRegistry(f"{p.settings.queue_name}:slack", connection=client)
     (held,) = registry.get_job_ids()
     due = registry.get_scheduled_time(held).timestamp()
     assert abs(due - (now + timedelta(hours=1)).replace(second=0, microsecond=0).timestamp()) < 61
@@ -146,7 +147,7 @@ def test_any_last_failure_is_kept_for_people(p: Pipeline, slack: SlackServer) ->
     from alerts.store.keys import Keys
     from workers.deliver import ON_FAILURE, retry_policy
 
-    queue = Queue(p.settings.queue_name, connection=p.client, serializer=JSONSerializer)
+    queue = Queue(p.settings.queue_name, connection=p.client, serializer=JSONSerializer)  # the queue of old releases
     queue.enqueue("workers.deliver.deliver", {"id": "broken", "rule_id": "r", "targets": []}, "slack:#desk",
                   job_id="deliver-broken-1", retry=retry_policy(p.settings), on_failure=ON_FAILURE)
     p.deliver()

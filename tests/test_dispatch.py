@@ -13,7 +13,7 @@ from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote
 from tests.servers import write_rules
 from tests.streams import stream_entries
-from workers.dispatch import job_id
+from workers.dispatch import job_id, queue_names
 
 RULES = """
 rules:
@@ -30,7 +30,7 @@ def pipeline(client: redis.Redis, settings: Settings, rules_dir: Path) -> Pipeli
 
 
 def queued(client: redis.Redis, settings: Settings) -> list[str]:
-    return Queue(settings.queue_name, connection=client).get_job_ids()
+    return [j for name in queue_names(settings) for j in Queue(name, connection=client).get_job_ids()]
 
 
 def test_one_job_per_target(client: redis.Redis, pipeline: Pipeline, settings: Settings) -> None:

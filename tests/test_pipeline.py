@@ -98,7 +98,7 @@ def test_alert_dispatched_twice_is_delivered_once(client: redis.Redis, slack_set
     # the job itself is idempotent too: re-running it delivers nothing more
     from rq.job import Job
 
-    queue = p.dispatcher.queue
+    queue = p.dispatcher.queues["slack"]
     job_ids = [j for j in client.scan_iter("rq:job:deliver-*")]
     assert len(job_ids) == 2  # one per target (Slack and console)
     for key in job_ids:
@@ -138,7 +138,7 @@ def test_permanent_slack_error_fails_at_once(client: redis.Redis, slack_settings
     p.run(quote(455_000, "2025-02-25"))
     p.deliver()
     assert slack.requests == 1 and slack.messages == []
-    failed = FailedJobRegistry(slack_settings.queue_name, connection=client)
+    failed = FailedJobRegistry(f"{slack_settings.queue_name}:slack", connection=client)
     assert len(failed.get_job_ids()) == 1
 
 
@@ -149,7 +149,7 @@ def test_wrong_token_is_a_permanent_failure_and_never_logged(
     p = Pipeline(client, slack_settings.model_copy(update={"slack_bot_token": SecretStr(secret)}))
     p.run(quote(455_000, "2025-02-25"))
     assert slack.messages == []
-    assert len(FailedJobRegistry(slack_settings.queue_name, connection=client).get_job_ids()) == 1
+    assert len(FailedJobRegistry(f"{slack_settings.queue_name}:slack", connection=client).get_job_ids()) == 1
     assert "invalid_auth" in caplog.text
     assert secret not in caplog.text
     assert secret not in repr(p.settings) and secret not in str(p.settings.model_dump())

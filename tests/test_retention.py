@@ -99,7 +99,7 @@ def test_delivery_jobs_carry_result_and_failure_ttls(client: redis.Redis, settin
     p.publish({"type": "news", "id": "n1", "headline": "Quota cut", "source": "smm"})
     p.evaluate()
     p.dispatch()
-    (job_id,) = make_queue(client, settings).job_ids
+    (job_id,) = make_queue(client, settings, "console").job_ids
     job = Job.fetch(job_id, connection=client, serializer=JSONSerializer)
     assert job.result_ttl == settings.delivery_result_ttl_seconds
     assert job.failure_ttl == int(settings.alert_retention_days * DAY)

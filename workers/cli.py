@@ -361,7 +361,6 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
         if not ids:
             print("give failure ids (from `alerts failed`) or --all", file=sys.stderr)
             return 2
-        queue = make_queue(client, settings)
         missing = 0
         for fid in ids:
             taken = failures.take(client, keys, fid)
@@ -370,9 +369,10 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
                 missing += 1
                 continue
             n = int(taken.get("retries", 0)) + 1  # the failure keeps its id; a new failure of it is recorded under it
-            queue.enqueue(DELIVER, taken["alert"], taken["target"], job_id=f"{fid}-retry{n}",
-                          meta={"failure_id": fid, "retries": n}, retry=retry_policy(settings),
-                          on_failure=ON_FAILURE, result_ttl=settings.delivery_result_ttl_seconds)
+            make_queue(client, settings, taken["target"]).enqueue(
+                DELIVER, taken["alert"], taken["target"], job_id=f"{fid}-retry{n}",
+                meta={"failure_id": fid, "retries": n}, retry=retry_policy(settings),
+                on_failure=ON_FAILURE, result_ttl=settings.delivery_result_ttl_seconds)
             print(f"{fid}: queued again ({n}) for {taken['target']}")
     return 1 if missing else 0
 

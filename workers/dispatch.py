@@ -6,7 +6,9 @@ sets the markers and acknowledges the alerts. A dispatcher killed before EXEC le
 pending; another claims them after ``claim_idle_seconds``. One killed after EXEC leaves markers that
 stop anyone enqueueing them again. Job ids are deterministic (``deliver-{alert}-{hash of target}``).
 
-The delivery itself is the rq job ``workers.deliver.deliver``.
+The delivery itself is the rq job ``workers.deliver.deliver``, in one rq queue per kind of channel
+(``{queue_name}:slack``, ``:email``, ``:webhook``, ``:other`` for console and digests): a channel that is
+slow or down holds up only its own queue.
 """
 
 from __future__ import annotations
@@ -33,8 +35,29 @@ log = logging.getLogger("alerts.dispatch")
 DISPATCH_BATCH = 200
 
 
-def make_queue(client: redis.Redis, settings: Settings) -> Queue:
-    return Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
+#: The kinds of channel with an rq queue of their own; every other target goes to ``other``.
+QUEUE_KINDS = ("slack", "email", "webhook", "other")
+
+
+def queue_kind(target: str) -> str:
+    kind = target.partition(":")[0]
+    return kind if kind in QUEUE_KINDS else "other"
+
+
+def queue_names(settings: Settings) -> list[str]:
+    """Every delivery queue: one per kind of channel, then the single queue of releases before them (its jobs,
+    queued before an upgrade, are still run)."""
+    return [f"{settings.queue_name}:{kind}" for kind in QUEUE_KINDS] + [settings.queue_name]
+
+
+def make_queue(client: redis.Redis, settings: Settings, target: str | None = None) -> Queue:
+    """The queue of deliveries to ``target`` (None: the single queue of earlier releases)."""
+    name = settings.queue_name if target is None else f"{settings.queue_name}:{queue_kind(target)}"
+    return Queue(name, connection=client, serializer=JSONSerializer)
+
+
+def make_queues(client: redis.Redis, settings: Settings) -> list[Queue]:
+    return [Queue(name, connection=client, serializer=JSONSerializer) for name in queue_names(settings)]
 
 
 def job_id(alert_id: str, target: str) -> str:
@@ -47,7 +70,7 @@ class Dispatcher:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.name = name or consumer_name("dispatcher")
-        self.queue = make_queue(client, settings)
+        self.queues = {kind: make_queue(client, settings, kind) for kind in QUEUE_KINDS}
         self.read_pending = True
         self.ensure_group()
 
@@ -118,7 +141,7 @@ class Dispatcher:
                     else:
                         done = set()
                     pipe.multi()
-                    datas = []
+                    datas: dict[str, list[Any]] = {}  # queue kind -> its jobs
                     for a in alerts:
                         marker = self.keys.enqueued(a.id)
                         if marker in done:
@@ -126,7 +149,7 @@ class Dispatcher:
                         done.add(marker)
                         wire = a.to_wire()
                         for target in a.targets:
-                            datas.append(Queue.prepare_data(
+                            datas.setdefault(queue_kind(target), []).append(Queue.prepare_data(
                                 DELIVER, args=(wire, target), job_id=job_id(a.id, target),
                                 timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
                                 failure_ttl=int(self.settings.alert_retention_days * 86400), on_failure=ON_FAILURE,
@@ -134,8 +157,8 @@ class Dispatcher:
                                 meta={"alert_at": written[a.id]},
                             ))
                         pipe.set(marker, 1, ex=MARKER_TTL)
-                    if datas:
-                        self.queue.enqueue_many(datas, pipeline=pipe)
+                    for kind, jobs in datas.items():
+                        self.queues[kind].enqueue_many(jobs, pipeline=pipe)
                     for mid, fields, reason in bad:
                         self._set_aside(pipe, mid, fields, reason)
                     pipe.xack(self.keys.alerts, DISPATCH_GROUP, *(mid for mid, _ in msgs))

@@ -2,7 +2,8 @@
 interval, run by the ``Periodic`` loop of every process with the scheduler role.
 
 - ``rq-scheduled`` (every second): rq's scheduled jobs (retries with backoff, paced and rescheduled
-  deliveries) moved to the queue, and deliveries of a worker that died handed back to rq;
+  deliveries) moved to their queues, and deliveries of a worker that died handed back to rq (run again, or
+  failed for good and kept for ``alerts failed`` on their last try: ``workers.deliver.abandoned``);
 - ``abandoned-alerts`` (every second): alerts a dead dispatcher read but never handed to rq, taken over;
 - ``stale-feeds`` (every minute): stale-feed rules checked against the clock; their alerts take the
   way of every alert (circuit breaker, alert stream, dispatch);
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import redis
-from rq.registry import StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
@@ -44,8 +44,8 @@ from alerts.store.keys import Keys
 from alerts.store.retention import apply_retention
 from alerts.store.state import decode_state
 from alerts.store.streams import append_alerts
-from workers.deliver import Delivery, delivering
-from workers.dispatch import Dispatcher
+from workers.deliver import Delivery, abandoned
+from workers.dispatch import Dispatcher, queue_names
 
 log = logging.getLogger("alerts.periodic")
 
@@ -118,9 +118,9 @@ class Periodic:
         self.delivery = delivery
         # rq logs each lock it takes at INFO: a detail, shown with --verbose only
         rq_level = logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.WARNING
-        self.rq_scheduler = RQScheduler([settings.queue_name], connection=client, serializer=JSONSerializer,
+        self.queue_names = queue_names(settings)
+        self.rq_scheduler = RQScheduler(self.queue_names, connection=client, serializer=JSONSerializer,
                                         logging_level=rq_level)
-        self.started = StartedJobRegistry(settings.queue_name, connection=client, serializer=JSONSerializer)
         self.jobs = [
             Job("rq-scheduled", RQ_SCHEDULED_EVERY, self.rq_scheduled),
             *([Job("abandoned-alerts", ABANDONED_ALERTS_EVERY, dispatcher.claim_abandoned)] if dispatcher else []),
@@ -132,8 +132,7 @@ class Periodic:
     def rq_scheduled(self) -> None:
         if self.rq_scheduler.acquire_locks():
             self.rq_scheduler.enqueue_scheduled_jobs()
-            with delivering(self.delivery):  # failure callbacks of deliveries whose worker died run here
-                self.started.cleanup()
+            abandoned(self.client, self.queue_names, self.delivery)  # deliveries whose worker died
 
     def stale_feeds(self) -> None:
         for a in check_stale(self.client, self.settings, self.rules()):

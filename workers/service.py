@@ -3,8 +3,9 @@
 - ``evaluate``: the evaluator (event streams -> alerts), and the event-time stage for spreads and
   all_of rules (one running across all processes), in threads;
 - ``dispatch``: the dispatcher (alert stream -> rq delivery jobs), in a thread;
-- ``deliver``: the rq worker that runs delivery jobs, in the main thread (it owns SIGINT/SIGTERM:
-  the first signal lets the current delivery finish, then everything stops);
+- ``deliver``: rq workers that run delivery jobs, one per kind of channel (Slack, email, webhooks, the
+  rest), each in a thread (``Deliverers``); the main thread owns SIGINT/SIGTERM: the first signal lets
+  the deliveries running finish, then everything stops;
 - ``schedule``: the periodic jobs (``workers.periodic``), in a thread;
 - ``poll``: the feed pollers (``workers.poller``: the sources file), in a thread and its pool;
 - ``http``: the HTTP app (``workers.http``: POST /events), uvicorn in a thread.
@@ -31,11 +32,12 @@ from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.streams import consumer_name
 from workers.composer import Composer
-from workers.deliver import Delivery, DeliveryWorker
-from workers.dispatch import Dispatcher, make_queue
+from workers.deliver import JOB_TIMEOUT, REDIS_UNAVAILABLE, Delivery, DeliveryWorker, report_token_problem
+from workers.dispatch import Dispatcher, queue_names
 from workers.evaluator import Evaluator
 from workers.heartbeat import Heartbeat
 from workers.http import HttpServer, check_exposure, make_app
+from workers.loop import RETRY_SECONDS
 from workers.periodic import Periodic
 from workers.poller import Poller
 
@@ -88,9 +90,9 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     if dispatcher is not None:
         threads.append(threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True))
         doing["dispatch"] = lambda: "alert stream -> delivery jobs"
-    worker: list[DeliveryWorker] = []
-    if "deliver" in wanted:
-        doing["deliver"] = lambda: _delivering(worker)
+    deliverers = Deliverers(client, settings, delivery) if "deliver" in wanted else None
+    if deliverers is not None:
+        doing["deliver"] = deliverers.doing
     if "schedule" in wanted:
         periodic = Periodic(client, settings, holder.current, delivery, dispatcher)
         threads.append(threading.Thread(target=periodic.run, args=(stop,), name="periodic", daemon=True))
@@ -114,10 +116,8 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     if after_start:
         threading.Thread(target=after_start, name="after-start", daemon=True).start()
     try:
-        if "deliver" in wanted:
-            worker.append(DeliveryWorker([make_queue(client, settings)], connection=client, delivery=delivery,
-                                         name=consumer_name("rq")))
-            worker[0].work(logging_level="WARNING", with_scheduler=False)
+        if deliverers is not None:
+            deliverers.run(stop)
         else:
             _wait_for_signal(stop)
     finally:
@@ -158,23 +158,106 @@ def wait_for_redis(client: redis.Redis, first_wait: float = 0.5, max_wait: float
         return
 
 
-def _evaluating(evaluator: Evaluator, composer: Composer) -> str:
-    shards = ",".join(map(str, sorted(evaluator.owned))) or "none yet"
-    return f"shards {shards}" + ("; the event-time stage" if composer.holding else "")
+class Deliverers:
+    """The ``deliver`` role: one rq worker per delivery queue (``workers.dispatch.queue_names``: one per kind
+    of channel, and the queue of earlier releases), each in a thread of its own, so a channel that hangs
+    holds up only its own queue. The main thread owns SIGINT/SIGTERM: the first signal asks every worker to
+    stop after the delivery it is running. Redis going away (an outage, a failover) ends a worker; its
+    thread logs the outage once for them all, waits for Redis (the wait doubling up to
+    ``REDIS_RETRY_MAX_SECONDS``) and starts a new worker; the delivery it held lapses in rq's started-job
+    registry and is handed back by the ``schedule`` role within seconds (``workers.deliver.STARTED_TTL``)."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, delivery: Delivery):
+        self.client = client
+        self.delivery = delivery
+        self.workers: dict[str, DeliveryWorker | None] = dict.fromkeys(queue_names(settings))
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._down = False
+
+    def run(self, stop: threading.Event) -> None:
+        """Until a signal (or ``stop``): then each worker finishes its delivery, for up to the job timeout."""
+        report_token_problem(self.delivery)
+        threads = [threading.Thread(target=self.work, args=(name,), name=f"deliver-{name}", daemon=True)
+                   for name in self.workers]
+        for t in threads:
+            t.start()
+        try:
+            _wait_for_signal(stop)
+        finally:
+            self.stop.set()
+            for w in list(self.workers.values()):
+                if w is not None:
+                    w.stop()
+            deadline = time.monotonic() + JOB_TIMEOUT + 5
+            for t in threads:
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def work(self, queue: str) -> None:
+        while not self.stop.is_set():
+            w = None
+            error: BaseException | None = None
+            try:
+                w = DeliveryWorker([queue], connection=self.client, delivery=self.delivery, name=consumer_name("rq"),
+                                   threaded=True)
+                self.workers[queue] = w
+                w.work(logging_level="WARNING", with_scheduler=False)
+                error = w.redis_error
+            except REDIS_UNAVAILABLE as exc:
+                error = exc
+            except Exception as exc:  # a bug of ours or rq's: logged, and a new worker a second later
+                log.exception("deliver: the rq worker of %s failed; starting a new one", queue)
+                error = exc
+            if self.stop.is_set():
+                return
+            if error is None or not isinstance(error, REDIS_UNAVAILABLE):
+                self.stop.wait(RETRY_SECONDS)  # rq's work() ended by itself (it quits on a Redis timeout)
+                if not self._answers():
+                    self._wait_for_redis(redis.ConnectionError("Redis does not answer"))
+                continue
+            self._wait_for_redis(error)
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    def _wait_for_redis(self, error: BaseException) -> None:
+        with self._lock:
+            if not self._down:
+                self._down = True
+                log.error("deliver: Redis unavailable at %s (%s); the delivery workers wait for it", where(self.client),
+                          type(error).__name__)
+        wait = RETRY_SECONDS / 2
+        while not self.stop.is_set() and not self._answers():
+            self.stop.wait(wait)
+            wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
+        with self._lock:
+            if self._down and not self.stop.is_set():
+                self._down = False
+                log.warning("deliver: Redis at %s answers again; delivering", where(self.client))
+
+    def doing(self) -> str:
+        jobs = [f"{name.rpartition(':')[2] if ':' in name else 'old queue'}: {job}" for name, w in self.workers.items()
+                if w is not None and (job := w.get_current_job_id())]
+        return "; ".join(jobs) if jobs else f"{len(self.workers)} queues, waiting for jobs"
 
 
-def _delivering(worker: list[DeliveryWorker]) -> str:
-    if not worker:
-        return "starting"
-    job = worker[0].get_current_job_id()
-    return f"job {job}" if job else "waiting for jobs"
-
-
-def _wait_for_signal(stop: threading.Event) -> None:
+def _on_signal(stop: threading.Event) -> None:
     def handler(signum: int, frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def _evaluating(evaluator: Evaluator, composer: Composer) -> str:
+    shards = ",".join(map(str, sorted(evaluator.owned))) or "none yet"
+    return f"shards {shards}" + ("; the event-time stage" if composer.holding else "")
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    _on_signal(stop)
     while not stop.wait(0.5):
         pass

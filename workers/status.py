@@ -34,7 +34,7 @@ from alerts.store.breaker import paused_rules
 from alerts.store.digests import DigestStore
 from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.state import load_states
-from workers.dispatch import make_queue
+from workers.dispatch import make_queues
 
 Level = Literal["ok", "warn", "fail"]
 #: An entry unread (or read and not acknowledged) this long (seconds) means its consumer group is stuck:
@@ -209,12 +209,16 @@ def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> None:
 
 
 def _rq(client: redis.Redis, settings: Settings, keys: Keys, st: Status) -> None:
-    q = make_queue(client, settings)
-    counts = {"queued": q.count, "started": q.started_job_registry.count,
-              "scheduled": q.scheduled_job_registry.count, "failed": q.failed_job_registry.count}
+    per_queue = {q.name: {"queued": q.count, "started": q.started_job_registry.count,
+                          "scheduled": q.scheduled_job_registry.count, "failed": q.failed_job_registry.count}
+                 for q in make_queues(client, settings)}
+    counts = {k: sum(c[k] for c in per_queue.values()) for k in ("queued", "started", "scheduled", "failed")}
     gave_up = len(failures.listing(client, keys))
-    st.data["rq"] = {"queue": settings.queue_name, **counts, "failed_for_good": gave_up}
-    st.add("ok", "deliveries", f"queue {settings.queue_name}: {counts['queued']} queued, {counts['started']} "
+    st.data["rq"] = {"queue": settings.queue_name, **counts, "failed_for_good": gave_up, "queues": per_queue}
+    busy = ", ".join(f"{name.removeprefix(settings.queue_name + ':')} {c['queued']}"
+                     for name, c in per_queue.items() if c["queued"])
+    st.add("ok", "deliveries", f"queues {settings.queue_name}:*: {counts['queued']} queued"
+                               + (f" ({busy})" if busy else "") + f", {counts['started']} "
                                f"running, {counts['scheduled']} scheduled (retries, pacing, quiet hours)")
     if gave_up:
         st.add("warn", "deliveries", f"{gave_up} deliveries failed for good (alerts failed; alerts failed retry)")

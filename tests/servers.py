@@ -176,3 +176,28 @@ def write_rules(directory: Path, text: str, name: str = "rules.yaml") -> Path:
     path = directory / name
     path.write_text(text)
     return path
+
+
+class RestartableRedisServer(RedisServer):
+    """A redis-server that keeps its data on disk (append-only file in its own directory) and can be stopped
+    and started again on the same port and directory: a Redis restart."""
+
+    def __init__(self, binary: str | None = None) -> None:  # not the base's: its server is thrown away
+        self.binary = binary or redis_server_binary()
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="alerts-test-redis-")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, 15, "redis-server to start", interval=0.05)
+
+    def halt(self) -> None:
+        """Stop redis-server (SIGTERM: it writes what it holds), keeping its directory for ``start``."""
+        self.proc.terminate()
+        self.proc.wait(10)

@@ -1,8 +1,9 @@
 """The loop every worker thread runs: ``step`` until stopped. Nothing a step raises ends the thread:
 Redis unavailable (a failover included: a write to a demoted primary is a ``ReadOnlyError``), streams
-lost with Redis' data, or an error of ours is logged once per failure, the worker ``recover``s (forgets
-what it holds, recreates what it needs) and tries again after ``RETRY_SECONDS``; what it had read but not
-committed stays pending in Redis and is read again."""
+lost with Redis' data, or an error of ours is logged once per failure (Redis unavailable: once per
+outage, and once when it answers again), the worker ``recover``s (forgets what it holds, recreates what
+it needs) and tries again after ``RETRY_SECONDS``; what it had read but not committed stays pending in
+Redis and is read again."""
 
 from __future__ import annotations
 
@@ -19,14 +20,20 @@ RETRY_SECONDS = 1.0
 
 
 def run_steps(stop: threading.Event, what: str, step: Callable[[], object], recover: Callable[[], None]) -> None:
+    down = False  # Redis unavailable since the last step that went through: said once per outage
     while not stop.is_set():
         try:
             step()
+            if down:
+                log.warning("%s: Redis answers again", what)
+                down = False
             continue
         except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
             # ReadOnlyError: a write reached a primary that was demoted (a failover); the next connection
             # goes to the new one (through the sentinels, or the URL's name once it points there)
-            log.error("%s: Redis unavailable (%s); retrying in %gs", what, type(exc).__name__, RETRY_SECONDS)
+            (log.debug if down else log.error)("%s: Redis unavailable (%s); retrying every %gs", what,
+                                               type(exc).__name__, RETRY_SECONDS)
+            down = True
         except redis.ResponseError as exc:
             if "NOGROUP" in str(exc):
                 log.error("%s: its stream is gone (Redis lost its data?); creating it again", what)
@@ -37,5 +44,6 @@ def run_steps(stop: threading.Event, what: str, step: Callable[[], object], reco
         try:
             recover()
         except redis.RedisError as exc:
-            log.error("%s: cannot recover yet (%s); trying again", what, type(exc).__name__)
+            (log.debug if down else log.error)("%s: cannot recover yet (%s); trying again", what,
+                                               type(exc).__name__)
         stop.wait(RETRY_SECONDS)

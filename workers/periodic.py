@@ -44,7 +44,7 @@ from alerts.store.keys import Keys
 from alerts.store.retention import apply_retention
 from alerts.store.state import decode_state
 from alerts.store.streams import append_alerts
-from workers.deliver import Delivery, abandoned
+from workers.deliver import REDIS_UNAVAILABLE, Delivery, abandoned
 from workers.dispatch import Dispatcher, queue_names
 
 log = logging.getLogger("alerts.periodic")
@@ -116,6 +116,7 @@ class Periodic:
         self.keys = Keys(settings.key_prefix)
         self.rules = rules
         self.delivery = delivery
+        self.down = False  # Redis unavailable since the last job that went through
         # rq logs each lock it takes at INFO: a detail, shown with --verbose only
         rq_level = logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.WARNING
         self.queue_names = queue_names(settings)
@@ -158,11 +159,22 @@ class Periodic:
             job.last = time.monotonic()
             try:
                 job.run()
+            except REDIS_UNAVAILABLE as exc:  # every job needs Redis: said once per outage, the others skipped
+                if not self.down:
+                    log.error("periodic jobs: Redis unavailable (%s); trying again every %gs", type(exc).__name__,
+                              TICK)
+                    self.down = True
+                job.last = -math.inf  # due again as soon as Redis is back
+                return
             except redis.RedisError as exc:
                 log.error("periodic job %s failed (%s: %s); trying again in %gs", job.name, type(exc).__name__,
                           exc, job.every)
             except Exception:  # this thread moves every rescheduled delivery: it must not die
                 log.exception("periodic job %s failed; trying again in %gs", job.name, job.every)
+            else:
+                if self.down:
+                    log.warning("periodic jobs: Redis answers again")
+                    self.down = False
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

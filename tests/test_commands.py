@@ -168,5 +168,5 @@ def test_an_unreachable_redis_is_one_line_without_the_password(isolated: Path, m
     monkeypatch.setenv("ALERTS_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")  # nothing listens on port 1
     assert main(["failed"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("alerts: cannot reach Redis (ALERTS_REDIS_URL): ") and err.count("\n") == 1
+    assert err.startswith("alerts: Redis unreachable at 127.0.0.1:1 (ALERTS_REDIS_URL): ") and err.count("\n") == 1
     assert "127.0.0.1:1" in err and "hunter2" not in err

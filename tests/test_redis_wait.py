@@ -72,6 +72,6 @@ def test_publish_without_redis_is_one_line(settings: Settings, tmp_path: Path) -
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("alerts: ") and "Redis" in lines[0], out.stderr
-    assert "127.0.0.1:" in lines[0] and "Traceback" not in out.stderr
+    assert len(lines) == 1 and lines[0].startswith("alerts: Redis unreachable at 127.0.0.1:"), out.stderr
+    assert "(ALERTS_REDIS_URL)" in lines[0] and "Traceback" not in out.stderr
     assert "hunter2" not in out.stderr

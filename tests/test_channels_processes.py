@@ -4,6 +4,7 @@ again, its backlog is delivered, each message once."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
 import sys
@@ -57,7 +58,8 @@ rules:
     p.dispatch()  # 3 alerts: 3 deliveries to Slack, 3 to the webhook, 3 to the console
     slack.script = [("hang", 60)] * 20
     env = env_for(s, ALERTS_SLACK_BOT_TOKEN=slack.token, ALERTS_SLACK_API_URL=slack.url,
-                  ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS="[0, 0, 0, 0]", DESK_HOOK_SECRET=SECRET)
+                  ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS="[0, 0, 0, 0]", DESK_HOOK_SECRET=SECRET,
+                  ALERTS_SLACK_RATE_PER_SECOND="2", ALERTS_SLACK_BURST="1")
     with open(tmp_path / "worker.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "deliver", "--role",
                                  "schedule"], env=env, stdout=log, stderr=log)
@@ -77,4 +79,7 @@ rules:
                 proc.wait(10)
     texts = sorted(m["text"] for m in slack.messages)
     assert len(texts) == 3 and len(set(texts)) == 3, texts  # each alert once
+    # the backlog clears at the channel's paced rate (2 a second, no burst), not all at once
+    times = sorted(float(m["ts"]) for m in slack.messages)
+    assert all(b - a >= 0.45 for a, b in itertools.pairwise(times)), times
     assert len(receiver.received) == 3

@@ -66,9 +66,13 @@ def test_429_is_rescheduled_after_retry_after_and_delivered_once(p: Pipeline, sl
 def test_a_burst_to_one_channel_is_paced(p: Pipeline, slack: SlackServer) -> None:
     p.run(*[article(i) for i in range(5)])
     assert len(slack.messages) == 3 and scheduled(p) == 2  # a burst of three, then one a second
-    run_scheduled(p, 2.1)
+    run_scheduled(p, 2.1)  # both reserved slots are due: released together, they still go one a second
+    assert len(slack.messages) == 4 and scheduled(p) == 1
+    run_scheduled(p, 1.1)
     texts = sorted(m["text"] for m in slack.messages)
     assert len(texts) == 5 and len(set(texts)) == 5  # each alert once
+    fourth, fifth = (float(m["ts"]) for m in slack.messages[3:])
+    assert fifth - fourth >= 0.95
 
 
 def test_a_refused_delivery_is_kept_told_to_ops_and_can_be_resent(p: Pipeline, slack: SlackServer) -> None:

@@ -327,8 +327,14 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
         _refused(client, keys, d, job, alert, target, exc)
         raise
     pacing = notifier.pacing(t)
-    if pacing is not None and not reserved:
+    # a slot reserved for this job was used by its first run: rq's retries of it (same arguments) take a new one
+    retried = job.retries_left is not None and job.retries_left < len(settings.delivery_retry_intervals_seconds)
+    if pacing is not None and (not reserved or retried):
         wait = store.reserve_slot(pacing.channel, pacing.rate, pacing.burst)
+        if wait > SLOT_TOLERANCE_SECONDS:
+            return _defer(job, d, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
+    elif pacing is not None:  # its slot was reserved; the scheduler may release several due slots at once
+        wait = store.space_reserved(pacing.channel, pacing.rate)
         if wait > SLOT_TOLERANCE_SECONDS:
             return _defer(job, d, alert, target, wait, reserved=True, deferrals=deferrals, why="pacing")
     if store.lock_send(a.id, target, job.id, SENDING_TTL) == "held":  # another job is sending it right now

@@ -120,5 +120,14 @@ class DeliveryStore:
         self.client.rpush(self.keys.outbox("digest", name), json.dumps(alert.to_dict(), ensure_ascii=False))
 
     def reserve_slot(self, channel: str, rate: float, burst: int) -> float:
-        """A send slot in ``channel``'s token bucket: 0 to send now, else the seconds until the reserved slot."""
-        return pacing.reserve(self.client, self.keys.pace(channel), rate, burst)
+        """A send slot in ``channel``'s token bucket: 0 to send now (recorded as the channel's last send),
+        else the seconds until the reserved slot."""
+        wait = pacing.reserve(self.client, self.keys.pace(channel), rate, burst)
+        if wait <= 0:
+            pacing.sent(self.client, self.keys.pace(channel))
+        return wait
+
+    def space_reserved(self, channel: str, rate: float) -> float:
+        """For a send whose slot was reserved: 0 to send now, else the seconds until one interval after the
+        channel's last send (reserved slots released together go one by one)."""
+        return pacing.space(self.client, self.keys.pace(channel), rate)

@@ -28,3 +28,28 @@ def reserve(client: redis.Redis, key: str, rate: float, burst: int, now: float |
     Returns 0 to send now, else the seconds until the reserved slot."""
     now = time.time() if now is None else now
     return float(client.eval(_RESERVE, 1, key, rate, burst, now))  # type: ignore[arg-type]
+
+
+# KEYS[1]: the bucket's hash. A reserved send goes only when its channel's previous send is at least one
+# interval (1/rate) back: slots released together (the scheduler moves due jobs in ticks) still go one by one.
+_SPACE = """
+local gap, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last = tonumber(redis.call('hget', KEYS[1], 'last')) or 0
+if now - last >= gap then
+  redis.call('hset', KEYS[1], 'last', now)
+  return '0'
+end
+return tostring(gap - (now - last))
+"""
+
+
+def space(client: redis.Redis, key: str, rate: float, now: float | None = None) -> float:
+    """For a send that reserved its slot: 0 (and the send recorded) when the channel's last send is at least
+    ``1/rate`` seconds back, else the seconds still to wait."""
+    now = time.time() if now is None else now
+    return float(client.eval(_SPACE, 1, key, 1.0 / rate, now))  # type: ignore[arg-type]
+
+
+def sent(client: redis.Redis, key: str, now: float | None = None) -> None:
+    """Record a send that took a token at once (the spacing of reserved sends counts from it)."""
+    client.hset(key, "last", time.time() if now is None else now)

@@ -56,6 +56,8 @@ SCALE_EVENTS = 200_000
 MEMORY_EVENTS = 200_000
 SOAK_EVENTS = 1_000_000
 SOAK_CHUNK = 50_000
+#: Rules of the memory and soak parts: each of their alerts is delivered through rq to a local webhook.
+SOAK_RULES = 100
 
 
 def say(text: str) -> None:
@@ -182,7 +184,7 @@ def memory_and_soak(workdir: Path, bases: dict[str, float], rng: random.Random, 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{sink.server_address[1]}/hook"
-    rules = bench.price_rules(RULES, bases, rng, "webhook:sink")
+    rules = bench.price_rules(SOAK_RULES, bases, rng, "webhook:sink")
     rules_dir = workdir / "soak-rules"
     rules_dir.mkdir()
     (rules_dir / "hooks.yaml").write_text(f"webhooks:\n  - name: sink\n    url: {hook}\n    secret: bench-secret\n")

@@ -41,7 +41,7 @@ class Trimmed:
 
 def quote_keep_seconds(retention_days: float, max_window: float) -> float:
     """How far back (event time) the quote history is kept: the setting, or the longest window plus a margin."""
-    return max(retention_days * 86400.0, max_window + WINDOW_MARGIN)
+    return max(retention_days * 86400.0, max_window + WINDOW_MARGIN if max_window > 0 else 0.0)
 
 
 def _trim_by_newest(client: redis.Redis, key: bytes | str, keep: float) -> int:

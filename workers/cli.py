@@ -29,6 +29,7 @@ from alerts.settings import Settings, load_settings, print_warning
 from alerts.store.publish import Publisher, PublishReport
 from alerts.store.server import redis_for
 from workers.cli_ops import add_ops_commands
+from workers.cli_silences import add_silence_commands
 from workers.cli_sources import add_source_commands
 
 #: Seconds between two events of the demo feed, so alerts appear one after another.
@@ -287,6 +288,7 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.rules.explain import explain
     from alerts.store.breaker import paused_rules
     from alerts.store.keys import Keys
+    from alerts.store.silences import SilenceStore, describe
     from alerts.store.state import load_states
 
     if args.demo:
@@ -319,7 +321,15 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
         marks = {k.decode(): float(v) for k, v in cast(dict[bytes, bytes], client.hgetall(keys.watermarks)).items()}
         pending = {r.state_key: [(f.part, f.t, f.what) for f in map(decode_fact, cast(
             list[bytes], client.zrange(keys.parts(r.state_key), 0, -1)))] for r in compiled if isinstance(r, AllOfRule)}
+        silences = SilenceStore(client, keys).active()
     print(explain(compiled, states, fired, settings.timezone, shared, marks, pending))
+    first = compiled[0]
+    alerting_on = [r.product.name if isinstance(r, PriceRule | StaleRule) else r.of.name if isinstance(r, SpreadRule)
+                   else None for r in compiled]
+    covering = [s for s in silences if s.matchers.covers(first.id, alerting_on, first.labels_dict or {},
+                                                         first.severity, first.target_names)]
+    for s in covering:
+        print(f"  SILENCED by {describe(s, settings.timezone)}")
     if paused:
         print(f"  PAUSED by the circuit breaker after {paused['count']:g} alerts; resume with: "
               f"alerts rules resume {args.id}")
@@ -598,7 +608,8 @@ Exit status: 0 no errors (warnings allowed), 1 errors, 2 a setting is wrong.""")
 Why a rule did or did not fire, from the state the service keeps in Redis: per product
 and source its last quote, whether it is armed, its last alert and cooldown, confirm
 counts; for spreads and all_of, up to when it was evaluated and which leg it waits for;
-and whether the circuit breaker paused it. Read only: nothing is changed.
+whether the circuit breaker paused it; and the active silences that match its alerts
+(alerts silence). Read only: nothing is changed.
 
 Exit status: 0 shown, 1 no enabled rule with that id, 2 a setting is wrong or Redis
 cannot be reached.""")
@@ -643,6 +654,7 @@ Redis cannot be reached.""")
     art.set_defaults(func=cmd_ingest_article)
     add_source_commands(sub)
     add_ops_commands(sub)
+    add_silence_commands(sub)
     bt = sub.add_parser("backtest", help="replay history through the rules without sending anything")
     bt.add_argument("--rules", help="rules directory or file (default ALERTS_RULES_DIR)")
     bt.add_argument("--from", dest="start", type=_date, help="first day to report alerts for")

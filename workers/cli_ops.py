@@ -132,6 +132,9 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         for d in row["deliveries"]:
             at = f" {_when(d['at'], tz)}" if d["at"] else ""
             why = f": {d['reason']}" if d["reason"] else ""
+            if d["status"] == "silenced":  # dropped, not sent: the reason names the silence
+                print(f"    {d['target']:<28} silenced ({d['reason']}){at}")
+                continue
             print(f"    {d['target']:<28} {d['status']}{at}{why}")
     return 0
 
@@ -148,8 +151,8 @@ def add_ops_commands(sub: Any) -> None:
     hi = sub.add_parser("history", help="the alerts that fired, newest first, and where each delivery stands",
                         description="The alerts on the alert stream (kept ALERTS_ALERT_RETENTION_DAYS), newest "
                         "first, and for each target whether it was delivered and when, held (quiet hours, pacing, "
-                        "a rate limit: until when), retrying or failed, and why; 'queued' when no worker has "
-                        "taken it yet.")
+                        "a rate limit: until when), retrying or failed, and why; silenced (by which silence: "
+                        "alerts silence); 'queued' when no worker has taken it yet.")
     hi.add_argument("--rule", help="only this rule's alerts")
     hi.add_argument("--product", help="only alerts about this product (any catalog name or alias)")
     hi.add_argument("--since", help="only alerts written at or after this date or time (service time zone)")

@@ -10,6 +10,9 @@
   cannot show (the bot lacks channels:history). Email and webhooks cannot be asked afterwards: a
   worker killed between the relay (or receiver) accepting and the marker write, one Redis round
   trip, sends again on retry.
+- Silences (``alerts silence``): a delivery that an active silence matches is dropped before anything else
+  (quiet hours, pacing), its outcome recorded as ``silenced`` with the silence's id; an until-resolved
+  silence the alert ends is expired here (``alerts.silence.model.decide``).
 - Pacing: the notifier says how its channel is paced (Slack: about one message per second per
   channel, bursts of three; ``alerts.store.pacing``). A message without a free slot reserves the next
   one and is rescheduled for it (rq's scheduler); no worker sleeps.
@@ -56,6 +59,7 @@ from alerts.notify.slack import token_problem
 from alerts.rules.compiled import RuleSet, WebhookConfig
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
+from alerts.silence.model import decide
 from alerts.store import failures
 from alerts.store.delivery import DeliveryStore
 from alerts.store.keys import Keys
@@ -67,6 +71,7 @@ from alerts.store.metrics import (
     Metric,
     Recorder,
 )
+from alerts.store.silences import RESOLVED, SilenceError, SilenceStore
 from alerts.targets import parse_target
 
 log = logging.getLogger("alerts.deliver")
@@ -315,6 +320,11 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
     store = DeliveryStore(client, keys)
     if store.delivered(a.id, target):
         return "already delivered"
+    silenced = _silenced(client, keys, a, target)
+    if silenced is not None:
+        store.note(a.id, target, "silenced", f"silence {silenced}")
+        log.info("delivery of %s to %s silenced (silence %s)", a.id, target, silenced, extra=_ids(alert))
+        return f"silenced (silence {silenced})"
     if t.quiet is not None and a.severity != "critical":
         now = datetime.now(ZoneInfo(settings.timezone))
         until = t.quiet_until(now)
@@ -368,6 +378,20 @@ def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferral
     finally:
         store.unlock_send(a.id, target, job.id)
     return "delivered"
+
+
+def _silenced(client: redis.Redis, keys: Keys, a: Alert, target: str) -> str | None:
+    """The id of an active silence that drops this delivery, or None (``alerts.silence.model.decide``: one Redis
+    read). An until-resolved silence the alert ends (a resolved alert, or a firing after the silence was made)
+    is expired here, by "resolved"."""
+    now = time.time()
+    store = SilenceStore(client, keys)
+    verdict = decide(store.for_delivery(now), a, target, now)
+    for silence_id, why in verdict.ends:
+        with contextlib.suppress(SilenceError):  # another delivery of the same alert ended it first
+            store.expire(silence_id, RESOLVED, why, now, a.id)
+            log.info("silence %s ended: %s", silence_id, why)
+    return verdict.silenced_by
 
 
 def _refused(client: redis.Redis, keys: Keys, d: Delivery, job: Job, alert: dict[str, Any], target: str,

@@ -10,7 +10,9 @@ interval, run by the ``Periodic`` loop of every process with the scheduler role.
 - ``digests`` (every minute): digests whose scheduled time has come, sent (a relay that was down is
   retried at this pace);
 - ``trim-streams`` (every five minutes): event and alert streams trimmed by age, never past an entry
-  not yet read and acknowledged.
+  not yet read and acknowledged (and silences ended long ago purged);
+- ``silences`` (every 30 seconds): until-resolved silences whose rule holds on none of their products any
+  more (it re-armed) expired, by "resolved" (``alerts.store.silences.end_resolved``).
 
 Each is safe with several schedulers running: rq's scheduler takes a lock per queue, claims go
 through the consumer group, a stale outage is reported under WATCH once, a digest slot is sent once
@@ -42,6 +44,7 @@ from alerts.store.breaker import apply_breaker
 from alerts.store.digests import DigestStore
 from alerts.store.keys import Keys
 from alerts.store.retention import apply_retention
+from alerts.store.silences import end_resolved
 from alerts.store.state import decode_state
 from alerts.store.streams import append_alerts
 from workers.deliver import REDIS_UNAVAILABLE, Delivery, abandoned
@@ -57,6 +60,7 @@ ABANDONED_ALERTS_EVERY = 1.0
 STALE_FEEDS_EVERY = 60.0
 DIGESTS_EVERY = 60.0
 TRIM_STREAMS_EVERY = 300.0
+SILENCES_EVERY = 30.0
 
 
 def check_stale(client: redis.Redis, settings: Settings, rules: RuleSet, now: float | None = None) -> list[Alert]:
@@ -128,6 +132,7 @@ class Periodic:
             Job("stale-feeds", STALE_FEEDS_EVERY, self.stale_feeds),
             Job("digests", DIGESTS_EVERY, self.digests),
             Job("trim-streams", TRIM_STREAMS_EVERY, self.trim_streams),
+            Job("silences", SILENCES_EVERY, self.end_silences),
         ]
 
     def rq_scheduled(self) -> None:
@@ -147,9 +152,13 @@ class Periodic:
         got = apply_retention(self.client, self.keys, shards=s.stream_shards, event_days=s.event_retention_days,
                               alert_days=s.alert_retention_days, quote_days=s.quote_retention_days,
                               max_window=longest_window(self.rules()))
-        if got.quotes or got.news or got.failures or got.set_aside:
-            log.debug("retention: %d quotes, %d news, %d failures, %d set-aside entries removed", got.quotes,
-                      got.news, got.failures, got.set_aside)
+        if got.quotes or got.news or got.failures or got.set_aside or got.silences:
+            log.debug("retention: %d quotes, %d news, %d failures, %d set-aside entries, %d silences removed",
+                      got.quotes, got.news, got.failures, got.set_aside, got.silences)
+
+    def end_silences(self) -> None:
+        for s in end_resolved(self.client, self.keys, self.rules()):
+            log.info("silence %s ended: %s", s.id, s.expired_why)
 
     def tick(self) -> None:
         """Run every job that is due; one that fails is logged and tried again at its next interval."""

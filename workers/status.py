@@ -33,6 +33,7 @@ from alerts.store import sources as source_store
 from alerts.store.breaker import paused_rules
 from alerts.store.digests import DigestStore
 from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.silences import SilenceStore, describe, to_json
 from alerts.store.state import load_states
 from workers.dispatch import make_queues
 
@@ -98,6 +99,7 @@ def collect(client: redis.Redis, settings: Settings, now: float | None = None,
     _sources(client, settings, keys, st, now)
     _quotes(client, keys, rs, settings, st, now)
     _paused(client, keys, st)
+    _silences(client, keys, settings, st, now)
     errors = [p for p in rs.problems if p.severity == "error"]
     for p in errors:
         st.add("fail", "rules", str(p))
@@ -297,6 +299,15 @@ def _paused(client: redis.Redis, keys: Keys, st: Status) -> None:
     st.data["paused"] = [{"rule": rid, **info} for rid, info in sorted(paused.items())]
     for rid in sorted(paused):
         st.add("fail", "breaker", f"rule {rid} is paused by the circuit breaker (alerts rules resume {rid})")
+
+
+def _silences(client: redis.Redis, keys: Keys, settings: Settings, st: Status, now: float) -> None:
+    """The active silences (``alerts silence list``): an operator's choice, never a problem."""
+    active = SilenceStore(client, keys).active(now)
+    st.data["silences"] = [to_json(s, now) for s in active]
+    st.add("ok", "silences", f"{len(active)} active" if active else "none active")
+    for s in active:
+        st.add("ok", "silences", describe(s, settings.timezone, now))
 
 
 def render(st: Status) -> str:

@@ -58,6 +58,20 @@ class Matchers:
             return False
         return not self.severity or alert.severity in self.severity
 
+    def covers(self, rule_id: str, products: Iterable[str | None], labels: Mapping[str, str], severity: str,
+               targets: Iterable[str]) -> bool:
+        """Whether some alert of a rule (its id, the products it alerts on, labels, severity, targets) to some
+        of its targets matches: what ``alerts rules explain`` shows."""
+        if self.rule and rule_id not in self.rule:
+            return False
+        if self.product and not set(self.product) & set(products):
+            return False
+        if self.label and not any(labels.get(k) == v for k, v in self.label):
+            return False
+        if self.severity and severity not in self.severity:
+            return False
+        return not self.target or bool(set(self.target) & {target_key(t) for t in targets})
+
     def to_dict(self) -> dict[str, list[str]]:
         d: dict[str, list[str]] = {}
         for kind in KINDS:
@@ -92,6 +106,8 @@ class Silence:
     expired_at: float | None = None  # expired before its end: by hand, or by its rule re-arming
     expired_by: str | None = None  # who (an author), or "resolved"
     expired_why: str | None = None
+    seen_up_to: float | None = None  # until-resolved: event time of the newest quote its rules had seen when made
+    ended_by_alert: str | None = None  # the alert that ended an until-resolved silence: its other deliveries too
     extra: Mapping[str, Any] = field(default_factory=dict)  # fields a later version wrote, kept as they are
 
     @property
@@ -107,8 +123,8 @@ class Silence:
     def matches(self, alert: Alert, target: str) -> bool:
         return self.matchers.matches(alert, target)
 
-    def expired(self, at: float, by: str, why: str) -> Silence:
-        return replace(self, expired_at=at, expired_by=by, expired_why=why)
+    def expired(self, at: float, by: str, why: str, alert_id: str | None = None) -> Silence:
+        return replace(self, expired_at=at, expired_by=by, expired_why=why, ended_by_alert=alert_id)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {**self.extra, "id": self.id, "matchers": self.matchers.to_dict(), "author": self.author,
@@ -116,13 +132,17 @@ class Silence:
                              "until_resolved": self.until_resolved, "notify_resolved": self.notify_resolved}
         if self.expired_at is not None:
             d.update(expired_at=self.expired_at, expired_by=self.expired_by, expired_why=self.expired_why)
+        if self.ended_by_alert is not None:
+            d["ended_by_alert"] = self.ended_by_alert
+        if self.seen_up_to is not None:
+            d["seen_up_to"] = self.seen_up_to
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Silence:
         """Raises ValueError (or KeyError, TypeError) on a record that is not a silence."""
         known = {"id", "matchers", "author", "comment", "created", "ends", "until_resolved", "notify_resolved",
-                 "expired_at", "expired_by", "expired_why"}
+                 "expired_at", "expired_by", "expired_why", "ended_by_alert", "seen_up_to"}
         ends = d.get("ends")
         expired_at = d.get("expired_at")
         return cls(id=str(d["id"]), matchers=Matchers.from_dict(d["matchers"]), author=str(d["author"]),
@@ -131,6 +151,8 @@ class Silence:
                    notify_resolved=bool(d.get("notify_resolved")),
                    expired_at=float(expired_at) if expired_at is not None else None,
                    expired_by=d.get("expired_by"), expired_why=d.get("expired_why"),
+                   ended_by_alert=d.get("ended_by_alert"),
+                   seen_up_to=float(d["seen_up_to"]) if d.get("seen_up_to") is not None else None,
                    extra={k: v for k, v in d.items() if k not in known})
 
 
@@ -143,24 +165,29 @@ class Decision:
 
 
 def decide(silences: Iterable[Silence], alert: Alert, target: str, now: float) -> Decision:
-    """The silences active at ``now`` that match ``alert`` and ``target``:
+    """The silences active at ``now`` that match ``alert`` and ``target`` (and those this same alert ended: its
+    other targets are treated alike):
 
     - a silence with ``notify_resolved`` lets a resolved notice through;
     - an until-resolved silence ends on a resolved alert it matches (the rule's condition stopped holding;
-      the notice itself is dropped unless ``notify_resolved``), and on a firing alert whose event time is
-      after the silence was made (the rule re-armed and fired again: that alert is delivered);
+      the notice itself is dropped unless ``notify_resolved``), and on a firing alert for a quote newer than
+      any its rules had seen when it was made (``seen_up_to``; else its creation time): the rule re-armed and
+      fired again, and that alert is delivered;
     - any other matching active silence drops the delivery (the first by id is named).
     """
     silenced: list[str] = []
     ends: list[tuple[str, str]] = []
     for s in sorted(silences, key=lambda s: s.id):
-        if not s.active(now) or not s.matches(alert, target):
+        this = s.ended_by_alert is not None and s.ended_by_alert == alert.id
+        if not (s.active(now) or this) or not s.matches(alert, target):
             continue
         if s.until_resolved:
             if alert.status == "resolved":
-                ends.append((s.id, f"a resolved alert of {alert.rule_id} ({alert.id})"))
-            elif alert.status == "firing" and alert.at > s.created:
-                ends.append((s.id, f"{alert.rule_id} re-armed and fired again ({alert.id})"))
+                if not this:
+                    ends.append((s.id, f"a resolved alert of {alert.rule_id} ({alert.id})"))
+            elif alert.status == "firing" and alert.at > (s.seen_up_to if s.seen_up_to is not None else s.created):
+                if not this:
+                    ends.append((s.id, f"{alert.rule_id} re-armed and fired again ({alert.id})"))
                 continue
         if alert.status == "resolved" and s.notify_resolved:
             continue

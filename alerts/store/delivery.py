@@ -21,7 +21,7 @@ from alerts.store.keys import MARKER_TTL, Keys
 from alerts.store.locks import release
 
 #: Where a delivery stands, as ``alerts history`` shows it.
-Outcome = Literal["delivered", "held", "retrying", "failed"]
+Outcome = Literal["delivered", "held", "retrying", "failed", "silenced"]
 #: Seconds an outcome is kept: as long as the alerts themselves (the alert stream's 90 days).
 OUTCOME_TTL = 90 * 86400
 
@@ -56,7 +56,8 @@ class DeliveryStore:
 
     def note(self, alert_id: str, target: str, status: Outcome, reason: str | None = None) -> None:
         """Record where a delivery stands: held (quiet hours, pacing, a rate limit: with until when),
-        retrying or failed (with why). The latest outcome per target is kept for ``OUTCOME_TTL``."""
+        retrying or failed (with why), silenced (``silence ID``). The latest outcome per target is kept for
+        ``OUTCOME_TTL``."""
         pipe = self.client.pipeline(transaction=False)
         self._note(pipe, alert_id, target, status, reason)
         pipe.execute()

@@ -33,6 +33,8 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:slackchannel:{name}    the id of a Slack channel known by name (from Slack's answers)
     P:alerts:dead            stream of alert entries that could not be dispatched, with the reason
     P:invalid                stream of events an evaluator could not accept, with the reason
+    P:silences               hash: silence id -> the silence as JSON (ended ones too, the audit trail)
+    P:silences:ends          sorted set of silence ids by when each stops being active (+inf: until re-armed)
 """
 
 from __future__ import annotations
@@ -158,4 +160,10 @@ class Keys:
     def invalid(self) -> str:
         return f"{self.prefix}:invalid"
 
+    @property
+    def silences(self) -> str:
+        return f"{self.prefix}:silences"
 
+    @property
+    def silence_ends(self) -> str:
+        return f"{self.prefix}:silences:ends"

@@ -7,7 +7,8 @@
 - the quote history (``P:history:{product}:{source}``) and the news history: by event time, relative to the
   newest entry of each series (imported history of past years is kept as long as live history), keeping
   ``ALERTS_QUOTE_RETENTION_DAYS`` or the longest change window of any rule, whichever is longer;
-- deliveries failed for good (``alerts failed``): as long as the alerts (``ALERTS_ALERT_RETENTION_DAYS``).
+- deliveries failed for good (``alerts failed``): as long as the alerts (``ALERTS_ALERT_RETENTION_DAYS``);
+- silences (``alerts silence``): purged ``ALERTS_ALERT_RETENTION_DAYS`` after they ended.
 
 Delivery markers, outcomes, article keys and source ids carry their own TTLs; rq's results and failed jobs
 are given TTLs when enqueued (``workers.dispatch``)."""
@@ -22,6 +23,7 @@ from typing import cast
 import redis
 
 from alerts.store.keys import Keys
+from alerts.store.silences import SilenceStore
 from alerts.store.streams import trim_stream
 
 #: Keys looked at per SCAN round trip.
@@ -37,6 +39,7 @@ class Trimmed:
     news: int = 0
     failures: int = 0
     set_aside: int = 0
+    silences: int = 0
 
 
 def quote_keep_seconds(retention_days: float, max_window: float) -> float:
@@ -90,4 +93,5 @@ def apply_retention(client: redis.Redis, keys: Keys, *, shards: int, event_days:
     out = trim_histories(client, keys, quote_keep_seconds(quote_days, max_window))
     out.failures = trim_failures(client, keys, alert_days * 86400)
     out.set_aside = trim_set_aside(client, keys, alert_days * 86400)
+    out.silences = SilenceStore(client, keys).purge(time.time() - alert_days * 86400)
     return out

@@ -4,6 +4,7 @@ straightforward reading of the rule (every kind given matches; within a kind, an
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -74,3 +75,15 @@ def test_until_resolved_ends_on_a_resolved_alert_or_a_later_firing() -> None:
                    notify_resolved=True)
     resolved = decide([told], alert("r1", "Dy oxide", {}, "info", at=50.0, status="resolved"), "console", 200.0)
     assert resolved.silenced_by is None and [i for i, _ in resolved.ends] == ["s2"]
+
+
+def test_an_alert_that_ended_a_silence_is_treated_alike_on_its_other_targets() -> None:
+    s = Silence("s1", Matchers(rule=("r1",)), "ann", "why", created=100.0, ends=None, until_resolved=True)
+    notice = alert("r1", "Dy oxide", {}, "info", at=50.0, status="resolved")
+    first = decide([s], notice, "slack:#desk", 200.0)
+    assert first.silenced_by == "s1" and [i for i, _ in first.ends] == ["s1"]
+    ended = s.expired(200.0, "resolved", first.ends[0][1], notice.id)
+    second = decide([ended], notice, "console", 201.0)
+    assert second.silenced_by == "s1" and second.ends == ()  # silenced there too, and not ended twice
+    other = msgspec.structs.replace(alert("r1", "Dy oxide", {}, "info", at=50.0), id="a2")
+    assert decide([ended], other, "console", 201.0).silenced_by is None  # any other alert: the silence is over

@@ -219,3 +219,27 @@ def test_ended_silences_are_purged_after_the_retention(p: Pipeline, capsys: pyte
     got = apply_retention(p.client, Keys(p.settings.key_prefix), shards=4, event_days=30, alert_days=90,
                           quote_days=365, max_window=0)
     assert got.silences == 1 and [s.id for s in store.all()] == [kept]
+
+
+def test_until_resolved_on_a_spread_ends_when_the_spread_re_arms(client: redis.Redis, settings: Settings,
+                                                                 rules_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    write_rules(rules_dir, """
+rules:
+  - id: alloy-premium
+    spread: {of: Pr-Nd alloy, minus: PrNd oxide, above: "110,000 CNY/t"}
+    notify: [console]
+""")
+    for k, v in env_for(settings).items():
+        monkeypatch.setenv(k, v)
+    p = Pipeline(client, settings)
+    (a,) = p.run(quote(546_500, "2025-03-03", product="Pr-Nd alloy"), quote(434_000, "2025-03-03"))
+    sid = silence(capsys, "--rule", "alloy-premium", "--until-resolved", "--comment", "premium known")
+    keys = Keys(settings.key_prefix)
+    s = SilenceStore(client, keys).get(sid)
+    assert s is not None and s.seen_up_to == a.at  # the newest evaluation the rule had seen
+    p.run(quote(433_000, "2025-03-04"), quote(546_500, "2025-03-04", product="Pr-Nd alloy"))  # 113,500: holds
+    assert end_resolved(client, keys, p.rules) == []
+    p.run(quote(440_000, "2025-03-05"), quote(546_500, "2025-03-05", product="Pr-Nd alloy"))  # 106,500: re-armed
+    (ended,) = end_resolved(client, keys, p.rules)
+    assert ended.id == sid and ended.expired_by == "resolved"

@@ -56,6 +56,8 @@ def test_matching_equals_the_reference(m: Matchers, a: Alert, target: str, quiet
     s = Silence("s1", m, "ann", "why", created=0.0, ends=1000.0)
     assert (decide([s], a, t, now=10.0).silenced_by == "s1") == reference(m, a, t)
     assert decide([s], a, t, now=1000.0).silenced_by is None  # ended
+    notice = msgspec.structs.replace(a, kind="notice", status="paused")
+    assert decide([s], notice, t, now=10.0).silenced_by is None  # the circuit breaker's notice is always told
 
 
 @given(matchers)

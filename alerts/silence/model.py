@@ -173,10 +173,13 @@ def decide(silences: Iterable[Silence], alert: Alert, target: str, now: float) -
       the notice itself is dropped unless ``notify_resolved``), and on a firing alert for a quote newer than
       any its rules had seen when it was made (``seen_up_to``; else its creation time): the rule re-armed and
       fired again, and that alert is delivered;
-    - any other matching active silence drops the delivery (the first by id is named).
+    - any other matching active silence drops the delivery (the first by id is named);
+    - a circuit-breaker notice (status "paused") is never silenced.
     """
     silenced: list[str] = []
     ends: list[tuple[str, str]] = []
+    if alert.status == "paused":  # the circuit breaker paused a rule: told even while its alerts are silenced
+        return Decision(None)
     for s in sorted(silences, key=lambda s: s.id):
         this = s.ended_by_alert is not None and s.ended_by_alert == alert.id
         if not (s.active(now) or this) or not s.matches(alert, target):

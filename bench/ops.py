@@ -246,6 +246,13 @@ def memory_and_soak(workdir: Path, bases: dict[str, float], rng: random.Random, 
                 registry.cleanup()
             marks.append(used())
             say(f"  {done + chunk:>9,} events: {marks[-1] / 1e6:7.1f} MB")
+        by_kind: dict[str, int] = {}
+        for key in client.scan_iter(count=1000):
+            parts = key.decode().split(":")
+            kind = ":".join(parts[:2])
+            by_kind[kind] = by_kind.get(kind, 0) + int(client.memory_usage(key, samples=0) or 0)
+        top = sorted(by_kind.items(), key=lambda kv: -kv[1])[:8]
+        say("soak: what Redis holds at the end, by key kind: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in top))
         first_window = 86_400 // chunk + 1  # one day of event time: 86,400 events
         tail = marks[first_window:]
         if tail:

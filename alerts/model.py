@@ -55,6 +55,8 @@ class Alert(msgspec.Struct, omit_defaults=True):
     url: str | None = None
     owner: str | None = None
     labels: dict[str, str] | None = None
+    #: when the event that fired it was published (its stream entry's time, epoch seconds); None in backtests
+    published: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every field that has a value (webhook bodies, failure records, backtest JSON)."""

@@ -113,6 +113,8 @@ def test_a_delivery_slack_answers_500_to_counts_as_retried_with_its_reason(
     assert m[("alerts_deliveries_retried_total", (("channel", "slack"), ("reason", "http_5xx")))] == 1
     assert m[("alerts_deliveries_sent_total", (("channel", "slack"),))] == 1
     assert m[("alerts_alert_to_delivery_seconds_count", (("channel", "slack"),))] == 1
+    assert m[("alerts_publish_to_delivery_seconds_count", (("channel", "slack"),))] == 1  # from the news' publish
+    assert m[("alerts_publish_to_delivery_seconds_sum", (("channel", "slack"),))] > 0
     assert ("alerts_deliveries_failed_total", (("channel", "slack"), ("reason", "http_5xx"))) not in m
     # the failed attempt is one line with its reason: no rq traceback (slack.py may add why it cannot look in
     # the channel's history before the retry: another matter)

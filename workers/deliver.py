@@ -68,6 +68,7 @@ from alerts.store.metrics import (
     DELIVERIES_FAILED,
     DELIVERIES_RETRIED,
     DELIVERIES_SENT,
+    PUBLISH_TO_DELIVERY,
     Metric,
     Recorder,
 )
@@ -528,6 +529,10 @@ def _sent(client: redis.Redis, keys: Keys, job: Job, channel: str) -> None:
     alert_at = job.meta.get("alert_at")
     if isinstance(alert_at, int | float):  # the alert stream entry's time, set by the dispatcher
         rec.observe(ALERT_TO_DELIVERY, max(0.0, time.time() - alert_at / 1000), channel)
+    alert = job.args[0] if job.args else None
+    published = alert.get("published") if isinstance(alert, dict) else None
+    if isinstance(published, int | float):  # the fired event's publish time, set by the evaluator
+        rec.observe(PUBLISH_TO_DELIVERY, max(0.0, time.time() - published), channel)
     rec.flush(client)
 
 

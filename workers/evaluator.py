@@ -258,7 +258,12 @@ class Evaluator:
         session = Session(rules, self.cache, reads.seen, reads.news_fired, arrived=time.time())
         fired: list[Alert] = []
         for mid, ev in decoded.events:
-            fired.extend(session.apply(ev, mid.decode()))
+            new = session.apply(ev, mid.decode())
+            if new:
+                published = int(mid.partition(b"-")[0]) / 1000  # the entry id's time: when it was published
+                for a in new:
+                    a.published = published
+                fired.extend(new)
         verdict = apply_breaker(self.client, self.keys, fired, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
         entry_ids: dict[int, list[bytes]] = {}

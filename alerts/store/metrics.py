@@ -76,10 +76,13 @@ PUBLISH_TO_EVALUATION = Metric("alerts_publish_to_evaluation_seconds", "From the
 ALERT_TO_DELIVERY = Metric("alerts_alert_to_delivery_seconds", "From an alert's entry on the alert stream "
                            "(written when its event was evaluated) to the delivery's success.", ("channel",),
                            SLOW_BUCKETS)
+PUBLISH_TO_DELIVERY = Metric("alerts_publish_to_delivery_seconds", "From the publish of the event that fired an "
+                             "alert (its stream entry's time) to the delivery's success.", ("channel",),
+                             SLOW_BUCKETS)
 
 METRICS: tuple[Metric, ...] = (EVENTS_RECEIVED, EVENTS_REJECTED, EVENTS_EVALUATED, ALERTS, BREAKER_PAUSES,
                                DELIVERIES_SENT, DELIVERIES_RETRIED, DELIVERIES_FAILED, EVALUATION_SECONDS,
-                               PUBLISH_TO_EVALUATION, ALERT_TO_DELIVERY)
+                               PUBLISH_TO_EVALUATION, ALERT_TO_DELIVERY, PUBLISH_TO_DELIVERY)
 BY_NAME = {m.name: m for m in METRICS}
 
 

@@ -382,7 +382,8 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
             make_queue(client, settings, taken["target"]).enqueue(
                 DELIVER, taken["alert"], taken["target"], job_id=f"{fid}-retry{n}",
                 meta={"failure_id": fid, "retries": n}, retry=retry_policy(settings),
-                on_failure=ON_FAILURE, result_ttl=settings.delivery_result_ttl_seconds)
+                on_failure=ON_FAILURE, result_ttl=settings.delivery_result_ttl_seconds,
+                failure_ttl=int(settings.alert_retention_days * 86400))
             print(f"{fid}: queued again ({n}) for {taken['target']}")
     return 1 if missing else 0
 

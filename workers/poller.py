@@ -97,8 +97,8 @@ class Poller:
             return
         self._mtime = mtime
         if mtime is None:
-            if self.sources is None or self.sources.sources:
-                log.info("no sources file at %s: nothing to poll", self.path)
+            if self.sources is None or self.sources.sources:  # debug: `alerts run` without feeds (the demo)
+                log.debug("no sources file at %s: nothing to poll", self.path)
             self.sources = SourceSet(str(self.path))
             return
         self.sources = read_sources(self.path)

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     slack_rate_per_second: float = Field(default=1.0, gt=0, description="Messages per second per Slack channel.")
     slack_burst: int = Field(default=3, ge=1, description="Messages a quiet Slack channel takes at once.")
 
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="The Slack app's signing secret: POST /slack/interactions and /slack/commands "
+        "take only requests signed with it. Unset: those endpoints answer 503.")
+    slack_allowed_users: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Slack user ids (U0123ABCD,U0456EFGH) that may snooze and silence from Slack; a "
+        "rule's owner (owners: in the rule files) may too. Anyone in the channel may acknowledge.")
+
     ops_slack_channel: str | None = Field(
         default=None, description="Slack channel told once about every delivery that failed for good.")
 
@@ -172,6 +179,27 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError("not a list of host:port such as s1:26379,s2:26379") from None
             return [part.strip() for part in text.split(",") if part.strip()]
+        return v
+
+    @field_validator("slack_allowed_users", mode="before")
+    @classmethod
+    def _user_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("not a list of Slack user ids such as U0123ABCD,U0456EFGH") from None
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
+
+    @field_validator("slack_allowed_users")
+    @classmethod
+    def _user_ids(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", item):
+                raise ValueError(f"{item!r} is not a Slack user id such as U0123ABCD")
         return v
 
     @field_validator("redis_sentinels")

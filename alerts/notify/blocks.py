@@ -1,10 +1,12 @@
 """Slack Block Kit for an alert: a header with the product or headline, the message, fields for
-price, change, quote date, source and rule, a link to the source, an emoji by severity. Every piece
+price, change, quote date, source and rule, a link to the source, an emoji by severity, and buttons
+(Acknowledge, Snooze 1h, Snooze 1d, Silence until resolved: ``workers.slack_actions`` handles the clicks). Every piece
 of event text is escaped, so a headline cannot mention @channel, a user or a group, or forge a link.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,8 +16,14 @@ from alerts.units import format_price
 
 _NO_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})  # single angle quotation marks
 SEVERITY_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
-#: Slack's limits (characters): header text, section text, field text.
-HEADER_MAX, SECTION_MAX, FIELD_MAX = 150, 3000, 2000
+#: Slack's limits (characters): header text, section text, field text, a button's value.
+HEADER_MAX, SECTION_MAX, FIELD_MAX, VALUE_MAX = 150, 3000, 2000, 2000
+#: The block holding the buttons, and each button's action id -> its label.
+ACTIONS_BLOCK = "alerts_actions"
+ACKNOWLEDGE, SNOOZE_1H, SNOOZE_1D, SILENCE_RESOLVED = ("alerts_ack", "alerts_snooze_1h", "alerts_snooze_1d",
+                                                       "alerts_silence_resolved")
+BUTTONS = {ACKNOWLEDGE: "Acknowledge", SNOOZE_1H: "Snooze 1h", SNOOZE_1D: "Snooze 1d",
+           SILENCE_RESOLVED: "Silence until resolved"}
 
 
 def slack_escape(text: str) -> str:
@@ -66,7 +74,30 @@ def blocks(alert: Alert) -> list[dict[str, Any]]:
     link = safe_url(alert.url)
     if link:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Read the source>"}]})
+    out.append(actions(alert))
     return out
+
+
+def button_value(alert: Alert) -> str:
+    """What a button carries back: the alert id, rule id and product, as compact JSON within Slack's limit
+    (a product name too long is left out: the alert id still finds the alert)."""
+    value = {"a": alert.id, "r": alert.rule_id, "p": alert.product}
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > VALUE_MAX:
+        text = json.dumps({"a": alert.id[:200], "r": alert.rule_id[:200], "p": None}, separators=(",", ":"))
+    return text
+
+
+def actions(alert: Alert) -> dict[str, Any]:
+    """The buttons: Acknowledge, Snooze 1h, Snooze 1d, and Silence until resolved on a firing price or spread
+    alert (a rule that re-arms)."""
+    wanted = [ACKNOWLEDGE, SNOOZE_1H, SNOOZE_1D]
+    if alert.kind in ("price", "spread") and alert.status == "firing":
+        wanted.append(SILENCE_RESOLVED)
+    value = button_value(alert)
+    return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [
+        {"type": "button", "action_id": a, "text": {"type": "plain_text", "text": BUTTONS[a]}, "value": value,
+         **({"style": "primary"} if a == ACKNOWLEDGE else {})} for a in wanted]}
 
 
 def fallback_text(alert: Alert) -> str:

@@ -228,6 +228,7 @@ class RuleSet:
     by_id: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)  # one per product
     digests: dict[str, Digest] = field(default_factory=dict)
     webhooks: dict[str, WebhookConfig] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)  # owner name -> Slack user id (``owners:``)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 

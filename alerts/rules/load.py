@@ -25,7 +25,7 @@ from alerts.catalog import Catalog, Product, builtin_catalog
 from alerts.errors import Problem
 from alerts.rules.compile import ParsedFile, compile_rule, index_rules, label, validate
 from alerts.rules.compiled import CompiledRule, RuleSet, WebhookConfig
-from alerts.rules.models import TOP_LEVEL_KEYS, Digest, ProductDef, Webhook
+from alerts.rules.models import TOP_LEVEL_KEYS, Digest, Owner, ProductDef, Webhook
 from alerts.rules.templates import TemplateError, check_subject
 from alerts.rules.yaml_lines import YamlError, line_of, load_document
 from alerts.units import parse_unit
@@ -58,6 +58,7 @@ def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | 
         _load_digests(p, rs)
         _load_holidays(p, rs)
         _load_webhooks(p, rs)
+        _load_owners(p, rs)
     first_seen: dict[str, tuple[str, int]] = {}
     compiled: list[CompiledRule] = []
     for p in parsed:
@@ -176,6 +177,20 @@ def _load_webhooks(p: ParsedFile, rs: RuleSet) -> None:
             rs.problems.append(Problem(p.path, line, None, f"webhook {w.name!r} is defined twice"))
             continue
         rs.webhooks[w.name] = WebhookConfig(w.name, w.url, SecretStr(secret), tuple(sorted(w.headers.items())))
+
+
+def _load_owners(p: ParsedFile, rs: RuleSet) -> None:
+    """``owners:``: rule owners' Slack user ids (they may snooze and silence their rules' alerts from Slack)."""
+    for i, item in enumerate(p.data.get("owners") or []):
+        o = validate(Owner, item, p, ("owners", i), None, rs.problems)
+        if o is None:
+            continue
+        known = rs.owners.get(o.name)
+        if known is not None and known != o.slack:
+            rs.problems.append(Problem(p.path, line_of(p.lines, ("owners", i)), None,
+                                       f"owners: {o.name!r} is given two Slack ids ({known}, {o.slack})"))
+            continue
+        rs.owners[o.name] = o.slack
 
 
 def _load_holidays(p: ParsedFile, rs: RuleSet) -> None:

@@ -239,4 +239,12 @@ class ProductDef(Strict):
     aliases: list[str] = []
 
 
-TOP_LEVEL_KEYS = ("rules", "digests", "products", "holidays", "webhooks")
+class Owner(Strict):
+    """Who a rule's ``owner:`` names, and their Slack user id: they may snooze and silence its alerts from
+    Slack."""
+
+    name: str = Field(min_length=1, description="as rules write it in owner:")
+    slack: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$", description="Slack user id, such as U0123ABCD")
+
+
+TOP_LEVEL_KEYS = ("rules", "digests", "products", "holidays", "webhooks", "owners")

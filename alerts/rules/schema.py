@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from alerts.rules.models import Digest, ProductDef, Rule
+from alerts.rules.models import Digest, Owner, ProductDef, Rule
 
 
 class RuleFile(BaseModel):
@@ -21,6 +21,7 @@ class RuleFile(BaseModel):
     rules: list[Rule] = []
     digests: list[Digest] = []
     products: list[ProductDef] = []
+    owners: list[Owner] = []
 
 
 def rule_file_schema() -> dict[str, Any]:

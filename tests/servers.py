@@ -70,7 +70,8 @@ class RedisServer:
 @dataclass
 class SlackServer:
     """Answers POST /api/chat.postMessage like Slack: checks the bearer token, records the message; and
-    ``auth.test`` (ok with the token, ``invalid_auth`` without it, like every method).
+    ``auth.test`` (ok with the token, ``invalid_auth`` without it, like every method); ``chat.update`` (the
+    recorded message changes); and POSTs to the ``response_url`` it hands out (``response_url``, recorded).
 
     ``script`` is a list of canned answers used one per request before falling back to ``ok``:
     ``("429", seconds)``, ``("500", None)``, ``("error", "channel_not_found")``, or ``("slow", seconds)``
@@ -83,6 +84,10 @@ class SlackServer:
     messages: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     script: list[tuple[str, Any]] = field(default_factory=list)
+    #: ``chat.update`` calls (the message in ``messages`` is updated too), and POSTs to a ``response_url``
+    #: (``response_url()`` hands them out): (the url's name, the JSON body)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def start(self) -> SlackServer:
         outer = self
@@ -109,6 +114,8 @@ class SlackServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length).decode()
+                if self.path.startswith("/response/"):  # a response_url: no token, like Slack's
+                    return outer._response(self, raw)
                 if self.headers.get("Authorization") != f"Bearer {outer.token}":
                     return self._send(200, {"ok": False, "error": "invalid_auth"})
                 if self.path == "/api/conversations.history":
@@ -117,6 +124,8 @@ class SlackServer:
                     return self._send(200, {"ok": True, "url": "https://stand-in.slack.com/", "team": "Stand-in",
                                             "user": "alerts", "team_id": "T0000", "user_id": "U0000",
                                             "bot_id": "B0000"})
+                if self.path == "/api/chat.update":
+                    return outer._update(self, raw)
                 outer.requests += 1
                 if self.path != "/api/chat.postMessage":
                     return self._send(404, {"ok": False, "error": "unknown_method"})
@@ -169,6 +178,46 @@ class SlackServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    # --- chat.update and response_url (acting on alerts from Slack) -------------------------------------------
+
+    def response_url(self, name: str = "r") -> str:
+        """A ``response_url`` as Slack puts in an interaction's payload; POSTs to it land in ``responses``."""
+        return f"{self.url.removesuffix('/api/')}/response/{name}"
+
+    def message(self, ts: str) -> dict[str, Any]:
+        return next(m for m in self.messages if m["ts"] == ts)
+
+    @staticmethod
+    def _body(handler: BaseHTTPRequestHandler, raw: str) -> dict[str, Any]:
+        if "json" in (handler.headers.get("Content-Type") or ""):
+            return dict(json.loads(raw))
+        return {k: v[0] for k, v in parse_qs(raw).items()}
+
+    def _answer(self, handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _response(self, handler: BaseHTTPRequestHandler, raw: str) -> None:
+        body = json.loads(raw)
+        self.responses.append((handler.path.removeprefix("/response/"), body))
+        self._answer(handler, 200, {"ok": True})
+
+    def _update(self, handler: BaseHTTPRequestHandler, raw: str) -> None:
+        body = self._body(handler, raw)
+        found = [m for m in self.messages if self.channel_id(m["channel"]) == body.get("channel")
+                 and m["ts"] == body.get("ts")]
+        if not found:
+            return self._answer(handler, 200, {"ok": False, "error": "message_not_found"})
+        self.updates.append(body)
+        for key in ("text", "blocks"):
+            if key in body:
+                found[0][key] = body[key]
+        self._answer(handler, 200, {"ok": True, "channel": body["channel"], "ts": body["ts"], "text": body.get("text")})
 
 
 def write_rules(directory: Path, text: str, name: str = "rules.yaml") -> Path:

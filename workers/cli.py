@@ -23,7 +23,6 @@ import redis
 from alerts.errors import AlertsError, ConfigError, NotReplicatedError
 from alerts.events import parse_lines, read_lines
 from alerts.rules.checks import PriceStats, warnings
-from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
 from alerts.rules.load import TEST_SUFFIXES, in_file_order, load_catalog, load_rules
 from alerts.settings import Settings, load_settings, print_warning
 from alerts.store.publish import Publisher, PublishReport
@@ -284,55 +283,17 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.evaluate.eventtime import decode_fact
-    from alerts.rules.explain import explain
-    from alerts.store.breaker import paused_rules
-    from alerts.store.keys import Keys
-    from alerts.store.silences import SilenceStore, describe
-    from alerts.store.state import load_states
+    from workers.rule_explain import explain_rule
 
     if args.demo:
         settings = demo_settings(settings)
     rules = load_rules(settings.rules_dir, timezone=settings.timezone)
-    compiled = rules.by_id.get(args.id)
-    if compiled is None:
+    if args.id not in rules.by_id:
         print(f"no enabled rule {args.id!r} in {settings.rules_dir}", file=sys.stderr)
         return 1
-    keys = Keys(settings.key_prefix)
-    products: set[str] = set()
-    shared_keys: set[str] = set()
-    for r in compiled:
-        if isinstance(r, PriceRule | StaleRule):
-            products.add(r.product.key)
-        if isinstance(r, SpreadRule):
-            products.update((r.of.key, r.minus.key))
-        if isinstance(r, SpreadRule | AllOfRule):
-            shared_keys.add(r.state_key)
-        if isinstance(r, StaleRule):
-            shared_keys.add(r.fp)
-        if isinstance(r, PriceRule) and r.fx is not None:
-            shared_keys.add(r.state_key)
     with redis_for(settings) as client:
-        states = load_states(client, keys, products)
-        raw = cast(dict[bytes, bytes], client.hgetall(keys.news_fired))
-        fired = {k.decode(): float(v) for k, v in raw.items()}
-        paused = paused_rules(client, keys).get(args.id)
-        shared = {k: json.loads(v) for k in shared_keys if (v := client.get(keys.shared(k)))}
-        marks = {k.decode(): float(v) for k, v in cast(dict[bytes, bytes], client.hgetall(keys.watermarks)).items()}
-        pending = {r.state_key: [(f.part, f.t, f.what) for f in map(decode_fact, cast(
-            list[bytes], client.zrange(keys.parts(r.state_key), 0, -1)))] for r in compiled if isinstance(r, AllOfRule)}
-        silences = SilenceStore(client, keys).active()
-    print(explain(compiled, states, fired, settings.timezone, shared, marks, pending))
-    first = compiled[0]
-    alerting_on = [r.product.name if isinstance(r, PriceRule | StaleRule) else r.of.name if isinstance(r, SpreadRule)
-                   else None for r in compiled]
-    covering = [s for s in silences if s.matchers.covers(first.id, alerting_on, first.labels_dict or {},
-                                                         first.severity, first.target_names)]
-    for s in covering:
-        print(f"  SILENCED by {describe(s, settings.timezone)}")
-    if paused:
-        print(f"  PAUSED by the circuit breaker after {paused['count']:g} alerts; resume with: "
-              f"alerts rules resume {args.id}")
+        text = explain_rule(client, settings, rules, args.id)
+    print(text)
     return 0
 
 

@@ -18,6 +18,7 @@ from alerts.settings import Settings
 from alerts.store.delivery import DeliveryStore
 from alerts.store.keys import Keys
 from alerts.store.server import redis_for
+from alerts.store.slack import ActionLog
 from alerts.store.streams import read_alerts
 
 #: Alerts ``alerts history`` shows when not told otherwise.
@@ -107,6 +108,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         found = find_alerts(client, keys, load_catalog(settings.rules_dir), rule=args.rule, product=args.product,
                             since=since, limit=args.limit)
         outcomes = DeliveryStore(client, keys).outcomes([a.id for _, a in found])
+        actions = ActionLog(client, keys).of([a.id for _, a in found])
     rows: list[dict[str, Any]] = []
     for written, a in found:
         got = outcomes.get(a.id, {})
@@ -116,7 +118,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             deliveries.append({"target": target, "status": o["status"] if o else "queued",
                                "at": o.get("at") if o else None, "reason": o.get("reason") if o else None})
         rows.append({"alert_id": a.id, "rule_id": a.rule_id, "status": a.status, "severity": a.severity,
-                     "product": a.product, "written_at": written, "text": a.text, "deliveries": deliveries})
+                     "product": a.product, "written_at": written, "text": a.text, "deliveries": deliveries,
+                     "actions": actions.get(a.id, [])})
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -136,6 +139,9 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"    {d['target']:<28} silenced ({d['reason']}){at}")
                 continue
             print(f"    {d['target']:<28} {d['status']}{at}{why}")
+        for act in row["actions"]:  # from Slack: acknowledged, snoozed, silenced
+            detail = f" ({act['detail']})" if act.get("detail") else ""
+            print(f"    {act['action']} by {act['by']} at {_when(float(act['at']), tz)}{detail}")
     return 0
 
 
@@ -152,7 +158,8 @@ def add_ops_commands(sub: Any) -> None:
                         description="The alerts on the alert stream (kept ALERTS_ALERT_RETENTION_DAYS), newest "
                         "first, and for each target whether it was delivered and when, held (quiet hours, pacing, "
                         "a rate limit: until when), retrying or failed, and why; silenced (by which silence: "
-                        "alerts silence); 'queued' when no worker has taken it yet.")
+                        "alerts silence); 'queued' when no worker has taken it yet; and what was done to it from "
+                        "Slack (acknowledged, snoozed, silenced: by whom, when).")
     hi.add_argument("--rule", help="only this rule's alerts")
     hi.add_argument("--product", help="only alerts about this product (any catalog name or alias)")
     hi.add_argument("--since", help="only alerts written at or after this date or time (service time zone)")

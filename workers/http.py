@@ -10,6 +10,15 @@ cannot be reached, or ``{"error": "not replicated"}`` when fewer replicas than `
 acknowledged the events in time: nothing is accepted, the whole body is to be sent again (an event evaluated
 before is not evaluated again). With no token set, the app serves only on a loopback address.
 
+``POST /slack/interactions`` (button clicks) and ``POST /slack/commands`` (``/alerts``) take only requests
+signed with ``ALERTS_SLACK_SIGNING_SECRET`` (slack_sdk's SignatureVerifier: HMAC-SHA256 of ``v0:{timestamp}:{body}``,
+the timestamp within 5 minutes, compared in constant time), each signature once (a replay is refused: seen
+signatures are kept in Redis until their timestamp is out of the window); anything else is 401 and changes
+nothing. A click is acknowledged at once (200, empty) and handled after the answer is sent; a command is
+answered directly when its answer is ready within ``COMMAND_WAIT_SECONDS``, else acknowledged and answered
+through its ``response_url``. The handlers are ``workers.slack_actions`` (transport-free). Without the signing
+secret both answer 503, saying so.
+
 ``GET /metrics`` (Prometheus' text format, the whole cluster's counts read from Redis: ``workers.metrics``),
 ``GET /healthz`` (200 while the process serves) and ``GET /readyz`` (200 with JSON when Redis answers,
 with the roles live processes run, else 503 saying why) need no token, like any Prometheus target; none
@@ -21,16 +30,20 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import json
 import logging
 import socket
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import msgspec
 import redis
 import uvicorn
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,16 +51,24 @@ from starlette.routing import Route
 from alerts.catalog import Catalog
 from alerts.errors import ConfigError, NotReplicatedError
 from alerts.events import MAX_DEPTH, json_lines
+from alerts.rules.compiled import RuleSet
+from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.heartbeats import processes
 from alerts.store.keys import Keys
 from alerts.store.metrics import EVENTS_REJECTED, Recorder
 from alerts.store.publish import Publisher
+from alerts.store.slack import first_use
 from workers.metrics import registry, render
+from workers.slack_actions import SlackActions, http_post
 
 log = logging.getLogger("alerts.http")
 
 _JSON = msgspec.json.Decoder()
+#: Seconds a slash command's answer is waited for before the request is acknowledged (Slack waits 3).
+COMMAND_WAIT_SECONDS = 2.0
+#: Largest body a Slack endpoint takes (Slack's payloads are a few kB).
+SLACK_MAX_BYTES = 256 * 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -84,7 +105,9 @@ def _items(body: bytes) -> tuple[list[tuple[int, object]], list[tuple[int, str]]
     return items, errors
 
 
-def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Catalog]) -> Starlette:
+def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Catalog],
+             rules: Callable[[], RuleSet] | None = None) -> Starlette:
+    """``rules``: the rule set active now (the Slack handlers read it); default: the rule files, loaded once."""
     token = settings.ingest_token.get_secret_value().encode() if settings.ingest_token is not None else None
     limit = settings.ingest_max_bytes
 
@@ -147,10 +170,108 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
         ready, body = await asyncio.to_thread(readiness, client, keys)
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    return Starlette(routes=[Route("/events", events, methods=["POST"]),
+    slack_routes = _slack_routes(client, settings, keys, rules)
+    return Starlette(routes=[*slack_routes, Route("/events", events, methods=["POST"]),
                              Route("/metrics", scrape, methods=["GET"]),
                              Route("/healthz", healthz, methods=["GET"]),
                              Route("/readyz", readyz, methods=["GET"])])
+
+
+def _slack_routes(client: redis.Redis, settings: Settings, keys: Keys,
+                  rules: Callable[[], RuleSet] | None) -> list[Route]:
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret is not None else ""
+    if not secret.strip():
+        log.info("Slack buttons and /alerts are off: ALERTS_SLACK_SIGNING_SECRET is not set (POST /slack/* answer "
+                 "503)")
+
+        async def off(request: Request) -> Response:
+            return JSONResponse({"error": "Slack is not set up here: ALERTS_SLACK_SIGNING_SECRET is not set"},
+                                status_code=503)
+
+        return [Route("/slack/interactions", off, methods=["POST"]), Route("/slack/commands", off, methods=["POST"])]
+    verifier = SignatureVerifier(secret)
+    if rules is None:
+        loaded: list[RuleSet] = []
+
+        def rules() -> RuleSet:
+            if not loaded:
+                loaded.append(load_rules(settings.rules_dir, timezone=settings.timezone))
+            return loaded[0]
+
+    post = http_post(settings)
+    handlers = SlackActions(client, settings, rules, post)
+
+    async def verified(request: Request) -> bytes | Response:
+        """The raw body of a request Slack signed and that was not seen before, else the answer refusing it."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > SLACK_MAX_BYTES:
+            return _too_large(SLACK_MAX_BYTES)
+        body = await request.body()
+        if len(body) > SLACK_MAX_BYTES:
+            return _too_large(SLACK_MAX_BYTES)
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not (timestamp.isdigit() and len(timestamp) < 12 and verifier.is_valid(body, timestamp, signature)):
+            return JSONResponse({"error": "not signed by Slack (X-Slack-Signature, X-Slack-Request-Timestamp "
+                                 "within 5 minutes)"}, status_code=401)
+        try:
+            fresh = await asyncio.to_thread(first_use, client, keys, signature, int(timestamp))
+        except redis.RedisError as exc:
+            return JSONResponse({"error": f"Redis is not reachable ({type(exc).__name__})"}, status_code=503)
+        if not fresh:
+            return JSONResponse({"error": "this request was seen before (a replay)"}, status_code=401)
+        return body
+
+    async def interactions(request: Request) -> Response:
+        got = await verified(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            payload = json.loads(parse_qs(got.decode())["payload"][0])
+        except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+            return JSONResponse({"error": "no payload"}, status_code=400)
+        if not isinstance(payload, dict):
+            return JSONResponse({"error": "no payload"}, status_code=400)
+        # acknowledged now; the work (Redis, Slack's response_url) runs once the answer is sent
+        return Response(status_code=200, background=BackgroundTask(_logged, handlers.interaction, payload))
+
+    async def commands(request: Request) -> Response:
+        got = await verified(request)
+        if isinstance(got, Response):
+            return got
+        try:
+            form = {k: v[0] for k, v in parse_qs(got.decode()).items()}
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "not a form"}, status_code=400)
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(None, _logged, handlers.command, form)
+        done, _ = await asyncio.wait({work}, timeout=COMMAND_WAIT_SECONDS)
+        if done:
+            answer = work.result()
+            if answer is not None:
+                return JSONResponse(answer)
+            return JSONResponse({"response_type": "ephemeral", "text": "something went wrong; see the logs"})
+        url = form.get("response_url")
+
+        def later(f: asyncio.Future[Any]) -> None:
+            answer = f.result() if not f.cancelled() else None
+            if answer is not None and url:
+                threading.Thread(target=post, args=(url, answer), daemon=True).start()
+
+        work.add_done_callback(later)
+        return Response(status_code=200)
+
+    return [Route("/slack/interactions", interactions, methods=["POST"]),
+            Route("/slack/commands", commands, methods=["POST"])]
+
+
+def _logged(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """Run a Slack handler; a failure is logged (Slack was answered already), never raised."""
+    try:
+        return fn(arg)
+    except Exception:
+        log.exception("a Slack request failed")
+        return None
 
 
 def readiness(client: redis.Redis, keys: Keys) -> tuple[bool, dict[str, Any]]:

@@ -105,7 +105,7 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     http = None
     if "http" in wanted:
         check_exposure(settings)
-        http = HttpServer(make_app(client, settings, lambda: holder.current().catalog), settings)
+        http = HttpServer(make_app(client, settings, lambda: holder.current().catalog, holder.current), settings)
         doing["http"] = lambda: f"listening on {settings.http_host}:{http.port if http else settings.http_port}"
     heartbeat = Heartbeat(client, Keys(settings.key_prefix), doing)
     threads.append(threading.Thread(target=heartbeat.run, args=(stop,), name="heartbeat", daemon=True))

@@ -286,3 +286,43 @@ def test_owners_in_rule_files_are_checked_with_their_lines(tmp_path: Path) -> No
     assert got[1][0] == 4 and "slack" in got[1][1]
     assert {m for line, m in got if line == 5} >= {"missing required key 'slack'"}
     assert rs.owners == {"li.wei": "U0OWNER"}
+
+
+def test_a_slow_command_is_acknowledged_and_answered_through_its_response_url(
+        env: tuple[str, Pipeline], slack: SlackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, _ = env
+    from workers.slack_actions import SlackActions
+
+    quick = SlackActions.command
+
+    def slow(self: SlackActions, form: Any) -> dict[str, Any]:  # a command reading a lot
+        time.sleep(0.5)
+        return quick(self, form)
+
+    monkeypatch.setattr("workers.http.COMMAND_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr(SlackActions, "command", slow)
+    body = urlencode({"command": "/alerts", "text": "help", "user_id": OTHER,
+                      "response_url": slack.response_url("cmd"), "trigger_id": "t1"})
+    r = send(url, "/slack/commands", body)
+    assert r.status_code == 200 and r.content == b""
+    wait_for(lambda: slack.responses, 10, "the answer at the response_url")
+    ((name, answer),) = slack.responses
+    assert name == "cmd" and answer["response_type"] == "ephemeral" and "/alerts price PRODUCT" in answer["text"]
+
+
+def test_answers_go_to_slack_only(settings: Settings) -> None:
+    from workers.slack_actions import response_url_ok
+
+    assert response_url_ok("https://hooks.slack.com/actions/T1/1/abc", settings)
+    for bad in ("http://hooks.slack.com/actions/x", "https://evil.test/x", "https://slack.com.evil.test/x",
+                "file:///etc/passwd"):
+        assert not response_url_ok(bad, settings), bad
+
+
+def test_the_stand_in_answers_chat_update(slack: SlackServer) -> None:
+    from slack_sdk import WebClient
+
+    web = WebClient(token=slack.token, base_url=slack.url)
+    posted = web.chat_postMessage(channel="#desk", text="before")
+    got = web.chat_update(channel=str(posted["channel"]), ts=str(posted["ts"]), text="after", blocks=[])
+    assert got["ok"] and slack.message(str(posted["ts"]))["text"] == "after" and len(slack.updates) == 1

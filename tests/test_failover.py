@@ -135,6 +135,8 @@ def test_sigkill_of_the_primary_loses_and_doubles_nothing(cluster: SentinelClust
         "ALERTS_CLAIM_IDLE_SECONDS": "1", "ALERTS_BREAKER_MAX_ALERTS": "1000000",
         "ALERTS_HTTP_PORT": str(port), "ALERTS_SLACK_BOT_TOKEN": slack.token, "ALERTS_SLACK_API_URL": slack.url,
         "ALERTS_SLACK_RATE_PER_SECOND": "1000", "ALERTS_SLACK_BURST": "1000", "PYTHONFAULTHANDLER": "1",
+        # a delivery that fails during the switch is retried within seconds (the default waits 5 s, then 30 s)
+        "ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS": "[1, 1, 2, 2, 5]",
     })
     log = (tmp_path / "service.log").open("w")
     service = subprocess.Popen([sys.executable, "-m", "workers.cli", "run"], env=env, stdout=log,
@@ -172,7 +174,11 @@ def test_sigkill_of_the_primary_loses_and_doubles_nothing(cluster: SentinelClust
         wait_for(lambda: set(accepted) <= set(evaluated()), 30, "every accepted event evaluated", interval=0.1)
         counts = evaluated()
         alert_ids = {a.id: a.event_id for _, fields in entries(client) for a in read_alerts(fields)}
-        wait_for(lambda: len(slack.messages) >= len(alert_ids), 30, "every alert delivered", interval=0.1)
+        try:
+            wait_for(lambda: len(slack.messages) >= len(alert_ids), 60, "every alert delivered", interval=0.1)
+        except AssertionError:
+            print(f"{len(slack.messages)} of {len(alert_ids)} delivered", (tmp_path / "service.log").read_text()[-3000:])
+            raise
         time.sleep(1.5)  # a duplicate delivery, if any, would come now
         first_after = min(int(entry_id.split(b"-")[0]) for entry_id, _ in entries(client)
                           if int(entry_id.split(b"-")[0]) > killed * 1000) / 1000

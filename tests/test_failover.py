@@ -177,7 +177,8 @@ def test_sigkill_of_the_primary_loses_and_doubles_nothing(cluster: SentinelClust
         try:
             wait_for(lambda: len(slack.messages) >= len(alert_ids), 60, "every alert delivered", interval=0.1)
         except AssertionError:
-            print(f"{len(slack.messages)} of {len(alert_ids)} delivered", (tmp_path / "service.log").read_text()[-3000:])
+            print(f"{len(slack.messages)} of {len(alert_ids)} delivered",
+                  (tmp_path / "service.log").read_text()[-3000:])
             raise
         time.sleep(1.5)  # a duplicate delivery, if any, would come now
         first_after = min(int(entry_id.split(b"-")[0]) for entry_id, _ in entries(client)

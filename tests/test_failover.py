@@ -177,6 +177,13 @@ def test_sigkill_of_the_primary_loses_and_doubles_nothing(cluster: SentinelClust
         try:
             wait_for(lambda: len(slack.messages) >= len(alert_ids), 60, "every alert delivered", interval=0.1)
         except AssertionError:
+            sent = {str(m.get("metadata", {}).get("event_payload", {}).get("alert_id")) for m in slack.messages}
+            keys = Keys(PREFIX)
+            for aid in sorted(set(alert_ids) - sent):
+                print("missing", aid, "delivered marker:", client.exists(keys.delivered(aid, "slack:#failover")),
+                      "enqueued marker:", client.exists(keys.enqueued(aid)), "outcome:",
+                      client.hgetall(f"{PREFIX}:outcome:{aid}"), "failed:", client.hkeys(keys.failed),
+                      "jobs:", [(k, client.hget(k, "status")) for k in client.scan_iter(match=f"rq:job:deliver-{aid}*")])
             print(f"{len(slack.messages)} of {len(alert_ids)} delivered",
                   (tmp_path / "service.log").read_text()[-3000:])
             raise

@@ -80,6 +80,8 @@ log = logging.getLogger("alerts.deliver")
 #: The job function, by the import path rq stores with each job (stable across releases: queued jobs
 #: name it).
 DELIVER = "workers.deliver.deliver"
+#: A job taken off its queue and not started after this long (seconds) is queued again (``_unstarted``).
+UNSTARTED_SECONDS = 10.0
 #: Seconds rq lets one delivery run.
 JOB_TIMEOUT = 60
 #: Seconds a worker holds the send lock of one (alert, target): longer than a delivery may run.
@@ -300,6 +302,33 @@ def abandoned(client: redis.Redis, queue_names: Iterable[str], delivery: Deliver
         for name in queue_names:
             StartedJobRegistry(name, connection=client, serializer=JSONSerializer,
                                death_penalty_class=TimerDeathPenalty).cleanup()
+            _unstarted(client, name)
+
+
+def _unstarted(client: redis.Redis, queue_name: str, after: float = UNSTARTED_SECONDS) -> None:
+    """Jobs a worker took off the queue (into rq's intermediate list) but never started: its worker died between
+    the two steps, or a Redis failover kept the first and lost the second. rq looks at them only every 10
+    minutes; here one seen twice, ``after`` seconds apart, and still not started, goes back to the front
+    of its queue (it never ran: nothing was sent)."""
+    queue = Queue(queue_name, connection=client, serializer=JSONSerializer)
+    waiting = queue.intermediate_queue
+    ids = waiting.get_job_ids()
+    if not ids:
+        return
+    started = set(queue.started_job_registry.get_job_ids())
+    for job_id in ids:
+        if job_id in started or waiting.set_first_seen(job_id):
+            continue
+        first = waiting.get_first_seen(job_id)
+        if first is None or time.time() - first.timestamp() < after:
+            continue
+        pipe = client.pipeline(transaction=True)
+        pipe.lrem(waiting.key, 1, job_id)
+        pipe.lpush(queue.key, job_id)
+        pipe.delete(waiting.get_first_seen_key(job_id))
+        pipe.execute()
+        log.warning("delivery job %s was taken from %s but never started (its worker or Redis went away): "
+                    "queued again", job_id, queue_name)
 
 
 def deliver(alert: dict[str, Any], target: str, reserved: bool = False, deferrals: int = 0) -> str:

@@ -30,6 +30,19 @@ ENV_FILE = ".env"
 log = logging.getLogger("alerts.settings")
 
 
+def _comma_list(v: Any, what: str) -> Any:
+    """A list setting written as ``a,b,c`` or as a JSON list; anything else is left to pydantic."""
+    if isinstance(v, str):
+        text = v.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError(f"not a list of {what}") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return v
+
+
 class Settings(BaseSettings):
     """One place for every setting. Secrets are ``SecretStr``: their repr is ``'**********'``."""
 
@@ -171,28 +184,12 @@ class Settings(BaseSettings):
     @field_validator("redis_sentinels", mode="before")
     @classmethod
     def _sentinel_list(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            text = v.strip()
-            if text.startswith("["):
-                try:
-                    return json.loads(text)
-                except ValueError:
-                    raise ValueError("not a list of host:port such as s1:26379,s2:26379") from None
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return v
+        return _comma_list(v, "host:port such as s1:26379,s2:26379")
 
     @field_validator("slack_allowed_users", mode="before")
     @classmethod
     def _user_list(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            text = v.strip()
-            if text.startswith("["):
-                try:
-                    return json.loads(text)
-                except ValueError:
-                    raise ValueError("not a list of Slack user ids such as U0123ABCD,U0456EFGH") from None
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return v
+        return _comma_list(v, "Slack user ids such as U0123ABCD,U0456EFGH")
 
     @field_validator("slack_allowed_users")
     @classmethod

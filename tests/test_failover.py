@@ -183,7 +183,8 @@ def test_sigkill_of_the_primary_loses_and_doubles_nothing(cluster: SentinelClust
                 print("missing", aid, "delivered marker:", client.exists(keys.delivered(aid, "slack:#failover")),
                       "enqueued marker:", client.exists(keys.enqueued(aid)), "outcome:",
                       client.hgetall(f"{PREFIX}:outcome:{aid}"), "failed:", client.hkeys(keys.failed),
-                      "jobs:", [(k, client.hget(k, "status")) for k in client.scan_iter(match=f"rq:job:deliver-{aid}*")])
+                      "jobs:", [(k, client.hget(k, "status"))
+                                for k in client.scan_iter(match=f"rq:job:deliver-{aid}*")])
             print(f"{len(slack.messages)} of {len(alert_ids)} delivered",
                   (tmp_path / "service.log").read_text()[-3000:])
             raise

@@ -97,3 +97,17 @@ def streams_drained(client: redis.Redis, shards: int, keys: Keys | None = None) 
 
 def quote(price: float, day: str, product: str = "Pr-Nd oxide", unit: str = "CNY/t", **kw: Any) -> dict[str, Any]:
     return {"type": "price", "product": product, "price": price, "unit": unit, "as_of": day, "source": "smm", **kw}
+
+
+#: One news rule to a Slack channel: the rule the delivery and metrics tests fire with ``licence_news``.
+LICENCE_RULES = """
+rules:
+  - id: licences
+    news: {any: [export licen*]}
+    notify: [slack:#desk]
+"""
+
+
+def licence_news(n: int) -> dict[str, object]:
+    """News event ``n`` that LICENCE_RULES fires on."""
+    return {"type": "news", "id": f"n{n}", "headline": f"Export licences, round {n}", "source": "smm"}

@@ -16,20 +16,12 @@ from rq.serializers import JSONSerializer
 
 from alerts.settings import Settings
 from tests.conftest import env_for
-from tests.pipeline import Pipeline
+from tests.pipeline import LICENCE_RULES, Pipeline, licence_news
 from tests.servers import SlackServer, write_rules
 from workers.dispatch import queue_names
 
-RULES = """
-rules:
-  - id: licences
-    news: {any: [export licen*]}
-    notify: [slack:#desk]
-"""
-
-
-def article(n: int) -> dict[str, object]:
-    return {"type": "news", "id": f"n{n}", "headline": f"Export licences, round {n}", "source": "smm"}
+RULES = LICENCE_RULES
+article = licence_news
 
 
 @pytest.fixture

@@ -22,23 +22,15 @@ from alerts.store.heartbeats import beat
 from alerts.store.keys import Keys
 from alerts.store.metrics import StreamLag, stream_lags
 from tests.conftest import env_for
-from tests.pipeline import Pipeline
+from tests.pipeline import LICENCE_RULES, Pipeline, licence_news
 from tests.servers import RedisServer, SlackServer, wait_for, write_rules
 from workers.http import HttpServer, make_app
 from workers.logs import JsonFormatter
 from workers.metrics import registry, render
 
 TOKEN = "s3cret-ingest-token"
-RULES = """
-rules:
-  - id: licences
-    news: {any: [export licen*]}
-    notify: [slack:#desk]
-"""
-
-
-def article(n: int) -> dict[str, object]:
-    return {"type": "news", "id": f"n{n}", "headline": f"Export licences, round {n}", "source": "smm"}
+RULES = LICENCE_RULES
+article = licence_news
 
 
 @pytest.fixture

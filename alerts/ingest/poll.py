@@ -82,7 +82,8 @@ def poll(client: redis.Redis, http: httpx.Client, src: Source, publisher: Publis
                 objects, publisher.catalog, publisher.tz, errors, max_future_days=publisher.max_future_days,
                 rates=publisher.rates(), fx_max_age_days=publisher.fx_max_age_days)]
             out.rejected.extend((wheres[i], reason) for i, reason in errors)
-            out.rejected.sort(key=lambda r: wheres.index(r[0]) if r[0] in wheres else 0)
+            position = {w: i for i, w in enumerate(wheres)}  # in feed order (not one list search per item)
+            out.rejected.sort(key=lambda r: position.get(r[0], 0))
             new = store.unseen(client, keys, src.name, events)
             out.already = len(events) - len(new)
             store.publish_new(client, keys, src.name, new, publisher.shards)

@@ -144,11 +144,3 @@ def record_failure(client: redis.Redis, keys: Keys, name: str, *, now: float, du
                                                "last_error_at": now})
     return int(pipe.execute()[0])
 
-
-def failures(client: redis.Redis, keys: Keys, name: str) -> int:
-    value = client.hget(source_key(keys, name), "failures")
-    return int(cast(bytes, value)) if value else 0
-
-
-def set_due(client: redis.Redis, keys: Keys, name: str, due: float) -> None:
-    client.hset(source_key(keys, name), "due", due)

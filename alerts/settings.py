@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(
         default=None, description="The Slack app's signing secret: POST /slack/interactions and /slack/commands "
         "take only requests signed with it. Unset: those endpoints answer 503.")
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="The Slack app-level token (xapp-..., scope connections:write) for Socket Mode: "
+        "buttons and /alerts reach the slack role over a websocket it opens, no public URL needed.")
     slack_allowed_users: Annotated[list[str], NoDecode] = Field(
         default=[], description="Slack user ids (U0123ABCD,U0456EFGH) that may snooze and silence from Slack; a "
         "rule's owner (owners: in the rule files) may too. Anyone in the channel may acknowledge.")
@@ -197,6 +200,14 @@ class Settings(BaseSettings):
         for item in v:
             if not re.fullmatch(r"[UW][A-Z0-9]{2,}", item):
                 raise ValueError(f"{item!r} is not a Slack user id such as U0123ABCD")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be a Slack app-level token starting with xapp- (value not shown); a bot token "
+                             "(xoxb-) goes in ALERTS_SLACK_BOT_TOKEN")
         return v
 
     @field_validator("redis_sentinels")

@@ -71,7 +71,8 @@ class RedisServer:
 class SlackServer:
     """Answers POST /api/chat.postMessage like Slack: checks the bearer token, records the message; and
     ``auth.test`` (ok with the token, ``invalid_auth`` without it, like every method); ``chat.update`` (the
-    recorded message changes); and POSTs to the ``response_url`` it hands out (``response_url``, recorded).
+    recorded message changes); POSTs to the ``response_url`` it hands out (``response_url``, recorded); and
+    ``apps.connections.open`` (Socket Mode: the app-level token gets ``socket_url``).
 
     ``script`` is a list of canned answers used one per request before falling back to ``ok``:
     ``("429", seconds)``, ``("500", None)``, ``("error", "channel_not_found")``, or ``("slow", seconds)``
@@ -88,6 +89,11 @@ class SlackServer:
     #: (``response_url()`` hands them out): (the url's name, the JSON body)
     updates: list[dict[str, Any]] = field(default_factory=list)
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: Socket Mode: ``apps.connections.open`` with this app-level token answers ``socket_url`` (a websocket of
+    #: ``tests.socket_server``); any other token is ``invalid_auth``, the bot token ``not_allowed_token_type``.
+    app_token: str = "xapp-1-A0TEST-1-0123456789-abcdefabcdef"
+    socket_url: str | None = None
+    connections_opened: int = 0
 
     def start(self) -> SlackServer:
         outer = self
@@ -116,6 +122,8 @@ class SlackServer:
                 raw = self.rfile.read(length).decode()
                 if self.path.startswith("/response/"):  # a response_url: no token, like Slack's
                     return outer._response(self, raw)
+                if self.path == "/api/apps.connections.open":
+                    return outer._connections_open(self)
                 if self.headers.get("Authorization") != f"Bearer {outer.token}":
                     return self._send(200, {"ok": False, "error": "invalid_auth"})
                 if self.path == "/api/conversations.history":
@@ -206,6 +214,17 @@ class SlackServer:
         body = json.loads(raw)
         self.responses.append((handler.path.removeprefix("/response/"), body))
         self._answer(handler, 200, {"ok": True})
+
+    def _connections_open(self, handler: BaseHTTPRequestHandler) -> None:
+        given = handler.headers.get("Authorization")
+        if given == f"Bearer {self.token}":
+            return self._answer(handler, 200, {"ok": False, "error": "not_allowed_token_type"})
+        if given != f"Bearer {self.app_token}":
+            return self._answer(handler, 200, {"ok": False, "error": "invalid_auth"})
+        if self.socket_url is None:
+            return self._answer(handler, 200, {"ok": False, "error": "internal_error"})
+        self.connections_opened += 1
+        self._answer(handler, 200, {"ok": True, "url": self.socket_url})
 
     def _update(self, handler: BaseHTTPRequestHandler, raw: str) -> None:
         body = self._body(handler, raw)

@@ -89,6 +89,12 @@ def blocks_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 def click(slack: SlackServer, message: dict[str, Any], action_id: str, user: str, name: str = "ann") -> str:
     """The form body of a click on one of the message's buttons, as Slack sends it."""
+    return urlencode({"payload": json.dumps(click_payload(slack, message, action_id, user, name))})
+
+
+def click_payload(slack: SlackServer, message: dict[str, Any], action_id: str, user: str,
+                  name: str = "ann") -> dict[str, Any]:
+    """The ``block_actions`` payload of a click on one of the message's buttons (both transports carry it)."""
     buttons = next(b for b in blocks_of(message) if b["type"] == "actions")["elements"]
     button = next(e for e in buttons if e["action_id"] == action_id)
     payload = {"type": "block_actions", "user": {"id": user, "username": name},
@@ -96,7 +102,7 @@ def click(slack: SlackServer, message: dict[str, Any], action_id: str, user: str
                             "type": "button"}],
                "response_url": slack.response_url(f"{action_id}-{user}"), "channel": {"id": "C1"},
                "message": {"ts": message["ts"], "text": message["text"], "blocks": blocks_of(message)}}
-    return urlencode({"payload": json.dumps(payload)})
+    return payload
 
 
 def on(slack: SlackServer, product: str) -> list[dict[str, Any]]:
@@ -299,7 +305,7 @@ def test_a_slow_command_is_acknowledged_and_answered_through_its_response_url(
         time.sleep(0.5)
         return quick(self, form)
 
-    monkeypatch.setattr("workers.http.COMMAND_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr("workers.slack_actions.COMMAND_WAIT_SECONDS", 0.1)
     monkeypatch.setattr(SlackActions, "command", slow)
     body = urlencode({"command": "/alerts", "text": "help", "user_id": OTHER,
                       "response_url": slack.response_url("cmd"), "trigger_id": "t1"})

@@ -63,7 +63,7 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.service import serve
+    from workers.service import run_roles, serve
 
     _require_rules_dir(settings, demo=args.demo)
     _setup_logging(args.verbose, settings)
@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             for key in client.scan_iter(match=f"{settings.key_prefix}:*", count=1000):
                 client.delete(key)
             after = lambda: _publish_demo(client, settings)  # noqa: E731
-        serve(client, settings, after_start=after)
+        serve(client, settings, run_roles(settings), after_start=after)
     return 0
 
 
@@ -526,9 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run worker roles: evaluate (events -> alerts), dispatch (alerts -> delivery "
                        "jobs), deliver (run delivery jobs), schedule (periodic jobs: retries, stale feeds, "
                        "digests, trimming), poll (the feeds of ALERTS_SOURCES_FILE), http (the HTTP app: POST "
-                       "/events). Default: all but http.")
-    w.add_argument("--role", action="append", choices=("evaluate", "dispatch", "deliver", "schedule", "poll", "http"),
-                   help="a role to run; repeat for several (default: all but http)")
+                       "/events, /metrics, the Slack endpoints), slack (Slack Socket Mode: buttons and /alerts "
+                       "without a public URL; needs ALERTS_SLACK_APP_TOKEN). Default: all but http and slack.")
+    w.add_argument("--role", action="append",
+                   choices=("evaluate", "dispatch", "deliver", "schedule", "poll", "http", "slack"),
+                   help="a role to run; repeat for several (default: all but http and slack)")
     w.add_argument("--no-dispatch", action="store_true", help=argparse.SUPPRESS)  # = --role evaluate
     w.add_argument("--no-evaluate", action="store_true", help=argparse.SUPPRESS)  # every role but evaluate
     w.add_argument("-v", "--verbose", action="store_true")

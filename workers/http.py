@@ -15,9 +15,9 @@ signed with ``ALERTS_SLACK_SIGNING_SECRET`` (slack_sdk's SignatureVerifier: HMAC
 the timestamp within 5 minutes, compared in constant time), each signature once (a replay is refused: seen
 signatures are kept in Redis until their timestamp is out of the window); anything else is 401 and changes
 nothing. A click is acknowledged at once (200, empty) and handled after the answer is sent; a command is
-answered directly when its answer is ready within ``COMMAND_WAIT_SECONDS``, else acknowledged and answered
-through its ``response_url``. The handlers are ``workers.slack_actions`` (transport-free). Without the signing
-secret both answer 503, saying so.
+answered directly when its answer is ready within ``slack_actions.COMMAND_WAIT_SECONDS``, else acknowledged
+and answered through its ``response_url``. The handlers are ``workers.slack_actions`` (transport-free; Socket
+Mode, ``workers.slack_socket``, runs them too). Without the signing secret both answer 503, saying so.
 
 ``GET /metrics`` (Prometheus' text format, the whole cluster's counts read from Redis: ``workers.metrics``),
 ``GET /healthz`` (200 while the process serves) and ``GET /readyz`` (200 with JSON when Redis answers,
@@ -59,14 +59,13 @@ from alerts.store.keys import Keys
 from alerts.store.metrics import EVENTS_REJECTED, Recorder
 from alerts.store.publish import Publisher
 from alerts.store.slack import first_use
+from workers import slack_actions
 from workers.metrics import registry, render
-from workers.slack_actions import SlackActions, http_post
+from workers.slack_actions import FAILED, SlackActions, http_post, run_logged
 
 log = logging.getLogger("alerts.http")
 
 _JSON = msgspec.json.Decoder()
-#: Seconds a slash command's answer is waited for before the request is acknowledged (Slack waits 3).
-COMMAND_WAIT_SECONDS = 2.0
 #: Largest body a Slack endpoint takes (Slack's payloads are a few kB).
 SLACK_MAX_BYTES = 256 * 1024
 
@@ -233,7 +232,7 @@ def _slack_routes(client: redis.Redis, settings: Settings, keys: Keys,
         if not isinstance(payload, dict):
             return JSONResponse({"error": "no payload"}, status_code=400)
         # acknowledged now; the work (Redis, Slack's response_url) runs once the answer is sent
-        return Response(status_code=200, background=BackgroundTask(_logged, handlers.interaction, payload))
+        return Response(status_code=200, background=BackgroundTask(run_logged, handlers.interaction, payload))
 
     async def commands(request: Request) -> Response:
         got = await verified(request)
@@ -244,13 +243,11 @@ def _slack_routes(client: redis.Redis, settings: Settings, keys: Keys,
         except UnicodeDecodeError:
             return JSONResponse({"error": "not a form"}, status_code=400)
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(None, _logged, handlers.command, form)
-        done, _ = await asyncio.wait({work}, timeout=COMMAND_WAIT_SECONDS)
+        work = loop.run_in_executor(None, run_logged, handlers.command, form)
+        done, _ = await asyncio.wait({work}, timeout=slack_actions.COMMAND_WAIT_SECONDS)
         if done:
             answer = work.result()
-            if answer is not None:
-                return JSONResponse(answer)
-            return JSONResponse({"response_type": "ephemeral", "text": "something went wrong; see the logs"})
+            return JSONResponse(answer if answer is not None else FAILED)
         url = form.get("response_url")
 
         def later(f: asyncio.Future[Any]) -> None:
@@ -263,15 +260,6 @@ def _slack_routes(client: redis.Redis, settings: Settings, keys: Keys,
 
     return [Route("/slack/interactions", interactions, methods=["POST"]),
             Route("/slack/commands", commands, methods=["POST"])]
-
-
-def _logged(fn: Callable[[Any], Any], arg: Any) -> Any:
-    """Run a Slack handler; a failure is logged (Slack was answered already), never raised."""
-    try:
-        return fn(arg)
-    except Exception:
-        log.exception("a Slack request failed")
-        return None
 
 
 def readiness(client: redis.Redis, keys: Keys) -> tuple[bool, dict[str, Any]]:

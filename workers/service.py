@@ -8,10 +8,13 @@
   the deliveries running finish, then everything stops;
 - ``schedule``: the periodic jobs (``workers.periodic``), in a thread;
 - ``poll``: the feed pollers (``workers.poller``: the sources file), in a thread and its pool;
-- ``http``: the HTTP app (``workers.http``: POST /events), uvicorn in a thread.
+- ``http``: the HTTP app (``workers.http``: POST /events), uvicorn in a thread;
+- ``slack``: the Slack Socket Mode connection (``workers.slack_socket``: buttons and ``/alerts`` without a
+  public URL), in a thread; it needs ALERTS_SLACK_APP_TOKEN.
 
-``alerts run`` runs every role; ``alerts worker`` every role but ``http`` (two workers on one machine
-would want one port), and ``alerts worker --role ...`` the ones named, for operators who scale
+``alerts run`` runs every role (``slack`` when ALERTS_SLACK_APP_TOKEN is set); ``alerts worker`` every role but
+``http`` (two workers on one machine would want one port) and ``slack`` (Slack takes 10 connections per app
+at most: the desk runs one or two), and ``alerts worker --role ...`` the ones named, for operators who scale
 evaluators and deliverers separately. Every process watches the rule files.
 """
 
@@ -26,6 +29,7 @@ from collections.abc import Callable, Iterable
 
 import redis
 
+from alerts.errors import ConfigError
 from alerts.rules.compiled import RuleSet
 from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
@@ -40,15 +44,21 @@ from workers.http import HttpServer, check_exposure, make_app
 from workers.loop import RETRY_SECONDS
 from workers.periodic import Periodic
 from workers.poller import Poller
+from workers.slack_socket import NEEDS_APP_KEY, SocketMode
 
 log = logging.getLogger("alerts.service")
 
 #: Longest wait between two tries to reach Redis at start-up (seconds).
 REDIS_RETRY_MAX_SECONDS = 5.0
 #: Every role, in the order they start.
-ROLES = ("evaluate", "dispatch", "deliver", "schedule", "poll", "http")
+ROLES = ("evaluate", "dispatch", "deliver", "schedule", "poll", "http", "slack")
 #: What ``alerts worker`` runs without --role.
 WORKER_ROLES = ROLES[:5]
+
+
+def run_roles(settings: Settings) -> tuple[str, ...]:
+    """What ``alerts run`` runs: every role, ``slack`` only with ALERTS_SLACK_APP_TOKEN."""
+    return ROLES if settings.slack_app_token is not None else tuple(r for r in ROLES if r != "slack")
 
 
 def report_rules(rs: RuleSet, settings: Settings) -> None:
@@ -72,6 +82,8 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     unknown = wanted - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; roles are {', '.join(ROLES)}")
+    if "slack" in wanted and settings.slack_app_token is None:
+        raise ConfigError(NEEDS_APP_KEY)
     holder = RuleHolder(settings.rules_dir, settings.timezone)
     delivery = Delivery(settings, holder.current)
     report_rules(holder.current(), settings)
@@ -102,6 +114,10 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
         threads.append(threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True))
         doing["poll"] = lambda: (f"polling {', '.join(sorted(poller.running))}" if poller.running else
                                  f"{len(poller.sources.sources) if poller.sources else 0} sources, none due")
+    if "slack" in wanted:
+        socket_mode = SocketMode(client, settings, holder.current)  # ConfigError without the app token
+        threads.append(threading.Thread(target=socket_mode.run, args=(stop,), name="slack-socket", daemon=True))
+        doing["slack"] = socket_mode.doing
     http = None
     if "http" in wanted:
         check_exposure(settings)

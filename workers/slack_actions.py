@@ -1,7 +1,7 @@
 """Acting on alerts from Slack: the buttons of an alert and the ``/alerts`` slash command, whatever carried the
-request (HTTP today, ``workers.http``; Socket Mode later). A transport verifies the request, acknowledges it
-within Slack's 3 seconds, and hands the payload here; answers that come later go to the request's
-``response_url`` through ``post``.
+request (HTTP, ``workers.http``, or Socket Mode, ``workers.slack_socket``). A transport verifies the request,
+acknowledges it within Slack's 3 seconds, and hands the payload here; answers that come later go to the
+request's ``response_url`` through ``post``.
 
 Buttons (``alerts.notify.blocks``): Acknowledge (anyone), Snooze 1h / 1d (a silence of that rule on that
 product), Silence until resolved (the rule's until-resolved silence on that product). Snoozing and silencing
@@ -41,6 +41,11 @@ log = logging.getLogger("alerts.slack")
 
 #: A POST to a response_url: (url, JSON body).
 Post = Callable[[str, dict[str, Any]], None]
+#: Seconds a slash command's answer is waited for before the request is acknowledged without it and the answer
+#: goes to the command's response_url when ready (Slack waits 3 seconds for the acknowledgement).
+COMMAND_WAIT_SECONDS = 2.0
+#: What a user is told when a command failed (the log says why).
+FAILED = {"response_type": "ephemeral", "text": "something went wrong; see the logs"}
 #: The block the message shows what was done in.
 DONE_BLOCK = "alerts_done"
 #: Lines of "what was done" a message keeps (a context block holds ten elements at most).
@@ -90,6 +95,17 @@ def http_post(settings: Settings) -> Post:
             log.warning("cannot answer Slack at its response_url: %s", type(exc).__name__)
 
     return post
+
+
+def run_logged(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """Run a Slack handler; a failure is logged (Slack was answered already), never raised: None then."""
+    try:
+        return fn(arg)
+    except redis.RedisError as exc:
+        log.error("a Slack request could not be done: Redis is not reachable (%s)", type(exc).__name__)
+    except Exception:
+        log.exception("a Slack request failed")
+    return None
 
 
 class SlackActions:
@@ -265,4 +281,5 @@ class SlackActions:
         return f"silence {describe(s, self.settings.timezone)}"
 
 
-__all__ = ["HELP", "SlackActions", "ephemeral", "http_post", "mention", "response_url_ok"]
+__all__ = ["COMMAND_WAIT_SECONDS", "FAILED", "HELP", "SlackActions", "ephemeral", "http_post", "mention",
+           "response_url_ok", "run_logged"]

@@ -7,8 +7,10 @@ that ran within the last hour with no live process now (a dead worker nobody rep
 all; a source whose last poll failed; a product whose latest quote is stale (by its stale-feed rule, else older
 than ``STALE_DEFAULT_SECONDS``); a rule paused by the circuit breaker; a rule file with an error. What warns:
 Redis without ``appendonly`` or with an eviction policy; a dead process whose roles others still run; deliveries
-failed for good; rq jobs in its failed registry. Every read is O(1) or O(log n) in the stored events (XINFO,
-XLEN, one XRANGE entry per stream, one hash per product): a million stored events cost no more than ten."""
+failed for good; rq jobs in its failed registry; Slack Socket Mode set up (ALERTS_SLACK_APP_TOKEN) with no live
+process running the ``slack`` role, or one running it without a connection. Every read is O(1) or O(log n) in
+the stored events (XINFO, XLEN, one XRANGE entry per stream, one hash per product): a million stored events cost
+no more than ten."""
 
 from __future__ import annotations
 
@@ -94,6 +96,7 @@ def collect(client: redis.Redis, settings: Settings, now: float | None = None,
     rs = rules if rules is not None else load_rules(settings.rules_dir, timezone=settings.timezone)
     _streams(client, settings, keys, st, now)
     _processes(client, keys, st, now)
+    _slack(client, keys, settings, st, now)
     _rq(client, settings, keys, st)
     _digests(client, keys, rs, settings, st, now)
     _sources(client, settings, keys, st, now)
@@ -208,6 +211,19 @@ def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> None:
             st.add(level, "processes", f"{p.host} pid {p.pid} ({','.join(p.roles)}) is dead: last heartbeat "
                                        f"{_ago(now - p.beat)}" + (f"; no live process runs {', '.join(orphaned)}"
                                                                   if orphaned else "; others run its roles"))
+
+
+def _slack(client: redis.Redis, keys: Keys, settings: Settings, st: Status, now: float) -> None:
+    """Socket Mode: set up (ALERTS_SLACK_APP_TOKEN) but run nowhere, or run but not connected, is a warning: the
+    alerts still go out; the buttons and /alerts get no answer."""
+    live = [p for p in heartbeats.processes(client, keys, now) if p.alive and "slack" in p.roles]
+    if settings.slack_app_token is not None and not live:
+        st.add("warn", "slack", "ALERTS_SLACK_APP_TOKEN is set but no live process runs the slack role: buttons and "
+                                "/alerts get no answer over Socket Mode (alerts worker --role slack)")
+    for p in live:
+        doing = p.doing.get("slack", "")
+        if not doing.startswith("Socket Mode connected"):
+            st.add("warn", "slack", f"{p.host} pid {p.pid}: {doing or 'Socket Mode not connected'}")
 
 
 def _rq(client: redis.Redis, settings: Settings, keys: Keys, st: Status) -> None:

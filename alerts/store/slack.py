@@ -1,8 +1,10 @@
-"""What acting on alerts from Slack keeps in Redis: signatures already seen (a replayed request is refused), and
-what was done to each alert (acknowledged, snoozed, silenced: by whom, when), which ``alerts history`` shows.
+"""What acting on alerts from Slack keeps in Redis: signatures already seen (a replayed request is refused), Socket
+Mode envelopes already handled (Slack's retry of one is not done twice), and what was done to each alert
+(acknowledged, snoozed, silenced: by whom, when), which ``alerts history`` shows.
 
 Keys: ``P:slack:seen:{signature}`` (SET NX, expiring when the signature's timestamp leaves Slack's 5-minute
-window) and ``P:actions:{alert}`` (a list of JSON records, kept as long as the delivery outcomes).
+window), ``P:slack:envelope:{envelope_id}`` (SET NX, an hour) and ``P:actions:{alert}`` (a list of JSON records,
+kept as long as the delivery outcomes).
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ def first_use(client: redis.Redis, keys: Keys, signature: str, timestamp: int, n
     now = time.time() if now is None else now
     ttl = max(1, math.ceil(timestamp + WINDOW_SECONDS - now) + 1)
     return bool(client.set(f"{keys.prefix}:slack:seen:{signature}", 1, nx=True, ex=ttl))
+
+
+#: Seconds a Socket Mode envelope id is remembered: Slack sends an envelope again when it was not acknowledged
+#: within seconds, perhaps on another of the app's connections (another process); an hour covers its retries.
+ENVELOPE_TTL = 3600
+
+
+def first_envelope(client: redis.Redis, keys: Keys, envelope_id: str) -> bool:
+    """True the first time a Socket Mode envelope is seen by any process; False for Slack's retry of one handled."""
+    return bool(client.set(f"{keys.prefix}:slack:envelope:{envelope_id}", 1, nx=True, ex=ENVELOPE_TTL))
 
 
 def actions_key(keys: Keys, alert_id: str) -> str:

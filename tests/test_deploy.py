@@ -39,6 +39,7 @@ PROCESSES = {
     "scheduler": ["schedule"],
     "poller": ["poll"],
     "http": ["http"],
+    "slack": ["slack"],
 }
 ALERTS_VAR = re.compile(r"\bALERTS_[A-Z0-9_]*[A-Z0-9]\b")
 

@@ -51,6 +51,8 @@ DONE_BLOCK = "alerts_done"
 #: Lines of "what was done" a message keeps (a context block holds ten elements at most).
 DONE_MAX = 10
 SNOOZES = {SNOOZE_1H: "1h", SNOOZE_1D: "1d"}
+#: Longest user, alert, rule or product id a button may carry (ours are far shorter; Slack's user ids ~11).
+MAX_ID = 200
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 COMMENT = "snoozed from Slack"
 HELP = """\
@@ -139,17 +141,22 @@ class SlackActions:
         if payload.get("type") != "block_actions":
             return
         url = payload.get("response_url")
-        user = payload.get("user") or {}
-        user_id = str(user.get("id") or "")
-        name = str(user.get("username") or user.get("name") or user_id)
-        for action in payload.get("actions") or []:
-            if action.get("block_id") != ACTIONS_BLOCK:
+        user = payload.get("user")
+        user = user if isinstance(user, dict) else {}
+        user_id = str(user.get("id") or "")[:MAX_ID]
+        name = str(user.get("username") or user.get("name") or user_id)[:MAX_ID]
+        actions = payload.get("actions")
+        for action in actions if isinstance(actions, list) else []:
+            if not isinstance(action, dict) or action.get("block_id") != ACTIONS_BLOCK:
                 continue
             try:
                 value = json.loads(action.get("value") or "")
                 alert_id, rule_id, product = str(value["a"]), str(value["r"]), value.get("p")
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("a Slack button without an alert: %.80r", action.get("value"))
+                continue
+            if max(len(alert_id), len(rule_id), len(str(product or ""))) > MAX_ID:
+                log.warning("a Slack button with an id longer than %d characters: ignored", MAX_ID)
                 continue
             answer = self._act(str(action.get("action_id")), user_id, name, alert_id, rule_id,
                                str(product) if product else None, payload.get("message"))
@@ -200,7 +207,8 @@ class SlackActions:
         lines: list[dict[str, Any]] = []
         for block in message["blocks"]:
             if isinstance(block, dict) and block.get("block_id") == DONE_BLOCK:
-                lines = [e for e in block.get("elements") or [] if isinstance(e, dict)]
+                elements = block.get("elements")
+                lines = [e for e in elements if isinstance(e, dict)] if isinstance(elements, list) else []
             elif isinstance(block, dict):
                 kept.append(block)
         lines = [*lines, {"type": "mrkdwn", "text": done}][-DONE_MAX:]

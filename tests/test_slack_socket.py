@@ -27,7 +27,7 @@ from tests.pipeline import Pipeline, quote
 from tests.servers import SlackServer, wait_for, write_rules
 from tests.socket_server import SocketModeServer
 from tests.test_slack_http import ALLOWED, OTHER, RULES, blocks_of, click_payload, on
-from workers.slack_socket import SocketMode
+from workers.slack_socket import REPEAT_SECONDS, Redacting, SocketMode
 from workers.status import collect
 
 #: Pings every half second in these tests (5 s in service): a dead socket is noticed within seconds.
@@ -283,3 +283,24 @@ def test_the_slack_role_without_the_app_token_is_one_clear_line(s: Settings) -> 
     assert proc.stderr.strip().splitlines() == [
         "alerts: the slack role (Socket Mode) needs ALERTS_SLACK_APP_TOKEN, the Slack app-level token (xapp-...) "
         "with the connections:write scope"]
+
+
+def test_slacks_lines_are_redacted_one_line_and_not_repeated() -> None:
+    now = [0.0]
+    f = Redacting(clock=lambda: now[0])
+
+    def line(level: int, msg: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord | None:
+        record = logging.LogRecord("alerts.slack.socket.sdk", level, __file__, 1, msg, args,
+                                   (type(exc), exc, None) if exc else None)
+        return record if f.filter(record) else None
+
+    got = line(logging.ERROR, "Failed to retrieve WSS URL: %s", "token xapp-1-A1-2-abcdef, url wss://x/?ticket=t-1&a=1",
+               exc=OSError("boom"))
+    assert got is not None and got.exc_info is None and got.args is None
+    assert got.msg == "Failed to retrieve WSS URL: token ***, url wss://x/?ticket=***&a=1 (OSError: boom)"
+    assert line(logging.ERROR, "Failed to retrieve WSS URL: %s", "token xapp-1-A1-2-abcdef, url wss://x/?ticket=t-2&a=1",
+                exc=OSError("boom")) is None  # the same line again, within ten minutes
+    assert line(logging.ERROR, "another problem") is not None
+    assert line(logging.INFO, "Reconnecting...") is not None and line(logging.INFO, "Reconnecting...") is not None
+    now[0] = REPEAT_SECONDS + 1
+    assert line(logging.ERROR, "another problem") is not None  # said again after the window

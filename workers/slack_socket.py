@@ -26,12 +26,14 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import redis
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.builtin import SocketModeClient
@@ -52,6 +54,8 @@ log = logging.getLogger("alerts.slack.socket")
 PING_SECONDS = 5.0
 #: Longest wait between two tries of the first connection (seconds).
 CONNECT_RETRY_MAX_SECONDS = 60.0
+#: Seconds within which slack_sdk's same warning or error is not logged again.
+REPEAT_SECONDS = 600.0
 #: Threads answering slash commands (a command waits for its answer at most COMMAND_WAIT_SECONDS).
 COMMAND_THREADS = 4
 
@@ -62,7 +66,14 @@ _SECRETS = re.compile(r"xapp-[\w-]+|xox[a-z]-[\w-]+|(ticket=)[^&\s'\"]+")
 
 class Redacting(logging.Filter):
     """Slack's lines on this logger: tokens and the websocket ticket blanked, tracebacks cut to one line (a
-    connection that drops is an event of the day, not a crash)."""
+    connection that drops is an event of the day, not a crash), and a warning or error said again within
+    ``REPEAT_SECONDS`` dropped (while Slack is unreachable the client tries every few seconds)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.clock = clock
+        self.said: dict[str, float] = {}
+        self.lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -73,6 +84,14 @@ class Redacting(logging.Filter):
             record.exc_text = None
         record.msg = _SECRETS.sub(lambda m: f"{m.group(1)}***" if m.group(1) else "***", text)
         record.args = None
+        if record.levelno < logging.WARNING:
+            return True
+        now = self.clock()
+        with self.lock:
+            if now - self.said.get(record.msg, -REPEAT_SECONDS) < REPEAT_SECONDS:
+                return False
+            self.said = {m: t for m, t in self.said.items() if now - t < REPEAT_SECONDS}
+            self.said[record.msg] = now
         return True
 
 
@@ -97,9 +116,11 @@ class SocketMode:
         self.post = post or http_post(settings)
         self.handlers = SlackActions(client, settings, rules, self.post)
         self.ping_seconds = ping_seconds
+        self.token: SecretStr = settings.slack_app_token
         self.sm: SocketModeClient | None = None
         self.problem: str | None = None  # why the first connection is not made yet
         self.handled = 0
+        self._count = threading.Lock()
 
     def doing(self) -> str:
         """For the heartbeat (``alerts status``)."""
@@ -110,8 +131,7 @@ class SocketMode:
     def run(self, stop: threading.Event) -> None:
         sdk = _sdk_logger()
         web = WebClient(base_url=self.settings.slack_api_url, timeout=10, logger=sdk)
-        assert self.settings.slack_app_token is not None
-        sm = SocketModeClient(app_token=self.settings.slack_app_token.get_secret_value(), web_client=web,
+        sm = SocketModeClient(app_token=self.token.get_secret_value(), web_client=web,
                               logger=sdk, auto_reconnect_enabled=True, ping_interval=self.ping_seconds)
         sm.socket_mode_request_listeners.append(self._on_request)
         commands = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="slack-command")
@@ -148,6 +168,10 @@ class SocketMode:
 
     # --- envelopes ----------------------------------------------------------------------------------------------
 
+    def _one_more(self) -> None:
+        with self._count:
+            self.handled += 1
+
     def _fresh(self, envelope_id: str) -> bool:
         try:
             return first_envelope(self.client, self.keys, envelope_id)
@@ -161,14 +185,14 @@ class SocketMode:
             return
         sm.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
         if req.type == "interactive" and self._fresh(req.envelope_id):
-            self.handled += 1
+            self._one_more()
             run_logged(self.handlers.interaction, req.payload)
 
     def _command(self, sm: Any, req: SocketModeRequest) -> None:
         if not self._fresh(req.envelope_id):
             sm.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
-        self.handled += 1
+        self._one_more()
         form = {str(k): str(v) for k, v in req.payload.items() if isinstance(v, str | int | float)}
         work = self.commands.submit(run_logged, self.handlers.command, form)
         try:

@@ -232,8 +232,8 @@ def test_a_refused_app_token_is_said_once_and_the_connection_opens_once_it_is_ri
         said = [r for r in caplog.records if "cannot open the Slack Socket Mode connection" in r.getMessage()]
         assert len(said) == 1 and said[0].levelname == "ERROR"
         slack.app_token = right
-        wait_for(lambda: connected(mode), 15, "the connection once the token is right")
-        assert mode.problem is None and mode.doing().startswith("Socket Mode connected")
+        wait_for(lambda: connected(mode) and mode.problem is None, 15, "the connection once the token is right")
+        assert mode.doing().startswith("Socket Mode connected")
     assert right not in caplog.text and "Traceback" not in caplog.text
 
 

@@ -295,19 +295,24 @@ def test_owners_in_rule_files_are_checked_with_their_lines(tmp_path: Path) -> No
     assert rs.owners == {"li.wei": "U0OWNER"}
 
 
-def test_a_slow_command_is_acknowledged_and_answered_through_its_response_url(
-        env: tuple[str, Pipeline], slack: SlackServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    url, _ = env
+def slow_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command takes 0.5 s (one reading a lot) and a transport waits 0.1 s for its answer."""
     from workers.slack_actions import SlackActions
 
     quick = SlackActions.command
 
-    def slow(self: SlackActions, form: Any) -> dict[str, Any]:  # a command reading a lot
+    def slow(self: SlackActions, form: Any) -> dict[str, Any]:
         time.sleep(0.5)
         return quick(self, form)
 
     monkeypatch.setattr("workers.slack_actions.COMMAND_WAIT_SECONDS", 0.1)
     monkeypatch.setattr(SlackActions, "command", slow)
+
+
+def test_a_slow_command_is_acknowledged_and_answered_through_its_response_url(
+        env: tuple[str, Pipeline], slack: SlackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, _ = env
+    slow_commands(monkeypatch)
     body = urlencode({"command": "/alerts", "text": "help", "user_id": OTHER,
                       "response_url": slack.response_url("cmd"), "trigger_id": "t1"})
     r = send(url, "/slack/commands", body)

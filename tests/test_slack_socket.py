@@ -26,7 +26,7 @@ from tests.conftest import env_for
 from tests.pipeline import Pipeline, quote
 from tests.servers import SlackServer, wait_for, write_rules
 from tests.socket_server import SocketModeServer
-from tests.test_slack_http import ALLOWED, OTHER, RULES, blocks_of, click_payload, on
+from tests.test_slack_http import ALLOWED, OTHER, RULES, blocks_of, click_payload, on, slow_commands
 from workers.slack_socket import REPEAT_SECONDS, Redacting, SocketMode
 from workers.status import collect
 
@@ -202,16 +202,7 @@ def test_the_connection_comes_back_after_slacks_disconnect_and_after_a_dropped_s
 def test_a_slow_command_is_acknowledged_and_answered_through_its_response_url(
         live: tuple[SocketMode, Pipeline], socket_server: SocketModeServer, slack: SlackServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers.slack_actions import SlackActions
-
-    quick = SlackActions.command
-
-    def slow(self: SlackActions, form: Any) -> dict[str, Any]:  # a command reading a lot
-        time.sleep(0.5)
-        return quick(self, form)
-
-    monkeypatch.setattr("workers.slack_actions.COMMAND_WAIT_SECONDS", 0.1)
-    monkeypatch.setattr(SlackActions, "command", slow)
+    slow_commands(monkeypatch)
     eid, ack = command(socket_server, "help", response_url=slack.response_url("cmd"))
     assert ack == {"envelope_id": eid}
     wait_for(lambda: slack.responses, 10, "the answer at the response_url")

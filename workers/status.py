@@ -95,8 +95,8 @@ def collect(client: redis.Redis, settings: Settings, now: float | None = None,
         return st
     rs = rules if rules is not None else load_rules(settings.rules_dir, timezone=settings.timezone)
     _streams(client, settings, keys, st, now)
-    _processes(client, keys, st, now)
-    _slack(client, keys, settings, st, now)
+    procs = _processes(client, keys, st, now)
+    _slack(procs, settings, st)
     _rq(client, settings, keys, st)
     _digests(client, keys, rs, settings, st, now)
     _sources(client, settings, keys, st, now)
@@ -191,13 +191,13 @@ def _streams(client: redis.Redis, settings: Settings, keys: Keys, st: Status, no
     st.data["streams"] = rows
 
 
-def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> None:
+def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> list[heartbeats.Proc]:
     procs = heartbeats.processes(client, keys, now)
     st.data["processes"] = [{**asdict(p), "doing": dict(p.doing), "last_beat_seconds_ago": round(now - p.beat, 1)}
                             for p in procs]
     if not procs:
         st.add("fail", "processes", "no service process has run in the last hour (alerts run, alerts worker)")
-        return
+        return procs
     live_roles = {r for p in procs if p.alive for r in p.roles}
     for p in procs:
         doing = "; ".join(f"{role}: {what}" for role, what in p.doing.items())
@@ -211,12 +211,13 @@ def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> None:
             st.add(level, "processes", f"{p.host} pid {p.pid} ({','.join(p.roles)}) is dead: last heartbeat "
                                        f"{_ago(now - p.beat)}" + (f"; no live process runs {', '.join(orphaned)}"
                                                                   if orphaned else "; others run its roles"))
+    return procs
 
 
-def _slack(client: redis.Redis, keys: Keys, settings: Settings, st: Status, now: float) -> None:
+def _slack(procs: list[heartbeats.Proc], settings: Settings, st: Status) -> None:
     """Socket Mode: set up (ALERTS_SLACK_APP_TOKEN) but run nowhere, or run but not connected, is a warning: the
     alerts still go out; the buttons and /alerts get no answer."""
-    live = [p for p in heartbeats.processes(client, keys, now) if p.alive and "slack" in p.roles]
+    live = [p for p in procs if p.alive and "slack" in p.roles]
     if settings.slack_app_token is not None and not live:
         st.add("warn", "slack", "ALERTS_SLACK_APP_TOKEN is set but no live process runs the slack role: buttons and "
                                 "/alerts get no answer over Socket Mode (alerts worker --role slack)")

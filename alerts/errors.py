@@ -9,6 +9,7 @@
      │    └── RuleCheckFailed        every problem of a rules directory at once
      ├── RedisServerError            the private redis-server could not be started
  ├── NotReplicatedError          events published that too few replicas acknowledged (publish them again)
+     ├── RedisOutOfMemory            Redis refused a write (maxmemory reached): names used/maxmemory, what was stored
      └── DeliveryError               a notification could not be delivered
           ├── RetryableDeliveryError   may succeed later (5xx, timeouts, rate limits)
           └── PermanentDeliveryError   cannot succeed as configured (bad token, unknown channel)
@@ -43,6 +44,18 @@ class NotReplicatedError(AlertsError):
     """Events written to the Redis primary that fewer replicas than ``ALERTS_REDIS_MIN_REPLICAS`` acknowledged
     within ``ALERTS_REDIS_WAIT_TIMEOUT_MS``: not accepted (a failover now could lose them); publish them again.
     ``report`` is the publish report so far (``published``: the events that were replicated)."""
+
+    def __init__(self, message: str, report: object = None):
+        super().__init__(message)
+        self.report = report
+
+
+class RedisOutOfMemory(AlertsError):
+    """Redis refused a write because it reached ``maxmemory`` (an ``OOM command not allowed`` reply).
+
+    ``str()`` names the cause in one line (with used/maxmemory when known). ``report`` is what was stored
+    before the refusal (for a publish: the publish report, whose ``published`` lists the items stored), so
+    a caller can say exactly which items of a batch were kept."""
 
     def __init__(self, message: str, report: object = None):
         super().__init__(message)

@@ -47,8 +47,8 @@ from alerts.store.retention import apply_retention
 from alerts.store.streams import WIRE_FIELD, read_alerts, shard_of
 from tests.servers import RedisServer, wait_for
 from workers.deliver import Delivery, DeliveryWorker
-from workers.dispatch import Dispatcher, make_queues
-from workers.evaluator import Evaluator
+from workers.roles.dispatch import Dispatcher, make_queues
+from workers.roles.evaluator import Evaluator
 
 SHARDS = 8
 RULES = 1_000
@@ -265,8 +265,8 @@ def memory_and_soak(workdir: Path, bases: dict[str, float], rng: random.Random, 
 
 
 def status_read(n: int, workdir: Path, bases: dict[str, float], rng: random.Random) -> None:
-    """``alerts status``'s read (``workers.status.collect``) with ``n`` events stored on the streams."""
-    from workers.status import collect
+    """``alerts status``'s read (``workers.cli.status.collect``) with ``n`` events stored on the streams."""
+    from workers.cli.status import collect
 
     rules_dir = workdir / "status-rules"
     bench.write_rules(rules_dir, list(bench.PRODUCTS), bench.price_rules(RULES, bases, rng, "console"))

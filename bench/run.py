@@ -53,9 +53,9 @@ from alerts.store.server import connect
 from alerts.store.streams import read_alerts
 from alerts.units import format_price
 from tests.servers import RedisServer, free_port, wait_for
-from workers.composer import Composer
-from workers.dispatch import Dispatcher, make_queue, queue_names
-from workers.evaluator import Evaluator
+from workers.roles.composer import Composer
+from workers.roles.dispatch import Dispatcher, make_queue, queue_names
+from workers.roles.evaluator import Evaluator
 
 #: Messages per pipeline round trip and per XREADGROUP in the raw ceiling.
 RAW_BATCH = 1000
@@ -78,7 +78,7 @@ HTTP_SINGLES = 500
 HTTP_TOKEN = "bench-ingest-token"  # noqa: S105
 #: Spreads and all_of rules (each) among the SHARE_RULES rules of the event-time row.
 COMPOSITE_RULES = 200
-#: Seconds between two steps of the event-time stage in that row (as STEP_SECONDS in workers.composer).
+#: Seconds between two steps of the event-time stage in that row (as STEP_SECONDS in workers.roles.composer).
 STAGE_STEP_S = 0.2
 #: A regex that takes exponential time in a backtracking engine, and the article length it is run on.
 EVIL_REGEX = "(a+)+$"

@@ -37,8 +37,8 @@ from alerts.settings import Settings
 from tests.pipeline import Pipeline
 from tests.servers import RedisServer, SlackServer, wait_for, write_rules
 from tests.socket_server import SocketModeServer
-from workers.http import HttpServer, make_app
-from workers.slack_socket import SocketMode
+from workers.web.http import HttpServer, make_app
+from workers.web.slack_socket import SocketMode
 
 SECRET = "bench-signing-secret"  # noqa: S105 (the stand-in's, signing local requests)
 RULES = """

@@ -14,10 +14,10 @@ from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.publish import Publisher
 from alerts.store.streams import read_alerts
 from tests.streams import stream_entries
-from workers.composer import Composer
 from workers.deliver import Delivery, DeliveryWorker
-from workers.dispatch import Dispatcher, make_queues
-from workers.evaluator import Evaluator
+from workers.roles.composer import Composer
+from workers.roles.dispatch import Dispatcher, make_queues
+from workers.roles.evaluator import Evaluator
 
 
 class Pipeline:

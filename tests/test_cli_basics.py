@@ -13,7 +13,7 @@ import pytest
 
 from alerts.settings import Settings
 from tests.conftest import env_for
-from workers.cli import build_parser, main
+from workers.cli.main import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 

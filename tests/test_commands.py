@@ -17,7 +17,7 @@ import alerts.settings as settings_module
 from alerts.settings import Settings
 from alerts.store.server import PrivateRedis
 from tests.conftest import env_for
-from workers.cli import main
+from workers.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 

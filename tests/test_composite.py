@@ -16,7 +16,7 @@ from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote, stream_alerts
 from tests.servers import write_rules
-from workers.periodic import check_stale
+from workers.roles.periodic import check_stale
 
 TZ = "Asia/Shanghai"
 

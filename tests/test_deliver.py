@@ -18,7 +18,7 @@ from alerts.settings import Settings
 from tests.conftest import env_for
 from tests.pipeline import LICENCE_RULES, Pipeline, licence_news
 from tests.servers import SlackServer, write_rules
-from workers.dispatch import queue_names
+from workers.roles.dispatch import queue_names
 
 RULES = LICENCE_RULES
 article = licence_news

@@ -13,7 +13,7 @@ from alerts.settings import Settings
 from tests.conftest import env_for
 from tests.pipeline import Pipeline, quote
 from tests.servers import write_rules
-from workers.cli import demo_settings
+from workers.cli.common import demo_settings
 
 RULES = """
 digests:

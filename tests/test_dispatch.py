@@ -13,7 +13,7 @@ from alerts.settings import Settings
 from tests.pipeline import Pipeline, quote
 from tests.servers import write_rules
 from tests.streams import stream_entries
-from workers.dispatch import job_id, queue_names
+from workers.roles.dispatch import job_id, queue_names
 
 RULES = """
 rules:
@@ -66,7 +66,7 @@ def test_bad_entries_are_set_aside_and_the_rest_flows(client: redis.Redis, pipel
 
 def test_an_abandoned_alert_is_claimed_by_another_dispatcher(client: redis.Redis, pipeline: Pipeline,
                                                              settings: Settings) -> None:
-    from workers.dispatch import Dispatcher
+    from workers.roles.dispatch import Dispatcher
 
     pipeline.publish(quote(455_000, "2025-02-25"))
     pipeline.evaluate()

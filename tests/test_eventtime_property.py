@@ -21,8 +21,8 @@ from alerts.settings import Settings
 from alerts.store.publish import Publisher
 from tests.pipeline import stream_alerts
 from tests.servers import write_rules
-from workers.composer import Composer
-from workers.evaluator import Evaluator
+from workers.roles.composer import Composer
+from workers.roles.evaluator import Evaluator
 
 TZ = "Asia/Shanghai"
 RULES = """

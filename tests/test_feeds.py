@@ -35,8 +35,9 @@ from alerts.store.streams import WIRE_FIELD
 from tests.conftest import env_for
 from tests.feed_server import FeedServer, Route
 from tests.servers import wait_for
-from workers import cli
-from workers.poller import Poller, make_publisher, poll_now
+from workers.cli import common
+from workers.cli import main as cli
+from workers.roles.poller import Poller, make_publisher, poll_now
 
 PRICES = [
     {"name": "Pr-Nd oxide", "avg": "444,000", "unit": "CNY/t", "date": "2025-03-11", "low": 440000, "high": 448000},
@@ -301,7 +302,7 @@ sources:
     every: 15m
     headers: {{Authorization: "Bearer ${{VENDOR_TOKEN}}"}}
 """, env={"VENDOR_TOKEN": secret, "VENDOR_KEY": secret})
-    cli._setup_logging(verbose=True)  # the service's logging, at its most talkative
+    common.setup_logging(verbose=True)  # the service's logging, at its most talkative
     with caplog.at_level(logging.DEBUG):
         r = poll(client, http, src, publisher)
     assert feed.requests[-1].headers["authorization"] == f"Bearer {secret}"

@@ -19,7 +19,7 @@ from alerts.settings import Settings
 from tests.conftest import env_for
 from tests.servers import free_port, wait_for, write_rules
 from tests.streams import stream_entries
-from workers.http import HttpServer, check_exposure, make_app
+from workers.web.http import HttpServer, check_exposure, make_app
 
 TOKEN = "s3cret-ingest-token"
 QUOTE = {"type": "price", "product": "Pr-Nd oxide", "price": 444000, "unit": "CNY/t", "as_of": "2025-03-11",

@@ -24,9 +24,9 @@ from alerts.store.metrics import StreamLag, stream_lags
 from tests.conftest import env_for
 from tests.pipeline import LICENCE_RULES, Pipeline, licence_news
 from tests.servers import RedisServer, SlackServer, wait_for, write_rules
-from workers.http import HttpServer, make_app
 from workers.logs import JsonFormatter
-from workers.metrics import registry, render
+from workers.web.http import HttpServer, make_app
+from workers.web.metrics import registry, render
 
 TOKEN = "s3cret-ingest-token"
 RULES = LICENCE_RULES

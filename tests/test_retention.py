@@ -19,8 +19,8 @@ from alerts.store.keys import Keys
 from alerts.store.retention import WINDOW_MARGIN, apply_retention, quote_keep_seconds, trim_histories
 from tests.pipeline import Pipeline
 from tests.servers import write_rules
-from workers.dispatch import make_queue
-from workers.periodic import longest_window
+from workers.roles.dispatch import make_queue
+from workers.roles.periodic import longest_window
 
 DAY = 86400.0
 

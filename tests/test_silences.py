@@ -21,7 +21,7 @@ from alerts.store.silences import SilenceStore, end_resolved
 from tests.conftest import env_for
 from tests.pipeline import Pipeline, quote
 from tests.servers import SlackServer, write_rules
-from workers import cli
+from workers.cli import main as cli
 
 RULES = """
 rules:

@@ -26,8 +26,8 @@ from alerts.store.silences import SilenceStore
 from tests.conftest import env_for
 from tests.pipeline import Pipeline, quote
 from tests.servers import SlackServer, wait_for, write_rules
-from workers import cli
-from workers.http import HttpServer, make_app
+from workers.cli import main as cli
+from workers.web.http import HttpServer, make_app
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ALLOWED, OWNER, OTHER = "U0ALLOWED", "U0OWNER", "U0OTHER"
@@ -297,7 +297,7 @@ def test_owners_in_rule_files_are_checked_with_their_lines(tmp_path: Path) -> No
 
 def slow_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every command takes 0.5 s (one reading a lot) and a transport waits 0.1 s for its answer."""
-    from workers.slack_actions import SlackActions
+    from workers.web.slack_actions import SlackActions
 
     quick = SlackActions.command
 
@@ -305,7 +305,7 @@ def slow_commands(monkeypatch: pytest.MonkeyPatch) -> None:
         time.sleep(0.5)
         return quick(self, form)
 
-    monkeypatch.setattr("workers.slack_actions.COMMAND_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr("workers.web.slack_actions.COMMAND_WAIT_SECONDS", 0.1)
     monkeypatch.setattr(SlackActions, "command", slow)
 
 
@@ -323,7 +323,7 @@ def test_a_slow_command_is_acknowledged_and_answered_through_its_response_url(
 
 
 def test_answers_go_to_slack_only(settings: Settings) -> None:
-    from workers.slack_actions import response_url_ok
+    from workers.web.slack_actions import response_url_ok
 
     assert response_url_ok("https://hooks.slack.com/actions/T1/1/abc", settings)
     for bad in ("http://hooks.slack.com/actions/x", "https://evil.test/x", "https://slack.com.evil.test/x",

@@ -20,7 +20,7 @@ from alerts.store.keys import Keys
 from alerts.store.silences import SilenceStore
 from tests.servers import write_rules
 from tests.test_slack_http import ALLOWED, RULES
-from workers.slack_actions import SlackActions
+from workers.web.slack_actions import SlackActions
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,

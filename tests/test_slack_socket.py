@@ -27,8 +27,8 @@ from tests.pipeline import Pipeline, quote
 from tests.servers import SlackServer, wait_for, write_rules
 from tests.socket_server import SocketModeServer
 from tests.test_slack_http import ALLOWED, OTHER, RULES, blocks_of, click_payload, on, slow_commands
-from workers.slack_socket import REPEAT_SECONDS, Redacting, SocketMode
-from workers.status import collect
+from workers.cli.status import collect
+from workers.web.slack_socket import REPEAT_SECONDS, Redacting, SocketMode
 
 #: Pings every half second in these tests (5 s in service): a dead socket is noticed within seconds.
 PING = 0.5

@@ -23,8 +23,8 @@ from alerts.store.streams import ensure_group
 from tests.conftest import env_for
 from tests.pipeline import Pipeline
 from tests.servers import SlackServer, free_port, wait_for, write_rules
-from workers import cli
-from workers.status import STUCK_SECONDS, collect, render
+from workers.cli import main as cli
+from workers.cli.status import STUCK_SECONDS, collect, render
 
 RULES = """
 rules:

@@ -12,7 +12,7 @@ from alerts.settings import Settings
 from tests.pipeline import Pipeline
 from tests.servers import write_rules
 from workers.deliver import _unstarted
-from workers.dispatch import make_queue
+from workers.roles.dispatch import make_queue
 
 
 def test_a_job_taken_but_never_started_is_queued_again_and_delivered_once(client: redis.Redis, settings: Settings,

@@ -6,10 +6,10 @@
 - ``deliver``: rq workers that run delivery jobs, one per kind of channel (Slack, email, webhooks, the
   rest), each in a thread (``Deliverers``); the main thread owns SIGINT/SIGTERM: the first signal lets
   the deliveries running finish, then everything stops;
-- ``schedule``: the periodic jobs (``workers.periodic``), in a thread;
-- ``poll``: the feed pollers (``workers.poller``: the sources file), in a thread and its pool;
-- ``http``: the HTTP app (``workers.http``: POST /events), uvicorn in a thread;
-- ``slack``: the Slack Socket Mode connection (``workers.slack_socket``: buttons and ``/alerts`` without a
+- ``schedule``: the periodic jobs (``workers.roles.periodic``), in a thread;
+- ``poll``: the feed pollers (``workers.roles.poller``: the sources file), in a thread and its pool;
+- ``http``: the HTTP app (``workers.web.http``: POST /events), uvicorn in a thread;
+- ``slack``: the Slack Socket Mode connection (``workers.web.slack_socket``: buttons and ``/alerts`` without a
   public URL), in a thread; it needs ALERTS_SLACK_APP_TOKEN.
 
 ``alerts run`` runs every role (``slack`` when ALERTS_SLACK_APP_TOKEN is set); ``alerts worker`` every role but
@@ -35,16 +35,16 @@ from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.streams import consumer_name
-from workers.composer import Composer
 from workers.deliver import JOB_TIMEOUT, REDIS_UNAVAILABLE, Delivery, DeliveryWorker, report_token_problem
-from workers.dispatch import Dispatcher, queue_names
-from workers.evaluator import Evaluator
-from workers.heartbeat import Heartbeat
-from workers.http import HttpServer, check_exposure, make_app
-from workers.loop import RETRY_SECONDS
-from workers.periodic import Periodic
-from workers.poller import Poller
-from workers.slack_socket import NEEDS_APP_KEY, SocketMode
+from workers.roles.composer import Composer
+from workers.roles.dispatch import Dispatcher, queue_names
+from workers.roles.evaluator import Evaluator
+from workers.roles.heartbeat import Heartbeat
+from workers.roles.loop import RETRY_SECONDS
+from workers.roles.periodic import Periodic
+from workers.roles.poller import Poller
+from workers.web.http import HttpServer, check_exposure, make_app
+from workers.web.slack_socket import NEEDS_APP_KEY, SocketMode
 
 log = logging.getLogger("alerts.service")
 
@@ -175,7 +175,7 @@ def wait_for_redis(client: redis.Redis, first_wait: float = 0.5, max_wait: float
 
 
 class Deliverers:
-    """The ``deliver`` role: one rq worker per delivery queue (``workers.dispatch.queue_names``: one per kind
+    """The ``deliver`` role: one rq worker per delivery queue (``workers.roles.dispatch.queue_names``: one per kind
     of channel, and the queue of earlier releases), each in a thread of its own, so a channel that hangs
     holds up only its own queue. The main thread owns SIGINT/SIGTERM: the first signal asks every worker to
     stop after the delivery it is running. Redis going away (an outage, a failover) ends a worker; its

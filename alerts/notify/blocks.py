@@ -1,7 +1,7 @@
 """Slack Block Kit for an alert: a header with the product or headline, the message, fields for
 price, change, quote date, source and rule, a link to the source, an emoji by severity, and buttons
-(Acknowledge, Snooze 1h, Snooze 1d, Silence until resolved: ``workers.slack_actions`` handles the clicks). Every piece
-of event text is escaped, so a headline cannot mention @channel, a user or a group, or forge a link.
+(Acknowledge, Snooze 1h, Snooze 1d, Silence until resolved: ``workers.web.slack_actions`` handles the clicks).
+Every piece of event text is escaped, so a headline cannot mention @channel, a user or a group, or forge a link.
 """
 
 from __future__ import annotations

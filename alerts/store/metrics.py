@@ -1,5 +1,5 @@
 """Cluster-wide metrics in Redis: every process counts in memory and adds its counts to one hash, which the
-HTTP app's ``GET /metrics`` reads at scrape time (``workers.metrics``).
+HTTP app's ``GET /metrics`` reads at scrape time (``workers.web.metrics``).
 
 Key: ``P:metrics`` (hash: one field per counter series, and per histogram series one field per bucket plus
 ``sum`` and ``count``; values are added with HINCRBY / HINCRBYFLOAT, never set, so any number of processes

@@ -11,7 +11,7 @@
 - silences (``alerts silence``): purged ``ALERTS_ALERT_RETENTION_DAYS`` after they ended.
 
 Delivery markers, outcomes, article keys and source ids carry their own TTLs; rq's results and failed jobs
-are given TTLs when enqueued (``workers.dispatch``)."""
+are given TTLs when enqueued (``workers.roles.dispatch``)."""
 
 from __future__ import annotations
 

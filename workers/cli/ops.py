@@ -28,13 +28,13 @@ SCAN_CHUNK = 1000
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.status import collect, render
+    from workers.cli.status import collect, render
 
     try:
         with redis_for(settings) as client:
             st = collect(client, settings)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        from workers.status import Status
+        from workers.cli.status import Status
 
         st = Status()
         st.add("fail", "redis", f"unreachable: {exc}")
@@ -145,7 +145,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_ops_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     st = sub.add_parser("status", help="is everything healthy? Redis, streams, processes, queues, sources, quotes",
                         description="Read the deployment's health from Redis: Redis itself (version, memory, "
                         "persistence), each stream's backlog, the live and dead service processes with what they "
@@ -168,4 +168,4 @@ def add_ops_commands(sub: Any) -> None:
     hi.set_defaults(func=cmd_history)
 
 
-__all__ = ["add_ops_commands", "find_alerts"]
+__all__ = ["find_alerts", "register"]

@@ -39,7 +39,7 @@ from alerts.store.keys import Keys
 from alerts.store.locks import release, renew
 from alerts.store.metrics import Recorder
 from alerts.store.streams import consumer_name
-from workers.loop import run_steps
+from workers.roles.loop import run_steps
 
 log = logging.getLogger("alerts.composer")
 

@@ -72,7 +72,7 @@ def cmd_silence_expire(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_silence_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     si = sub.add_parser("silence", help="silence alerts for a while: add, list, expire",
                         formatter_class=argparse.RawDescriptionHelpFormatter, description="""\
 Silences stop deliveries of matching alerts for a while. The alerts are still evaluated and
@@ -123,4 +123,4 @@ Exit status: 0 added, 2 refused (one line saying why).""")
     ex.set_defaults(func=cmd_silence_expire)
 
 
-__all__ = ["add_silence_commands", "default_author"]
+__all__ = ["default_author", "register"]

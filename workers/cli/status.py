@@ -37,7 +37,7 @@ from alerts.store.digests import DigestStore
 from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.silences import SilenceStore, describe, to_json
 from alerts.store.state import load_states
-from workers.dispatch import make_queues
+from workers.roles.dispatch import make_queues
 
 Level = Literal["ok", "warn", "fail"]
 #: An entry unread (or read and not acknowledged) this long (seconds) means its consumer group is stuck:
@@ -46,7 +46,7 @@ STUCK_SECONDS = 120.0
 #: A product without a stale-feed rule is marked stale when its latest quote is older than this (seconds):
 #: daily quotes, with a weekend and a holiday between two.
 STALE_DEFAULT_SECONDS = 4 * 86400.0
-#: The group that reads the alert stream (workers.dispatch).
+#: The group that reads the alert stream (workers.roles.dispatch).
 DISPATCH_GROUP = "dispatchers"
 
 

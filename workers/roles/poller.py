@@ -27,7 +27,7 @@ from alerts.settings import Settings
 from alerts.store import sources as store
 from alerts.store.keys import Keys
 from alerts.store.publish import Publisher
-from workers.loop import run_steps
+from workers.roles.loop import run_steps
 
 log = logging.getLogger("alerts.poller")
 

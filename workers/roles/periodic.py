@@ -48,7 +48,7 @@ from alerts.store.silences import end_resolved
 from alerts.store.state import decode_state
 from alerts.store.streams import append_alerts
 from workers.deliver import REDIS_UNAVAILABLE, Delivery, abandoned
-from workers.dispatch import Dispatcher, queue_names
+from workers.roles.dispatch import Dispatcher, queue_names
 
 log = logging.getLogger("alerts.periodic")
 

@@ -16,10 +16,10 @@ the timestamp within 5 minutes, compared in constant time), each signature once 
 signatures are kept in Redis until their timestamp is out of the window); anything else is 401 and changes
 nothing. A click is acknowledged at once (200, empty) and handled after the answer is sent; a command is
 answered directly when its answer is ready within ``slack_actions.COMMAND_WAIT_SECONDS``, else acknowledged
-and answered through its ``response_url``. The handlers are ``workers.slack_actions`` (transport-free; Socket
-Mode, ``workers.slack_socket``, runs them too). Without the signing secret both answer 503, saying so.
+and answered through its ``response_url``. The handlers are ``workers.web.slack_actions`` (transport-free; Socket
+Mode, ``workers.web.slack_socket``, runs them too). Without the signing secret both answer 503, saying so.
 
-``GET /metrics`` (Prometheus' text format, the whole cluster's counts read from Redis: ``workers.metrics``),
+``GET /metrics`` (Prometheus' text format, the whole cluster's counts read from Redis: ``workers.web.metrics``),
 ``GET /healthz`` (200 while the process serves) and ``GET /readyz`` (200 with JSON when Redis answers,
 with the roles live processes run, else 503 saying why) need no token, like any Prometheus target; none
 of them shows a secret.
@@ -59,9 +59,9 @@ from alerts.store.keys import Keys
 from alerts.store.metrics import EVENTS_REJECTED, Recorder
 from alerts.store.publish import Publisher
 from alerts.store.slack import first_use
-from workers import slack_actions
-from workers.metrics import registry, render
-from workers.slack_actions import FAILED, SlackActions, http_post, run_logged
+from workers.web import slack_actions
+from workers.web.metrics import registry, render
+from workers.web.slack_actions import FAILED, SlackActions, http_post, run_logged
 
 log = logging.getLogger("alerts.http")
 

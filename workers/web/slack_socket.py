@@ -1,4 +1,4 @@
-"""Socket Mode: the second transport of the Slack buttons and ``/alerts`` (``workers.slack_actions``), for desks
+"""Socket Mode: the second transport of the Slack buttons and ``/alerts`` (``workers.web.slack_actions``), for desks
 without a public URL. The ``slack`` role opens a websocket to Slack with slack_sdk's ``SocketModeClient`` (its
 builtin one: no other package), authenticated by ``ALERTS_SLACK_APP_TOKEN`` (``apps.connections.open`` hands out
 the websocket's address); Slack sends each click and each command as an envelope on it and wants it acknowledged
@@ -45,8 +45,8 @@ from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.slack import first_envelope
-from workers import slack_actions
-from workers.slack_actions import FAILED, Post, SlackActions, http_post, run_logged
+from workers.web import slack_actions
+from workers.web.slack_actions import FAILED, Post, SlackActions, http_post, run_logged
 
 log = logging.getLogger("alerts.slack.socket")
 

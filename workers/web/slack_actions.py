@@ -1,5 +1,5 @@
 """Acting on alerts from Slack: the buttons of an alert and the ``/alerts`` slash command, whatever carried the
-request (HTTP, ``workers.http``, or Socket Mode, ``workers.slack_socket``). A transport verifies the request,
+request (HTTP, ``workers.web.http``, or Socket Mode, ``workers.web.slack_socket``). A transport verifies the request,
 acknowledges it within Slack's 3 seconds, and hands the payload here; answers that come later go to the
 request's ``response_url`` through ``post``.
 
@@ -31,11 +31,11 @@ from alerts.notify.blocks import ACKNOWLEDGE, ACTIONS_BLOCK, SILENCE_RESOLVED, S
 from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
 from alerts.store.keys import Keys
+from alerts.store.rule_explain import explain_rule
 from alerts.store.silences import SilenceError, SilenceStore, create, describe
 from alerts.store.slack import ActionLog
 from alerts.store.state import load_states
 from alerts.units import format_price
-from workers.rule_explain import explain_rule
 
 log = logging.getLogger("alerts.slack")
 

@@ -12,7 +12,7 @@ gets the same alerts with the same ids. Killed after EXEC, the batch is acknowle
 evaluated again. Either way: no event lost, no alert doubled.
 
 Spreads and all_of rules combine products that live on different shards: a batch only records
-their inputs, and the event-time stage (``workers.composer``) evaluates them.
+their inputs, and the event-time stage (``workers.roles.composer``) evaluates them.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from alerts.store.streams import (
     ensure_group,
     read_group,
 )
-from workers.loop import run_steps
+from workers.roles.loop import run_steps
 
 log = logging.getLogger("alerts.evaluator")
 

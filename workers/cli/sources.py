@@ -50,7 +50,7 @@ def _as_json(r: PollResult) -> dict[str, Any]:
 
 
 def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.poller import make_publisher, poll_now
+    from workers.roles.poller import make_publisher, poll_now
 
     if not args.once:
         print("alerts poll: give --once (poll now and print what was published); the service polls by itself "
@@ -96,7 +96,7 @@ def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
-def add_source_commands(sub: Any) -> None:
+def register(sub: Any) -> None:
     src = sub.add_parser("sources", help="the feed sources (ALERTS_SOURCES_FILE)")
     ssub = src.add_subparsers(dest="sources_command", required=True)
     chk = ssub.add_parser("check", help="report every problem of the sources file as FILE:LINE: NAME: message",

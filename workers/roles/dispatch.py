@@ -27,7 +27,7 @@ from alerts.settings import Settings
 from alerts.store.keys import DISPATCH_GROUP, MARKER_TTL, Keys
 from alerts.store.streams import consumer_name, ensure_group, read_alerts, read_group
 from workers.deliver import DELIVER, JOB_TIMEOUT, ON_FAILURE, retry_policy
-from workers.loop import run_steps
+from workers.roles.loop import run_steps
 
 log = logging.getLogger("alerts.dispatch")
 

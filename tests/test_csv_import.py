@@ -30,13 +30,13 @@ from alerts.events import (
     PriceEvent,
     PriceRows,
     RateBook,
-    _read_time,
     decode_wire,
     encode_wire,
     parse_event,
     parse_time,
     price_from_fields,
 )
+from alerts.events.times import read_time
 from alerts.ingest.csv_import import _LINES, CsvError, import_file, parse_map, read_rows
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
@@ -364,11 +364,11 @@ def test_quote_times_are_read_as_before(dt: datetime, offset: int, tz: str) -> N
     except OverflowError:
         expected = OverflowError
     try:
-        got: object = _read_time(aware.isoformat(), tz, "as_of")
+        got: object = read_time(aware.isoformat(), tz, "as_of")
     except OverflowError:
         got = OverflowError
     assert got == expected
-    assert _read_time(dt.date().isoformat(), tz, "as_of") == parse_time(dt.date(), tz, "as_of")
+    assert read_time(dt.date().isoformat(), tz, "as_of") == parse_time(dt.date(), tz, "as_of")
 
 
 @examples(max_examples=300, deadline=None)
@@ -377,9 +377,9 @@ def test_quote_times_are_read_as_before(dt: datetime, offset: int, tz: str) -> N
        st.sampled_from((*ZONES, "No/Such_Zone")))
 def test_quote_times_of_the_fast_path_are_read_time(dt: datetime, offset: timedelta, tz: str) -> None:
     """PriceRows works out a quote time's epoch without ``timestamp()``: the same float, for any time and offset
-    (with seconds and microseconds too), or the slow path for what _read_time refuses."""
+    (with seconds and microseconds too), or the slow path for what read_time refuses."""
     text = dt.replace(tzinfo=timezone(offset)).isoformat()
-    expected = outcome(_read_time, text, tz, "as_of")
+    expected = outcome(read_time, text, tz, "as_of")
     got = PriceRows(CATALOG, tz)._time(text)
     assert got == (expected[1] if expected[0] == "event" else False)
     assert PriceRows(CATALOG, tz)._time(dt.isoformat()) is False  # no offset: the slow path says so

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from msgspec.structs import replace
 
 from alerts.evaluate.engine import crossed, holds, measure
-from alerts.events import NewsEvent, PriceEvent, local_date
+from alerts.events.times import local_date
+from alerts.events.wire import NewsEvent, PriceEvent
 from alerts.model import Alert, History, QuoteState, alert_id
 from alerts.rules.compiled import AllOfRule, PriceRule, SpreadRule, StaleRule
 from alerts.rules.render import render

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.durations import format_duration
-from alerts.events import NewsEvent, PriceEvent, local_date
+from alerts.events.times import local_date
+from alerts.events.wire import NewsEvent, PriceEvent
 from alerts.model import Alert, AlertStatus, History, ProductState, QuoteState, RuleState, alert_id
 from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet
 from alerts.rules.render import render

@@ -32,7 +32,7 @@ from msgspec.structs import replace
 
 from alerts.durations import format_duration
 from alerts.evaluate.engine import crossed, step_value
-from alerts.events import fx_series
+from alerts.events.wire import fx_series
 from alerts.model import Alert, AlertStatus, RuleState, alert_id
 from alerts.rules.compiled import AllOfRule, PriceRule, RuleSet, SpreadRule
 from alerts.rules.render import render

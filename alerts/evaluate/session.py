@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from alerts.evaluate.composite import describe_news_part, describe_price_part, price_part_holds
 from alerts.evaluate.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
 from alerts.evaluate.eventtime import LegPoint, PartFact, arrival, compose
-from alerts.events import Event, FxEvent, NewsEvent, PriceEvent
+from alerts.events.wire import Event, FxEvent, NewsEvent, PriceEvent
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
 

@@ -41,7 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.catalog import Catalog, Product, product_key
-from alerts.events import MAX_BODY, MAX_HEADLINE
+from alerts.events.limits import MAX_BODY, MAX_HEADLINE
 from alerts.ingest.article_text import (
     Article,
     DateMention,

@@ -34,7 +34,7 @@ import feedparser  # type: ignore[import-untyped]
 import httpx
 
 from alerts.errors import AlertsError
-from alerts.events import MAX_BODY, MAX_HEADLINE, MAX_ID
+from alerts.events.limits import MAX_BODY, MAX_HEADLINE, MAX_ID
 from alerts.ingest.sources import Source
 
 #: Items one poll takes at most: a feed that sends more is refused (a vendor API gone wrong).

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import httpx
 import redis
 
-from alerts.events import Event, parse_objects
+from alerts.events.json_in import parse_objects
+from alerts.events.wire import Event
 from alerts.ingest.feeds import FeedError, Validators, bad_reason, fetch, items_of
 from alerts.ingest.sources import Source
 from alerts.store import sources as store

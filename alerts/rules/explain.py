@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.durations import format_duration
-from alerts.events import local_date
+from alerts.events.times import local_date
 from alerts.model import ProductState, RuleState
 from alerts.rules.compiled import AllOfRule, CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
 from alerts.units import format_price

@@ -14,7 +14,8 @@ import redis
 from alerts.catalog import Catalog
 from alerts.errors import EventError
 from alerts.evaluate.eventtime import decode_point
-from alerts.events import Event, FxEvent, PriceEvent, event_time, fx_series, parse_event
+from alerts.events.json_in import parse_event
+from alerts.events.wire import Event, FxEvent, PriceEvent, event_time, fx_series
 from alerts.rules.checks import PriceStats
 from alerts.store.keys import Keys
 

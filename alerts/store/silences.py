@@ -25,7 +25,7 @@ import redis
 
 from alerts.durations import parse_duration
 from alerts.evaluate.engine import holds
-from alerts.events import did_you_mean
+from alerts.events.words import did_you_mean
 from alerts.model import ProductState, RuleState
 from alerts.rules.compiled import CompiledRule, PriceRule, RuleSet, SpreadRule
 from alerts.silence.model import KINDS, Matchers, Silence, target_key

@@ -19,7 +19,7 @@ from typing import cast
 
 import redis
 
-from alerts.events import Event, encode_wire
+from alerts.events.wire import Event, encode_wire
 from alerts.store.keys import Keys
 from alerts.store.locks import release
 from alerts.store.streams import WIRE_FIELD, shard_of

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from alerts.events import NewsEvent, PriceEvent
+from alerts.events.wire import NewsEvent, PriceEvent
 from alerts.model import History, ProductState, QuoteState, RuleState
 from alerts.store.keys import Keys
 

@@ -14,7 +14,7 @@ import redis
 
 from alerts.errors import ConfigError
 from alerts.evaluate.breaker import BreakerVerdict
-from alerts.events import Event, PriceEvent
+from alerts.events.wire import Event, PriceEvent
 from alerts.model import Alert, decode_alerts, encode_alerts
 from alerts.store.breaker import record
 from alerts.store.keys import Keys

@@ -18,7 +18,8 @@ from pydantic import SecretStr
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store import heartbeats
-from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.keys import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
+from alerts.store.publish import publish_events
 from alerts.store.streams import ensure_group
 from tests.conftest import env_for
 from tests.pipeline import Pipeline
@@ -106,6 +107,39 @@ def test_a_stuck_consumer_group_is_named(settings: Settings, client: redis.Redis
     client.xack(stream, EVALUATOR_GROUP, *[f"{old}-{i}" for i in range(3)])
     st = collect(client, settings)
     assert not [f for f in fails(render(st)) if "streams" in f]
+
+
+@pytest.mark.parametrize("dispatcher_ran_before", [True, False])
+def test_alerts_no_dispatcher_reads_are_unread_then_stuck(settings: Settings, client: redis.Redis, rules_dir: Path,
+                                                          dispatcher_ran_before: bool) -> None:
+    """An evaluator-only process writes alerts that no dispatcher takes: status counts them unread on the alert
+    stream in the dispatchers' group (the one ``workers.roles.dispatch`` reads), then calls the group stuck."""
+    write_rules(rules_dir, RULES)
+    keys = Keys()
+    if dispatcher_ran_before:  # what a dispatcher does when it starts (then it stopped)
+        ensure_group(client, keys.alerts, DISPATCH_GROUP)
+    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "evaluate"],
+                            env=env_for(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(p.pid == proc.pid for p in heartbeats.processes(client, keys)), 30, "the heartbeat")
+        report = publish_events(({"type": "price", "product": "Pr-Nd oxide", "price": 451_000 + i, "unit": "CNY/t",
+                                "as_of": f"2025-03-{10 + i}"} for i in range(3)), settings)
+        assert report.ok and report.published == 3
+        wait_for(lambda: client.xlen(keys.alerts) >= 1, 30, "the evaluator's alert")
+        out = run_cli(settings, "status", "--format", "json")
+        doc = json.loads(out.stdout)
+        (row,) = [r for r in doc["streams"] if r["stream"] == keys.alerts]
+        assert row["length"] >= 1 and row["lag"] == row["length"] and row["pending"] == 0, row
+        if dispatcher_ran_before:
+            assert row["group"] == DISPATCH_GROUP == "dispatch"
+        later = collect(client, settings, now=time.time() + STUCK_SECONDS + 5)
+        (line,) = [f for f in fails(render(later)) if "streams" in f]
+        assert line.startswith(f"FAIL  streams     {keys.alerts}: ") and "unread" in line, line
+        assert "stuck: the oldest has waited 2m" in line and "are the dispatchers running?" in line, line
+        assert not later.healthy
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
 
 
 def test_a_failing_source_and_a_stale_feed_make_it_unhealthy(settings: Settings, client: redis.Redis,

@@ -18,7 +18,8 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:lease:composite        which evaluator runs the event-time stage (token, expires)
     P:newshistory            sorted set of every article evaluated, by published time (for backtests)
     P:newsfired              hash: news rule fingerprint -> time of its last alert (cooldown)
-    P:alerts                 stream of alerts, up to 100 per entry (the outbox for dispatch and the history)
+    P:alerts                 stream of alerts, up to 100 per entry (the outbox for dispatch and the history);
+                             consumer group "dispatch" (the dispatchers; ``alerts status`` reads the same one)
     P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
     P:delivered:{alert}:{target}  marker: delivered to that target
     P:breaker:{minute}       hash: rule id -> alerts sent in that minute (circuit breaker)
@@ -41,7 +42,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The consumer group of the event streams (workers.roles.evaluator).
 EVALUATOR_GROUP = "evaluators"
+#: The consumer group of the alert stream (workers.roles.dispatch); every reader of its backlog (``alerts status``,
+#: the metrics) imports this one name.
 DISPATCH_GROUP = "dispatch"
 #: Seconds a news article is remembered for de-duplication.
 SEEN_TTL = 180 * 86400

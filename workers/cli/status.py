@@ -34,7 +34,7 @@ from alerts.store import failures, heartbeats
 from alerts.store import sources as source_store
 from alerts.store.breaker import paused_rules
 from alerts.store.digests import DigestStore
-from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.keys import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
 from alerts.store.silences import SilenceStore, describe, to_json
 from alerts.store.state import load_states
 from workers.roles.dispatch import make_queues
@@ -46,8 +46,6 @@ STUCK_SECONDS = 120.0
 #: A product without a stale-feed rule is marked stale when its latest quote is older than this (seconds):
 #: daily quotes, with a weekend and a holiday between two.
 STALE_DEFAULT_SECONDS = 4 * 86400.0
-#: The group that reads the alert stream (workers.roles.dispatch).
-DISPATCH_GROUP = "dispatchers"
 
 
 @dataclass
@@ -158,6 +156,12 @@ def _group_info(client: redis.Redis, stream: str, group: str) -> dict[str, Any] 
             "oldest_pending": oldest_pending}
 
 
+def _oldest(client: redis.Redis, stream: str) -> float:
+    """The time of a stream's first entry (one XRANGE entry)."""
+    first = cast(list[tuple[bytes, Any]], client.xrange(stream, min="-", max="+", count=1))
+    return _id_time(first[0][0]) if first else time.time()
+
+
 def _streams(client: redis.Redis, settings: Settings, keys: Keys, st: Status, now: float) -> None:
     rows = []
     streams = [(keys.events(s), EVALUATOR_GROUP, "evaluators") for s in range(settings.stream_shards)]
@@ -168,9 +172,15 @@ def _streams(client: redis.Redis, settings: Settings, keys: Keys, st: Status, no
         row: dict[str, Any] = {"stream": stream, "length": length, "group": group}
         if info is None or not info.get("group"):
             rows.append(row)
-            if length:
-                st.add("warn", "streams", f"{stream}: {length:,} entries and no {who} group yet "
-                                          "(no process has read it)")
+            if length:  # no group: nobody ever read it, every entry is waiting
+                waited = max(0.0, now - _oldest(client, stream))
+                row.update({"lag": length, "pending": 0, "oldest_waiting_seconds": round(waited, 3)})
+                text = f"{stream}: {length:,} entries, all unread: no consumer group {group!r} yet (no {who} read it)"
+                if waited > STUCK_SECONDS:
+                    st.add("fail", "streams", f"{text}; stuck: the oldest has waited {format_duration(waited)} "
+                                              f"(are the {who} running?)")
+                else:
+                    st.add("warn", "streams", text)
             continue
         row.update({k: info[k] for k in ("lag", "pending")})
         waits = [now - t for t in (info["oldest_unread"],) if t is not None]
@@ -183,7 +193,7 @@ def _streams(client: redis.Redis, settings: Settings, keys: Keys, st: Status, no
         text = f"{stream}: {length:,} entries, {lag_text} unread, {info['pending']:,} pending"
         if waited > STUCK_SECONDS:
             st.add("fail", "streams", f"{text}; stuck: the oldest has waited {format_duration(waited)} "
-                                      f"(are the {who} running?)")
+                                      f"(are the {who} running? consumer group {group!r})")
     if not any(c.area == "streams" and c.level == "fail" for c in st.checks):
         total = sum(r["length"] for r in rows)
         st.add("ok", "streams", f"{len(rows)} streams, {total:,} entries, nothing waiting longer than "

@@ -97,13 +97,32 @@ class DeliveryError(AlertsError):
         super().__init__(f"{target}: {reason}")
 
 
+#: Why a delivery may succeed later: the ``reason`` label of the delivery metrics.
+RETRY_CATEGORIES = ("http_429", "http_5xx", "timeout", "network", "other")
+
+
 class RetryableDeliveryError(DeliveryError):
+    """``category`` says why it may succeed later (``RETRY_CATEGORIES``): rate limited (``http_429``, also
+    whenever the receiver said when to come back), a server error (``http_5xx``), a timeout, the receiver not
+    reachable (``network``), or ``other``."""
+
     retryable = True
 
-    def __init__(self, target: str, reason: str, retry_after: float | None = None):
+    def __init__(self, target: str, reason: str, retry_after: float | None = None, category: str = "other"):
         super().__init__(target, reason)
+        if category not in RETRY_CATEGORIES:
+            raise ValueError(f"unknown retry category {category!r}")
         self.retry_after = retry_after
+        self.category = "http_429" if retry_after is not None else category
 
 
 class PermanentDeliveryError(DeliveryError):
     retryable = False
+
+
+def transport_category(exc: BaseException) -> str:
+    """The retry category of an exception raised while reaching a receiver: ``timeout`` for the timeouts of
+    the socket, httpx and smtplib (``TimeoutError`` or an httpx ``*Timeout``), else ``network``."""
+    if isinstance(exc, TimeoutError) or any(c.__name__.endswith("Timeout") for c in type(exc).__mro__):
+        return "timeout"
+    return "network"

@@ -8,6 +8,7 @@ ALERTS_TIMEZONE), during which non-critical alerts are held and delivered when t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -15,7 +16,69 @@ _SLACK_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 _SLACK_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _NAME = re.compile(r"^[a-z0-9_-]+$")
-KINDS = ("slack", "console", "digest", "email", "webhook")
+#: The label of whatever is not a known channel, in metrics and as a queue.
+OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A kind of target: how its value is checked, which rq delivery queue carries it (a queue of its own, so a
+    hung channel holds up no other, or the shared ``other`` one) and its ``channel`` label in the metrics (its
+    kind). Its notifier is registered under the same kind in ``alerts.notify.notifiers.FACTORIES``; a test
+    checks that every channel has one. A new channel is one entry here and one notifier there."""
+
+    kind: str
+    syntax: str  # how it is written, for messages: ``slack:#channel``
+    check: Callable[[str], str | None]  # the value's problem (a message), or None when it is good
+    takes_value: bool = True
+    queue: str = OTHER
+
+    def problem(self, text: str, value: str) -> str | None:
+        if not self.takes_value:
+            return f"{self.kind} takes no argument" if value else None
+        why = self.check(value)
+        return f"{text!r}: {why}" if why else None
+
+
+def _slack(value: str) -> str | None:
+    if _SLACK_NAME.match(value) or _SLACK_ID.match(value):
+        return None
+    return "a Slack channel is #lower-case-name or a channel id such as C0123ABCD"
+
+
+def _email(value: str) -> str | None:
+    return None if _EMAIL.match(value) else "not an email address"
+
+
+def _named(kind: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if _NAME.match(value) else f"a {kind} name is lower-case letters, digits, - and _"
+    return check
+
+
+#: Every kind of target, in the order messages list them.
+CHANNELS: dict[str, Channel] = {c.kind: c for c in (
+    Channel("slack", "slack:#channel", _slack, queue="slack"),
+    Channel("console", "console", lambda _v: None, takes_value=False),
+    Channel("digest", "digest:NAME", _named("digest")),
+    Channel("email", "email:ADDRESS", _email, queue="email"),
+    Channel("webhook", "webhook:NAME", _named("webhook"), queue="webhook"),
+)}
+KINDS = tuple(CHANNELS)
+#: The delivery queues, one per kind of channel that has its own, then the shared one.
+QUEUE_KINDS = (*dict.fromkeys(c.queue for c in CHANNELS.values() if c.queue != OTHER), OTHER)
+
+
+def channel_of(target: str) -> str:
+    """The ``channel`` label of a target (its kind, or ``other``) for the metrics."""
+    kind = target.partition(":")[0]
+    return kind if kind in CHANNELS else OTHER
+
+
+def queue_of(target: str) -> str:
+    """The delivery queue kind of a target (``QUEUE_KINDS``)."""
+    channel = CHANNELS.get(target.partition(":")[0])
+    return channel.queue if channel is not None else OTHER
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +126,13 @@ def parse_target(text: str) -> Target:
     """Raises ValueError with a message naming what is wrong."""
     s, _, option = text.strip().partition("?")
     quiet = _quiet(text, option) if option else None
-    if s == "console":
-        return Target("console", quiet=quiet)
     kind, sep, value = s.partition(":")
-    if not sep or kind not in KINDS:
-        raise ValueError(f"unknown target {text!r}; use slack:#channel, console, digest:NAME, email:ADDRESS "
-                         "or webhook:NAME")
-    if kind == "slack" and not (_SLACK_NAME.match(value) or _SLACK_ID.match(value)):
-        raise ValueError(f"{text!r}: a Slack channel is #lower-case-name or a channel id such as C0123ABCD")
-    if kind == "email" and not _EMAIL.match(value):
-        raise ValueError(f"{text!r}: not an email address")
-    if kind in ("digest", "webhook") and not _NAME.match(value):
-        raise ValueError(f"{text!r}: a {kind} name is lower-case letters, digits, - and _")
-    if kind == "console":
-        raise ValueError("console takes no argument")
+    channel = CHANNELS.get(kind)
+    if channel is None or (channel.takes_value and not sep):
+        *first, last = (c.syntax for c in CHANNELS.values())
+        written = f"{', '.join(first)} or {last}"
+        raise ValueError(f"unknown target {text!r}; use {written}")
+    problem = channel.problem(text, value)
+    if problem:
+        raise ValueError(problem)
     return Target(kind, value, quiet)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -73,7 +72,7 @@ from alerts.store.metrics import (
     Recorder,
 )
 from alerts.store.silences import RESOLVED, SilenceError, SilenceStore
-from alerts.targets import parse_target
+from alerts.targets import channel_of, parse_target
 
 log = logging.getLogger("alerts.deliver")
 
@@ -502,35 +501,15 @@ def _failed(client: redis.Redis, keys: Keys, d: Delivery, job: Job, alert: dict[
 
 # --- metrics (alerts.store.metrics): written at once, a delivery is slow beside one pipelined round trip ---
 
-#: Channels (the ``channel`` label): target kinds; anything else counts as "other".
-CHANNELS = frozenset({"slack", "email", "webhook", "console", "digest"})
-
-
-def channel_of(target: str) -> str:
-    kind = target.partition(":")[0]
-    return kind if kind in CHANNELS else "other"
-
-
-_HTTP_5XX = re.compile(r"\b5\d\d\b")
-
-
 def reason_of(exc: BaseException | None) -> str:
-    """The ``reason`` label of a failed attempt: http_429, http_5xx, timeout, network, refused or other."""
+    """The ``reason`` label of a failed attempt: refused, or a retry category (``alerts.errors.RETRY_CATEGORIES``:
+    http_429, http_5xx, timeout, network, other)."""
     if isinstance(exc, PermanentDeliveryError):
         return "refused"
     if isinstance(exc, JobTimeoutException | TimeoutError):
         return "timeout"
     if isinstance(exc, RetryableDeliveryError):
-        text = exc.reason
-        if exc.retry_after is not None or "rate limited" in text or re.search(r"\b429\b", text):
-            return "http_429"
-        if _HTTP_5XX.search(text):
-            return "http_5xx"
-        if "Timeout" in text or "timed out" in text:
-            return "timeout"
-        if text.startswith(("cannot reach", "cannot send through")):
-            return "network"
-        return "other"
+        return exc.category
     if isinstance(exc, DeliveryError):
         return "other"
     if isinstance(exc, ConnectionError | OSError):

@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
+from alerts.errors import PermanentDeliveryError, RetryableDeliveryError, transport_category
 from alerts.model import Alert
 from alerts.notify.base import Pacing
 from alerts.notify.blocks import blocks, fallback_text, slack_escape
@@ -93,15 +93,16 @@ class SlackNotifier:
                 where = f"slack:{channel_id}"
                 if status == 429 or error == "ratelimited":
                     after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-                    raise RetryableDeliveryError(where, "history rate limited", float(after) if after else 30.0) \
+                    raise RetryableDeliveryError(where, "history rate limited", float(after) if after else 30.0,
+                                                 "http_429") \
                         from None
                 if status >= 500 or error in RETRYABLE_ERRORS:
-                    raise RetryableDeliveryError(where, f"cannot read the channel history: {error or status}") \
-                        from None
+                    raise RetryableDeliveryError(where, f"cannot read the channel history: {error or status}",
+                                                 category="http_5xx" if status >= 500 else "other") from None
                 raise PermanentDeliveryError(where, f"cannot read the channel history: {error or status}") from None
             except (SlackClientError, OSError) as exc:
                 raise RetryableDeliveryError(f"slack:{channel_id}", f"cannot read the channel history: "
-                                             f"{type(exc).__name__}") from None
+                                             f"{type(exc).__name__}", category=transport_category(exc)) from None
             for message in page.get("messages") or []:
                 meta = message.get("metadata") or {}
                 if meta.get("event_type") == METADATA_TYPE and (meta.get("event_payload") or {}).get(
@@ -125,12 +126,14 @@ class SlackNotifier:
             if status == 429 or error == "ratelimited":
                 retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
                 raise RetryableDeliveryError(target, "rate limited by Slack",
-                                             float(retry_after) if retry_after else None) from None
+                                             float(retry_after) if retry_after else None, "http_429") from None
             if status >= 500 or error in RETRYABLE_ERRORS:
-                raise RetryableDeliveryError(target, f"Slack answered {status} {error}".strip()) from None
+                raise RetryableDeliveryError(target, f"Slack answered {status} {error}".strip(),
+                                             category="http_5xx" if status >= 500 else "other") from None
             raise PermanentDeliveryError(target, f"Slack refused the message: {error or status}") from None
         except (SlackClientError, OSError) as exc:
-            raise RetryableDeliveryError(target, f"cannot reach Slack: {type(exc).__name__}") from None
+            raise RetryableDeliveryError(target, f"cannot reach Slack: {type(exc).__name__}",
+                                         category=transport_category(exc)) from None
 
 
 def token_problem(settings: Settings) -> str | None:

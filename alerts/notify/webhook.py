@@ -18,7 +18,7 @@ import time
 
 import httpx
 
-from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
+from alerts.errors import PermanentDeliveryError, RetryableDeliveryError, transport_category
 from alerts.model import Alert
 from alerts.notify.base import Unpaced
 from alerts.rules.compiled import WebhookConfig
@@ -49,14 +49,16 @@ class WebhookNotifier(Unpaced):
             with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
                 response = client.post(self.config.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise RetryableDeliveryError(str(target), f"cannot reach the webhook: {type(exc).__name__}") from None
+            raise RetryableDeliveryError(str(target), f"cannot reach the webhook: {type(exc).__name__}",
+                                         category=transport_category(exc)) from None
         status = response.status_code
         if 200 <= status < 300:
             return
         if status == 429:
             after = response.headers.get("Retry-After")
             raise RetryableDeliveryError(str(target), "rate limited by the receiver",
-                                         float(after) if after and after.isdigit() else None)
+                                         float(after) if after and after.isdigit() else None, "http_429")
         if status >= 500 or status in RETRYABLE_4XX:
-            raise RetryableDeliveryError(str(target), f"the webhook answered {status}")
+            raise RetryableDeliveryError(str(target), f"the webhook answered {status}",
+                                         category="http_5xx" if status >= 500 else "other")
         raise PermanentDeliveryError(str(target), f"the webhook refused the alert: {status}")

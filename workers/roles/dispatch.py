@@ -26,6 +26,7 @@ from alerts.model import Alert
 from alerts.settings import Settings
 from alerts.store.keys import DISPATCH_GROUP, MARKER_TTL, Keys
 from alerts.store.streams import consumer_name, ensure_group, read_alerts, read_group
+from alerts.targets import QUEUE_KINDS, queue_of
 from workers.deliver import DELIVER, JOB_TIMEOUT, ON_FAILURE, retry_policy
 from workers.roles.loop import run_steps
 
@@ -33,15 +34,6 @@ log = logging.getLogger("alerts.dispatch")
 
 #: Alerts read from the alert stream per round trip.
 DISPATCH_BATCH = 200
-
-
-#: The kinds of channel with an rq queue of their own; every other target goes to ``other``.
-QUEUE_KINDS = ("slack", "email", "webhook", "other")
-
-
-def queue_kind(target: str) -> str:
-    kind = target.partition(":")[0]
-    return kind if kind in QUEUE_KINDS else "other"
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -52,7 +44,7 @@ def queue_names(settings: Settings) -> list[str]:
 
 def make_queue(client: redis.Redis, settings: Settings, target: str | None = None) -> Queue:
     """The queue of deliveries to ``target`` (None: the single queue of earlier releases)."""
-    name = settings.queue_name if target is None else f"{settings.queue_name}:{queue_kind(target)}"
+    name = settings.queue_name if target is None else f"{settings.queue_name}:{queue_of(target)}"
     return Queue(name, connection=client, serializer=JSONSerializer)
 
 
@@ -149,7 +141,7 @@ class Dispatcher:
                         done.add(marker)
                         wire = a.to_wire()
                         for target in a.targets:
-                            datas.setdefault(queue_kind(target), []).append(Queue.prepare_data(
+                            datas.setdefault(queue_of(target), []).append(Queue.prepare_data(
                                 DELIVER, args=(wire, target), job_id=job_id(a.id, target),
                                 timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
                                 failure_ttl=int(self.settings.alert_retention_days * 86400), on_failure=ON_FAILURE,

@@ -16,6 +16,27 @@ def alert_id(*parts: object) -> str:
 
 #: What produced an alert: a price, news, spread, all_of or stale-feed rule, or a circuit-breaker notice.
 AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice"]
+
+
+@dataclass(frozen=True)
+class KindTraits:
+    """What the rest of the house needs to know of a kind of alert, kept in one place (``ALERT_KINDS``): whether
+    its alerts are about one product (a Slack header names the product), and whether its rule re-arms (its
+    condition can stop holding: "silence until resolved" applies, and its button is shown)."""
+
+    about_a_product: bool
+    rearms: bool
+
+
+#: Every kind of alert and its traits; a test checks each ``AlertKind`` and each compiled rule kind is here.
+ALERT_KINDS: dict[str, KindTraits] = {
+    "price": KindTraits(about_a_product=True, rearms=True),
+    "spread": KindTraits(about_a_product=True, rearms=True),
+    "stale": KindTraits(about_a_product=True, rearms=False),
+    "news": KindTraits(about_a_product=False, rearms=False),
+    "all_of": KindTraits(about_a_product=False, rearms=False),
+    "notice": KindTraits(about_a_product=False, rearms=False),
+}
 #: firing; resolved (the condition stopped holding); paused (a circuit-breaker notice).
 AlertStatus = Literal["firing", "resolved", "paused"]
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from alerts.model import Alert
+from alerts.model import ALERT_KINDS, Alert
 from alerts.notify.summary import summary
 from alerts.units import format_price
 
@@ -47,7 +47,8 @@ def safe_url(url: str | None) -> str | None:
 
 def blocks(alert: Alert) -> list[dict[str, Any]]:
     emoji = SEVERITY_EMOJI.get(alert.severity, "")
-    title = alert.product if alert.kind in ("price", "spread", "stale") and alert.product else (
+    traits = ALERT_KINDS.get(alert.kind)
+    title = alert.product if traits is not None and traits.about_a_product and alert.product else (
         alert.headline or alert.rule_id)
     if alert.status == "resolved":
         title = f"Resolved: {title}"
@@ -92,7 +93,8 @@ def actions(alert: Alert) -> dict[str, Any]:
     """The buttons: Acknowledge, Snooze 1h, Snooze 1d, and Silence until resolved on a firing price or spread
     alert (a rule that re-arms)."""
     wanted = [ACKNOWLEDGE, SNOOZE_1H, SNOOZE_1D]
-    if alert.kind in ("price", "spread") and alert.status == "firing":
+    traits = ALERT_KINDS.get(alert.kind)
+    if traits is not None and traits.rearms and alert.status == "firing":
         wanted.append(SILENCE_RESOLVED)
     value = button_value(alert)
     return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from alerts.catalog import Product
 from alerts.durations import format_duration
 from alerts.errors import Problem
-from alerts.rules.compiled import AllOfRule, CompiledRule, PriceRule, RuleSet, StaleRule
+from alerts.rules.compiled import CompiledRule, PriceRule, RuleSet, StaleRule
 from alerts.units import format_price
 
 #: How far outside the seen range a threshold may be before it is called out (a factor).
@@ -41,13 +41,9 @@ def warnings(rules: RuleSet, stats: Mapping[str, PriceStats], fx_max_age: float 
     out: list[Problem] = []
     for compiled in rules.by_id.values():
         for rule in compiled:
-            if isinstance(rule, PriceRule) and rule.fx is not None:
-                out.extend(_fx(rule, stats, fx_max_age, now))
-                continue
-            parts = rule.parts if isinstance(rule, AllOfRule) else (rule,)
-            for r in parts:
-                if isinstance(r, PriceRule):
-                    out.extend(_price(r, stats.get(r.product.key), rule))
+            for r in rule.price_parts:
+                out.extend(_fx(r, stats, fx_max_age, now) if r.fx is not None else
+                           _price(r, stats.get(r.product.key), rule))
             if isinstance(rule, StaleRule) and rule.duration is not None:
                 st = stats.get(rule.product.key)
                 interval = st.interval if st else DAILY

@@ -7,13 +7,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
 from alerts.catalog import Catalog, Product
 from alerts.durations import format_duration
 from alerts.errors import Problem
+from alerts.model import ALERT_KINDS, AlertKind
 from alerts.rules.models import Digest
 from alerts.rules.templates import Message
 from alerts.targets import Target
@@ -37,6 +38,36 @@ class RuleBase:
 
     def active_at(self, ts: float) -> bool:
         return self.expires is None or ts <= self.expires
+
+    # --- what each kind says of itself, so that explain, checks, silences and blocks ask the rule, not its class
+
+    #: The kind of its alerts (``alerts.model.ALERT_KINDS`` holds the traits of each).
+    kind_name: ClassVar[AlertKind]
+
+    @property
+    def rearms(self) -> bool:
+        """Its condition can stop holding: "silence until resolved" applies."""
+        return ALERT_KINDS[self.kind_name].rearms
+
+    @property
+    def alert_product(self) -> Product | None:
+        """The product its alerts are about (a spread's: its first leg); None for news and all_of."""
+        return None
+
+    @property
+    def state_products(self) -> tuple[Product, ...]:
+        """The products whose per-product state (quotes, rule states) it is evaluated from."""
+        return ()
+
+    @property
+    def shared_keys(self) -> tuple[str, ...]:
+        """The keys of its state kept apart from the products' (``alerts.store.keys.Keys.shared``)."""
+        return ()
+
+    @property
+    def price_parts(self) -> tuple[PriceRule, ...]:
+        """Its conditions on one product's price (itself, or an all_of's price parts)."""
+        return ()
 
     @cached_property
     def target_names(self) -> tuple[str, ...]:
@@ -78,6 +109,23 @@ class PriceRule(RuleBase):
     resolve: bool = False
     fx: FxThreshold | None = None  # a threshold (and rearm) in another currency: evaluated in event time
     state_key: str = ""  # with fx: where its state is kept (P:shared), stable across edits
+    kind_name: ClassVar[AlertKind] = "price"
+
+    @property
+    def alert_product(self) -> Product:
+        return self.product
+
+    @property
+    def state_products(self) -> tuple[Product, ...]:
+        return (self.product,)
+
+    @property
+    def shared_keys(self) -> tuple[str, ...]:
+        return (self.state_key,) if self.fx is not None else ()
+
+    @property
+    def price_parts(self) -> tuple[PriceRule, ...]:
+        return (self,)
 
     @property
     def stateful(self) -> bool:
@@ -112,6 +160,7 @@ class NewsRule(RuleBase):
     regexes: tuple[Any, ...] = ()  # RE2 patterns: any must match
     products_re: re.Pattern[str] | None = None  # any name or alias of the listed products
     sources: frozenset[str] = frozenset()  # casefolded; empty: any source
+    kind_name: ClassVar[AlertKind] = "news"
 
     def matches(self, text: str, source: str = "") -> bool:
         if self.sources and source.casefold() not in self.sources:
@@ -140,6 +189,19 @@ class SpreadRule(RuleBase):
     rearm: float | None = None
     confirm: int = 1
     resolve: bool = False
+    kind_name: ClassVar[AlertKind] = "spread"
+
+    @property
+    def alert_product(self) -> Product:
+        return self.of
+
+    @property
+    def state_products(self) -> tuple[Product, ...]:
+        return (self.of, self.minus)
+
+    @property
+    def shared_keys(self) -> tuple[str, ...]:
+        return (self.state_key,)
 
     @cached_property
     def condition_text(self) -> str:
@@ -155,6 +217,19 @@ class StaleRule(RuleBase):
     product: Product = None  # type: ignore[assignment]
     business_days: int | None = None
     duration: float | None = None
+    kind_name: ClassVar[AlertKind] = "stale"
+
+    @property
+    def alert_product(self) -> Product:
+        return self.product
+
+    @property
+    def state_products(self) -> tuple[Product, ...]:
+        return (self.product,)
+
+    @property
+    def shared_keys(self) -> tuple[str, ...]:
+        return (self.fp,)
 
     @property
     def after_text(self) -> str:
@@ -169,10 +244,19 @@ class AllOfRule(RuleBase):
 
     parts: tuple[PriceRule | NewsRule, ...] = ()
     within: float = 0.0
+    kind_name: ClassVar[AlertKind] = "all_of"
 
     @property
     def state_key(self) -> str:
         return self.fp
+
+    @property
+    def shared_keys(self) -> tuple[str, ...]:
+        return (self.state_key,)
+
+    @property
+    def price_parts(self) -> tuple[PriceRule, ...]:
+        return tuple(p for p in self.parts if isinstance(p, PriceRule))
 
 
 CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule

@@ -6,7 +6,8 @@ A pure function of the compiled rule and the stored state; the command reads the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,32 +32,59 @@ def explain(rules: tuple[CompiledRule, ...], states: Mapping[str, ProductState |
            f"{', '.join(map(str, first.targets))}"]
     if first.description:
         out.append(f"  {first.description}")
+    seen = _Seen(states, news_fired, tz, shared or {}, marks, pending or {})
     for rule in rules:
-        if isinstance(rule, NewsRule):
-            out.append("  news rule")
-            last = news_fired.get(rule.fp)
-            out.append(f"    last alert: {_when(last, tz) if last else 'never'}")
-            if last and rule.cooldown:
-                out.append(f"    cooldown {format_duration(rule.cooldown)}: until {_when(last + rule.cooldown, tz)}")
-            continue
-        if isinstance(rule, PriceRule) and rule.fx is not None:
-            out.extend(_fx(rule, (shared or {}).get(rule.state_key), marks, tz))
-        elif isinstance(rule, PriceRule):
-            out.extend(_price(rule, states.get(rule.product.key), tz))
-        elif isinstance(rule, SpreadRule):
-            out.extend(_spread(rule, (shared or {}).get(rule.state_key), marks, tz))
-        elif isinstance(rule, StaleRule):
-            out.append(f"  {rule.product.name}: fires when no quote arrived for {rule.after_text}")
-            st = states.get(rule.product.key)
-            if st is not None and st.quotes:
-                q = max(st.quotes.values(), key=lambda q: q.as_of)
-                out.append(f"    last quote: {q.as_of_date}")
-            told = ((shared or {}).get(rule.fp) or {}).get("fired_for")
-            out.append(f"    outage reported (last quote {local_date(told, tz)})" if told else "    no outage reported")
-        else:
-            out.extend(_all_of(rule, (shared or {}).get(rule.state_key), marks, tz,
-                               (pending or {}).get(rule.state_key, [])))
+        out.extend(EXPLAINERS[type(rule)](rule, seen))
     return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """The stored state an explanation reads."""
+
+    states: Mapping[str, ProductState | None]
+    news_fired: Mapping[str, float]
+    tz: str
+    shared: Mapping[str, dict[str, Any]]
+    marks: Mapping[str, float]
+    pending: Mapping[str, list[tuple[int, float, str]]]
+
+
+def _news(rule: NewsRule, seen: _Seen) -> list[str]:
+    out = ["  news rule"]
+    last = seen.news_fired.get(rule.fp)
+    out.append(f"    last alert: {_when(last, seen.tz) if last else 'never'}")
+    if last and rule.cooldown:
+        out.append(f"    cooldown {format_duration(rule.cooldown)}: until {_when(last + rule.cooldown, seen.tz)}")
+    return out
+
+
+def _price_or_fx(rule: PriceRule, seen: _Seen) -> list[str]:
+    if rule.fx is not None:
+        return _fx(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz)
+    return _price(rule, seen.states.get(rule.product.key), seen.tz)
+
+
+def _stale(rule: StaleRule, seen: _Seen) -> list[str]:
+    out = [f"  {rule.product.name}: fires when no quote arrived for {rule.after_text}"]
+    st = seen.states.get(rule.product.key)
+    if st is not None and st.quotes:
+        q = max(st.quotes.values(), key=lambda q: q.as_of)
+        out.append(f"    last quote: {q.as_of_date}")
+    told = (seen.shared.get(rule.fp) or {}).get("fired_for")
+    out.append(f"    outage reported (last quote {local_date(told, seen.tz)})" if told else "    no outage reported")
+    return out
+
+
+#: How each kind of rule is explained; a test checks every compiled rule kind has an entry.
+EXPLAINERS: dict[type, Callable[[Any, _Seen], list[str]]] = {
+    NewsRule: _news,
+    PriceRule: _price_or_fx,
+    SpreadRule: lambda rule, seen: _spread(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz),
+    StaleRule: _stale,
+    AllOfRule: lambda rule, seen: _all_of(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz,
+                                          seen.pending.get(rule.state_key, [])),
+}
 
 
 def _settings_text(rule: SpreadRule) -> str:

@@ -10,7 +10,7 @@ from typing import cast
 import redis
 
 from alerts.evaluate.eventtime import decode_fact
-from alerts.rules.compiled import AllOfRule, PriceRule, RuleSet, SpreadRule, StaleRule
+from alerts.rules.compiled import AllOfRule, RuleSet
 from alerts.rules.explain import explain
 from alerts.settings import Settings
 from alerts.store.breaker import paused_rules
@@ -23,19 +23,8 @@ def explain_rule(client: redis.Redis, settings: Settings, rules: RuleSet, rule_i
     """The explanation of an enabled rule of ``rules`` (KeyError when there is none)."""
     compiled = rules.by_id[rule_id]
     keys = Keys(settings.key_prefix)
-    products: set[str] = set()
-    shared_keys: set[str] = set()
-    for r in compiled:
-        if isinstance(r, PriceRule | StaleRule):
-            products.add(r.product.key)
-        if isinstance(r, SpreadRule):
-            products.update((r.of.key, r.minus.key))
-        if isinstance(r, SpreadRule | AllOfRule):
-            shared_keys.add(r.state_key)
-        if isinstance(r, StaleRule):
-            shared_keys.add(r.fp)
-        if isinstance(r, PriceRule) and r.fx is not None:
-            shared_keys.add(r.state_key)
+    products = {p.key for r in compiled for p in r.state_products}
+    shared_keys = {k for r in compiled for k in r.shared_keys}
     states = load_states(client, keys, products)
     raw = cast(dict[bytes, bytes], client.hgetall(keys.news_fired))
     fired = {k.decode(): float(v) for k, v in raw.items()}
@@ -47,8 +36,7 @@ def explain_rule(client: redis.Redis, settings: Settings, rules: RuleSet, rule_i
     silences = SilenceStore(client, keys).active()
     lines = [explain(compiled, states, fired, settings.timezone, shared, marks, pending)]
     first = compiled[0]
-    alerting_on = [r.product.name if isinstance(r, PriceRule | StaleRule) else r.of.name if isinstance(r, SpreadRule)
-                   else None for r in compiled]
+    alerting_on = [p.name if (p := r.alert_product) is not None else None for r in compiled]
     covering = [s for s in silences if s.matchers.covers(first.id, alerting_on, first.labels_dict or {},
                                                          first.severity, first.target_names)]
     for s in covering:

@@ -5,14 +5,25 @@
     AlertsError
      ├── ConfigError                 settings that cannot work (never retried)
      ├── EventError                  a malformed event line (never retried; names file and line)
-     ├── RuleError                   a broken rule file (never retried; names file, line and rule id)
-     │    └── RuleCheckFailed        every problem of a rules directory at once
+     │    └── CsvError               a CSV file that cannot be imported at all (alerts.ingest.csv_import)
+     ├── UnitError                   a price or unit that cannot be read or converted (alerts.units)
+     ├── RuleError                   a broken rule file (never retried; reported with file, line and rule id)
+     │    ├── YamlError              not YAML, or beyond the limits (alerts.rules.yaml_lines)
+     │    ├── RegexError             a regex RE2 refuses (alerts.rules.matching)
+     │    └── TemplateError          a message template that does not compile or exceeds its limits
+     ├── SilenceError                a silence that cannot be made as asked (alerts.store.silences)
+     ├── FeedError                   a feed source that failed this time (alerts.ingest.feeds)
+     ├── FetchError                  an article URL that could not be read (alerts.ingest.web)
+     ├── LeaseLost                   a batch's shards changed hands: its events stay pending (alerts.store.batch)
      ├── RedisServerError            the private redis-server could not be started
- ├── NotReplicatedError          events published that too few replicas acknowledged (publish them again)
      ├── RedisOutOfMemory            Redis refused a write (maxmemory reached): names used/maxmemory, what was stored
+     ├── NotReplicatedError          events published that too few replicas acknowledged (publish them again)
      └── DeliveryError               a notification could not be delivered
-          ├── RetryableDeliveryError   may succeed later (5xx, timeouts, rate limits)
+          ├── RetryableDeliveryError   may succeed later (5xx, timeouts, rate limits); ``category`` says which
           └── PermanentDeliveryError   cannot succeed as configured (bad token, unknown channel)
+
+Classes that stand for one module's mistakes live in that module, under these bases; a test checks that every
+exception class of the package is in this tree.
 
 A trader's mistake (``EventError``, ``RuleError``) is reported, never retried. A ``DeliveryError``
 says through its class whether retrying can help (``retryable``).
@@ -20,7 +31,6 @@ says through its class whether retrying can help (``retryable``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -79,13 +89,7 @@ class Problem:
 
 
 class RuleError(AlertsError):
-    pass
-
-
-class RuleCheckFailed(RuleError):
-    def __init__(self, problems: Sequence[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+    """A trader's mistake in a rule file; the loader turns it into a ``Problem`` with file, line and rule id."""
 
 
 class DeliveryError(AlertsError):

@@ -20,14 +20,26 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from alerts.errors import ConfigError
 
 PREFIX = "ALERTS_"
 ENV_FILE = ".env"
-log = logging.getLogger("alerts.settings")
+#: Environment variables rule files may always read (``${ALERTS_RULES_VAR_RISK_HOOK}``): no setting has the prefix.
+RULES_VAR_PREFIX = "ALERTS_RULES_VAR_"
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+log = logging.getLogger(__name__)
 
 
 def _comma_list(v: Any, what: str) -> Any:
@@ -41,6 +53,22 @@ def _comma_list(v: Any, what: str) -> Any:
                 raise ValueError(f"not a list of {what}") from None
         return [part.strip() for part in text.split(",") if part.strip()]
     return v
+
+
+def _rule_var_names(v: list[str]) -> list[str]:
+    for name in v:
+        if not _VAR_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        if not rule_var_allowed(name, [name]):
+            raise ValueError(f"{name} is a variable of the service's settings (ALERTS_*): rule files may not "
+                             f"read it; give the rules their own, named {RULES_VAR_PREFIX}...")
+    return v
+
+
+#: ALERTS_RULES_ALLOWED_VARS: the names of environment variables, no ALERTS_* one but ALERTS_RULES_VAR_*.
+RuleVars = Annotated[list[str], NoDecode, BeforeValidator(lambda v: _comma_list(v, "environment variable names")),
+                     AfterValidator(_rule_var_names)]
+_RULE_VARS: TypeAdapter[list[str]] = TypeAdapter(RuleVars)
 
 
 class Settings(BaseSettings):
@@ -76,6 +104,11 @@ class Settings(BaseSettings):
     redis_wait_timeout_ms: int = Field(default=1000, ge=1, description="How long that WAIT waits for replicas.")
     data_dir: Path = Path("./.alerts")
     rules_dir: Path = Path("./rules")
+    rules_allowed_vars: RuleVars = Field(
+        default=[], description="Environment variables a rule file may read (a webhook's secret: ${NAME}), "
+        "comma-separated, besides those named ALERTS_RULES_VAR_*, which it always may. Any other name is refused "
+        "in the rule files, and ALERTS_* names cannot be listed: a trader could send a service secret to a URL "
+        "of theirs.")
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone: the day a date-only quote "
                           "belongs to.")
     key_prefix: str = Field(default="alerts", min_length=1, pattern=r"^\S+$",
@@ -267,6 +300,30 @@ class Settings(BaseSettings):
         return self
 
 
+def rule_var_allowed(name: str, allowed: Iterable[str]) -> bool:
+    """Whether a rule file may read the environment variable ``name``: one named ``ALERTS_RULES_VAR_*``, or one
+    of ``allowed`` (ALERTS_RULES_ALLOWED_VARS) that is no other ``ALERTS_*`` variable (in any case: settings
+    are read ignoring case)."""
+    if name.startswith(RULES_VAR_PREFIX):
+        return True
+    return not name.upper().startswith(PREFIX) and name in set(allowed)
+
+
+def rules_allowed_vars(env_file: str | Path | None = ENV_FILE) -> list[str]:
+    """ALERTS_RULES_ALLOWED_VARS alone, as ``load_settings`` reads it (the environment, then ``env_file``), for
+    loading rule files where no Settings is at hand. Raises ConfigError, as ``load_settings`` does."""
+    name = variable("rules_allowed_vars")
+    env = {k.upper(): v for k, v in os.environ.items()}
+    raw = env[name] if name in env else _dotenv(env_file).get(name)
+    if raw is None:
+        return []
+    try:
+        return _RULE_VARS.validate_python(raw)
+    except ValidationError as exc:
+        errors = [{**err, "loc": ("rules_allowed_vars", *err["loc"])} for err in exc.errors(include_url=False)]
+        raise ConfigError("\n".join(_describe(err, env) for err in errors)) from None
+
+
 def sentinel_address(item: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:26379`` for IPv6) -> (host, port); ValueError naming the item."""
     host, sep, port = item.rpartition(":")
@@ -352,7 +409,8 @@ def unknown_variables(names: Iterable[str]) -> list[str]:
     """A warning for each ``ALERTS_*`` name that is no setting, with the closest setting's name."""
     known = known_variables()
     out = []
-    for name in sorted({n.upper() for n in names if n.upper().startswith(PREFIX)} - known):
+    for name in sorted({n.upper() for n in names if n.upper().startswith(PREFIX)
+                        and not n.startswith(RULES_VAR_PREFIX)} - known):  # rule files' own variables
         close = difflib.get_close_matches(name.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in sorted(known)],
                                           n=1, cutoff=0.6)
         hint = f"; did you mean {PREFIX}{close[0]}?" if close else " (README: Settings)"

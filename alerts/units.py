@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from alerts.errors import AlertsError
+
 #: Kilograms in one unit of mass.
 MASS_KG: dict[str, float] = {"t": 1000.0, "kg": 1.0}
 
@@ -23,8 +25,8 @@ _MASS_ALIASES = {
 }
 
 
-class UnitError(ValueError):
-    pass
+class UnitError(AlertsError, ValueError):
+    """A price or unit that cannot be read (``450 CNY/kgg``), or units that do not convert."""
 
 
 @dataclass(frozen=True, slots=True)

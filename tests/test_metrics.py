@@ -111,7 +111,7 @@ def test_a_delivery_slack_answers_500_to_counts_as_retried_with_its_reason(
     # the failed attempt is one line with its reason: no rq traceback (slack.py may add why it cannot look in
     # the channel's history before the retry: another matter)
     failures = [r for r in caplog.records
-                if r.levelno >= logging.WARNING and r.name.startswith(("alerts.deliver", "rq"))]
+                if r.levelno >= logging.WARNING and r.name.startswith(("workers.deliver", "rq"))]
     assert [r.getMessage() for r in failures] == [
         f"delivery of {p.alert_stream()[0]['id']} to slack:#desk failed, will retry: Slack answered 500 internal_error"]
     assert "Traceback" not in caplog.text
@@ -142,7 +142,7 @@ def test_a_breaker_pause_is_logged_and_counted(client: redis.Redis, p: Pipeline,
     p.evaluator.metrics.flush(client)
     paused = [r for r in caplog.records if "paused by the circuit breaker" in r.getMessage()]
     assert len(paused) == 1 and getattr(paused[0], "rule_id", None) == "licences"
-    assert paused[0].name == "alerts.breaker" and paused[0].levelname == "WARNING"
+    assert paused[0].name == "alerts.store.metrics.breaker" and paused[0].levelname == "WARNING"
     m = scrape(url)
     assert m[("alerts_breaker_pauses_total", (("rule", "licences"),))] == 1
     assert m[("alerts_rules_paused", ())] == 1
@@ -182,9 +182,9 @@ def test_json_log_lines(settings: Settings, rules_dir: Path) -> None:
     _, err = proc.communicate(timeout=20)
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(d) for d in lines), err
-    assert any(d["logger"] == "alerts.service" and d["message"].startswith("loaded 1 rules") for d in lines)
+    assert any(d["logger"] == "workers.service" and d["message"].startswith("loaded 1 rules") for d in lines)
 
-    record = logging.LogRecord("alerts.deliver", logging.ERROR, __file__, 1, "delivery of %s failed", ("a1",), None)
+    record = logging.LogRecord("workers.deliver", logging.ERROR, __file__, 1, "delivery of %s failed", ("a1",), None)
     record.__dict__.update(alert_id="a1", rule_id="licences")
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "delivery of a1 failed" and line["level"] == "error"

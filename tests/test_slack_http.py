@@ -268,7 +268,7 @@ def test_text_from_slack_is_escaped_in_every_answer(env: tuple[str, Pipeline]) -
 
 def test_without_the_signing_secret_the_endpoints_say_so(client: redis.Redis, settings: Settings,
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="alerts.http"):
+    with caplog.at_level("INFO", logger="workers.web.http"):
         app = make_app(client, settings, builtin_catalog)
     assert [r.message for r in caplog.records if "ALERTS_SLACK_SIGNING_SECRET" in r.message]
     http = HttpServer(app, settings).start()

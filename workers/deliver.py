@@ -74,7 +74,7 @@ from alerts.store.metrics import (
 from alerts.store.silences import RESOLVED, SilenceError, SilenceStore
 from alerts.targets import channel_of, parse_target
 
-log = logging.getLogger("alerts.deliver")
+log = logging.getLogger(__name__)
 
 #: The job function, by the import path rq stores with each job (stable across releases: queued jobs
 #: name it).

@@ -46,7 +46,7 @@ from workers.roles.poller import Poller
 from workers.web.http import HttpServer, check_exposure, make_app
 from workers.web.slack_socket import NEEDS_APP_KEY, SocketMode
 
-log = logging.getLogger("alerts.service")
+log = logging.getLogger(__name__)
 
 #: Longest wait between two tries to reach Redis at start-up (seconds).
 REDIS_RETRY_MAX_SECONDS = 5.0

@@ -50,7 +50,7 @@ ALIASES = {"date": "as_of"}
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+(?:[eE][+-]?\d+)?")
 
 
-class CsvError(Exception):
+class CsvError(EventError):
     """The file cannot be imported at all (its header, a --map): (line, reason)."""
 
     def __init__(self, line: int, reason: str):

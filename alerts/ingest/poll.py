@@ -22,7 +22,7 @@ from alerts.store import sources as store
 from alerts.store.keys import Keys
 from alerts.store.publish import Publisher
 
-log = logging.getLogger("alerts.poller")
+log = logging.getLogger(__name__)
 
 #: Longest wait after failures in a row (seconds), unless the source's own ``every`` is longer.
 MAX_BACKOFF = 3600.0

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import httpx
 
+from alerts.errors import AlertsError
+
 #: Bytes read at most from a page; a longer one is refused, not cut.
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 TIMEOUT_SECONDS = 15.0
 
 
-class FetchError(Exception):
-    pass
+class FetchError(AlertsError):
+    """An article URL that could not be read (one line: why)."""
 
 
 def fetch_text(url: str, *, timeout: float = TIMEOUT_SECONDS, max_bytes: int = MAX_PAGE_BYTES) -> str:

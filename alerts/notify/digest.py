@@ -33,7 +33,7 @@ from alerts.store.delivery import DeliveryStore
 from alerts.store.digests import DigestStore
 from alerts.targets import Target
 
-log = logging.getLogger("alerts.digests")
+log = logging.getLogger(__name__)
 
 #: Seconds a sender holds a slot's lock while it builds and sends.
 LOCK_TTL = 300

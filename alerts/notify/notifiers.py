@@ -18,7 +18,7 @@ from alerts.settings import Settings
 from alerts.store.delivery import DeliveryStore
 from alerts.targets import Target
 
-log = logging.getLogger("alerts.notify")
+log = logging.getLogger(__name__)
 
 
 class Notifiers:

@@ -22,7 +22,7 @@ from alerts.settings import Settings
 from alerts.store.delivery import DeliveryStore
 from alerts.targets import Target
 
-log = logging.getLogger("alerts.notify.slack")
+log = logging.getLogger(__name__)
 
 #: Seconds to wait for Slack to answer one call.
 TIMEOUT = 10

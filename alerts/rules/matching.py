@@ -19,6 +19,8 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
+from alerts.errors import RuleError
+
 
 def _is_cjk(ch: str) -> bool:
     o = ord(ch)
@@ -53,8 +55,8 @@ def compile_each(phrases: Sequence[str]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(phrase_pattern(p), re.IGNORECASE) for p in phrases)
 
 
-class RegexError(ValueError):
-    pass
+class RegexError(RuleError, ValueError):
+    """A news rule's regex that RE2 refuses or that exceeds the limits."""
 
 
 def _re2_options() -> Any:

@@ -19,7 +19,7 @@ from alerts.errors import Problem
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules, rule_files
 
-log = logging.getLogger("alerts.rules")
+log = logging.getLogger(__name__)
 
 #: Seconds between two looks at the rule files.
 POLL_SECONDS = 1.0

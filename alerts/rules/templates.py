@@ -17,6 +17,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from alerts.errors import RuleError
 from alerts.units import format_price
 
 #: Names a template may use.
@@ -32,7 +33,7 @@ MAX_POWER = 64
 MAX_REPEAT = 10_000
 
 
-class TemplateError(ValueError):
+class TemplateError(RuleError, ValueError):
     pass
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from alerts.errors import RuleError
+
 #: Where a value stands in a document: its keys and list indexes from the top.
 KeyPath = tuple[str | int | float | bool, ...]
 
@@ -24,7 +26,9 @@ KeyPath = tuple[str | int | float | bool, ...]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class YamlError(ValueError):
+class YamlError(RuleError, ValueError):
+    """A rule file that is not YAML, or YAML beyond the limits; ``line`` is where."""
+
     def __init__(self, line: int, message: str):
         self.line = line
         super().__init__(message)

@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from alerts.errors import AlertsError
 from alerts.evaluate.breaker import BreakerVerdict
 from alerts.evaluate.session import Session
 from alerts.model import ProductState
@@ -33,7 +34,7 @@ from alerts.store.state import decode_state, encode_state, history_member, news_
 from alerts.store.streams import append_alerts
 
 
-class LeaseLost(Exception):
+class LeaseLost(AlertsError):
     """The shards of a batch changed hands, or Redis lost writes: their events stay pending."""
 
 

@@ -31,8 +31,8 @@ import redis
 from alerts.evaluate.breaker import BreakerVerdict
 from alerts.store.keys import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
 
-log = logging.getLogger("alerts.metrics")
-breaker_log = logging.getLogger("alerts.breaker")
+log = logging.getLogger(__name__)
+breaker_log = logging.getLogger(f"{__name__}.breaker")  # the circuit breaker's pauses
 
 #: Seconds between two flushes of a recorder (``maybe_flush``).
 FLUSH_SECONDS = 1.0

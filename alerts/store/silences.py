@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from alerts.durations import parse_duration
+from alerts.errors import AlertsError
 from alerts.evaluate.engine import holds
 from alerts.events.words import did_you_mean
 from alerts.model import ProductState, RuleState
@@ -46,7 +47,7 @@ return redis.call('HMGET', KEYS[1], unpack(ids))
 """
 
 
-class SilenceError(ValueError):
+class SilenceError(AlertsError, ValueError):
     """A silence that cannot be made or expired: the message is one line, for people."""
 
 

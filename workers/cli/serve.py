@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _publish_demo(client: object, settings: Settings) -> None:
 
-    log = logging.getLogger("alerts.demo")
+    log = logging.getLogger(__name__)
     catalog = load_catalog(settings.rules_dir)
     pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)  # type: ignore[arg-type]
     lines = resources.files("alerts").joinpath("data/demo_feed.jsonl").read_text("utf-8").splitlines()

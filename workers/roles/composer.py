@@ -41,7 +41,7 @@ from alerts.store.metrics import Recorder
 from alerts.store.streams import consumer_name
 from workers.roles.loop import run_steps
 
-log = logging.getLogger("alerts.composer")
+log = logging.getLogger(__name__)
 
 #: Seconds between two steps of the stage.
 STEP_SECONDS = 0.2

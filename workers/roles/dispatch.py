@@ -30,7 +30,7 @@ from alerts.targets import QUEUE_KINDS, queue_of
 from workers.deliver import DELIVER, JOB_TIMEOUT, ON_FAILURE, retry_policy
 from workers.roles.loop import run_steps
 
-log = logging.getLogger("alerts.dispatch")
+log = logging.getLogger(__name__)
 
 #: Alerts read from the alert stream per round trip.
 DISPATCH_BATCH = 200

@@ -49,7 +49,7 @@ from alerts.store.streams import (
 )
 from workers.roles.loop import run_steps
 
-log = logging.getLogger("alerts.evaluator")
+log = logging.getLogger(__name__)
 
 _WIRE, _LEGACY = WIRE_FIELD.encode(), LEGACY_FIELD.encode()
 

@@ -16,7 +16,7 @@ import redis
 from alerts.store import heartbeats
 from alerts.store.keys import Keys
 
-log = logging.getLogger("alerts.heartbeat")
+log = logging.getLogger(__name__)
 
 
 class Heartbeat:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import redis
 
-log = logging.getLogger("alerts.loop")
+log = logging.getLogger(__name__)
 
 #: Seconds between a failed step and the next try.
 RETRY_SECONDS = 1.0

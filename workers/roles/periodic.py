@@ -50,7 +50,7 @@ from alerts.store.streams import append_alerts
 from workers.deliver import REDIS_UNAVAILABLE, Delivery, abandoned
 from workers.roles.dispatch import Dispatcher, queue_names
 
-log = logging.getLogger("alerts.periodic")
+log = logging.getLogger(__name__)
 
 #: Seconds between two looks at which periodic jobs are due.
 TICK = 1.0

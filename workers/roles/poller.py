@@ -29,7 +29,7 @@ from alerts.store.keys import Keys
 from alerts.store.publish import Publisher
 from workers.roles.loop import run_steps
 
-log = logging.getLogger("alerts.poller")
+log = logging.getLogger(__name__)
 
 #: Seconds between two looks at which sources are due.
 TICK_SECONDS = 0.5

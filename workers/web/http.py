@@ -63,7 +63,7 @@ from workers.web import slack_actions
 from workers.web.metrics import registry, render
 from workers.web.slack_actions import FAILED, SlackActions, http_post, run_logged
 
-log = logging.getLogger("alerts.http")
+log = logging.getLogger(__name__)
 
 _JSON = msgspec.json.Decoder()
 #: Largest body a Slack endpoint takes (Slack's payloads are a few kB).

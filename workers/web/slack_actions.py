@@ -37,7 +37,7 @@ from alerts.store.slack import ActionLog
 from alerts.store.state import load_states
 from alerts.units import format_price
 
-log = logging.getLogger("alerts.slack")
+log = logging.getLogger(__name__)
 
 #: A POST to a response_url: (url, JSON body).
 Post = Callable[[str, dict[str, Any]], None]

@@ -48,7 +48,7 @@ from alerts.store.slack import first_envelope
 from workers.web import slack_actions
 from workers.web.slack_actions import FAILED, Post, SlackActions, http_post, run_logged
 
-log = logging.getLogger("alerts.slack.socket")
+log = logging.getLogger(__name__)
 
 #: Seconds between the client's pings; a connection without a pong for four of them is replaced.
 PING_SECONDS = 5.0
@@ -96,7 +96,7 @@ class Redacting(logging.Filter):
 
 
 def _sdk_logger() -> logging.Logger:
-    sdk = logging.getLogger("alerts.slack.socket.sdk")
+    sdk = logging.getLogger(f"{__name__}.sdk")
     sdk.setLevel(logging.INFO)  # slack_sdk's DEBUG lines dump headers and payloads: never written
     if not any(isinstance(f, Redacting) for f in sdk.filters):
         sdk.addFilter(Redacting())

@@ -281,7 +281,7 @@ def test_slacks_lines_are_redacted_one_line_and_not_repeated() -> None:
     f = Redacting(clock=lambda: now[0])
 
     def line(level: int, msg: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord | None:
-        record = logging.LogRecord("alerts.slack.socket.sdk", level, __file__, 1, msg, args,
+        record = logging.LogRecord("workers.web.slack_socket.sdk", level, __file__, 1, msg, args,
                                    (type(exc), exc, None) if exc else None)
         return record if f.filter(record) else None
 

@@ -14,7 +14,7 @@ A test file (``*.test.yaml``) lists input events and the alerts expected from th
           - {rule: prnd-oxide-450k, product: Pr-Nd oxide, date: 2025-02-25, text: ["452,000 CNY/t"]}
 
 Every alert fired must be expected and every expected alert must fire: the output shows the
-difference. Events go through ``alerts.session.Session``, the loop the live evaluator runs.
+difference. Events go through ``alerts.evaluate.session.Session``, the loop the live evaluator runs.
 """
 
 from __future__ import annotations

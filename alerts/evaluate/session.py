@@ -1,7 +1,7 @@
 """Evaluating a sequence of events in memory: the loop the live evaluator and backtests share.
 
 A ``Session`` holds the state evaluation needs (per product, per article, news cooldowns), takes
-events one by one through ``alerts.engine`` and records what changed, so the live evaluator can
+events one by one through ``alerts.evaluate.engine`` and records what changed, so the live evaluator can
 write exactly that back to Redis in one transaction, and a backtest can simply throw it away.
 """
 

@@ -1,4 +1,4 @@
-"""Rules as evaluation uses them: compiled, unit-converted and indexed. Built by ``alerts.ruleset``."""
+"""Rules as evaluation uses them: compiled, unit-converted and indexed. Built by ``alerts.rules.load.load_rules``."""
 
 from __future__ import annotations
 

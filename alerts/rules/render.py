@@ -13,7 +13,7 @@ from alerts.units import format_price
 
 
 def template_fields(a: Alert) -> dict[str, Any]:
-    """What a ``message:`` template sees (``alerts.templates.FIELDS``)."""
+    """What a ``message:`` template sees (``alerts.rules.templates.FIELDS``)."""
     return {
         "rule": a.rule_id, "description": a.description, "severity": a.severity, "owner": a.owner,
         "labels": a.labels or {}, "status": a.status, "condition": a.condition, "product": a.product,

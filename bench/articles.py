@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: alerts, tests/data
-
 from alerts.catalog import builtin_catalog
 from alerts.ingest.articles import events_for, extract
 
@@ -96,7 +94,7 @@ def _time(fn: Callable[[], object], runs: int) -> tuple[float, float]:
 
 def sample_precision_recall() -> tuple[float, float, int, int, int]:
     """Precision and recall on the six sample articles, against tests/test_articles.py's EXPECTED."""
-    from tests.test_articles import EXPECTED, rows
+    from bench.harness import EXPECTED, rows
 
     catalog = builtin_catalog()
     found = correct = expected = 0

@@ -34,10 +34,6 @@ from typing import Any, cast
 import redis
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.servers, bench
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench
-
 from alerts.events import encode_wire, parse_event
 from alerts.rules.load import load_rules
 from alerts.store import heartbeats
@@ -45,7 +41,8 @@ from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.publish import Publisher
 from alerts.store.retention import apply_retention
 from alerts.store.streams import WIRE_FIELD, read_alerts, shard_of
-from tests.servers import RedisServer, wait_for
+from bench import run as bench
+from bench.harness import RedisServer, wait_for
 from workers.deliver import Delivery, DeliveryWorker
 from workers.roles.dispatch import Dispatcher, make_queues
 from workers.roles.evaluator import Evaluator

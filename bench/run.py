@@ -34,8 +34,6 @@ from typing import Any, cast
 
 import redis
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.servers
 from pydantic import SecretStr
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
@@ -52,7 +50,7 @@ from alerts.store.publish import Publisher
 from alerts.store.server import connect
 from alerts.store.streams import read_alerts
 from alerts.units import format_price
-from tests.servers import RedisServer, free_port, wait_for
+from bench.harness import RedisServer, free_port, wait_for
 from workers.roles.composer import Composer
 from workers.roles.dispatch import Dispatcher, make_queue, queue_names
 from workers.roles.evaluator import Evaluator

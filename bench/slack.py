@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import hmac
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -27,16 +26,11 @@ import httpx
 import redis
 from pydantic import SecretStr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.servers
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench
-
 from alerts.catalog import builtin_catalog
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from tests.pipeline import Pipeline
-from tests.servers import RedisServer, SlackServer, wait_for, write_rules
-from tests.socket_server import SocketModeServer
+from bench import run as bench
+from bench.harness import Pipeline, RedisServer, SlackServer, SocketModeServer, wait_for, write_rules
 from workers.web.http import HttpServer, make_app
 from workers.web.slack_socket import SocketMode
 

@@ -425,7 +425,7 @@ def test_cut_numbers_outside_rules_and_in_rule_test_files(tmp_path: Path) -> Non
     ("    price: {product: Dy oxide, above: 1" + "0" * 400 + "}\n    notify: [console]\n", 3,
      "is not a number a price can be"),
     ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    cooldown: " + "9" * 30 + "d\n", 5,
-     "is longer than a hundred years"),
+     "is too long: a cooldown lasts at most 365 days"),
     ("    price: {product: Dy oxide, above: 1700}\n    notify: [console]\n    message: '{{ price|t0usands }}'\n", 5,
      "message: template does not compile: No filter named 't0usands'"),
 ])

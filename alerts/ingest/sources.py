@@ -34,6 +34,8 @@ from alerts.rules.yaml_lines import YamlError, line_of, load_document
 COLUMNS = ("product", "price", "unit", "as_of", "source", "low", "high", "id")
 #: Least time between two polls of one source (seconds).
 MIN_EVERY = 1.0
+#: Longest ``every:`` (seconds): a source is polled at least monthly.
+MAX_EVERY = 30 * 86400.0
 #: Time allowed for one fetch when the source does not say (``timeout:``; seconds).
 DEFAULT_TIMEOUT = 10.0
 #: Longest ``timeout:`` (seconds).
@@ -72,7 +74,7 @@ class SourceDef(BaseModel):
     @field_validator("every")
     @classmethod
     def _every(cls, v: str | int) -> str | int:
-        seconds = parse_duration(v)
+        seconds = parse_duration(v, MAX_EVERY, f"a source is polled at least every {MAX_EVERY / 86400:g} days")
         if seconds < MIN_EVERY:
             raise ValueError(f"must be at least {MIN_EVERY:g}s")
         return v
@@ -81,7 +83,7 @@ class SourceDef(BaseModel):
     @classmethod
     def _timeout(cls, v: str | int | float | None) -> str | int | float | None:
         if v is not None:
-            seconds = parse_duration(v)
+            seconds = parse_duration(v, MAX_TIMEOUT, f"at most {MAX_TIMEOUT:g}s")
             if not 0 < seconds <= MAX_TIMEOUT:
                 raise ValueError(f"must be more than 0 and at most {MAX_TIMEOUT:g}s")
         return v

@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from alerts.catalog import Product
+from alerts.durations import COOLDOWN_LIMIT, MAX_COOLDOWN, MAX_WINDOW, WINDOW_LIMIT
 from alerts.durations import parse_duration as _parse_duration
 from alerts.errors import Problem
 from alerts.rules.compiled import (
@@ -79,20 +80,20 @@ def _fp(*parts: object) -> str:
     return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-#: Longest duration a rule may give (cooldown, window, within, stale after): a hundred years.
-MAX_DURATION = 100 * 365 * 86400.0
+#: Latest ``expires:`` date a rule may give.
+MAX_EXPIRES = date(2100, 12, 31)
+#: Most business days a ``stale.after:`` may give: about the longest window (``MAX_WINDOW``, 400 days).
+MAX_BUSINESS_DAYS = 285
 
 
-def parse_duration(value: str | int | float) -> float:
-    """``alerts.durations.parse_duration``, refusing what no rule can mean (ValueError): a duration
-    longer than ``MAX_DURATION`` or too large for a number."""
+def parse_duration(value: str | int | float, maximum: float = MAX_WINDOW, limit: str = WINDOW_LIMIT) -> float:
+    """``alerts.durations.parse_duration``, refusing what no rule can mean (ValueError naming ``limit``): a
+    duration longer than ``maximum`` (a window: ``MAX_WINDOW``; a cooldown: ``MAX_COOLDOWN``) or too large
+    for a number."""
     try:
-        seconds = _parse_duration(value)
+        return _parse_duration(value, maximum, limit)
     except OverflowError:
-        seconds = math.inf
-    if not seconds <= MAX_DURATION:
-        raise ValueError(f"{str(value)[:40]!r} is longer than a hundred years")
-    return seconds
+        raise ValueError(f"{str(value)[:40]!r} is too long: {limit}") from None
 
 
 def label(path: Iterable[Any]) -> str:
@@ -305,12 +306,17 @@ class _RuleCompiler:
         days, duration = None, None
         if m:
             days = int(m.group(1))
+            if days > MAX_BUSINESS_DAYS:
+                self.problem(("stale", "after"), f"stale.after: {str(cond.after)[:40]!r} is too long: at most "
+                             f"{MAX_BUSINESS_DAYS} business days ({WINDOW_LIMIT})")
+                return None
         else:
             try:
                 duration = parse_duration(cond.after)
-            except ValueError:
-                self.problem(("stale", "after"), f"stale.after: {str(cond.after)[:40]!r} is neither 'N business days' "
-                             "nor a duration such as 2d or 36h")
+            except ValueError as exc:
+                msg = str(exc) if "too long" in str(exc) else (
+                    f"{str(cond.after)[:40]!r} is neither 'N business days' nor a duration such as 2d or 36h")
+                self.problem(("stale", "after"), f"stale.after: {msg}")
                 return None
         if (days is not None and days < 1) or (duration is not None and duration <= 0):
             self.problem(("stale", "after"), "stale.after: must be longer than nothing")
@@ -361,7 +367,7 @@ class _RuleCompiler:
         cooldown = 0.0
         if rule.cooldown is not None:
             try:
-                cooldown = parse_duration(rule.cooldown)
+                cooldown = parse_duration(rule.cooldown, MAX_COOLDOWN, COOLDOWN_LIMIT)
             except ValueError as exc:
                 self.problem(("cooldown",), f"cooldown: {exc}")
         message = None
@@ -371,7 +377,10 @@ class _RuleCompiler:
             except TemplateError as exc:
                 self.problem(("message",), str(exc))
         expires = None
-        if rule.expires is not None:
+        if rule.expires is not None and rule.expires > MAX_EXPIRES:
+            self.problem(("expires",), f"expires: {rule.expires.isoformat()} is too far ahead: at most "
+                         f"{MAX_EXPIRES.isoformat()}")
+        elif rule.expires is not None:
             d = rule.expires
             expires = datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(self.rs.timezone)).timestamp() + 86400 - 1e-6
         return dict(id=rule.id, cooldown=cooldown, severity=rule.severity, targets=tuple(dict.fromkeys(targets)),

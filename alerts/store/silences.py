@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from alerts.durations import parse_duration
+from alerts.durations import MAX_SILENCE, SILENCE_LIMIT, format_time, parse_duration
 from alerts.errors import AlertsError
 from alerts.evaluate.engine import holds
 from alerts.events.words import did_you_mean
@@ -142,13 +142,13 @@ def parse_until(text: str, tz: str) -> float:
     """``--until``: a date (its midnight, in ``tz``) or an ISO time (``tz`` unless it carries an offset)."""
     try:
         return datetime.combine(date.fromisoformat(text), dtime(0), ZoneInfo(tz)).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise SilenceError(f"--until {text!r}: not a date (2026-03-11) or a time (2026-03-11T09:00)") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))).timestamp()
+        return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))).timestamp()
+    except (ValueError, OverflowError):
+        raise SilenceError(f"--until {text[:40]!r}: not a date (2026-03-11) or a time (2026-03-11T09:00)") from None
 
 
 def build(rules: RuleSet, *, author: str, comment: str, rule: Sequence[str] = (), product: Sequence[str] = (),
@@ -197,16 +197,19 @@ def build(rules: RuleSet, *, author: str, comment: str, rule: Sequence[str] = ()
     ends: float | None = None
     if for_ is not None:
         try:
-            seconds = parse_duration(for_)
+            seconds = parse_duration(for_, MAX_SILENCE, SILENCE_LIMIT)
         except ValueError as exc:
             raise SilenceError(f"--for: {exc}") from None
         if seconds <= 0:
-            raise SilenceError(f"--for {for_!r}: a silence must last a while")
+            raise SilenceError(f"--for {for_[:40]!r}: a silence must last a while")
         ends = now + seconds
     elif until is not None:
         ends = parse_until(until, rules.timezone)
         if ends <= now:
-            raise SilenceError(f"--until {until!r} is in the past ({rules.timezone}); a silence ends in the future")
+            raise SilenceError(f"--until {until[:40]!r} is in the past ({rules.timezone}); a silence ends in the "
+                               "future")
+        if ends > now + MAX_SILENCE:
+            raise SilenceError(f"--until {until[:40]!r} is more than a year ahead: {SILENCE_LIMIT}")
     else:
         if not rule_ids:
             raise SilenceError("--until-resolved needs --rule: it lasts until that rule re-arms")
@@ -323,8 +326,8 @@ def describe(s: Silence, tz: str, now: float | None = None) -> str:
     """One line: ``ID matchers, until WHEN|until the rule re-arms, by AUTHOR: COMMENT`` (and how it ended)."""
     now = time.time() if now is None else now
 
-    def when(ts: float) -> str:
-        return datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    def when(ts: float) -> str:  # a stored end out of any calendar's range shows as "(invalid time)"
+        return format_time(ts, tz, seconds=False)
 
     line = f"{s.id}  {s.matchers.text()}"
     if s.active(now):

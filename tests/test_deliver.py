@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from pydantic import SecretStr
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
@@ -18,6 +19,7 @@ from alerts.settings import Settings
 from tests.conftest import env_for
 from tests.pipeline import LICENCE_RULES, Pipeline, licence_news
 from tests.servers import SlackServer, write_rules
+from workers.deliver import JOB_TIMEOUT, SENDING_TTL
 from workers.roles.dispatch import queue_names
 
 RULES = LICENCE_RULES
@@ -82,6 +84,12 @@ def test_a_refused_delivery_is_kept_told_to_ops_and_can_be_resent(p: Pipeline, s
     resent = subprocess.run([sys.executable, "-m", "workers.cli", "failed", "retry", failure_id], env=env,
                             capture_output=True, text=True, check=False)
     assert resent.returncode == 0, resent.stderr
+    (queued,) = Queue(f"{p.settings.queue_name}:slack", connection=p.client, serializer=JSONSerializer).get_jobs()
+    # the options every delivery job has, the timeout under the sending lock's TTL included (not rq's 180 s)
+    assert (queued.timeout, queued.result_ttl, queued.failure_ttl) == (
+        JOB_TIMEOUT, p.settings.delivery_result_ttl_seconds, int(p.settings.alert_retention_days * 86400))
+    assert queued.timeout < SENDING_TTL and queued.retries_left  # the command's own settings: their retries
+    assert queued.failure_callback is not None
     p.deliver()
     assert [m["channel"] for m in slack.messages] == ["#ops", "#desk"]
     again = subprocess.run([sys.executable, "-m", "workers.cli", "failed"], env=env, capture_output=True, text=True,

@@ -441,10 +441,8 @@ def _defer(job: Job, d: Delivery, alert: dict[str, Any], target: str, seconds: f
     queue = Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
     base = job.id.split("__", 1)[0]
     queue.enqueue_in(timedelta(seconds=seconds), deliver, alert, target, reserved, deferrals + 1,
-                     job_id=f"{base}__{deferrals + 1}", result_ttl=settings.delivery_result_ttl_seconds,
-                     failure_ttl=int(settings.alert_retention_days * 86400),
-                     job_timeout=JOB_TIMEOUT, on_failure=ON_FAILURE,
-                     retry=retry_policy(settings), description=job.description, meta=dict(job.meta))
+                     job_id=f"{base}__{deferrals + 1}",
+                     **job_options(settings, description=job.description or "", meta=dict(job.meta)))
     next_try = datetime.now(ZoneInfo(settings.timezone)) + timedelta(seconds=seconds)
     DeliveryStore(job.connection, Keys(settings.key_prefix)).note(
         str(alert.get("id")), target, "held", f"{why}; next try {next_try:%Y-%m-%d %H:%M:%S}")
@@ -482,6 +480,19 @@ ON_FAILURE = Callback("workers.deliver.on_failure")
 def retry_policy(settings: Settings) -> Retry:
     """rq's Retry for deliveries: ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS, one retry per interval."""
     return Retry(max=len(settings.delivery_retry_intervals_seconds), interval=settings.delivery_retry_intervals_seconds)
+
+
+def job_options(settings: Settings, *, description: str, meta: dict[str, Any], retry: Retry | None = None,
+                prepared: bool = False) -> dict[str, Any]:
+    """The options of every delivery job, however it is queued (the dispatcher, a reschedule, ``alerts failed
+    retry``): the job timeout under the sending lock's TTL, result and failure TTLs, the failure callback and the
+    retries. rq's keyword names for ``Queue.enqueue``/``enqueue_in``; ``prepared`` gives ``Queue.prepare_data``'s
+    (which calls the timeout ``timeout``). ``retry``: a ``retry_policy`` already built, for a batch."""
+    return {"timeout" if prepared else "job_timeout": JOB_TIMEOUT,
+            "result_ttl": settings.delivery_result_ttl_seconds,
+            "failure_ttl": int(settings.alert_retention_days * 86400),
+            "on_failure": ON_FAILURE, "retry": retry or retry_policy(settings),
+            "description": description, "meta": meta}
 
 
 def _failed(client: redis.Redis, keys: Keys, d: Delivery, job: Job, alert: dict[str, Any], target: str,

@@ -18,7 +18,7 @@ from workers.cli.common import demo_settings
 def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.store import failures
     from alerts.store.keys import Keys
-    from workers.deliver import DELIVER, ON_FAILURE, retry_policy
+    from workers.deliver import DELIVER, job_options
     from workers.roles.dispatch import make_queue
 
     keys = Keys(settings.key_prefix)
@@ -48,9 +48,8 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
             n = int(taken.get("retries", 0)) + 1  # the failure keeps its id; a new failure of it is recorded under it
             make_queue(client, settings, taken["target"]).enqueue(
                 DELIVER, taken["alert"], taken["target"], job_id=f"{fid}-retry{n}",
-                meta={"failure_id": fid, "retries": n}, retry=retry_policy(settings),
-                on_failure=ON_FAILURE, result_ttl=settings.delivery_result_ttl_seconds,
-                failure_ttl=int(settings.alert_retention_days * 86400))
+                **job_options(settings, description=f"deliver {taken['alert'].get('rule_id')} to {taken['target']} "
+                              "(alerts failed retry)", meta={"failure_id": fid, "retries": n}))
             print(f"{fid}: queued again ({n}) for {taken['target']}")
     return 1 if missing else 0
 

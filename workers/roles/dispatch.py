@@ -27,7 +27,7 @@ from alerts.settings import Settings
 from alerts.store.keys import DISPATCH_GROUP, MARKER_TTL, Keys
 from alerts.store.streams import consumer_name, ensure_group, read_alerts, read_group
 from alerts.targets import QUEUE_KINDS, queue_of
-from workers.deliver import DELIVER, JOB_TIMEOUT, ON_FAILURE, retry_policy
+from workers.deliver import DELIVER, job_options, retry_policy
 from workers.roles.loop import run_steps
 
 log = logging.getLogger(__name__)
@@ -143,10 +143,8 @@ class Dispatcher:
                         for target in a.targets:
                             datas.setdefault(queue_of(target), []).append(Queue.prepare_data(
                                 DELIVER, args=(wire, target), job_id=job_id(a.id, target),
-                                timeout=JOB_TIMEOUT, result_ttl=self.settings.delivery_result_ttl_seconds,
-                                failure_ttl=int(self.settings.alert_retention_days * 86400), on_failure=ON_FAILURE,
-                                retry=retry, description=f"deliver {a.rule_id} to {target}",
-                                meta={"alert_at": written[a.id]},
+                                **job_options(self.settings, description=f"deliver {a.rule_id} to {target}",
+                                              meta={"alert_at": written[a.id]}, retry=retry, prepared=True),
                             ))
                         pipe.set(marker, 1, ex=MARKER_TTL)
                     for kind, jobs in datas.items():

@@ -41,6 +41,7 @@ from alerts.rules.compiled import (
     StaleRule,
     ThresholdIndex,
 )
+from alerts.rules.limits import describe, shown, shown_id, strip_tags, without_union_noise
 from alerts.rules.matching import RegexError, compile_any, compile_each, compile_regex
 from alerts.rules.models import (
     Change,
@@ -103,10 +104,9 @@ def label(path: Iterable[Any]) -> str:
 
 def _error_text(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[KeyPath, str]:
     """Where a validation error of ``model`` is (union member tags dropped), and what it says."""
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("int", "float", "str")))
-    where = label(loc)
+    loc = strip_tags(err["loc"])
     if err["type"] == "extra_forbidden":
-        msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+        msg = f"unknown key {shown(loc[-1])}" if loc else "unknown key"
         owner = model_at(model, loc[:-1]) if model is not None and loc else None
         if owner is not None:  # the keys of the mapping it is in
             close = suggestion(owner, loc[-1])
@@ -117,16 +117,14 @@ def _error_text(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[KeyPa
     elif err["type"] == "missing":
         msg = f"missing required key {loc[-1]!r}" if loc else "missing required key"
     else:
-        msg = err["msg"].removeprefix("Value error, ")
-        if where:
-            msg = f"{where}: {msg}"
+        msg = describe(loc, err)  # limits, mapping keys: alerts.rules.limits
     return loc, msg
 
 
 def _pydantic_problems(errors: Iterable[ErrorDetails], path: str, lines: Mapping[KeyPath, int], base: KeyPath,
                        rule_id: str | None, model: type[BaseModel] | None = None) -> list[Problem]:
     out = []
-    for err in errors:
+    for err in without_union_noise(list(errors)):
         loc, msg = _error_text(err, model)
         out.append(Problem(path, line_of(lines, base + loc), rule_id, msg))
     # several union members give one error each for the same key; keep the first per line and text
@@ -156,7 +154,7 @@ def compile_rule(p: ParsedFile, i: int, item: Any, rs: RuleSet,
     is still checked as far as it can be, so all its problems are reported at once."""
     base = ("rules", i)
     line = line_of(p.lines, base)
-    rid = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+    rid = shown_id(item)
     splits = [sp for sp in p.splits if sp.path[:2] == base]
     for sp in splits:
         rs.problems.append(Problem(p.path, sp.line, rid, sp.message(label(sp.path[2:]))))

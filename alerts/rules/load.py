@@ -7,6 +7,9 @@ kept. ``alerts rules check`` prints the problems; the service runs the valid rul
 rest. This module finds and parses the files and loads products, digests, holidays and webhooks;
 compiling and indexing the rules is ``alerts.rules.compile``. ``load_catalog`` reads only the
 products, for processes that need the catalog and no rule.
+
+A rule file is at most ``FILE_MAX_BYTES`` (read no further) and each top-level list at most
+``TOP_LEVEL_MAX`` entries.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from alerts.catalog import Catalog, Product, builtin_catalog
 from alerts.errors import Problem
 from alerts.rules.compile import ParsedFile, compile_rule, index_rules, label, validate
 from alerts.rules.compiled import CompiledRule, RuleSet, WebhookConfig
-from alerts.rules.models import TOP_LEVEL_KEYS, Digest, Owner, ProductDef, Webhook
+from alerts.rules.limits import shown
+from alerts.rules.models import FILE_MAX_BYTES, TOP_LEVEL_KEYS, TOP_LEVEL_MAX, Digest, Owner, ProductDef, Webhook
 from alerts.rules.templates import TemplateError, check_subject
 from alerts.rules.yaml_lines import YamlError, line_of, load_document
 from alerts.units import parse_unit
@@ -105,7 +109,14 @@ def _parse_files(files: Iterable[Path], problems: list[Problem]) -> list[ParsedF
 def _parse_file(f: Path, problems: list[Problem]) -> ParsedFile | None:
     path = str(f)
     try:
-        text = f.read_text("utf-8")
+        with f.open("rb") as fh:
+            raw = fh.read(FILE_MAX_BYTES + 1)  # no further: a larger file is refused whole
+        if len(raw) > FILE_MAX_BYTES:
+            size = max(f.stat().st_size, len(raw))
+            problems.append(Problem(path, 1, None, f"the file is too large: at most {FILE_MAX_BYTES:,} bytes (got "
+                                    f"{size:,}); split it into several rule files"))
+            return None
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(path, 0, None, f"cannot read file: {exc}"))
         return None
@@ -128,10 +139,15 @@ def _parse_file(f: Path, problems: list[Problem]) -> ParsedFile | None:
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             problems.append(Problem(path, line_of(lines, (key,)), None,
-                                    f"unknown top-level key {key!r}; expected one of {', '.join(TOP_LEVEL_KEYS)}"))
+                                    f"unknown top-level key {shown(key)}; expected one of {', '.join(TOP_LEVEL_KEYS)}"))
     for key in TOP_LEVEL_KEYS:
         if data.get(key) is not None and not isinstance(data[key], list):
             problems.append(Problem(path, line_of(lines, (key,)), None, f"{key}: must be a list"))
+            data[key] = []
+        elif len(data.get(key) or ()) > TOP_LEVEL_MAX[key]:
+            problems.append(Problem(path, line_of(lines, (key,)), None,
+                                    f"{key}: at most {TOP_LEVEL_MAX[key]:,} items in one file "
+                                    f"(got {len(data[key]):,}); split it into several rule files"))
             data[key] = []
     return ParsedFile(path, data, lines, doc.splits)
 
@@ -200,7 +216,7 @@ def _load_holidays(p: ParsedFile, rs: RuleSet) -> None:
             days.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
         except ValueError:
             rs.problems.append(Problem(p.path, line_of(p.lines, ("holidays", i)), None,
-                                       f"holidays: {item!r} is not a date such as 2025-10-01"))
+                                       f"holidays: {shown(item)} is not a date such as 2025-10-01"))
     rs.holidays = frozenset(days)
 
 

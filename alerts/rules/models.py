@@ -7,17 +7,58 @@ Validated with the context ``{"lenient": True}`` (``LENIENT``), the checks that 
 (exactly one condition, exactly one threshold, ...) are skipped: the loader uses that to check the
 rest of a rule that already has a problem, so ``rules check`` reports every problem at once. A
 lenient model may lack its condition or threshold: ``kind`` is then "".
+
+Everything a trader writes is bounded (``LIMITS``, rules/README.md "Limits"): every string has a
+``max_length``, every list and mapping a most number of items, so one rule cannot make every alert
+it sends megabytes long. The limits are pydantic constraints, so rules/schema.json states them too
+(``alerts.rules.schema``); ``alerts.rules.limits`` words their errors.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-Amount = int | float | str
+#: Most characters of each kind of text, and most items of each kind of list or mapping, a rule file
+#: may give (rules/README.md, "Limits", lists them; tests/test_rule_limits.py tests every bound).
+ID_MAX = 100  # rule ids, digest and webhook names
+NAME_MAX = 100  # product names and aliases, owners, news sources
+DESCRIPTION_MAX = 500
+LABELS_MAX, LABEL_KEY_MAX, LABEL_VALUE_MAX = 20, 50, 200
+TARGETS_MAX, TARGET_MAX = 20, 300
+MESSAGE_MAX = 2_000  # the template's source text (what it renders is cut by alerts.rules.templates)
+VALUE_MAX = 50  # an amount or a duration written as text: "450,000 CNY/t", "3 business days"
+PRODUCTS_MAX = 50  # products: of a price or news condition, aliases: of a product
+PHRASES_MAX, PHRASE_MAX = 100, 200  # each of a news condition's any:, all:, none:
+REGEXES_MAX, REGEX_MAX = 20, 1_000
+SOURCES_MAX = 50
+PARTS_MAX = 10  # of an all_of
+UNIT_MAX = 32
+SCHEDULE_MAX, TIMEZONE_MAX, SUBJECT_MAX = 100, 64, 500
+RECIPIENTS_MAX, ADDRESS_MAX = 50, 254
+URL_MAX, SECRET_MAX = 2_048, 1_000
+HEADERS_MAX, HEADER_NAME_MAX, HEADER_VALUE_MAX = 20, 100, 1_000
+SLACK_ID_MAX = 32
+#: Most entries of each top-level list in one rule file.
+TOP_LEVEL_MAX = {"rules": 10_000, "digests": 100, "products": 1_000, "holidays": 1_000, "webhooks": 100,
+                 "owners": 1_000}
+#: Largest rule file, in bytes (read no further: a larger file is refused whole).
+FILE_MAX_BYTES = 8 * 1024 * 1024
+
 ID_PATTERN = r"^[a-z0-9_-]+$"
+LABEL_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+#: An HTTP header name (RFC 9110 token) and a value without control characters (no CR or LF).
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+HEADER_VALUE_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+Phrase = Annotated[str, Field(max_length=PHRASE_MAX)]
+Pattern = Annotated[str, Field(max_length=REGEX_MAX)]
+Value = Annotated[str, Field(max_length=VALUE_MAX)]
+Amount = int | float | Value
+Duration = Value | int
 PRICE_CONDITIONS = ("above", "below", "crosses_above", "crosses_below", "change_pct", "change")
 THRESHOLD_KINDS = PRICE_CONDITIONS[:4]
 
@@ -37,7 +78,7 @@ class Strict(BaseModel):
 class Change(Strict):
     """A move over a window: the new quote against the last quote at or before (as_of - over)."""
 
-    over: str | int = Field(description="the window, such as 30d or 7d")
+    over: Duration = Field(description="the window, such as 30d or 7d")
     above: Amount | None = None
     below: Amount | None = None
     abs_above: Amount | None = None
@@ -58,8 +99,8 @@ class Change(Strict):
 
 
 class PriceCondition(Strict):
-    product: str | None = Field(default=None, min_length=1)
-    products: list[str] | None = Field(default=None, min_length=1)
+    product: Name | None = None
+    products: list[Name] | None = Field(default=None, min_length=1, max_length=PRODUCTS_MAX)
     above: Amount | None = None
     below: Amount | None = None
     crosses_above: Amount | None = None
@@ -98,12 +139,14 @@ def _phrases(v: list[str]) -> list[str]:
 
 
 class NewsCondition(Strict):
-    any: list[str] = Field(default=[], description="at least one of these phrases appears")
-    all: list[str] = Field(default=[], description="every one of these phrases appears")
-    none: list[str] = Field(default=[], description="none of these phrases appears")
-    regex: str | list[str] | None = Field(default=None, description="RE2 regular expression(s); any must match")
-    products: list[str] = Field(default=[], description="the article names one of these products (any alias)")
-    sources: list[str] = Field(default=[], description="only articles from these sources")
+    any: list[Phrase] = Field(default=[], max_length=PHRASES_MAX, description="at least one of these phrases appears")
+    all: list[Phrase] = Field(default=[], max_length=PHRASES_MAX, description="every one of these phrases appears")
+    none: list[Phrase] = Field(default=[], max_length=PHRASES_MAX, description="none of these phrases appears")
+    regex: Pattern | Annotated[list[Pattern], Field(max_length=REGEXES_MAX)] | None = Field(
+        default=None, description="RE2 regular expression(s); any must match")
+    products: list[Name] = Field(default=[], max_length=PRODUCTS_MAX,
+                                 description="the article names one of these products (any alias)")
+    sources: list[Name] = Field(default=[], max_length=SOURCES_MAX, description="only articles from these sources")
 
     _check = field_validator("any", "all", "none")(_phrases)
 
@@ -123,8 +166,8 @@ class NewsCondition(Strict):
 class SpreadCondition(Strict):
     """The difference of two products' latest quotes, ``of`` minus ``minus``, in the unit of ``of``."""
 
-    of: str = Field(min_length=1)
-    minus: str = Field(min_length=1)
+    of: Name
+    minus: Name
     above: Amount | None = None
     below: Amount | None = None
     crosses_above: Amount | None = None
@@ -148,8 +191,8 @@ class SpreadCondition(Strict):
 class StaleCondition(Strict):
     """A feed that stopped: no quote of ``product`` for ``after`` (``3 business days``, ``2d``, ``36h``)."""
 
-    product: str = Field(min_length=1)
-    after: str | int
+    product: Name
+    after: Duration
 
 
 class Part(Strict):
@@ -174,25 +217,28 @@ FREE_KEYS = frozenset({"id", "description", "enabled", "notify", "cooldown", "se
 
 
 class Rule(Strict):
-    id: str = Field(pattern=ID_PATTERN, max_length=100)
-    description: str = ""
+    id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
     enabled: bool = True
     price: PriceCondition | None = None
     news: NewsCondition | None = None
     spread: SpreadCondition | None = None
     stale: StaleCondition | None = None
-    all_of: list[Part] | None = Field(default=None, min_length=2, description="every condition true within `within`")
-    within: str | int | None = Field(default=None, description="window of all_of, such as 3d")
-    notify: list[str] = Field(min_length=1)
-    cooldown: str | int | None = None
+    all_of: list[Part] | None = Field(default=None, min_length=2, max_length=PARTS_MAX,
+                                      description="every condition true within `within`")
+    within: Duration | None = Field(default=None, description="window of all_of, such as 3d")
+    notify: list[Annotated[str, Field(max_length=TARGET_MAX)]] = Field(min_length=1, max_length=TARGETS_MAX)
+    cooldown: Duration | None = None
     severity: Literal["info", "warning", "critical"] = "warning"
     rearm: Amount | None = Field(default=None, description="hysteresis: re-arm only once the value is back here")
     confirm: int = Field(default=1, ge=1, le=100, description="consecutive quotes the condition must hold")
     resolve: bool = Field(default=False, description="send a follow-up when the condition stops holding")
     expires: date | None = Field(default=None, description="the rule stops firing after this day")
-    owner: str | None = None
-    labels: dict[str, str] = {}
-    message: str | None = Field(default=None, description="Jinja2 template of the notification text")
+    owner: Name | None = None
+    labels: dict[Annotated[str, Field(max_length=LABEL_KEY_MAX, pattern=LABEL_KEY_PATTERN)],
+                 Annotated[str, Field(max_length=LABEL_VALUE_MAX)]] = Field(default={}, max_length=LABELS_MAX)
+    message: str | None = Field(default=None, max_length=MESSAGE_MAX,
+                                description="Jinja2 template of the notification text")
 
     @model_validator(mode="after")
     def _one_condition(self, info: ValidationInfo) -> Rule:
@@ -218,33 +264,55 @@ class Rule(Strict):
 
 
 class Digest(Strict):
-    name: str = Field(pattern=ID_PATTERN)
-    schedule: str
-    timezone: str | None = None
-    to: list[str] = Field(min_length=1)
-    subject: str | None = None
+    name: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
+    schedule: str = Field(max_length=SCHEDULE_MAX)
+    timezone: str | None = Field(default=None, max_length=TIMEZONE_MAX)
+    to: list[Annotated[str, Field(max_length=ADDRESS_MAX)]] = Field(min_length=1, max_length=RECIPIENTS_MAX)
+    subject: str | None = Field(default=None, max_length=SUBJECT_MAX)
     send_empty: bool = False
 
 
 class Webhook(Strict):
-    name: str = Field(pattern=ID_PATTERN)
-    url: str = Field(pattern=r"^https?://", description="where the JSON POST goes")
-    secret: str = Field(min_length=1, description="HMAC-SHA256 key; ${ENV_VAR} reads it from the environment")
-    headers: dict[str, str] = {}
+    name: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
+    url: str = Field(pattern=r"^https?://", max_length=URL_MAX, description="where the JSON POST goes")
+    secret: str = Field(min_length=1, max_length=SECRET_MAX,
+                        description="HMAC-SHA256 key; ${ALERTS_RULES_VAR_NAME} reads it from the environment "
+                        "(names the operator allows: ALERTS_RULES_VAR_*, ALERTS_RULES_ALLOWED_VARS)")
+    headers: dict[Annotated[str, Field(max_length=HEADER_NAME_MAX, pattern=HEADER_NAME_PATTERN)],
+                  Annotated[str, Field(max_length=HEADER_VALUE_MAX, pattern=HEADER_VALUE_PATTERN)]] = Field(
+        default={}, max_length=HEADERS_MAX, description="extra headers of the POST")
 
 
 class ProductDef(Strict):
-    name: str = Field(min_length=1)
-    unit: str
-    aliases: list[str] = []
+    name: Name
+    unit: str = Field(max_length=UNIT_MAX)
+    aliases: list[Name] = Field(default=[], max_length=PRODUCTS_MAX)
 
 
 class Owner(Strict):
     """Who a rule's ``owner:`` names, and their Slack user id: they may snooze and silence its alerts from
     Slack."""
 
-    name: str = Field(min_length=1, description="as rules write it in owner:")
-    slack: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$", description="Slack user id, such as U0123ABCD")
+    name: Name = Field(description="as rules write it in owner:")
+    slack: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$", max_length=SLACK_ID_MAX,
+                       description="Slack user id, such as U0123ABCD")
 
 
-TOP_LEVEL_KEYS = ("rules", "digests", "products", "holidays", "webhooks", "owners")
+class RuleFile(Strict):
+    """An alerts rule file (rules/README.md): rules, digests, products, holidays, webhooks and owners, all
+    optional."""
+
+    # The shape of a whole file, for rules/schema.json (alerts.rules.schema). The loader validates a file key by
+    # key and entry by entry (alerts.rules.load), so that one bad entry leaves the others working.
+
+    model_config = ConfigDict(title="alerts rule file")
+    rules: list[Rule] = Field(default=[], max_length=TOP_LEVEL_MAX["rules"])
+    digests: list[Digest] = Field(default=[], max_length=TOP_LEVEL_MAX["digests"])
+    products: list[ProductDef] = Field(default=[], max_length=TOP_LEVEL_MAX["products"])
+    holidays: list[date] = Field(default=[], max_length=TOP_LEVEL_MAX["holidays"],
+                                 description="days without quotes: stale rules' business days skip them")
+    webhooks: list[Webhook] = Field(default=[], max_length=TOP_LEVEL_MAX["webhooks"])
+    owners: list[Owner] = Field(default=[], max_length=TOP_LEVEL_MAX["owners"])
+
+
+TOP_LEVEL_KEYS = tuple(RuleFile.model_fields)

@@ -214,7 +214,7 @@ def build(rules: RuleSet, *, author: str, comment: str, rule: Sequence[str] = ()
         if not rule_ids:
             raise SilenceError("--until-resolved needs --rule: it lasts until that rule re-arms")
         for rid in rule_ids:
-            bad = [r for r in rules.by_id[rid] if not isinstance(r, PriceRule | SpreadRule)]
+            bad = [r for r in rules.by_id[rid] if not r.rearms]
             if bad:
                 raise SilenceError(f"--until-resolved: {rid} is not a price or spread rule (a rule that re-arms); "
                                    "use --for or --until")
@@ -243,9 +243,8 @@ def _watched(rule: CompiledRule, products: Iterable[str]) -> bool:
     wanted = set(products)
     if not wanted:
         return True
-    name = rule.product.name if isinstance(rule, PriceRule) else rule.of.name if isinstance(rule, SpreadRule) \
-        else None
-    return name in wanted
+    product = rule.alert_product
+    return product is not None and product.name in wanted
 
 
 def _state_holds(state: Mapping[str, Any] | None, kind: str, threshold: float) -> bool:
@@ -295,13 +294,12 @@ def _look(client: redis.Redis, keys: Keys, rules: RuleSet, s: Silence) -> tuple[
         r for rid in s.matchers.rule for r in rules.by_id.get(rid, ())
         if isinstance(r, PriceRule | SpreadRule) and _watched(r, s.matchers.product)]
     states = load_states(client, keys, {r.product.key for r in compiled if isinstance(r, PriceRule)})
-    shared_keys = [r.state_key for r in compiled if isinstance(r, SpreadRule) or r.fx is not None]
+    shared_keys = [k for r in compiled for k in r.shared_keys]
     shared = {k: json.loads(v) if (v := client.get(keys.shared(k))) else None for k in shared_keys}
     times = [q.as_of for st in states.values() if st is not None for q in st.quotes.values()]
     times += [float(c) for st in shared.values() if st and isinstance(c := st.get("cursor"), int | float)
               and math.isfinite(c)]
-    out = {f"{r.id}|{r.product.name if isinstance(r, PriceRule) else r.of.name}": rule_holds(r, states, shared)
-           for r in compiled}
+    out = {f"{r.id}|{r.alert_product.name}": rule_holds(r, states, shared) for r in compiled}
     return out, max(times, default=None)
 
 

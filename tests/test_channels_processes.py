@@ -38,12 +38,12 @@ def delivered(client: redis.Redis, kind: str) -> int:
 def test_a_hanging_slack_holds_up_no_other_channel(client: redis.Redis, settings: Settings, slack: SlackServer,
                                                    receiver: Receiver, rules_dir: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DESK_HOOK_SECRET", SECRET)
+    monkeypatch.setenv("ALERTS_RULES_VAR_DESK_HOOK", SECRET)
     write_rules(rules_dir, f"""
 webhooks:
   - name: desk
     url: {receiver.url}
-    secret: ${{DESK_HOOK_SECRET}}
+    secret: ${{ALERTS_RULES_VAR_DESK_HOOK}}
 rules:
   - id: licences
     news: {{any: [export licen*]}}
@@ -58,7 +58,7 @@ rules:
     p.dispatch()  # 3 alerts: 3 deliveries to Slack, 3 to the webhook, 3 to the console
     slack.script = [("hang", 60)] * 20
     env = env_for(s, ALERTS_SLACK_BOT_TOKEN=slack.token, ALERTS_SLACK_API_URL=slack.url,
-                  ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS="[0, 0, 0, 0]", DESK_HOOK_SECRET=SECRET,
+                  ALERTS_DELIVERY_RETRY_INTERVALS_SECONDS="[0, 0, 0, 0]", ALERTS_RULES_VAR_DESK_HOOK=SECRET,
                   ALERTS_SLACK_RATE_PER_SECOND="2", ALERTS_SLACK_BURST="1")
     with open(tmp_path / "worker.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "deliver", "--role",

@@ -9,14 +9,18 @@ compiling and indexing the rules is ``alerts.rules.compile``. ``load_catalog`` r
 products, for processes that need the catalog and no rule.
 
 A rule file is at most ``FILE_MAX_BYTES`` (read no further) and each top-level list at most
-``TOP_LEVEL_MAX`` entries.
+``TOP_LEVEL_MAX`` entries. A webhook's ``secret: ${NAME}`` reads the environment variable NAME only
+when the operator allows it: NAME starts with ``ALERTS_RULES_VAR_`` or is listed in
+``ALERTS_RULES_ALLOWED_VARS`` (``alerts.settings.rule_var_allowed``; no other ``ALERTS_*`` name ever),
+else a trader could have a service secret (``${ALERTS_INGEST_TOKEN}``) signed with and sent to a URL
+of theirs, and guess it offline.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,13 +29,14 @@ from croniter import croniter
 from pydantic import SecretStr
 
 from alerts.catalog import Catalog, Product, builtin_catalog
-from alerts.errors import Problem
+from alerts.errors import ConfigError, Problem
 from alerts.rules.compile import ParsedFile, compile_rule, index_rules, label, validate
 from alerts.rules.compiled import CompiledRule, RuleSet, WebhookConfig
 from alerts.rules.limits import shown
 from alerts.rules.models import FILE_MAX_BYTES, TOP_LEVEL_KEYS, TOP_LEVEL_MAX, Digest, Owner, ProductDef, Webhook
 from alerts.rules.templates import TemplateError, check_subject
 from alerts.rules.yaml_lines import YamlError, line_of, load_document
+from alerts.settings import RULES_VAR_PREFIX, rule_var_allowed, rules_allowed_vars
 from alerts.units import parse_unit
 
 #: Rule test files (``alerts rules test``) live beside the rules and are not rule files.
@@ -49,10 +54,19 @@ def rule_files(rules_dir: Path) -> list[Path]:
 
 
 def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | None = None,
-               timezone: str = "Asia/Shanghai") -> RuleSet:
+               timezone: str = "Asia/Shanghai", allowed_vars: Collection[str] | None = None) -> RuleSet:
     """Load and compile every rule file under ``rules_dir`` (a directory, a file, or a list of them).
-    Never raises for a trader's mistake: problems are collected in ``RuleSet.problems``."""
+    Never raises for a trader's mistake: problems are collected in ``RuleSet.problems``.
+    ``allowed_vars``: the environment variables besides ``ALERTS_RULES_VAR_*`` that webhooks' secrets may
+    name; by default this process's ALERTS_RULES_ALLOWED_VARS (none when it is not valid: every command
+    refuses to start then)."""
     rs = RuleSet(catalog=(catalog or builtin_catalog()).copy(), timezone=timezone)
+    if allowed_vars is None:
+        try:
+            allowed_vars = rules_allowed_vars()
+        except ConfigError:
+            allowed_vars = ()
+    allowed = frozenset(allowed_vars)
     files = _find_files(rules_dir, rs.problems)
     rs.files.extend(str(f) for f in files)
     parsed = _parse_files(files, rs.problems)
@@ -61,7 +75,7 @@ def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | 
     for p in parsed:
         _load_digests(p, rs)
         _load_holidays(p, rs)
-        _load_webhooks(p, rs)
+        _load_webhooks(p, rs, allowed)
         _load_owners(p, rs)
     first_seen: dict[str, tuple[str, int]] = {}
     compiled: list[CompiledRule] = []
@@ -169,7 +183,7 @@ _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 RESERVED_HEADERS = frozenset({"content-type", "x-alerts-timestamp", "x-alerts-signature"})
 
 
-def _load_webhooks(p: ParsedFile, rs: RuleSet) -> None:
+def _load_webhooks(p: ParsedFile, rs: RuleSet, allowed: Collection[str]) -> None:
     for i, item in enumerate(p.data.get("webhooks") or []):
         w = validate(Webhook, item, p, ("webhooks", i), None, rs.problems)
         if w is None:
@@ -178,10 +192,16 @@ def _load_webhooks(p: ParsedFile, rs: RuleSet) -> None:
         secret = w.secret
         ref = _ENV_REF.match(secret)
         if ref:
-            value = os.environ.get(ref.group(1))
+            name, at = ref.group(1), line_of(p.lines, ("webhooks", i, "secret"))
+            if not rule_var_allowed(name, allowed):  # its value is never read, let alone shown
+                rs.problems.append(Problem(p.path, at, None, f"webhooks: {w.name}: ${{{name}}} is not allowed in rule "
+                                           f"files: name it {RULES_VAR_PREFIX}... or list it in "
+                                           "ALERTS_RULES_ALLOWED_VARS"))
+                continue
+            value = os.environ.get(name)
             if not value:
-                rs.problems.append(Problem(p.path, line_of(p.lines, ("webhooks", i, "secret")), None,
-                                           f"webhooks: {w.name}: environment variable {ref.group(1)} is not set"))
+                rs.problems.append(Problem(p.path, at, None,
+                                           f"webhooks: {w.name}: environment variable {name} is not set"))
                 continue
             secret = value
         bad = sorted(h for h in w.headers if h.lower() in RESERVED_HEADERS)

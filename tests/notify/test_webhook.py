@@ -68,12 +68,12 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def p(client: redis.Redis, settings: Settings, rules_dir: Path, receiver: Receiver,
       monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    monkeypatch.setenv("DESK_HOOK_SECRET", SECRET)
+    monkeypatch.setenv("ALERTS_RULES_VAR_DESK_HOOK", SECRET)
     write_rules(rules_dir, f"""
 webhooks:
   - name: desk
     url: {receiver.url}
-    secret: ${{DESK_HOOK_SECRET}}
+    secret: ${{ALERTS_RULES_VAR_DESK_HOOK}}
     headers: {{X-Desk: light}}
 rules:
   - id: licences
@@ -109,9 +109,9 @@ def test_server_errors_are_retried_and_4xx_fails_at_once(p: Pipeline, receiver: 
 
 
 def test_webhook_rule_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NOPE_SECRET", raising=False)
+    monkeypatch.delenv("ALERTS_RULES_VAR_NOPE", raising=False)
     (tmp_path / "r.yaml").write_text("""webhooks:
-  - {name: a, url: "https://x.test/h", secret: "${NOPE_SECRET}"}
+  - {name: a, url: "https://x.test/h", secret: "${ALERTS_RULES_VAR_NOPE}"}
   - {name: b, url: "https://x.test/h", secret: k, headers: {X-Alerts-Signature: forged}}
   - {name: c, url: "ftp://x.test/h", secret: k}
 rules:
@@ -121,7 +121,7 @@ rules:
 """)
     out = [str(p) for p in load_rules(tmp_path).problems]
     path = tmp_path / "r.yaml"
-    assert f"{path}:2: -: webhooks: a: environment variable NOPE_SECRET is not set" in out
+    assert f"{path}:2: -: webhooks: a: environment variable ALERTS_RULES_VAR_NOPE is not set" in out
     assert f"{path}:3: -: webhooks: b: header 'X-Alerts-Signature' is set by the signature scheme" in out
     assert any(o.startswith(f"{path}:4: -: url: String should match pattern") for o in out), out
     assert f"{path}:8: r: notify: webhook 'zzz' is not defined under webhooks:" in out

@@ -1,5 +1,6 @@
 """``alerts status`` and ``alerts history`` against a real Redis and real processes: a dead worker, a stuck
-consumer group, a failing source and a stale feed each make it unhealthy (exit status 1) and are named."""
+consumer group and a failing source each make the service unhealthy (exit status 1) and are named; a stale feed
+is named in the data freshness section (tests/test_status_freshness.py: its own exit status)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ rules:
 
 def fails(st_text: str) -> list[str]:
     return [line for line in st_text.splitlines() if line.startswith("FAIL")]
+
+
+def stale(st_text: str) -> list[str]:
+    return [line for line in st_text.splitlines() if line.startswith("STALE")]
 
 
 def run_cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -165,14 +170,17 @@ def test_a_failing_source_and_a_stale_feed_make_it_unhealthy(settings: Settings,
     failed = fails(out)
     assert any(line.startswith("FAIL  sources     dead-vendor: failing, 1 polls in a row; last error") and
                "ConnectError" in line and "never succeeded" in line for line in failed), out
-    assert any("terbium oxide: 7,000 CNY/kg as of 2024-03-11" in line and "stale (rule tb-stale: 3 business days)"
-               in line for line in failed), out
+    (old,) = stale(out)  # in the data freshness section, below the service's lines
+    assert old.startswith("STALE quotes      terbium oxide: 7,000 CNY/kg as of 2024-03-11"), out
+    assert "stale (rule tb-stale: 3 business days)" in old, out
+    lines = out.splitlines()
+    assert lines.index("Service health") < lines.index("Data freshness") < lines.index(old)
     assert any(line.startswith("ok    quotes      Pr-Nd oxide: 440,000 CNY/t as of " + today) for line in
                out.splitlines()), out
-    assert out.splitlines()[-1].startswith("UNHEALTHY: 2 problems")
+    assert lines[-1] == "UNHEALTHY: 1 problem, 1 warning; data STALE: 1 product (exit status 1)"
     assert cli.main(["status", "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert doc["healthy"] is False
+    assert doc["healthy"] is False and doc["fresh"] is False and doc["exit_status"] == 1
     assert [q["product"] for q in doc["quotes"] if q["stale"]] == ["terbium oxide"]
     assert doc["sources"][0]["name"] == "dead-vendor" and doc["sources"][0]["failing"] is True
 
@@ -191,7 +199,8 @@ def test_paused_rules_and_rule_errors_are_unhealthy(settings: Settings, client: 
 def test_redis_unreachable_is_one_line_and_exit_1(settings: Settings) -> None:
     out = run_cli(settings, "status", ALERTS_REDIS_URL=f"redis://:hunter2@127.0.0.1:{free_port()}/0")
     assert out.returncode == 1
-    assert out.stdout.splitlines()[0].startswith("FAIL  redis       unreachable:")
+    assert out.stdout.splitlines()[1].startswith("FAIL  redis       unreachable:")
+    assert out.stdout.splitlines()[-1] == "UNHEALTHY: 1 problem; data freshness unknown (exit status 1)"
     assert "hunter2" not in out.stdout + out.stderr and "Traceback" not in out.stderr
 
 

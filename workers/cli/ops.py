@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from alerts.catalog import Catalog
+from alerts.durations import format_time
 from alerts.model import Alert
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings
@@ -43,7 +44,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(st.to_json(), ensure_ascii=False, indent=2, default=str))
     else:
         print(render(st))
-    return 0 if st.healthy else 1
+    return st.exit_status
 
 
 def _since(text: str, tz: str) -> float:
@@ -98,7 +99,7 @@ def find_alerts(client: redis.Redis, keys: Keys, catalog: Catalog, *, rule: str 
 
 
 def _when(ts: float, tz: str) -> str:
-    return datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+    return format_time(ts, tz)  # README "Times": ALERTS_TIMEZONE, with its UTC offset
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,11 +148,15 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: Any) -> None:
     st = sub.add_parser("status", help="is everything healthy? Redis, streams, processes, queues, sources, quotes",
-                        description="Read the deployment's health from Redis: Redis itself (version, memory, "
-                        "persistence), each stream's backlog, the live and dead service processes with what they "
-                        "own, rq queues, digests, feed sources, the latest quote per product (stale ones marked), "
-                        "rules paused by the breaker and rule file errors. Exit status 1 when anything is "
-                        "unhealthy, so it serves as a health check.")
+                        description="Read the deployment's health from Redis, in two sections. Service health: "
+                        "Redis itself (version, memory, persistence), each stream's backlog, the live and dead "
+                        "service processes with what they own, rq queues, digests, feed sources' errors, rules "
+                        "paused by the breaker and rule file errors. Data freshness: the latest quote per product, "
+                        "stale ones marked (by the product's stale-feed rule, else after 3 business days without a "
+                        "quote: weekends and the rule files' holidays not counted). Exit status: 0 healthy and "
+                        "fresh; 1 the service is unhealthy (whatever the data: use it as a health check); 4 the "
+                        "service is healthy but some data is stale. The JSON output carries both verdicts "
+                        "(healthy, fresh) and exit_status.")
     st.add_argument("--format", choices=("text", "json"), default="text")
     st.set_defaults(func=cmd_status)
     hi = sub.add_parser("history", help="the alerts that fired, newest first, and where each delivery stands",

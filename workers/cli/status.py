@@ -1,31 +1,38 @@
 """``alerts status``: the health of a deployment at a glance, read from Redis (and the rule and sources files).
 
-Each finding is a ``Check`` (``ok``, ``warn`` or ``fail``); the deployment is healthy when none fails, and the
-command's exit status says so (a health check). What fails: Redis unreachable; an event or alert stream whose
-oldest unread or unacknowledged entry has waited more than ``STUCK_SECONDS`` (a stuck consumer group); a role
-that ran within the last hour with no live process now (a dead worker nobody replaced); no service process at
-all; a source whose last poll failed; a product whose latest quote is stale (by its stale-feed rule, else older
-than ``STALE_DEFAULT_SECONDS``); a rule paused by the circuit breaker; a rule file with an error. What warns:
-Redis without ``appendonly`` or with an eviction policy; a dead process whose roles others still run; deliveries
-failed for good; rq jobs in its failed registry; Slack Socket Mode set up (ALERTS_SLACK_APP_TOKEN) with no live
-process running the ``slack`` role, or one running it without a connection. Every read is O(1) or O(log n) in
-the stored events (XINFO, XLEN, one XRANGE entry per stream, one hash per product): a million stored events cost
-no more than ten."""
+Each finding is a ``Check`` (``ok``, ``warn`` or ``fail``) in one of two sections, with a verdict each:
+
+- **service health** (``healthy``): can the service do its work? What fails: Redis unreachable, or answering
+  something that is not Redis; an event or alert stream whose oldest unread or unacknowledged entry has waited
+  more than ``STUCK_SECONDS`` (a stuck consumer group); a role that ran within the last hour with no live process
+  now (a dead worker nobody replaced); no service process at all; a source whose last poll failed; a rule paused
+  by the circuit breaker; a rule file with an error. What warns: Redis without ``appendonly`` or with an eviction
+  policy; a dead process whose roles others still run; deliveries failed for good; rq jobs in its failed
+  registry; Slack Socket Mode set up (ALERTS_SLACK_APP_TOKEN) with no live process running the ``slack`` role, or
+  one running it without a connection.
+- **data freshness** (``fresh``): is the market data current? A product whose latest quote is stale, by its
+  stale-feed rule, else after ``STALE_DEFAULT_BUSINESS_DAYS`` business days without one (Saturdays, Sundays and
+  the rule files' ``holidays:`` not counted: a weekend gap is not stale).
+
+The exit status says which (``exit_status``): ``EXIT_HEALTHY`` (0) healthy and fresh, ``EXIT_UNHEALTHY`` (1) the
+service is unhealthy (whatever the data), ``EXIT_STALE`` (4) the service is healthy and some data is stale. Every
+read is O(1) or O(log n) in the stored events (XINFO, XLEN, one XRANGE entry per stream, one hash per product):
+a million stored events cost no more than ten."""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import redis
 from croniter import croniter
 
-from alerts.durations import format_duration
-from alerts.evaluate.composite import evaluate_stale
+from alerts.durations import format_duration, format_time
+from alerts.evaluate.composite import business_days_between, evaluate_stale
 from alerts.ingest.sources import load_sources
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules
@@ -40,12 +47,18 @@ from alerts.store.state import load_states
 from workers.roles.dispatch import make_queues
 
 Level = Literal["ok", "warn", "fail"]
+#: ``service``: service health (Redis, streams, processes, queues, sources, rules); ``data``: data freshness.
+Section = Literal["service", "data"]
 #: An entry unread (or read and not acknowledged) this long (seconds) means its consumer group is stuck:
 #: a live evaluator or dispatcher takes entries within milliseconds.
 STUCK_SECONDS = 120.0
-#: A product without a stale-feed rule is marked stale when its latest quote is older than this (seconds):
-#: daily quotes, with a weekend and a holiday between two.
-STALE_DEFAULT_SECONDS = 4 * 86400.0
+#: A product without a stale-feed rule is stale when this many business days passed without a quote (the days
+#: strictly between its latest quote's date and today, Saturdays, Sundays and ``holidays:`` not counted): a
+#: Friday quote read on Monday is fresh, one of a week ago is stale.
+STALE_DEFAULT_BUSINESS_DAYS = 3
+#: Exit statuses of ``alerts status``: healthy and fresh; the service unhealthy (whatever the data: supervisors
+#: use 1); the service healthy and some data stale.
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_STALE = 0, 1, 4
 
 
 @dataclass
@@ -53,22 +66,46 @@ class Check:
     level: Level
     area: str
     message: str
+    section: Section = "service"
 
 
 @dataclass
 class Status:
     checks: list[Check] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    #: whether the quotes were read (not when Redis could not be read)
+    freshness_read: bool = False
+
+    def section(self, section: Section) -> list[Check]:
+        return [c for c in self.checks if c.section == section]
 
     @property
     def healthy(self) -> bool:
-        return not any(c.level == "fail" for c in self.checks)
+        """Service health: no service check fails (stale data does not make the service unhealthy)."""
+        return not any(c.level == "fail" for c in self.section("service"))
 
-    def add(self, level: Level, area: str, message: str) -> None:
-        self.checks.append(Check(level, area, message))
+    @property
+    def fresh(self) -> bool | None:
+        """Data freshness: no quote is stale; None when the quotes could not be read."""
+        return not any(c.level == "fail" for c in self.section("data")) if self.freshness_read else None
+
+    @property
+    def exit_status(self) -> int:
+        if not self.healthy:
+            return EXIT_UNHEALTHY
+        return EXIT_STALE if self.fresh is False else EXIT_HEALTHY
+
+    def add(self, level: Level, area: str, message: str, section: Section = "service") -> None:
+        self.checks.append(Check(level, area, message, section))
 
     def to_json(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "checks": [asdict(c) for c in self.checks], **self.data}
+        service = self.section("service")
+        stale = [c for c in self.section("data") if c.level == "fail"]
+        return {"healthy": self.healthy, "fresh": self.fresh, "exit_status": self.exit_status,
+                "service": {"healthy": self.healthy, "failures": sum(c.level == "fail" for c in service),
+                            "warnings": sum(c.level == "warn" for c in service)},
+                "freshness": {"fresh": self.fresh, "stale": len(stale)},
+                "checks": [asdict(c) for c in self.checks], **self.data}
 
 
 def _ago(seconds: float) -> str:
@@ -262,9 +299,8 @@ def _digests(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, s
         queued = int(client.llen(keys.outbox("digest", name)))
         last = store.state(name).get("sent_at")
         rows.append({"digest": name, "next": nxt.isoformat(), "queued": queued, "last_sent": last})
-        st.add("ok", "digests", f"{name}: next {nxt:%Y-%m-%d %H:%M %Z}, {queued} alerts waiting, last sent "
-                                + (datetime.fromtimestamp(float(last), zone).strftime("%Y-%m-%d %H:%M")
-                                   if last else "never"))
+        st.add("ok", "digests", f"{name}: next {format_time(nxt, seconds=False)}, {queued} alerts waiting, last "
+                                f"sent {format_time(float(last), zone.key, seconds=False) if last else 'never'}")
     st.data["digests"] = rows
 
 
@@ -295,7 +331,15 @@ def _sources(client: redis.Redis, settings: Settings, keys: Keys, st: Status, no
     st.data["sources"] = rows
 
 
+def stale_by_default(as_of: date, now: float, tz: str, holidays: frozenset[date] = frozenset()) -> bool:
+    """Whether a product without a stale-feed rule, last quoted on ``as_of``, is stale at ``now``: at least
+    ``STALE_DEFAULT_BUSINESS_DAYS`` business days (in ``tz``) passed without a quote."""
+    today = datetime.fromtimestamp(now, ZoneInfo(tz)).date()
+    return business_days_between(as_of, today, holidays) >= STALE_DEFAULT_BUSINESS_DAYS
+
+
 def _quotes(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, st: Status, now: float) -> None:
+    st.freshness_read = True
     products = dict(rs.catalog.products)
     states = load_states(client, keys, sorted(products))
     stale_rules = {r.product.key: r for r in rs.stale}
@@ -310,14 +354,17 @@ def _quotes(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, st
             stale = evaluate_stale(rule, last, now, rs.timezone, rs.holidays, None) is not None
             limit = f"rule {rule.id}: {rule.after_text}"
         else:
-            stale = now - last.as_of > STALE_DEFAULT_SECONDS
-            limit = f"no stale-feed rule: {format_duration(STALE_DEFAULT_SECONDS)}"
+            stale = stale_by_default(date.fromisoformat(last.as_of_date), now, rs.timezone, rs.holidays)
+            limit = (f"no stale-feed rule: {STALE_DEFAULT_BUSINESS_DAYS} business days without a quote, weekends"
+                     + (" and the rule files' holidays" if rs.holidays else "") + " not counted")
         age = max(0.0, now - last.as_of)
         rows.append({"product": product.name, "price": last.price, "unit": product.unit_text,
                      "as_of": last.as_of_date, "age_seconds": round(age), "stale": stale, "limit": limit})
         text = (f"{product.name}: {last.price:,.10g} {product.unit_text} as of {last.as_of_date} "
                 f"({format_duration(age) if age >= 1 else '0s'} old)")
-        st.add("fail" if stale else "ok", "quotes", text + (f"; stale ({limit})" if stale else ""))
+        st.add("fail" if stale else "ok", "quotes", text + (f"; stale ({limit})" if stale else ""), "data")
+    if not rows:
+        st.add("ok", "quotes", "no quote stored yet", "data")
     st.data["quotes"] = rows
 
 
@@ -338,13 +385,27 @@ def _silences(client: redis.Redis, keys: Keys, settings: Settings, st: Status, n
 
 
 def render(st: Status) -> str:
-    mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
-    lines = [f"{mark[c.level]}  {c.area:<11} {c.message}" for c in st.checks]
-    fails = sum(c.level == "fail" for c in st.checks)
-    warns = sum(c.level == "warn" for c in st.checks)
-    lines.append("healthy" + (f" ({warns} warnings)" if warns else "") if st.healthy else
-                 f"UNHEALTHY: {fails} problem{'s' if fails != 1 else ''}" + (f", {warns} warnings" if warns else ""))
+    """The service health lines, then the data freshness lines, then one verdict line naming both."""
+    mark = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
+    lines = ["Service health"]
+    lines += [f"{mark[c.level]:<5} {c.area:<11} {c.message}" for c in st.section("service")]
+    lines.append("Data freshness")
+    lines += [f"{'STALE' if c.level == 'fail' else mark[c.level]:<5} {c.area:<11} {c.message}"
+              for c in st.section("data")]
+    if not st.freshness_read:
+        lines.append("?     quotes      not read (Redis could not be read)")
+    service = st.section("service")
+    fails = sum(c.level == "fail" for c in service)
+    warns = sum(c.level == "warn" for c in service)
+    stale = sum(c.level == "fail" for c in st.section("data"))
+    verdict = ("healthy" + (f" ({warns} warning{'s' if warns != 1 else ''})" if warns else "") if st.healthy else
+               f"UNHEALTHY: {fails} problem{'s' if fails != 1 else ''}"
+               + (f", {warns} warning{'s' if warns != 1 else ''}" if warns else ""))
+    data = ("data freshness unknown" if st.fresh is None else "data fresh" if st.fresh else
+            f"data STALE: {stale} product{'s' if stale != 1 else ''}")
+    lines.append(f"{verdict}; {data} (exit status {st.exit_status})")
     return "\n".join(lines)
 
 
-__all__ = ["STALE_DEFAULT_SECONDS", "STUCK_SECONDS", "Check", "Status", "collect", "render"]
+__all__ = ["EXIT_HEALTHY", "EXIT_STALE", "EXIT_UNHEALTHY", "STALE_DEFAULT_BUSINESS_DAYS", "STUCK_SECONDS", "Check",
+           "Status", "collect", "render", "stale_by_default"]

@@ -97,8 +97,22 @@ class FxThreshold:
         return f"{self.quoted.currency}/{self.unit.currency}"
 
 
+class _OnOneProduct:
+    """A rule on one product's quotes: its alerts are about it, and its state is that product's."""
+
+    product: Product
+
+    @property
+    def alert_product(self) -> Product:
+        return self.product
+
+    @property
+    def state_products(self) -> tuple[Product, ...]:
+        return (self.product,)
+
+
 @dataclass(frozen=True, eq=False)
-class PriceRule(RuleBase):
+class PriceRule(_OnOneProduct, RuleBase):
     product: Product = None  # type: ignore[assignment]
     measure: str = "price"  # price | change_pct | change
     kind: str = "above"  # above | below | crosses_above | crosses_below | abs_above
@@ -110,14 +124,6 @@ class PriceRule(RuleBase):
     fx: FxThreshold | None = None  # a threshold (and rearm) in another currency: evaluated in event time
     state_key: str = ""  # with fx: where its state is kept (P:shared), stable across edits
     kind_name: ClassVar[AlertKind] = "price"
-
-    @property
-    def alert_product(self) -> Product:
-        return self.product
-
-    @property
-    def state_products(self) -> tuple[Product, ...]:
-        return (self.product,)
 
     @property
     def shared_keys(self) -> tuple[str, ...]:
@@ -211,21 +217,13 @@ class SpreadRule(RuleBase):
 
 
 @dataclass(frozen=True, eq=False)
-class StaleRule(RuleBase):
+class StaleRule(_OnOneProduct, RuleBase):
     """No quote of ``product`` for ``business_days`` business days, or for ``duration`` seconds."""
 
     product: Product = None  # type: ignore[assignment]
     business_days: int | None = None
     duration: float | None = None
     kind_name: ClassVar[AlertKind] = "stale"
-
-    @property
-    def alert_product(self) -> Product:
-        return self.product
-
-    @property
-    def state_products(self) -> tuple[Product, ...]:
-        return (self.product,)
 
     @property
     def shared_keys(self) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, Strict
 
 from alerts.durations import parse_duration
 from alerts.errors import Problem
-from alerts.rules.compile import ParsedFile, validate
+from alerts.rules.validation import ParsedFile, validate
 from alerts.rules.yaml_lines import YamlError, line_of, load_document
 
 #: Columns a json or csv source maps (``map:``) or gives a constant for (``defaults:``).

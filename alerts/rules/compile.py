@@ -2,28 +2,18 @@
 
 ``compile_rule`` turns one entry of a file's ``rules:`` list into compiled rules (one per product),
 or none when it has an error; a rule with an error is still checked as far as it can be
-(``alerts.rules.salvage``), so every problem of a rule is reported at once. ``index_rules`` builds
-the ``RuleSet``'s indexes. Price rules are indexed per product and condition by threshold, sorted,
-so evaluating a quote only looks at the thresholds between the previous and the new price
-(``alerts.evaluate.engine``); rules with state of their own (changes over a window, rearm, confirm,
-resolve) are listed per product. Finding and parsing the files, products, digests and webhooks is
-``alerts.rules.load``.
+(``alerts.rules.salvage``), so every problem of a rule is reported at once. Validating a file's values
+against the models is ``alerts.rules.validation``; the ``RuleSet``'s indexes are ``alerts.rules.index``.
+Finding and parsing the files, products, digests and webhooks is ``alerts.rules.load``.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
 from alerts.catalog import Product
 from alerts.durations import COOLDOWN_LIMIT, MAX_COOLDOWN, MAX_WINDOW, WINDOW_LIMIT
@@ -35,50 +25,26 @@ from alerts.rules.compiled import (
     FxThreshold,
     NewsRule,
     PriceRule,
-    ProductIndex,
     RuleSet,
     SpreadRule,
     StaleRule,
-    ThresholdIndex,
+    fingerprint,
 )
-from alerts.rules.limits import describe, shown, shown_id, strip_tags, without_union_noise
+from alerts.rules.limits import shown_id
 from alerts.rules.matching import RegexError, compile_any, compile_each, compile_regex
 from alerts.rules.models import (
-    Change,
-    Digest,
     NewsCondition,
-    Part,
     PriceCondition,
-    ProductDef,
     Rule,
-    SpreadCondition,
-    StaleCondition,
 )
-from alerts.rules.salvage import model_at, repair, suggestion
+from alerts.rules.salvage import repair
 from alerts.rules.templates import Message, TemplateError
+from alerts.rules.validation import ParsedFile, error_text, label, validate
 from alerts.rules.yaml_lines import KeyPath, SplitNumber, line_of
 from alerts.targets import parse_target
 from alerts.units import Unit, UnitError, parse_amount
 
 _BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business\s+days?\s*$", re.IGNORECASE)
-_KNOWN_KEYS = sorted({name for m in (Rule, PriceCondition, NewsCondition, Change, Digest, ProductDef,
-                                     SpreadCondition, StaleCondition, Part)
-                      for name in m.model_fields})
-
-
-@dataclass
-class ParsedFile:
-    """One rule file as plain YAML values, with the line of every key path (``yaml_lines.load``)."""
-
-    path: str
-    data: dict[str, Any]
-    lines: dict[KeyPath, int]
-    #: numbers YAML cut at their commas inside { } (``yaml_lines.SplitNumber``), reported by the loader
-    splits: list[SplitNumber] = field(default_factory=list)
-
-
-def _fp(*parts: object) -> str:
-    return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 #: Latest ``expires:`` date a rule may give.
@@ -95,56 +61,6 @@ def parse_duration(value: str | int | float, maximum: float = MAX_WINDOW, limit:
         return _parse_duration(value, maximum, limit)
     except OverflowError:
         raise ValueError(f"{str(value)[:40]!r} is too long: {limit}") from None
-
-
-def label(path: Iterable[Any]) -> str:
-    """A key path as messages name it: ``all_of.0.price.above``."""
-    return ".".join(map(str, path))
-
-
-def _error_text(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[KeyPath, str]:
-    """Where a validation error of ``model`` is (union member tags dropped), and what it says."""
-    loc = strip_tags(err["loc"])
-    if err["type"] == "extra_forbidden":
-        msg = f"unknown key {shown(loc[-1])}" if loc else "unknown key"
-        owner = model_at(model, loc[:-1]) if model is not None and loc else None
-        if owner is not None:  # the keys of the mapping it is in
-            close = suggestion(owner, loc[-1])
-        else:
-            close = next(iter(difflib.get_close_matches(str(loc[-1]), _KNOWN_KEYS, n=1)), None) if loc else None
-        if close:
-            msg += f" (did you mean {close!r}?)"
-    elif err["type"] == "missing":
-        msg = f"missing required key {loc[-1]!r}" if loc else "missing required key"
-    else:
-        msg = describe(loc, err)  # limits, mapping keys: alerts.rules.limits
-    return loc, msg
-
-
-def _pydantic_problems(errors: Iterable[ErrorDetails], path: str, lines: Mapping[KeyPath, int], base: KeyPath,
-                       rule_id: str | None, model: type[BaseModel] | None = None) -> list[Problem]:
-    out = []
-    for err in without_union_noise(list(errors)):
-        loc, msg = _error_text(err, model)
-        out.append(Problem(path, line_of(lines, base + loc), rule_id, msg))
-    # several union members give one error each for the same key; keep the first per line and text
-    return list(dict.fromkeys(out))
-
-
-def validate(model: type[BaseModel], item: Any, p: ParsedFile, base: KeyPath, rid: str | None,
-             problems: list[Problem]) -> Any:
-    """``item`` validated as ``model``, or None with the problems (and their lines) appended."""
-    if not isinstance(item, dict):
-        problems.append(Problem(p.path, line_of(p.lines, base), rid, "expected a mapping"))
-        return None
-    try:
-        return model.model_validate(item)
-    except ValidationError as exc:
-        cut = [sp.path for sp in p.splits]  # a number cut at its commas is reported as such (SplitNumber)
-        errors = [e for e in exc.errors(include_url=False)
-                  if not any((*base, *e["loc"])[:len(c)] == c for c in cut)]
-        problems.extend(_pydantic_problems(errors, p.path, p.lines, base, rid, model))
-        return None
 
 
 def compile_rule(p: ParsedFile, i: int, item: Any, rs: RuleSet,
@@ -185,7 +101,7 @@ def _check_the_rest(p: ParsedFile, base: KeyPath, item: dict[Any, Any], rid: str
         return
     seen = set(rs.problems)
     for line, err in [*fixed.errors, *fixed.hidden]:
-        problem = Problem(p.path, line, rid, _error_text(err, Rule)[1])
+        problem = Problem(p.path, line, rid, error_text(err, Rule)[1])
         if problem not in seen:
             seen.add(problem)
             rs.problems.append(problem)
@@ -253,8 +169,8 @@ class _RuleCompiler:
                 self.problem((*at, "products", j), f"{where}.products: unknown product {name!r}")
             else:
                 names.extend(product.all_names)
-        fp = _fp(self.rule.id, at, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes), tuple(n.products),
-                 tuple(n.sources))
+        fp = fingerprint(self.rule.id, at, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes),
+                         tuple(n.products), tuple(n.sources))
         return NewsRule(fp=fp, any_re=compile_any(n.any), all_res=compile_each(n.all), none_re=compile_any(n.none),
                         regexes=tuple(regexes), products_re=compile_any(sorted(set(names), key=len, reverse=True)),
                         sources=frozenset(x.casefold() for x in n.sources), **common)
@@ -291,8 +207,8 @@ class _RuleCompiler:
         if cond.kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
             self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
                          "confirm: and resolve: apply to above/below conditions, not to crosses_*")
-        fp = _fp(rule.id, "spread", of.key, minus.key, cond.kind, threshold, rearm, rule.confirm, rule.resolve)
-        return SpreadRule(fp=fp, of=of, minus=minus, state_key=_fp(rule.id, "spread", of.key, minus.key),
+        fp = fingerprint(rule.id, "spread", of.key, minus.key, cond.kind, threshold, rearm, rule.confirm, rule.resolve)
+        return SpreadRule(fp=fp, of=of, minus=minus, state_key=fingerprint(rule.id, "spread", of.key, minus.key),
                           factor=factor, kind=cond.kind, threshold=threshold, rearm=rearm,
                           confirm=rule.confirm, resolve=rule.resolve, **common)
 
@@ -320,7 +236,7 @@ class _RuleCompiler:
             self.problem(("stale", "after"), "stale.after: must be longer than nothing")
         if product is None:
             return None
-        return StaleRule(fp=_fp(self.rule.id, "stale", product.key, days, duration), product=product,
+        return StaleRule(fp=fingerprint(self.rule.id, "stale", product.key, days, duration), product=product,
                          business_days=days, duration=duration, **common)
 
     def _all_of(self, common: dict[str, Any]) -> list[CompiledRule]:
@@ -345,7 +261,7 @@ class _RuleCompiler:
             parts.extend(self._price(part.price, part_common, ("all_of", i, "price")))
         if not self.ok:
             return []
-        fp = _fp(rule.id, "all_of", within, *(p.fp for p in parts))
+        fp = fingerprint(rule.id, "all_of", within, *(p.fp for p in parts))
         return [AllOfRule(fp=fp, parts=tuple(parts), within=within, **common)]
 
     def _common(self) -> dict[str, Any]:
@@ -467,7 +383,7 @@ class _RuleCompiler:
             if kind.startswith("crosses") and (rule.confirm > 1 or rule.resolve):
                 self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
                              "confirm: and resolve: apply to above/below conditions, not to crosses_*")
-            fp = _fp(rule.id, *at[:-1], product.key, measure, kind, threshold, window, rearm, rule.confirm,
+            fp = fingerprint(rule.id, *at[:-1], product.key, measure, kind, threshold, window, rearm, rule.confirm,
                      rule.resolve)
             out.append(PriceRule(fp=fp, product=product, measure=measure, kind=kind, threshold=threshold,
                                  window=window, rearm=rearm, confirm=rule.confirm, resolve=rule.resolve, **common))
@@ -511,9 +427,9 @@ class _RuleCompiler:
             self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
                          "confirm: and resolve: apply to above/below conditions, not to crosses_*")
         fx = FxThreshold(unit, product.unit, product.unit.factor_to(Unit(product.unit.currency, unit.mass)))
-        fp = _fp(rule.id, "fx", product.key, kind, number, str(unit), rearm, rule.confirm, rule.resolve)
+        fp = fingerprint(rule.id, "fx", product.key, kind, number, str(unit), rearm, rule.confirm, rule.resolve)
         return [PriceRule(fp=fp, product=product, kind=kind, threshold=number, rearm=rearm, confirm=rule.confirm,
-                          resolve=rule.resolve, fx=fx, state_key=_fp(rule.id, "fx", product.key), **common)]
+                          resolve=rule.resolve, fx=fx, state_key=fingerprint(rule.id, "fx", product.key), **common)]
 
     def _check_rearm(self, kind: str, threshold: float, rearm: float | None) -> None:
         if rearm is None:
@@ -526,51 +442,3 @@ class _RuleCompiler:
             self.problem(("rearm",), "rearm: for below, the re-arm level must be at or above the threshold")
         elif kind == "abs_above" and not 0 <= rearm <= threshold:
             self.problem(("rearm",), "rearm: for abs_above, the re-arm size must be between 0 and the threshold")
-
-
-def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
-    """Fill the rule set's indexes (``by_id``, ``price``, ``news``, ``news_parts``, ``stale``) from ``compiled``."""
-    news = []
-    news_parts: list[tuple[AllOfRule, int, NewsRule]] = []
-    stale = []
-    by_id: dict[str, list[CompiledRule]] = {}
-    for r in compiled:
-        by_id.setdefault(r.id, []).append(r)
-        if isinstance(r, NewsRule):
-            news.append(r)
-            continue
-        if isinstance(r, StaleRule):
-            stale.append(r)
-            continue
-        if isinstance(r, SpreadRule):
-            for leg in (r.of, r.minus):
-                rs.by_product.setdefault(leg.key, ProductIndex()).spreads.append(r)
-            continue
-        if isinstance(r, AllOfRule):
-            for i, part in enumerate(r.parts):
-                if isinstance(part, NewsRule):
-                    news_parts.append((r, i, part))
-                else:
-                    pidx = rs.by_product.setdefault(part.product.key, ProductIndex())
-                    pidx.parts.append((r, i, part))
-                    pidx.max_window = max(pidx.max_window, part.window)
-            continue
-        idx = rs.by_product.setdefault(r.product.key, ProductIndex())
-        if r.fx is not None:  # compared at the exchange rate of each quote's time: the event-time stage
-            idx.fx.append(r)
-            continue
-        idx.by_fp[r.fp] = r
-        if r.stateful:
-            idx.stateful.append(r)
-            idx.max_window = max(idx.max_window, r.window)
-        else:
-            idx.by_kind.setdefault(r.kind, ThresholdIndex()).rules.append(r)
-    rs.by_id = {k: tuple(v) for k, v in by_id.items()}
-    rs.news = tuple(news)
-    rs.news_parts = tuple(news_parts)
-    rs.stale = tuple(stale)
-    for idx in rs.by_product.values():
-        for ti in idx.by_kind.values():
-            ti.rules.sort(key=lambda r: r.threshold)
-            ti.thresholds = [r.threshold for r in ti.rules]
-        idx.token = _fp(*sorted(idx.by_fp))

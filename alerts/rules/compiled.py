@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +20,11 @@ from alerts.rules.models import Digest
 from alerts.rules.templates import Message
 from alerts.targets import Target
 from alerts.units import Unit, format_price
+
+
+def fingerprint(*parts: object) -> str:
+    """A short stable hash of what decides a rule's firing (its ``fp``: state is kept under it), or of an index."""
+    return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,11 +30,13 @@ from pydantic import SecretStr
 
 from alerts.catalog import Catalog, Product, builtin_catalog
 from alerts.errors import ConfigError, Problem
-from alerts.rules.compile import ParsedFile, compile_rule, index_rules, label, validate
+from alerts.rules.compile import compile_rule
 from alerts.rules.compiled import CompiledRule, RuleSet, WebhookConfig
+from alerts.rules.index import index_rules
 from alerts.rules.limits import shown
 from alerts.rules.models import FILE_MAX_BYTES, TOP_LEVEL_KEYS, TOP_LEVEL_MAX, Digest, Owner, ProductDef, Webhook
 from alerts.rules.templates import TemplateError, check_subject
+from alerts.rules.validation import ParsedFile, label, validate
 from alerts.rules.yaml_lines import YamlError, line_of, load_document
 from alerts.settings import RULES_VAR_PREFIX, rule_var_allowed, rules_allowed_vars
 from alerts.units import parse_unit

@@ -97,6 +97,10 @@ STARTED_TTL = 5
 BEAT_SECONDS = 1.0
 #: Seconds a worker waits on an empty queue before it looks at whether it was asked to stop.
 DEQUEUE_SECONDS = 1
+#: Seconds rq's command thread (a main-thread, not burst, worker's) waits for a message before it looks again
+#: at whether it was stopped: rq's own 60 s, when the thread reads the UNSUBSCRIBE reply before ``stop``,
+#: held every stop for a minute (redis-py 8.2 joins the thread).
+PUBSUB_WAIT_SECONDS = 1.0
 #: What Redis going away (or a failover: a write reaching a demoted primary) raises.
 REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 
@@ -157,6 +161,8 @@ class DeliveryWorker(SimpleWorker):
     queue): no signal handlers (the main thread owns SIGINT/SIGTERM and calls ``stop``), job timeouts by
     timer rather than SIGALRM, no rq pubsub thread, an idle worker looks at ``stop`` every second, and
     Redis going away ends ``work`` quietly with ``redis_error`` set, for the caller to wait and start again.
+    A burst worker (``work(burst=True)``: the tests, the benchmarks) has no rq pubsub thread either: it ends
+    when its queues are empty, and rq's commands would find it gone.
     """
 
     def __init__(self, *args: Any, delivery: Delivery | None = None, threaded: bool = False, **kwargs: Any):
@@ -166,6 +172,7 @@ class DeliveryWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.delivery = delivery or _from_environment()
         self.threaded = threaded
+        self.burst = False
         self.redis_error: BaseException | None = None
 
     def stop(self) -> None:
@@ -192,6 +199,7 @@ class DeliveryWorker(SimpleWorker):
             return bool(super().perform_job(job, queue, execution))
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
+        self.burst = bool(kwargs.get("burst", args[0] if args else False))
         if not self.threaded:  # threaded workers: said once by whoever runs them
             report_token_problem(self.delivery)
         return bool(super().work(*args, **kwargs))
@@ -207,8 +215,14 @@ class DeliveryWorker(SimpleWorker):
             super()._install_signal_handlers()
 
     def subscribe(self) -> None:
-        if not self.threaded:  # rq's commands (`rq shutdown`) reach a worker of its own process only
-            super().subscribe()
+        """rq's command thread (`rq shutdown`), as rq starts it but waiting ``PUBSUB_WAIT_SECONDS``, not 60 s; none
+        for a threaded worker (rq's commands reach a worker of its own process only) or a burst one."""
+        if self.threaded or self.burst:
+            return
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # rq types it as None only
+            sleep_time=PUBSUB_WAIT_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler)
 
     def unsubscribe(self) -> None:
         if not self.threaded:

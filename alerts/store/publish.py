@@ -7,7 +7,12 @@ line is reported with its number and never costs the valid ones around it.
 A quote in another currency than its product's is converted with the latest exchange rate at or before
 its time (``alerts.events.RateBook``): from the fx events earlier in the same call, else those published
 before it, whether the evaluators have committed them (``P:legs:fx:PAIR``) or not yet (the tail of the
-news shard)."""
+news shard).
+
+Redis refusing a write at maxmemory (``OOM command not allowed``) raises ``RedisOutOfMemory`` at once, naming
+used/maxmemory, with the report so far: ``stored`` and ``refused`` say exactly which lines (items) were stored and
+which were not, read from each command's reply in the batch (a batch may have stored some entries before Redis
+filled up), and ``unread_after`` from which line on the input was not read."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from typing import Any, BinaryIO, TextIO, cast
 import redis
 
 from alerts.catalog import Catalog
-from alerts.errors import EventError, NotReplicatedError
+from alerts.errors import EventError, NotReplicatedError, RedisOutOfMemory
 from alerts.evaluate.eventtime import decode_point, latest
 from alerts.events import (
     DEFAULT_FX_MAX_AGE_DAYS,
@@ -36,6 +41,7 @@ from alerts.events import (
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings, load_settings
 from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.memory import describe, is_oom
 from alerts.store.metrics import count_publish
 from alerts.store.server import redis_for
 from alerts.store.streams import NEWS_SHARD, WIRE_FIELD, check_shard_count, shard_of
@@ -113,14 +119,44 @@ class StoredRates:
         return self._cache[key]
 
 
+Runs = list[tuple[int, int]]
+
+
+def format_runs(runs: Runs, what: str = "lines") -> str:
+    """``lines 1-1342, 1400`` (``what`` names the numbers: lines, items); ``no lines`` when empty."""
+    if not runs:
+        return f"no {what}"
+    return f"{what} " + ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
 @dataclass
 class PublishReport:
+    """``published``: events stored; ``errors``: invalid lines (line number, reason). After a
+    ``RedisOutOfMemory``, ``stored`` and ``refused`` are the runs of line numbers (first, last) whose events Redis
+    stored and refused (a run's invalid, blank and comment lines are in neither: they held no event), and
+    ``unread_after`` the last line read (later lines were not read); ``stored`` is kept on every publish."""
+
     published: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    stored: Runs = field(default_factory=list)
+    refused: Runs = field(default_factory=list)
+    unread_after: int | None = None
+    _last: bool | None = field(default=None, repr=False, compare=False)  # whether the last event was stored
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def _add(self, lines: list[int], stored: list[bool]) -> None:
+        """Events sent, in line order, and whether each was stored: runs extended, or new ones begun."""
+        for line, kept in zip(lines, stored, strict=True):
+            runs = self.stored if kept else self.refused
+            if self._last is kept and runs:
+                runs[-1] = (runs[-1][0], line)
+            else:
+                runs.append((line, line))
+            self._last = kept
+        self.published += sum(stored)
 
 
 class Publisher:
@@ -175,29 +211,42 @@ class Publisher:
 
     def _append(self, events: Iterable[tuple[int, Event]], report: PublishReport) -> PublishReport:
         pipe = self.client.pipeline(transaction=False)
-        pending = 0
+        lines: list[int] = []
         refused = len(report.errors)
-        for _line, event in events:
-            pipe.xadd(self.keys.events(shard_of(event, self.shards)), {WIRE_FIELD: encode_wire(event)})
-            pending += 1
-            if pending >= PUBLISH_BATCH:
-                count_publish(pipe, self.keys, self.via, pending, 0)
-                self._execute(pipe, pending, report)
-                pending = 0
-        refused = len(report.errors) - refused
-        if pending or refused:
-            count_publish(pipe, self.keys, self.via, pending, refused)
-            self._execute(pipe, pending, report)
-        report.errors.sort(key=lambda e: e[0])
+        try:
+            for line, event in events:
+                pipe.xadd(self.keys.events(shard_of(event, self.shards)), {WIRE_FIELD: encode_wire(event)})
+                lines.append(line)
+                if len(lines) >= PUBLISH_BATCH:
+                    count_publish(pipe, self.keys, self.via, len(lines), 0)
+                    self._execute(pipe, lines, report, last_read=line)
+                    lines = []
+            refused = len(report.errors) - refused
+            if lines or refused:
+                count_publish(pipe, self.keys, self.via, len(lines), refused)
+                self._execute(pipe, lines, report, last_read=None)
+        finally:
+            report.errors.sort(key=lambda e: e[0])
         return report
 
-    def _execute(self, pipe: Any, pending: int, report: PublishReport) -> None:
-        """Send a batch; with ``min_replicas``, WAIT (on the batch's connection, in the same round trip) for
-        that many replicas to have it, and raise NotReplicatedError when fewer acknowledge it in time."""
+    def _execute(self, pipe: Any, lines: list[int], report: PublishReport, last_read: int | None) -> None:
+        """Send a batch (the events of ``lines``, then the counters); with ``min_replicas``, WAIT (on the batch's
+        connection, in the same round trip) for that many replicas to have it, and raise NotReplicatedError when
+        fewer acknowledge it in time. Each command's reply is read: Redis refusing some at maxmemory raises
+        RedisOutOfMemory with exactly what was stored. ``last_read``: the input's last line read (None: all)."""
+        pending = len(lines)
         wait = bool(self.min_replicas and pending)
         if wait:
             pipe.execute_command("WAIT", self.min_replicas, self.wait_timeout_ms)
-        results = pipe.execute()
+        results = pipe.execute(raise_on_error=False)
+        failed = [r for r in results if isinstance(r, Exception)]
+        if any(is_oom(r) for r in failed):
+            stored = [not isinstance(r, Exception) for r in results[:pending]]
+            report._add(lines, stored)
+            report.unread_after = last_read
+            raise RedisOutOfMemory(self._oom_message(report, pending - sum(stored), pending), report)
+        if failed:
+            raise failed[0]  # what execute() raises by itself: the first error
         if wait and int(results[-1]) < self.min_replicas:
             report.errors.sort(key=lambda e: e[0])
             raise NotReplicatedError(
@@ -205,7 +254,18 @@ class Publisher:
                 f"{int(results[-1])} replicas, not the {self.min_replicas} ALERTS_REDIS_MIN_REPLICAS asks for, "
                 f"within {self.wait_timeout_ms} ms (ALERTS_REDIS_WAIT_TIMEOUT_MS); {report.published} events "
                 "before them were; publish again (an event evaluated before is not evaluated again)", report)
-        report.published += pending
+        report._add(lines, [True] * pending)
+
+    def _oom_message(self, report: PublishReport, refused: int, sent: int) -> str:
+        what = "items" if self.via == "http" else "lines"
+        text = (f"{describe(self.client)}: {refused:,} of the last {sent:,} events sent were refused; "
+                f"stored: {format_runs(report.stored, what)} ({report.published:,} events); not stored: "
+                f"{format_runs(report.refused, what)}")
+        if report.unread_after is not None:
+            text += f" and every {what[:-1]} after {what[:-1]} {report.unread_after} (not read)"
+        if not refused:
+            text = text.replace("; not stored: no " + what, "; not stored: its event counters")
+        return text + "; publish those again once Redis has room (free memory or raise maxmemory)"
 
 
 def publish_events(events: Iterable[dict[str, Any]], settings: Settings | None = None) -> PublishReport:

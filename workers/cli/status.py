@@ -2,14 +2,16 @@
 
 Each finding is a ``Check`` (``ok``, ``warn`` or ``fail``) in one of two sections, with a verdict each:
 
-- **service health** (``healthy``): can the service do its work? What fails: Redis unreachable, or answering
-  something that is not Redis; an event or alert stream whose oldest unread or unacknowledged entry has waited
-  more than ``STUCK_SECONDS`` (a stuck consumer group); a role that ran within the last hour with no live process
-  now (a dead worker nobody replaced); no service process at all; a source whose last poll failed; a rule paused
-  by the circuit breaker; a rule file with an error. What warns: Redis without ``appendonly`` or with an eviction
-  policy; a dead process whose roles others still run; deliveries failed for good; rq jobs in its failed
-  registry; Slack Socket Mode set up (ALERTS_SLACK_APP_TOKEN) with no live process running the ``slack`` role, or
-  one running it without a connection.
+- **service health** (``healthy``): can the service do its work? What fails: Redis unreachable, or out of
+  memory (used >= maxmemory with noeviction, or a write probe refused:
+  then a silent process is "unknown (Redis full)", a warning, not dead: its heartbeat could not be written); an
+  event or alert stream whose oldest unread or unacknowledged entry has waited more than ``STUCK_SECONDS`` (a
+  stuck consumer group); a role that ran within the last hour with no live process now (a dead worker nobody
+  replaced); no service process at all; a source whose last poll failed; a rule paused by the circuit breaker;
+  a rule file with an error. What warns: Redis without ``appendonly`` or with an eviction policy; a dead process
+  whose roles others still run; deliveries failed for good; rq jobs in its failed registry; Slack Socket Mode
+  set up (ALERTS_SLACK_APP_TOKEN) with no live process running the ``slack`` role, or one running it without a
+  connection.
 - **data freshness** (``fresh``): is the market data current? A product whose latest quote is stale, by its
   stale-feed rule, else after ``STALE_DEFAULT_BUSINESS_DAYS`` business days without one (Saturdays, Sundays and
   the rule files' ``holidays:`` not counted: a weekend gap is not stale).
@@ -42,6 +44,7 @@ from alerts.store import sources as source_store
 from alerts.store.breaker import paused_rules
 from alerts.store.digests import DigestStore
 from alerts.store.keys import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
+from alerts.store.memory import memory_of, write_refused
 from alerts.store.silences import SilenceStore, describe, to_json
 from alerts.store.state import load_states
 from workers.roles.dispatch import make_queues
@@ -123,14 +126,14 @@ def collect(client: redis.Redis, settings: Settings, now: float | None = None,
     st = Status()
     keys = Keys(settings.key_prefix)
     try:
-        _redis(client, st)
+        full = _redis(client, keys, st)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         st.add("fail", "redis", f"unreachable: {exc}")
         st.data["redis"] = {"reachable": False}
         return st
     rs = rules if rules is not None else load_rules(settings.rules_dir, timezone=settings.timezone)
     _streams(client, settings, keys, st, now)
-    procs = _processes(client, keys, st, now)
+    procs = _processes(client, keys, st, now, redis_full=full)
     _slack(procs, settings, st)
     _rq(client, settings, keys, st)
     _digests(client, keys, rs, settings, st, now)
@@ -147,24 +150,37 @@ def collect(client: redis.Redis, settings: Settings, now: float | None = None,
     return st
 
 
-def _redis(client: redis.Redis, st: Status) -> None:
+def _redis(client: redis.Redis, keys: Keys, st: Status) -> bool:
+    """Redis itself; True when it is out of memory (maxmemory reached with noeviction: writes refused)."""
     info: dict[str, Any] = client.info()
     version = info.get("redis_version", "?")
     aof = bool(int(info.get("aof_enabled", 0)))
-    policy = str(info.get("maxmemory_policy", "?"))
-    used = int(info.get("used_memory", 0))
-    st.data["redis"] = {"reachable": True, "version": version, "used_memory": used,
+    mem = memory_of(info)
+    policy = mem.policy
+    st.data["redis"] = {"reachable": True, "version": version, "used_memory": mem.used,
                         "used_memory_human": info.get("used_memory_human"), "maxmemory": info.get("maxmemory"),
                         "maxmemory_policy": policy, "appendonly": aof,
                         "rdb_last_bgsave_status": info.get("rdb_last_bgsave_status")}
-    st.add("ok", "redis", f"Redis {version}, {info.get('used_memory_human', used)} used, appendonly "
-                          f"{'yes' if aof else 'no'}, maxmemory-policy {policy}")
+    refused = mem.refuses_writes_when_full and write_refused(client, keys.probe)
+    full = refused or mem.full
+    st.data["redis"]["out_of_memory"] = full
+    if full:
+        st.add("fail", "redis", f"Redis out of memory: used {mem.used_human or mem.used} of maxmemory "
+                                f"{mem.maxmemory_human or mem.maxmemory} (maxmemory-policy {policy}): writes are "
+                                + ("refused (a write probe was answered OOM)" if refused else "refused at this size")
+                                + "; nothing new is stored or evaluated and heartbeats cannot be written; free "
+                                "memory or raise maxmemory")
+    else:
+        st.add("ok", "redis", f"Redis {version}, {info.get('used_memory_human', mem.used)} used"
+                              + (f" of maxmemory {mem.maxmemory_human or mem.maxmemory}" if mem.maxmemory else "")
+                              + f", appendonly {'yes' if aof else 'no'}, maxmemory-policy {policy}")
     if not aof:
         st.add("warn", "redis", "appendonly is off: a Redis restart loses what was written since its last "
                                 "snapshot (set appendonly yes)")
     if policy not in ("noeviction", "?"):
         st.add("warn", "redis", f"maxmemory-policy is {policy}: Redis may evict events, state or delivery "
                                 "markers when full (set noeviction)")
+    return full
 
 
 def _group_info(client: redis.Redis, stream: str, group: str) -> dict[str, Any] | None:
@@ -238,9 +254,13 @@ def _streams(client: redis.Redis, settings: Settings, keys: Keys, st: Status, no
     st.data["streams"] = rows
 
 
-def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> list[heartbeats.Proc]:
+def _processes(client: redis.Redis, keys: Keys, st: Status, now: float,
+               redis_full: bool = False) -> list[heartbeats.Proc]:
+    """Live and dead processes by their heartbeats. While Redis is full (``redis_full``) a silent process may be
+    alive and unable to write its beat: its state is unknown (a warning), never dead."""
     procs = heartbeats.processes(client, keys, now)
-    st.data["processes"] = [{**asdict(p), "doing": dict(p.doing), "last_beat_seconds_ago": round(now - p.beat, 1)}
+    st.data["processes"] = [{**asdict(p), "doing": dict(p.doing), "last_beat_seconds_ago": round(now - p.beat, 1),
+                             "state": "alive" if p.alive else "unknown (Redis full)" if redis_full else "dead"}
                             for p in procs]
     if not procs:
         st.add("fail", "processes", "no service process has run in the last hour (alerts run, alerts worker)")
@@ -252,7 +272,11 @@ def _processes(client: redis.Redis, keys: Keys, st: Status, now: float) -> list[
             st.add("ok", "processes", f"{p.host} pid {p.pid}: {','.join(p.roles)}, up "
                                       f"{format_duration(max(1, now - p.started))}" + (f" ({doing})" if doing else ""))
     for p in procs:
-        if not p.alive:
+        if not p.alive and redis_full:
+            st.add("warn", "processes", f"{p.host} pid {p.pid} ({','.join(p.roles)}): unknown (Redis full): last "
+                                        f"heartbeat {_ago(now - p.beat)}; its heartbeat could not be written because "
+                                        "Redis is out of memory, so it may be alive")
+        elif not p.alive:
             orphaned = [r for r in p.roles if r not in live_roles]
             level: Level = "fail" if orphaned else "warn"
             st.add(level, "processes", f"{p.host} pid {p.pid} ({','.join(p.roles)}) is dead: last heartbeat "

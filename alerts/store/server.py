@@ -143,6 +143,31 @@ class PrivateRedis:
             time.sleep(0.02)
 
 
+def redis_where(settings: Settings) -> str:
+    """Where the configured Redis is, for a message: host:port and the setting, never a password."""
+    if settings.redis_sentinels:
+        return f"the primary {settings.redis_master_name!r} of {','.join(settings.redis_sentinels)} " \
+               "(ALERTS_REDIS_SENTINELS)"
+    if settings.redis_url is None:
+        return f"the private redis-server of {settings.data_dir} (ALERTS_DATA_DIR)"
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(settings.redis_url.get_secret_value())
+        host = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
+    except ValueError:
+        host = "?"
+    return f"{host} (ALERTS_REDIS_URL)"
+
+
+def not_redis_message(settings: Settings, exc: BaseException) -> str:
+    """One line for a server that answered something that is not Redis (redis-py's ``InvalidResponse``: the
+    port of an HTTP server, say): where, from which setting, and the first bytes it answered."""
+    said = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    return (f"Redis at {redis_where(settings)} answered something that is not Redis: {said} (is it the port of "
+            "another server?)")
+
+
 def configured(settings: Settings) -> bool:
     """Whether a Redis is configured (ALERTS_REDIS_URL or ALERTS_REDIS_SENTINELS), not the private one."""
     return settings.redis_url is not None or bool(settings.redis_sentinels)

@@ -8,9 +8,11 @@ import sys
 from collections.abc import Sequence
 
 import redis
+from redis.exceptions import InvalidResponse
 
 from alerts.errors import AlertsError
-from alerts.settings import Settings, load_settings, print_warning
+from alerts.settings import load_settings, print_warning
+from alerts.store.server import not_redis_message, redis_where
 from workers.cli import delivery, ingest, ops, rules, serve, silences, sources
 
 
@@ -45,23 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-def _redis_where(settings: Settings) -> str:
-    """Where the configured Redis is, for a message: host:port and the setting, never a password."""
-    if settings.redis_sentinels:
-        return f"the primary {settings.redis_master_name!r} of {','.join(settings.redis_sentinels)} " \
-               "(ALERTS_REDIS_SENTINELS)"
-    if settings.redis_url is None:
-        return f"the private redis-server of {settings.data_dir} (ALERTS_DATA_DIR)"
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(settings.redis_url.get_secret_value())
-        host = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
-    except ValueError:
-        host = "?"
-    return f"{host} (ALERTS_REDIS_URL)"
-
-
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -72,7 +57,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
             print(f"alerts: {line}", file=sys.stderr)
         return 2
     except (redis.ConnectionError, redis.TimeoutError) as exc:  # the message names host and port, never a password
-        print(f"alerts: Redis unreachable at {_redis_where(settings)}: {exc}", file=sys.stderr)
+        print(f"alerts: Redis unreachable at {redis_where(settings)}: {exc}", file=sys.stderr)
+        return 2
+    except InvalidResponse as exc:  # ALERTS_REDIS_URL names the port of an HTTP server, say
+        print(f"alerts: {not_redis_message(settings, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

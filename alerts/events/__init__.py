@@ -10,8 +10,10 @@ it returns is the typed event that goes on the stream (``encode_wire``) and that
 The modules, each one idea, and what each may import (besides ``alerts.catalog``, ``alerts.units`` and
 ``alerts.errors``); imports point down this list, never up:
 
-- ``json_in``: bytes and decoded JSON in (``json_lines``, ``read_lines``, ``parse_event``, ``parse_objects``,
-  ``parse_lines``, ``parse_line``; the size and depth checks). May import every module below.
+- ``batch``: a batch from one sender: an HTTP body's items (object, array, JSON Lines) each decoded as a line is,
+  one at a time (``body_items``), and its problems bounded (``Problems``, ``MAX_PROBLEMS``). ``json_in``, ``limits``.
+- ``json_in``: bytes and decoded JSON in (``json_lines``, ``read_lines``, ``decode_value``, ``parse_event``,
+  ``parse_objects``, ``parse_lines``, ``parse_line``; the size and depth checks). May import every module below.
 - ``schema``: the fields an event object may have (pydantic) and the message for one that does not fit.
   ``limits``, ``words``.
 - ``prices``: a quote from typed fields (``PriceFields``, the one form ``price_event`` takes), ``price_from_fields``

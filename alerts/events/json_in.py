@@ -91,8 +91,9 @@ def deeper_than(obj: object, limit: int) -> bool:
     return False
 
 
-def _decode(data: bytes, max_depth: int) -> object:
-    """One JSON value, or EventError with the reason."""
+def decode_value(data: bytes, max_depth: int = MAX_DEPTH) -> object:
+    """One JSON value (a line, an item of a batch), or EventError with the reason: not UTF-8, not JSON, a number out
+    of range, nested deeper than ``max_depth``."""
     try:
         obj = _JSON.decode(data)
     except RecursionError:
@@ -136,7 +137,7 @@ def json_lines(lines: Iterable[str | bytes], errors: list[tuple[int, str]], *, m
         if not data or data.startswith(b"#"):
             continue
         try:
-            yield n, _decode(data, max_depth)
+            yield n, decode_value(data, max_depth)
         except EventError as exc:
             errors.append((n, str(exc)))
 

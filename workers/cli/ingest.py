@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from alerts.errors import NotReplicatedError
+from alerts.events.batch import MAX_PROBLEMS, Problems
+from alerts.events.json_in import json_lines, read_lines
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings, print_warning
 from alerts.store.publish import Publisher, PublishReport
@@ -31,12 +33,16 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
                         max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days,
                         min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
         unreplicated = None
-        try:
-            report = pub.publish_file(fh)
+        problems = Problems()  # the first MAX_PROBLEMS are printed, the others counted
+        report = PublishReport(errors=problems)
+        try:  # publish_file's path, with the bounded problems
+            pub.publish_objects(json_lines(read_lines(fh), problems), report)
         except NotReplicatedError as exc:
             report, unreplicated = cast(PublishReport, exc.report), exc
     for line, reason in report.errors:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
+    if problems.more:
+        print(f"{name}: {problems.more:,} more invalid lines not shown (the first {MAX_PROBLEMS} are)", file=sys.stderr)
     print(f"published {report.published} events" + (f", {len(report.errors)} invalid lines" if report.errors else ""))
     if unreplicated is not None:
         print(f"alerts: {unreplicated}", file=sys.stderr)
@@ -142,9 +148,9 @@ def register(sub: Any) -> None:
     pub = sub.add_parser("publish", help="publish events from a JSON Lines file ('-' for stdin)",
                          formatter_class=argparse.RawDescriptionHelpFormatter, description="""\
 Publish price, news and fx events, one JSON object per line, to the running service's
-event streams (README: "alerts publish"). Every valid line is published; each invalid one
-is printed on stderr as FILE:LINE: reason, in line order. Prints "published N events"
-(and how many lines were invalid) on stdout.
+event streams (README: "alerts publish"). Every valid line is published; the first 20
+invalid ones are printed on stderr as FILE:LINE: reason, in line order, then how many more
+there were. Prints "published N events" (and how many lines were invalid) on stdout.
 
 Exit status: 0 every line published, 1 some lines invalid (the others published),
 2 the file cannot be opened, a setting is wrong or Redis cannot be reached, 3 not replicated:

@@ -2,13 +2,19 @@
 
 ``POST /events`` takes a JSON object, a JSON array of objects, or JSON Lines, and publishes what is
 valid through the one publishing path (``alerts.store.publish``: the same validation, streams, dedup
-and currency conversion as ``alerts publish``). Answers: 202 ``{"accepted": N}``; 400 ``{"accepted": N,
-"errors": [{"item": I, "error": "..."}]}`` when some items are refused (the valid ones are still
-published; items are numbered from 1, lines of JSON Lines by line); 401 without the bearer token
-``ALERTS_INGEST_TOKEN`` (compared in constant time); 413 above ``ALERTS_INGEST_MAX_BYTES``; 503 when Redis
-cannot be reached, or ``{"error": "not replicated"}`` when fewer replicas than ``ALERTS_REDIS_MIN_REPLICAS``
+and currency conversion as ``alerts publish``). The body is split into items and each is held to the limits of a
+line of ``alerts publish``, with the same reasons (``alerts.events.batch``), one item at a time in a worker
+thread: the event loop goes on answering while a large body is read. Answers: 202 ``{"accepted": N}``; 400
+``{"accepted": N, "refused": R, "errors": [{"item": I, "error": "..."}], "more_errors": M}`` when some items are
+refused (the valid ones are still published; items are numbered from 1, lines of JSON Lines by line; the first
+``alerts.events.batch.MAX_PROBLEMS`` are listed, ``more_errors`` counts the others when there are any); 401
+without the bearer token ``ALERTS_INGEST_TOKEN`` (compared in constant time); 408 when the headers or the body
+come slower than ``workers.web.deadlines`` allows; 413 above ``ALERTS_INGEST_MAX_BYTES``; 503 when Redis cannot
+be reached, or ``{"error": "not replicated"}`` when fewer replicas than ``ALERTS_REDIS_MIN_REPLICAS``
 acknowledged the events in time: nothing is accepted, the whole body is to be sent again (an event evaluated
-before is not evaluated again). With no token set, the app serves only on a loopback address.
+before is not evaluated again); 503 ``{"error": ..., "cause": "redis out of memory", "stored": N,
+"stored_items": [[first, last], ...]}`` when Redis refused the writes at ``maxmemory``: the items in those
+ranges were stored, the others were not. With no token set, the app serves only on a loopback address.
 
 ``POST /slack/interactions`` (button clicks) and ``POST /slack/commands`` (``/alerts``) take only requests
 signed with ``ALERTS_SLACK_SIGNING_SECRET`` (slack_sdk's SignatureVerifier: HMAC-SHA256 of ``v0:{timestamp}:{body}``,
@@ -20,9 +26,9 @@ and answered through its ``response_url``. The handlers are ``workers.web.slack_
 Mode, ``workers.web.slack_socket``, runs them too). Without the signing secret both answer 503, saying so.
 
 ``GET /metrics`` (Prometheus' text format, the whole cluster's counts read from Redis: ``workers.web.metrics``),
-``GET /healthz`` (200 while the process serves) and ``GET /readyz`` (200 with JSON when Redis answers,
-with the roles live processes run, else 503 saying why) need no token, like any Prometheus target; none
-of them shows a secret.
+``GET /healthz`` (200 while the process serves) and ``GET /readyz`` (200 with JSON when Redis takes a write,
+with the roles live processes run, else 503 saying why: unreachable, or refusing writes at ``maxmemory``) need
+no token, like any Prometheus target; none of them shows a secret.
 """
 
 from __future__ import annotations
@@ -34,38 +40,38 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
-import msgspec
 import redis
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alerts.catalog import Catalog
-from alerts.errors import ConfigError, NotReplicatedError
-from alerts.events import MAX_DEPTH, json_lines
+from alerts.errors import ConfigError, NotReplicatedError, RedisOutOfMemory
+from alerts.events.batch import Problems, body_items
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.heartbeats import processes
 from alerts.store.keys import Keys
-from alerts.store.metrics import EVENTS_REJECTED, Recorder
-from alerts.store.publish import Publisher
+from alerts.store.publish import Publisher, PublishReport
 from alerts.store.slack import first_use
 from workers.web import slack_actions
+from workers.web.deadlines import BODY_TIMEOUT, HEADER_TIMEOUT, deadline_protocol
 from workers.web.metrics import registry, render
 from workers.web.slack_actions import FAILED, SlackActions, http_post, run_logged
 
 log = logging.getLogger(__name__)
 
-_JSON = msgspec.json.Decoder()
+#: Where /readyz checks that Redis takes a write (a short-lived key: a refusal at maxmemory makes the app unready).
+PROBE_KEY = "readyz"
 #: Largest body a Slack endpoint takes (Slack's payloads are a few kB).
 SLACK_MAX_BYTES = 256 * 1024
 
@@ -86,22 +92,46 @@ def check_exposure(settings: Settings) -> None:
                           "serves another host only with a token (set one, or serve on 127.0.0.1)")
 
 
-def _items(body: bytes) -> tuple[list[tuple[int, object]], list[tuple[int, str]]]:
-    """The items of a body: a JSON object (item 1), a JSON array (items 1..N), else JSON Lines (by line)."""
-    stripped = body.lstrip()
-    if stripped[:1] in (b"{", b"["):
-        try:
-            doc = _JSON.decode(body)
-        except (msgspec.DecodeError, RecursionError):
-            doc = None  # perhaps JSON Lines that start with an object
+class _Valid:
+    """The numbers of a batch's items that passed validation, in order, kept as runs [first, last]: which items the
+    first N stored events were. An item handed on is valid unless it is the latest problem by the time the next
+    one is asked for (the publisher validates each item before it asks for the next)."""
+
+    def __init__(self, problems: Problems):
+        self.problems = problems
+        self.runs: list[list[int]] = []
+        self._handed: int | None = None
+
+    def follow(self, items: Iterable[tuple[int, object]]) -> Iterator[tuple[int, object]]:
+        it = iter(items)
+        while True:
+            self.settle()  # before the items go on: reading them may add problems of later items
+            try:
+                n, obj = next(it)
+            except StopIteration:
+                return
+            self._handed = n
+            yield n, obj
+
+    def settle(self) -> None:
+        n, self._handed = self._handed, None
+        if n is None or self.problems.last == n:
+            return
+        if self.runs and self.runs[-1][1] == n - 1:
+            self.runs[-1][1] = n
         else:
-            if isinstance(doc, list):
-                return list(enumerate(doc, 1)), []
-            if isinstance(doc, dict):
-                return [(1, doc)], []
-    errors: list[tuple[int, str]] = []
-    items = list(json_lines(body.splitlines(), errors, max_depth=MAX_DEPTH))
-    return items, errors
+            self.runs.append([n, n])
+
+    def first(self, count: int) -> list[list[int]]:
+        """The runs of the first ``count`` valid items."""
+        out: list[list[int]] = []
+        for lo, hi in self.runs:
+            if count <= 0:
+                break
+            take = min(count, hi - lo + 1)
+            out.append([lo, lo + take - 1])
+            count -= take
+        return out
 
 
 def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Catalog],
@@ -118,10 +148,13 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
     keys = Keys(settings.key_prefix)
     metrics = registry(client, keys, settings.stream_shards)
 
-    def publish(items: list[tuple[int, object]]) -> tuple[int, list[tuple[int, str]]]:
+    def publish(body: bytes, report: PublishReport, valid: _Valid) -> None:
+        """Validate and publish a body's items one at a time (a worker thread: never on the event loop)."""
         pub.catalog = catalog()
-        report = pub.publish_objects(items)
-        return report.published, report.errors
+        try:
+            pub.publish_objects(valid.follow(body_items(body, report.errors)), report)
+        finally:
+            valid.settle()
 
     async def events(request: Request) -> Response:
         if token is not None:
@@ -133,27 +166,42 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return _too_large(limit)
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > limit:
-                return _too_large(limit)
-        items, errors = _items(bytes(body))
+        received = bytearray()
         try:
-            accepted, refused = await asyncio.to_thread(publish, items)
+            async for chunk in request.stream():
+                received.extend(chunk)
+                if len(received) > limit:
+                    return _too_large(limit)
+        except ClientDisconnect:  # gone, or cut off by the read deadline (answered 408 there)
+            return Response(status_code=408)
+        body = bytes(received)
+        del received
+        problems = Problems()
+        report = PublishReport(errors=problems)
+        valid = _Valid(problems)
+        try:
+            await asyncio.to_thread(publish, body, report, valid)
         except NotReplicatedError as exc:  # written perhaps, but not durable: the feed sends it all again
             return JSONResponse({"error": "not replicated", "detail": str(exc)}, status_code=503,
                                 headers={"Retry-After": "1"})
+        except (RedisOutOfMemory, redis.exceptions.OutOfMemoryError) as exc:  # full: what was stored stays stored
+            done = getattr(exc, "report", None)
+            stored = done.published if isinstance(done, PublishReport) else report.published
+            detail = str(exc) if isinstance(exc, RedisOutOfMemory) else "OOM command not allowed (maxmemory)"
+            return JSONResponse({"error": f"Redis refused the events: it is out of memory ({detail}); the items "
+                                          "in stored_items were stored, send the others again later",
+                                 "cause": "redis out of memory", "stored": stored,
+                                 "stored_items": valid.first(stored)}, status_code=503, headers={"Retry-After": "5"})
         except redis.RedisError as exc:  # a failover, say: nothing is accepted, the feed sends it all again
             return JSONResponse({"error": f"Redis is not reachable ({type(exc).__name__}); send again"},
                                 status_code=503, headers={"Retry-After": "1"})
-        if errors:  # lines that are not JSON never reach the publisher, which counts the rest
-            await asyncio.to_thread(_count_rejected, client, keys, len(errors))
-        errors = sorted([*errors, *refused])
-        if not errors:
-            return JSONResponse({"accepted": accepted}, status_code=202)
-        return JSONResponse({"accepted": accepted, "errors": [{"item": n, "error": why} for n, why in errors]},
-                            status_code=400)
+        if not problems:
+            return JSONResponse({"accepted": report.published}, status_code=202)
+        answer: dict[str, Any] = {"accepted": report.published, "refused": len(problems),
+                                  "errors": [{"item": n, "error": why} for n, why in sorted(problems)]}
+        if problems.more:
+            answer["more_errors"] = problems.more
+        return JSONResponse(answer, status_code=400)
 
     async def scrape(request: Request) -> Response:
         try:
@@ -205,7 +253,10 @@ def _slack_routes(client: redis.Redis, settings: Settings, keys: Keys,
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > SLACK_MAX_BYTES:
             return _too_large(SLACK_MAX_BYTES)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # gone, or cut off by the read deadline (answered 408 there)
+            return Response(status_code=408)
         if len(body) > SLACK_MAX_BYTES:
             return _too_large(SLACK_MAX_BYTES)
         timestamp = request.headers.get("x-slack-request-timestamp", "")
@@ -263,11 +314,15 @@ def _slack_routes(client: redis.Redis, settings: Settings, keys: Keys,
 
 
 def readiness(client: redis.Redis, keys: Keys) -> tuple[bool, dict[str, Any]]:
-    """Ready when Redis answers; the answer says why not (the exception's type, never the URL), and which roles
+    """Ready when Redis takes a write (one short-lived key: a Redis at ``maxmemory`` that refuses writes is not
+    ready); the answer says why not (the exception's type, or used/maxmemory, never the URL), and which roles
     live processes run (their heartbeats: role -> how many processes), for the operator to read."""
     try:
-        client.ping()
+        client.set(f"{keys.prefix}:{PROBE_KEY}", b"1", px=30_000)
         alive = [p for p in processes(client, keys) if p.alive]
+    except redis.exceptions.OutOfMemoryError:
+        return False, {"ready": False, "redis": "out of memory", "why": "Redis refuses writes: its used memory "
+                       f"reached maxmemory{_memory(client)}; events cannot be published"}
     except redis.RedisError as exc:
         return False, {"ready": False, "redis": "unreachable", "why": f"Redis is not reachable ({type(exc).__name__})"}
     roles: dict[str, int] = {}
@@ -277,10 +332,13 @@ def readiness(client: redis.Redis, keys: Keys) -> tuple[bool, dict[str, Any]]:
     return True, {"ready": True, "redis": "ok", "roles_alive": dict(sorted(roles.items()))}
 
 
-def _count_rejected(client: redis.Redis, keys: Keys, n: int) -> None:
-    rec = Recorder(keys)
-    rec.inc(EVENTS_REJECTED, n, "http")
-    rec.flush(client)
+def _memory(client: redis.Redis) -> str:
+    """`` (used 1.2M of maxmemory 1M)`` from INFO memory, or ``""`` when Redis does not say."""
+    try:
+        info = client.info("memory")
+        return f" (used {info['used_memory_human']} of maxmemory {info['maxmemory_human']})"
+    except (redis.RedisError, KeyError):
+        return ""
 
 
 def _too_large(limit: int) -> Response:
@@ -292,7 +350,8 @@ class HttpServer:
     """uvicorn serving the app in a thread of the service; ``start`` binds first, so a port that is taken
     is one clear error."""
 
-    def __init__(self, app: Any, settings: Settings):
+    def __init__(self, app: Any, settings: Settings, *, header_timeout: float = HEADER_TIMEOUT,
+                 body_timeout: float = BODY_TIMEOUT):
         self.settings = settings
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets of that protocol, and
         # without it each answer on a kept-alive connection waits for the client's delayed ACK (40 ms)
@@ -307,7 +366,8 @@ class HttpServer:
                               f"(ALERTS_HTTP_HOST, ALERTS_HTTP_PORT): {exc.strerror}") from None
         self.sock.listen(2048)  # listening from now: a second server on this port cannot bind it
         self.port = int(self.sock.getsockname()[1])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                http=deadline_protocol(header_timeout, body_timeout))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, name="http",
                                        daemon=True)

@@ -61,6 +61,7 @@ from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.heartbeats import processes
 from alerts.store.keys import Keys
+from alerts.store.memory import OOM_REPLY, describe, write_refused
 from alerts.store.publish import Publisher, PublishReport
 from alerts.store.slack import first_use
 from workers.web import slack_actions
@@ -70,8 +71,6 @@ from workers.web.slack_actions import FAILED, SlackActions, http_post, run_logge
 
 log = logging.getLogger(__name__)
 
-#: Where /readyz checks that Redis takes a write (a short-lived key: a refusal at maxmemory makes the app unready).
-PROBE_KEY = "readyz"
 #: Largest body a Slack endpoint takes (Slack's payloads are a few kB).
 SLACK_MAX_BYTES = 256 * 1024
 
@@ -187,10 +186,8 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
         except (RedisOutOfMemory, redis.exceptions.OutOfMemoryError) as exc:  # full: what was stored stays stored
             done = getattr(exc, "report", None)
             stored = done.published if isinstance(done, PublishReport) else report.published
-            detail = str(exc) if isinstance(exc, RedisOutOfMemory) else "OOM command not allowed (maxmemory)"
-            return JSONResponse({"error": f"Redis refused the events: it is out of memory ({detail}); the items "
-                                          "in stored_items were stored, send the others again later",
-                                 "cause": "redis out of memory", "stored": stored,
+            why = str(exc) if isinstance(exc, RedisOutOfMemory) else f"Redis is out of memory ({OOM_REPLY!r})"
+            return JSONResponse({"error": why, "cause": "redis out of memory", "stored": stored,
                                  "stored_items": valid.first(stored)}, status_code=503, headers={"Retry-After": "5"})
         except redis.RedisError as exc:  # a failover, say: nothing is accepted, the feed sends it all again
             return JSONResponse({"error": f"Redis is not reachable ({type(exc).__name__}); send again"},
@@ -314,15 +311,14 @@ def _slack_routes(client: redis.Redis, settings: Settings, keys: Keys,
 
 
 def readiness(client: redis.Redis, keys: Keys) -> tuple[bool, dict[str, Any]]:
-    """Ready when Redis takes a write (one short-lived key: a Redis at ``maxmemory`` that refuses writes is not
-    ready); the answer says why not (the exception's type, or used/maxmemory, never the URL), and which roles
-    live processes run (their heartbeats: role -> how many processes), for the operator to read."""
+    """Ready when Redis takes a write (``P:probe``, which expires in 10 s: a Redis at ``maxmemory`` that refuses
+    writes is not ready); the answer says why not (the exception's type, or used/maxmemory, never the URL), and
+    which roles live processes run (their heartbeats: role -> how many processes), for the operator to read."""
     try:
-        client.set(f"{keys.prefix}:{PROBE_KEY}", b"1", px=30_000)
+        if write_refused(client, keys.probe):
+            return False, {"ready": False, "redis": "out of memory",
+                           "why": f"{describe(client)}: it refuses writes, so events cannot be published"}
         alive = [p for p in processes(client, keys) if p.alive]
-    except redis.exceptions.OutOfMemoryError:
-        return False, {"ready": False, "redis": "out of memory", "why": "Redis refuses writes: its used memory "
-                       f"reached maxmemory{_memory(client)}; events cannot be published"}
     except redis.RedisError as exc:
         return False, {"ready": False, "redis": "unreachable", "why": f"Redis is not reachable ({type(exc).__name__})"}
     roles: dict[str, int] = {}
@@ -330,15 +326,6 @@ def readiness(client: redis.Redis, keys: Keys) -> tuple[bool, dict[str, Any]]:
         for role in proc.roles:
             roles[role] = roles.get(role, 0) + 1
     return True, {"ready": True, "redis": "ok", "roles_alive": dict(sorted(roles.items()))}
-
-
-def _memory(client: redis.Redis) -> str:
-    """`` (used 1.2M of maxmemory 1M)`` from INFO memory, or ``""`` when Redis does not say."""
-    try:
-        info = client.info("memory")
-        return f" (used {info['used_memory_human']} of maxmemory {info['maxmemory_human']})"
-    except (redis.RedisError, KeyError):
-        return ""
 
 
 def _too_large(limit: int) -> Response:

@@ -154,6 +154,60 @@ def test_a_publish_refused_from_its_first_line(full: redis.Redis, small_settings
     assert report.errors and report.errors[0][0] == 2
 
 
+def test_the_first_publisher_on_a_full_redis(full: redis.Redis, small_settings: Settings) -> None:
+    leave_room(full, -1_000)  # not even the shard count can be recorded
+    with pytest.raises(RedisOutOfMemory) as caught:
+        publisher(full, small_settings)
+    assert str(caught.value).startswith("Redis is out of memory (used ") and "nothing was stored" in str(caught.value)
+    full.config_set("maxmemory", 0)
+    publisher(full, small_settings)  # the shard count recorded
+    leave_room(full, -1_000)
+    publisher(full, small_settings)  # and only read by the next one
+
+
+def test_alerts_publish_says_in_one_line_what_was_stored_and_exits_4(full: redis.Redis, small_settings: Settings,
+                                                                     rules_dir: Path, tmp_path: Path) -> None:
+    write_rules(rules_dir, RULES)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("\n".join(news_lines(2 * PUBLISH_BATCH)) + "\n")
+    publisher(full, small_settings)  # the shard count recorded while there is room
+    leave_room(full, 150_000)
+    out = subprocess.run([sys.executable, "-m", "workers.cli", "publish", str(feed)], env=env_for(small_settings),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 4, out.stderr
+    assert "Traceback" not in out.stderr
+    (line,) = [ln for ln in out.stderr.splitlines() if ln.startswith("alerts:")]
+    stored = stored_lines(full, small_settings.stream_shards)
+    assert line.startswith("alerts: Redis is out of memory (used ") and "of maxmemory" in line, line
+    assert f"stored: lines 1-{max(stored)} ({len(stored):,} events)" in line, line
+    unread = re.search(r"and every line after line (\d+) \(not read\)", line)
+    assert unread, line
+    assert out.stdout.strip() == f"published {len(stored)} events, {int(unread[1]) // 97} invalid lines"
+    assert "not stored: lines " in line
+
+
+def test_alerts_ingest_article_exits_4_with_one_line(full: redis.Redis, small_settings: Settings, rules_dir: Path,
+                                                     tmp_path: Path) -> None:
+    write_rules(rules_dir, RULES)
+    article = tmp_path / "article.txt"
+    article.write_text("Rare earth prices\n\nPr-Nd oxide was quoted at 444,000 yuan/mt on 2025-02-28.\n")
+    publisher(full, small_settings)
+    leave_room(full, -1_000)
+    out = subprocess.run([sys.executable, "-m", "workers.cli", "ingest", "article", str(article)],
+                         env=env_for(small_settings), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 4 and "Traceback" not in out.stderr, out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("alerts: Redis is out of memory (used ") and "stored: no lines (0 events)" in line, line
+    assert line.endswith("(line 1: the article, line N+1: its quote N)")
+
+
+@pytest.mark.parametrize("command", [["publish"], ["ingest", "article"]], ids=" ".join)
+def test_the_help_documents_exit_4(command: list[str]) -> None:
+    out = subprocess.run([sys.executable, "-m", "workers.cli", *command, "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert "4 Redis is out of memory" in " ".join(out.stdout.split())
+
+
 def test_status_fails_naming_used_and_maxmemory(full: redis.Redis, small_settings: Settings,
                                                rules_dir: Path) -> None:
     write_rules(rules_dir, RULES)
@@ -161,7 +215,10 @@ def test_status_fails_naming_used_and_maxmemory(full: redis.Redis, small_setting
     leave_room(full, 1_000_000)
     st = collect(full, small_settings)
     assert st.healthy, render(st)
-    assert "of maxmemory" in render(st)
+    assert "of maxmemory" in render(st) and "nearly" not in render(st)
+    leave_room(full, 20_000)  # more than 90% used
+    st = collect(full, small_settings)
+    assert st.healthy and "WARN  redis       Redis nearly out of memory: used " in render(st), render(st)
     leave_room(full, -1_000)
     mem = read_memory(full)
     assert mem is not None

@@ -181,7 +181,25 @@ class Publisher:
         self.max_future_days = max_future_days
         self.fx_max_age_days = fx_max_age_days
         self.keys = Keys(prefix)
-        check_shard_count(client, self.keys, shards)
+        try:
+            check_shard_count(client, self.keys, shards)
+        except redis.ResponseError as exc:
+            if is_oom(exc):  # the first publisher of a deployment, on a full Redis
+                raise RedisOutOfMemory(f"{describe(client)}: nothing was stored", PublishReport()) from None
+            raise
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings, catalog: Catalog | None = None, *,
+                      via: str = "publish") -> Publisher:
+        """The publisher of the settings, for every caller (the CLI, the HTTP app, the poller, the demo): the
+        time zone, shards and key prefix, ALERTS_MAX_FUTURE_DAYS, ALERTS_FX_MAX_AGE_DAYS, and
+        ALERTS_REDIS_MIN_REPLICAS / ALERTS_REDIS_WAIT_TIMEOUT_MS. ``catalog``: the products to validate against
+        (default: those of ALERTS_RULES_DIR); ``via``: the metrics label (``http`` for POST /events, else
+        ``publish``)."""
+        return cls(client, catalog if catalog is not None else load_catalog(settings.rules_dir), settings.timezone,
+                   settings.stream_shards, settings.key_prefix, max_future_days=settings.max_future_days,
+                   fx_max_age_days=settings.fx_max_age_days, via=via, min_replicas=settings.redis_min_replicas,
+                   wait_timeout_ms=settings.redis_wait_timeout_ms)
 
     def rates(self) -> RateBook:
         """The rates one publish call converts quotes with: its own fx events as they come, then the stored ones."""
@@ -272,18 +290,11 @@ def publish_events(events: Iterable[dict[str, Any]], settings: Settings | None =
     """Publish event objects with the configured Redis and catalog. Errors are numbered from 1."""
     settings = settings or load_settings()
     with redis_for(settings) as client:
-        return _publisher(client, settings).publish_objects(enumerate(events, 1))
+        return Publisher.from_settings(client, settings).publish_objects(enumerate(events, 1))
 
 
 def publish_lines(lines: Iterable[str | bytes], settings: Settings | None = None) -> PublishReport:
     """Publish JSON Lines (blank lines and lines starting with # are skipped)."""
     settings = settings or load_settings()
     with redis_for(settings) as client:
-        return _publisher(client, settings).publish_lines(lines)
-
-
-def _publisher(client: redis.Redis, settings: Settings) -> Publisher:
-    catalog = load_catalog(settings.rules_dir)
-    return Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                     max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days,
-                     min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
+        return Publisher.from_settings(client, settings).publish_lines(lines)

@@ -39,8 +39,11 @@ def shard_of(event: Event, shards: int) -> int:
 
 def check_shard_count(client: redis.Redis, keys: Keys, shards: int) -> None:
     """Every publisher and evaluator must use the same ALERTS_STREAM_SHARDS; the first one fixes it."""
-    client.hsetnx(keys.config, "stream_shards", shards)
-    fixed = int(client.hget(keys.config, "stream_shards") or shards)
+    stored = client.hget(keys.config, "stream_shards")
+    if stored is None:  # read first: a Redis out of memory refuses the write, and the read still answers
+        client.hsetnx(keys.config, "stream_shards", shards)
+        stored = client.hget(keys.config, "stream_shards")
+    fixed = int(stored or shards)
     if fixed != shards:
         raise ConfigError(f"ALERTS_STREAM_SHARDS is {shards} here but {fixed} in Redis (prefix {keys.prefix!r}); "
                           "every process of a deployment must use the same value")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from alerts.errors import NotReplicatedError
+from alerts.errors import NotReplicatedError, RedisOutOfMemory
 from alerts.events.batch import MAX_PROBLEMS, Problems
 from alerts.events.json_in import json_lines, read_lines
 from alerts.rules.load import load_catalog
@@ -32,21 +32,21 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
                         max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days,
                         min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
-        unreplicated = None
+        refused: NotReplicatedError | RedisOutOfMemory | None = None
         problems = Problems()  # the first MAX_PROBLEMS are printed, the others counted
         report = PublishReport(errors=problems)
         try:  # publish_file's path, with the bounded problems
             pub.publish_objects(json_lines(read_lines(fh), problems), report)
-        except NotReplicatedError as exc:
-            report, unreplicated = cast(PublishReport, exc.report), exc
+        except (NotReplicatedError, RedisOutOfMemory) as exc:
+            report, refused = cast(PublishReport, exc.report), exc
     for line, reason in report.errors:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
     if problems.more:
         print(f"{name}: {problems.more:,} more invalid lines not shown (the first {MAX_PROBLEMS} are)", file=sys.stderr)
     print(f"published {report.published} events" + (f", {len(report.errors)} invalid lines" if report.errors else ""))
-    if unreplicated is not None:
-        print(f"alerts: {unreplicated}", file=sys.stderr)
-        return 3
+    if refused is not None:  # one line: the cause, and (out of memory) exactly which lines were stored
+        print(f"alerts: {refused}", file=sys.stderr)
+        return 4 if isinstance(refused, RedisOutOfMemory) else 3
     return 0 if report.ok else 1
 
 
@@ -134,7 +134,13 @@ def cmd_ingest_article(args: argparse.Namespace, settings: Settings) -> int:
     with redis_for(settings) as client:
         pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
                         max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
-        report = pub.publish(*iter_events(news, quotes))
+        try:
+            report = pub.publish(*iter_events(news, quotes))
+        except (NotReplicatedError, RedisOutOfMemory) as exc:  # one line
+            oom = isinstance(exc, RedisOutOfMemory)
+            print(f"alerts: {exc}" + (" (line 1: the article, line N+1: its quote N)" if oom else ""),
+                  file=sys.stderr)
+            return 4 if oom else 3
     for n, reason in report.errors:
         print(f"{args.file}: {'article' if n == 1 else f'quote {n - 1}'}: {reason}", file=sys.stderr)
     out = sys.stderr if args.format == "json" else sys.stdout
@@ -155,7 +161,9 @@ there were. Prints "published N events" (and how many lines were invalid) on std
 Exit status: 0 every line published, 1 some lines invalid (the others published),
 2 the file cannot be opened, a setting is wrong or Redis cannot be reached, 3 not replicated:
 fewer replicas than ALERTS_REDIS_MIN_REPLICAS acknowledged the events in time (publish the
-file again: an event evaluated before is not evaluated again).""")
+file again: an event evaluated before is not evaluated again), 4 Redis is out of memory
+(maxmemory reached, writes refused): one line names used/maxmemory and exactly which lines
+were stored; publishing stopped there (publish the others again once Redis has room).""")
     pub.add_argument("file", help="a JSON Lines file, or '-' for standard input")
     pub.set_defaults(func=cmd_publish)
     imp = sub.add_parser("import", help="import price history from a CSV file (no live alert unless --live)")
@@ -167,7 +175,11 @@ file again: an event evaluated before is not evaluated again).""")
     imp.set_defaults(func=cmd_import)
     ing = sub.add_parser("ingest", help="read data in from outside")
     isub = ing.add_subparsers(dest="ingest_command", required=True)
-    art = isub.add_parser("article", help="publish a market article (file or URL) and the price quotes it states")
+    art = isub.add_parser("article", help="publish a market article (file or URL) and the price quotes it states",
+                          description="Publish a market article (a file or an http(s) URL) as a news event, and the "
+                          "price quotes its sentences state as price events. Exit status: 0 published, 1 some "
+                          "events refused (named on stderr), 2 the file or URL cannot be read, 3 not replicated "
+                          "(ALERTS_REDIS_MIN_REPLICAS), 4 Redis is out of memory (one line names what was stored).")
     art.add_argument("file", help="a text or HTML file, or an http(s) URL")
     art.add_argument("--date", type=parse_date, help="the article's date: the year of its dates (default: its own)")
     art.add_argument("--dry-run", action="store_true", help="print the quotes and skipped sentences; publish nothing")

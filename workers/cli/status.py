@@ -58,6 +58,8 @@ Section = Literal["service", "data"]
 #: An entry unread (or read and not acknowledged) this long (seconds) means its consumer group is stuck:
 #: a live evaluator or dispatcher takes entries within milliseconds.
 STUCK_SECONDS = 120.0
+#: Share of maxmemory (with noeviction) past which Redis is nearly full: a warning.
+NEARLY_FULL = 0.9
 #: A product without a stale-feed rule is stale when this many business days passed without a quote (the days
 #: strictly between its latest quote's date and today, Saturdays, Sundays and ``holidays:`` not counted): a
 #: Friday quote read on Monday is fresh, one of a week ago is stale.
@@ -181,6 +183,10 @@ def _redis(client: redis.Redis, keys: Keys, st: Status) -> bool:
         st.add("ok", "redis", f"Redis {version}, {info.get('used_memory_human', mem.used)} used"
                               + (f" of maxmemory {mem.maxmemory_human or mem.maxmemory}" if mem.maxmemory else "")
                               + f", appendonly {'yes' if aof else 'no'}, maxmemory-policy {policy}")
+        if mem.refuses_writes_when_full and mem.used >= NEARLY_FULL * mem.maxmemory:
+            st.add("warn", "redis", f"Redis nearly out of memory: used {mem.used_human or mem.used} of maxmemory "
+                                    f"{mem.maxmemory_human or mem.maxmemory} ({mem.used / mem.maxmemory:.0%}); at "
+                                    "maxmemory every write is refused (free memory or raise maxmemory)")
     if not aof:
         st.add("warn", "redis", "appendonly is off: a Redis restart loses what was written since its last "
                                 "snapshot (set appendonly yes)")

@@ -43,7 +43,8 @@ from alerts.store.retention import apply_retention
 from alerts.store.streams import WIRE_FIELD, read_alerts, shard_of
 from bench import run as bench
 from bench.harness import RedisServer, wait_for
-from workers.deliver import Delivery, DeliveryWorker
+from workers.deliver import Delivery
+from workers.roles.delivery_worker import DeliveryWorker
 from workers.roles.dispatch import Dispatcher, make_queues
 from workers.roles.evaluator import Evaluator
 

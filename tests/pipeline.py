@@ -14,8 +14,9 @@ from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.publish import Publisher
 from alerts.store.streams import read_alerts
 from tests.streams import stream_entries
-from workers.deliver import Delivery, DeliveryWorker
+from workers.deliver import Delivery
 from workers.roles.composer import Composer
+from workers.roles.delivery_worker import DeliveryWorker
 from workers.roles.dispatch import Dispatcher, make_queues
 from workers.roles.evaluator import Evaluator
 

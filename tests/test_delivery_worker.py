@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 from alerts.settings import Settings
 from tests.pipeline import LICENCE_RULES, Pipeline, licence_news
 from tests.servers import SlackServer, write_rules
-from workers.deliver import PUBSUB_WAIT_SECONDS, DeliveryWorker
+from workers.roles.delivery_worker import PUBSUB_WAIT_SECONDS, DeliveryWorker
 from workers.roles.dispatch import make_queues
 
 

@@ -11,7 +11,7 @@ import redis
 from alerts.settings import Settings
 from tests.pipeline import Pipeline
 from tests.servers import write_rules
-from workers.deliver import _unstarted
+from workers.roles.delivery_worker import _unstarted
 from workers.roles.dispatch import make_queue
 
 

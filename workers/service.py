@@ -35,8 +35,9 @@ from alerts.rules.reload import RuleHolder
 from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.streams import consumer_name
-from workers.deliver import JOB_TIMEOUT, REDIS_UNAVAILABLE, Delivery, DeliveryWorker, report_token_problem
+from workers.deliver import JOB_TIMEOUT, REDIS_UNAVAILABLE, Delivery
 from workers.roles.composer import Composer
+from workers.roles.delivery_worker import DeliveryWorker, report_token_problem
 from workers.roles.dispatch import Dispatcher, queue_names
 from workers.roles.evaluator import Evaluator
 from workers.roles.heartbeat import Heartbeat
@@ -181,7 +182,8 @@ class Deliverers:
     stop after the delivery it is running. Redis going away (an outage, a failover) ends a worker; its
     thread logs the outage once for them all, waits for Redis (the wait doubling up to
     ``REDIS_RETRY_MAX_SECONDS``) and starts a new worker; the delivery it held lapses in rq's started-job
-    registry and is handed back by the ``schedule`` role within seconds (``workers.deliver.STARTED_TTL``)."""
+    registry and is handed back by the ``schedule`` role within seconds
+    (``workers.roles.delivery_worker.STARTED_TTL``)."""
 
     def __init__(self, client: redis.Redis, settings: Settings, delivery: Delivery):
         self.client = client

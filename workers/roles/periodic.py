@@ -3,7 +3,7 @@ interval, run by the ``Periodic`` loop of every process with the scheduler role.
 
 - ``rq-scheduled`` (every second): rq's scheduled jobs (retries with backoff, paced and rescheduled
   deliveries) moved to their queues, and deliveries of a worker that died handed back to rq (run again, or
-  failed for good and kept for ``alerts failed`` on their last try: ``workers.deliver.abandoned``);
+  failed for good and kept for ``alerts failed`` on their last try: ``workers.roles.delivery_worker.abandoned``);
 - ``abandoned-alerts`` (every second): alerts a dead dispatcher read but never handed to rq, taken over;
 - ``stale-feeds`` (every minute): stale-feed rules checked against the clock; their alerts take the
   way of every alert (circuit breaker, alert stream, dispatch);
@@ -47,7 +47,8 @@ from alerts.store.retention import apply_retention
 from alerts.store.silences import end_resolved
 from alerts.store.state import decode_state
 from alerts.store.streams import append_alerts
-from workers.deliver import REDIS_UNAVAILABLE, Delivery, abandoned
+from workers.deliver import REDIS_UNAVAILABLE, Delivery
+from workers.roles.delivery_worker import abandoned
 from workers.roles.dispatch import Dispatcher, queue_names
 
 log = logging.getLogger(__name__)

@@ -198,7 +198,7 @@ def memory_and_soak(workdir: Path, bases: dict[str, float], rng: random.Random, 
                                         alert_retention_days=1 / 86400, quote_retention_days=1.0,
                                         delivery_result_ttl_seconds=0, lease_seconds=600)
         keys = Keys("soak")
-        publisher = Publisher(client, rs.catalog, settings.timezone, SHARDS, "soak")
+        publisher = Publisher.from_settings(client, settings, rs.catalog)
         evaluator = Evaluator(client, settings, lambda: rs)
         dispatcher = Dispatcher(client, settings)
         worker = DeliveryWorker(make_queues(client, settings), connection=client,

@@ -296,11 +296,13 @@ def csv_import(client: redis.Redis, workdir: Path, events: list[dict[str, Any]])
         out.write("product,price,unit,as_of,source,id\n")
         out.writelines(f"{e['product']},{e['price']},{e['unit']},{e['as_of']},{e['source']},{e['id']}\n"
                        for e in events)
-    pub = Publisher(client, rs.catalog, "Asia/Shanghai", 4, "bench-import")
+    settings = bench_settings("redis://unused", workdir / "rules-import", "bench-import").model_copy(
+        update={"stream_shards": 4, "max_future_days": 1.0})
+    pub = Publisher.from_settings(client, settings, rs.catalog)
     started = time.perf_counter()
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        report = import_file(fh, client, rs.catalog, "Asia/Shanghai", 4, pub.keys, rates=pub.rates(),
-                             max_future_days=1.0)
+        report = import_file(fh, client, rs.catalog, settings.timezone, settings.stream_shards, pub.keys,
+                             rates=pub.rates(), max_future_days=settings.max_future_days)
     seconds = time.perf_counter() - started
     if report.errors or report.imported != len(events):
         raise SystemExit(f"bench: imported {report.imported} of {len(events)} rows: {report.errors[:3]}")
@@ -339,7 +341,7 @@ def evaluate_all(client: redis.Redis, settings: Settings, rs: RuleSet, events: l
     """Publish ``events`` with the real Publisher, then time one Evaluator draining them. ``with_stage``: the
     event-time stage steps beside it in the same process (as in ``alerts run``) every STAGE_STEP_S, and the
     time runs until the stage has caught up with everything too."""
-    pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards, settings.key_prefix)
+    pub = Publisher.from_settings(client, settings, rs.catalog)
     started = time.perf_counter()
     report = pub.publish_objects(enumerate(events, 1))
     publish_s = time.perf_counter() - started
@@ -501,8 +503,7 @@ def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random
                 t.start()
             queue = make_queue(client, settings, SLACK_TARGET)
             wait_for(lambda: worker.poll() is None and Worker.count(client, queue) > 0, WAIT_S, "the rq worker")
-            pub = Publisher(client, rs.catalog, settings.timezone, settings.stream_shards,
-                            settings.key_prefix)
+            pub = Publisher.from_settings(client, settings, rs.catalog)
 
             def publish(i: int, price: float) -> None:
                 report = pub.publish_objects([(i, price_event(i, LAT_PRODUCT, price))])

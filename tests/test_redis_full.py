@@ -23,7 +23,6 @@ from pydantic import SecretStr
 
 from alerts.errors import RedisOutOfMemory
 from alerts.events import decode_wire
-from alerts.rules.load import load_catalog
 from alerts.settings import Settings
 from alerts.store import heartbeats
 from alerts.store.keys import Keys
@@ -68,10 +67,6 @@ def small_settings(settings: Settings, small_redis: RedisServer) -> Settings:
     return settings.model_copy(update={"redis_url": SecretStr(small_redis.url)})
 
 
-def publisher(client: redis.Redis, s: Settings) -> Publisher:
-    return Publisher(client, load_catalog(s.rules_dir), s.timezone, s.stream_shards, s.key_prefix)
-
-
 def leave_room(client: redis.Redis, room: int) -> None:
     """maxmemory set ``room`` bytes above what Redis uses now (negative: below, so writes are refused now)."""
     client.config_set("maxmemory", max(1, int(client.info("memory")["used_memory"]) + room))
@@ -110,7 +105,7 @@ def expand(runs: list[tuple[int, int]], events: set[int]) -> set[int]:
 @pytest.mark.parametrize("room", [120_000, 450_000], ids=["refused-in-the-first-batch", "refused-in-a-later-batch"])
 def test_a_partly_refused_publish_reports_exactly_the_lines_stored(full: redis.Redis, small_settings: Settings,
                                                                    room: int) -> None:
-    pub = publisher(full, small_settings)  # checks the shard count first: a write
+    pub = Publisher.from_settings(full, small_settings)  # checks the shard count first: a write
     lines = news_lines(3 * PUBLISH_BATCH)
     events = {n for n, text in enumerate(lines, 1) if text.startswith('{"type"')}
     leave_room(full, room)
@@ -143,7 +138,7 @@ def test_a_partly_refused_publish_reports_exactly_the_lines_stored(full: redis.R
 
 
 def test_a_publish_refused_from_its_first_line(full: redis.Redis, small_settings: Settings) -> None:
-    pub = publisher(full, small_settings)
+    pub = Publisher.from_settings(full, small_settings)
     leave_room(full, -10_000)
     with pytest.raises(RedisOutOfMemory) as caught:
         pub.publish({"type": "news", "id": "a", "headline": "Export licences"}, {"type": "price"})
@@ -157,12 +152,12 @@ def test_a_publish_refused_from_its_first_line(full: redis.Redis, small_settings
 def test_the_first_publisher_on_a_full_redis(full: redis.Redis, small_settings: Settings) -> None:
     leave_room(full, -1_000)  # not even the shard count can be recorded
     with pytest.raises(RedisOutOfMemory) as caught:
-        publisher(full, small_settings)
+        Publisher.from_settings(full, small_settings)
     assert str(caught.value).startswith("Redis is out of memory (used ") and "nothing was stored" in str(caught.value)
     full.config_set("maxmemory", 0)
-    publisher(full, small_settings)  # the shard count recorded
+    Publisher.from_settings(full, small_settings)  # the shard count recorded
     leave_room(full, -1_000)
-    publisher(full, small_settings)  # and only read by the next one
+    Publisher.from_settings(full, small_settings)  # and only read by the next one
 
 
 def test_alerts_publish_says_in_one_line_what_was_stored_and_exits_4(full: redis.Redis, small_settings: Settings,
@@ -170,7 +165,7 @@ def test_alerts_publish_says_in_one_line_what_was_stored_and_exits_4(full: redis
     write_rules(rules_dir, RULES)
     feed = tmp_path / "feed.jsonl"
     feed.write_text("\n".join(news_lines(2 * PUBLISH_BATCH)) + "\n")
-    publisher(full, small_settings)  # the shard count recorded while there is room
+    Publisher.from_settings(full, small_settings)  # the shard count recorded while there is room
     leave_room(full, 150_000)
     out = subprocess.run([sys.executable, "-m", "workers.cli", "publish", str(feed)], env=env_for(small_settings),
                          capture_output=True, text=True, timeout=60)
@@ -191,7 +186,7 @@ def test_alerts_ingest_article_exits_4_with_one_line(full: redis.Redis, small_se
     write_rules(rules_dir, RULES)
     article = tmp_path / "article.txt"
     article.write_text("Rare earth prices\n\nPr-Nd oxide was quoted at 444,000 yuan/mt on 2025-02-28.\n")
-    publisher(full, small_settings)
+    Publisher.from_settings(full, small_settings)
     leave_room(full, -1_000)
     out = subprocess.run([sys.executable, "-m", "workers.cli", "ingest", "article", str(article)],
                          env=env_for(small_settings), capture_output=True, text=True, timeout=60)

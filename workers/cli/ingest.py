@@ -29,9 +29,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     name, fh = opened
     with fh, redis_for(settings) as client:
-        pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days,
-                        min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
+        pub = Publisher.from_settings(client, settings, catalog)
         refused: NotReplicatedError | RedisOutOfMemory | None = None
         problems = Problems()  # the first MAX_PROBLEMS are printed, the others counted
         report = PublishReport(errors=problems)
@@ -69,8 +67,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{name}: cannot open: {exc.strerror}", file=sys.stderr)
         return 2
     with fh, redis_for(settings) as client:
-        pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
+        pub = Publisher.from_settings(client, settings, catalog)
         try:
             report = import_file(fh, client, catalog, settings.timezone, settings.stream_shards, pub.keys,
                                  rates=pub.rates(), mapping=mapping, source=args.source,
@@ -132,8 +129,7 @@ def cmd_ingest_article(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{len(quotes)} quotes, {len(skipped)} sentences skipped; nothing published (--dry-run)")
         return 0
     with redis_for(settings) as client:
-        pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix,
-                        max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days)
+        pub = Publisher.from_settings(client, settings, catalog)
         try:
             report = pub.publish(*iter_events(news, quotes))
         except (NotReplicatedError, RedisOutOfMemory) as exc:  # one line

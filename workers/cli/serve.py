@@ -11,8 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from alerts.errors import ConfigError
-from alerts.rules.load import load_catalog
+import redis
+
+from alerts.errors import ConfigError, NotReplicatedError, RedisOutOfMemory
 from alerts.settings import Settings
 from alerts.store.publish import Publisher
 from alerts.store.server import redis_for
@@ -39,17 +40,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _publish_demo(client: object, settings: Settings) -> None:
-
+def _publish_demo(client: redis.Redis, settings: Settings) -> None:
+    """The demo feed, one event at a time; a feed Redis did not take (not replicated, out of memory) stops with
+    one log line naming why, and the service runs on."""
     log = logging.getLogger(__name__)
-    catalog = load_catalog(settings.rules_dir)
-    pub = Publisher(client, catalog, settings.timezone, settings.stream_shards, settings.key_prefix)  # type: ignore[arg-type]
+    pub = Publisher.from_settings(client, settings)
     lines = resources.files("alerts").joinpath("data/demo_feed.jsonl").read_text("utf-8").splitlines()
     time.sleep(1.0)
     log.info("demo: publishing %d sample events (early-2025 quotes and news)", len(lines))
     for n, line in enumerate(lines, 1):
         if line.strip():
-            report = pub.publish_objects([(n, json.loads(line))])
+            try:
+                report = pub.publish_objects([(n, json.loads(line))])
+            except (NotReplicatedError, RedisOutOfMemory, redis.RedisError) as exc:
+                log.error("demo: feed line %d not published, the demo feed stops: %s", n, exc)
+                return
             for ln, reason in report.errors:
                 log.error("demo feed line %d: %s", ln, reason)
             time.sleep(DEMO_PACE)

@@ -22,7 +22,6 @@ import redis
 from alerts.ingest.feeds import Validators
 from alerts.ingest.poll import PollResult, poll
 from alerts.ingest.sources import Source, SourceSet, load_sources
-from alerts.rules.load import load_catalog
 from alerts.settings import Settings
 from alerts.store import sources as store
 from alerts.store.keys import Keys
@@ -47,9 +46,7 @@ def read_sources(path: Path) -> SourceSet:
 
 
 def make_publisher(client: redis.Redis, settings: Settings) -> Publisher:
-    return Publisher(client, load_catalog(settings.rules_dir), settings.timezone, settings.stream_shards,
-                     settings.key_prefix, max_future_days=settings.max_future_days,
-                     fx_max_age_days=settings.fx_max_age_days)
+    return Publisher.from_settings(client, settings)
 
 
 def poll_now(client: redis.Redis, settings: Settings, src: Source, publisher: Publisher | None = None,

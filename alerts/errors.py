@@ -10,7 +10,8 @@
      ├── RuleError                   a broken rule file (never retried; reported with file, line and rule id)
      │    ├── YamlError              not YAML, or beyond the limits (alerts.rules.yaml_lines)
      │    ├── RegexError             a regex RE2 refuses (alerts.rules.matching)
-     │    └── TemplateError          a message template that does not compile or exceeds its limits
+     │    ├── TemplateError          a message template that does not compile or exceeds its limits
+     │    └── LimitExceeded          a template render past a size, step or time limit (alerts.rules.template_limits)
      ├── SilenceError                a silence that cannot be made as asked (alerts.store.silences)
      ├── FeedError                   a feed source that failed this time (alerts.ingest.feeds)
      ├── FetchError                  an article URL that could not be read (alerts.ingest.web)

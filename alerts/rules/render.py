@@ -51,7 +51,7 @@ def _measured(a: Alert) -> float:
 def render(a: Alert, rule: CompiledRule) -> str:
     if rule.message is not None:
         try:
-            return rule.message.render(template_fields(a))
+            return rule.message.render(template_fields(a), default=lambda: default_text(a, rule))
         except Exception as exc:  # a template that fails on these values must not lose the alert
             return f"{default_text(a, rule)} (message template failed: {type(exc).__name__}: {exc})"
     return default_text(a, rule)

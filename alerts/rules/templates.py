@@ -4,21 +4,31 @@ A template sees the alert's fields (``FIELDS``) and three filters: ``thousands``
 "451,000"), ``pct`` (5.234 -> "+5.2%") and ``day`` (an epoch time -> its date in the rules' time
 zone). A template that does not compile, or names a field that does not exist, is a rule error.
 Event text in a field (a headline) is data, never template code: it is not evaluated.
+
+What a template may compute is bounded in size, steps and time (``alerts.rules.template_limits``): a template
+that passes a limit on the sample values is a rule error naming the limit; one that passes it on an alert's
+values gives that alert its default text, and says so once in the log.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.errors import RuleError
+from alerts.rules import template_limits as limits
+from alerts.rules.template_limits import LimitExceeded, Sandbox
 from alerts.units import format_price
+
+log = logging.getLogger(__name__)
 
 #: Names a template may use.
 FIELDS = frozenset({
@@ -28,9 +38,6 @@ FIELDS = frozenset({
 })
 #: Longest message a template may produce (characters); longer ones are cut.
 MAX_LENGTH = 2000
-#: Largest exponent, and largest repeat count of a string or list, a template may compute.
-MAX_POWER = 64
-MAX_REPEAT = 10_000
 
 
 class TemplateError(RuleError, ValueError):
@@ -55,22 +62,6 @@ def _thousands(value: float | None) -> str:
     return "n/a" if value is None else format_price(float(value))
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja2's sandbox, with the arithmetic that can exhaust a worker bounded: ``**`` and ``*`` are
-    checked before they run (which also stops Jinja folding them at compile time, during rules check)."""
-
-    intercepted_binops = frozenset({"**", "*"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER:
-            raise SecurityError(f"exponent {right} is too large for a message")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and n > MAX_REPEAT:
-                    raise SecurityError("repeating text that many times is not a message")
-        return super().call_binop(context, operator, left, right)
-
-
 def _day(value: Any, zone: ZoneInfo) -> str:
     """An epoch time, a datetime or an ISO date/datetime string -> its date in the rules' time zone."""
     if isinstance(value, int | float):
@@ -83,27 +74,55 @@ def _day(value: Any, zone: ZoneInfo) -> str:
 
 
 @lru_cache(maxsize=8)
-def environment(tz: str) -> ImmutableSandboxedEnvironment:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+def environment(tz: str) -> Sandbox:
+    env = Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     for name in ("range", "lipsum", "cycler", "joiner", "namespace", "dict"):  # loops and generators: not needed
         env.globals.pop(name, None)
     zone = ZoneInfo(tz)
     env.filters["thousands"] = _thousands
     env.filters["pct"] = _pct
     env.filters["day"] = lambda value: _day(value, zone)
+    env.bound_filters()
     return env
 
 
-def _names(env: ImmutableSandboxedEnvironment, source: str, what: str) -> set[str]:
-    """The names a template reads. Raises TemplateError when it does not compile (an unknown filter,
-    nesting too deep for the parser)."""
+def _parse(env: Sandbox, source: str, what: str) -> tuple[nodes.Template, set[str]]:
+    """The template's syntax tree and the names it reads. Raises TemplateError when it does not compile (an
+    unknown filter, nesting too deep for the parser) or writes an integer over the limit."""
     try:
-        return set(meta.find_undeclared_variables(env.parse(source)))
+        ast = env.parse(source)
+        names = set(meta.find_undeclared_variables(ast))
+        limits.check_literals(ast)
     except TemplateSyntaxError as exc:  # TemplateAssertionError (an unknown filter or test) included
         raise TemplateError(f"{what}: template does not compile: {exc.message} (template line {exc.lineno})") \
             from None
     except RecursionError:
         raise TemplateError(f"{what}: template does not compile: it nests too deep") from None
+    except LimitExceeded as exc:
+        raise TemplateError(f"{what}: {exc}") from None
+    return ast, names
+
+
+def _compile(env: Sandbox, ast: nodes.Template, what: str) -> Template:
+    try:
+        return env.from_string(ast)
+    except (SyntaxError, RecursionError, MemoryError):  # Python's own limits on nesting (blocks, parentheses)
+        raise TemplateError(f"{what}: template does not compile: it nests too deep") from None
+    except (TemplateSyntaxError, SecurityError, ValueError, OverflowError) as exc:
+        raise TemplateError(f"{what}: template does not compile: {exc}") from None
+
+
+def _trial(template: Template, values: dict[str, Any], what: str) -> None:
+    """A trial run on typical values: what the sandbox refuses, or a limit passed, is an error now rather
+    than when an alert needs the template. Other failures depend on the values and are left to the render."""
+    try:
+        limits.render(template, values)
+    except (SecurityError, LimitExceeded) as exc:
+        raise TemplateError(f"{what}: {exc}") from None
+    except RecursionError:  # a macro calling itself for ever
+        raise TemplateError(f"{what}: template recurses too deep") from None
+    except Exception:  # noqa: S110 - the alert then keeps its default text, with the reason
+        pass
 
 
 class Message:
@@ -111,7 +130,7 @@ class Message:
 
     def __init__(self, source: str, tz: str):
         env = environment(tz)
-        names = _names(env, source, "message")
+        ast, names = _parse(env, source, "message")
         unknown_globals = sorted(names & {"range", "lipsum", "cycler", "joiner"})
         if unknown_globals:
             raise TemplateError(f"message: {unknown_globals[0]}() is not available in messages")
@@ -120,30 +139,56 @@ class Message:
             raise TemplateError(f"message: unknown field {', '.join(map(repr, unknown))}; "
                                 f"fields are {', '.join(sorted(FIELDS))}")
         self.source = source
-        try:
-            self.template = env.from_string(source)
-        except (TemplateSyntaxError, SecurityError, ValueError, OverflowError, RecursionError) as exc:
-            raise TemplateError(f"message: template does not compile: {exc}") from None
-        try:  # a trial run on typical values catches what the sandbox refuses before an alert needs it
-            self.template.render({**dict.fromkeys(FIELDS), **_SAMPLE})
-        except SecurityError as exc:
-            raise TemplateError(f"message: {exc}") from None
-        except Exception:  # noqa: S110 - other failures depend on the values; the alert then keeps its default text
-            pass
+        self.template = _compile(env, ast, "message")
+        _trial(self.template, {**dict.fromkeys(FIELDS), **_SAMPLE}, "message")
+        self.reported = False
 
-    def render(self, fields: dict[str, Any]) -> str:
+    def render(self, fields: dict[str, Any], default: Callable[[], str] | str = "") -> str:
+        """The message for these fields, at most MAX_LENGTH characters. A render that passes a limit gives
+        ``default`` (the rule's default text) and is logged, once for this rule; other failures raise."""
         values = dict.fromkeys(FIELDS)
         values.update(fields)
-        text = self.template.render(values).strip()
+        try:
+            text = limits.render(self.template, values).strip()
+        except LimitExceeded as exc:
+            if not self.reported:
+                self.reported = True
+                log.warning("rule %s: its message template exceeds the %s; its alerts show their default text",
+                            values.get("rule"), exc.limit)
+            return default() if callable(default) else default
         return text if len(text) <= MAX_LENGTH else text[:MAX_LENGTH - 1] + "…"
 
 
 #: Names a digest's ``subject:`` template may use.
 SUBJECT_FIELDS = frozenset({"count", "name", "date"})
+_SUBJECT_SAMPLE = {"count": 12, "name": "desk-daily", "date": "2025-02-25"}
 
 
 def check_subject(template: str) -> None:
-    """A subject template compiles and names only count, name and date. Raises TemplateError."""
-    unknown = sorted(_names(environment("UTC"), template, "subject") - SUBJECT_FIELDS)
+    """A subject template compiles, names only count, name and date and keeps to the limits on sample
+    values. Raises TemplateError."""
+    env = environment("UTC")
+    ast, names = _parse(env, template, "subject")
+    unknown = sorted(names - SUBJECT_FIELDS)
     if unknown:
         raise TemplateError(f"subject: unknown field {unknown[0]!r}; fields are count, name, date")
+    _trial(_compile(env, ast, "subject"), _SUBJECT_SAMPLE, "subject")
+
+
+_reported_subjects: set[str] = set()
+
+
+def render_subject(template: str, default: str, fields: dict[str, Any], tz: str) -> str:
+    """A digest's subject: ``template`` rendered with the limits, or ``default`` (a template too) when it
+    fails or passes a limit on these values, which is logged once per template."""
+    env = environment(tz)
+    try:
+        return limits.render(_compile(env, _parse(env, template, "subject")[0], "subject"), fields)
+    except Exception as exc:  # any failure: the digest still goes out
+        if template == default:
+            raise
+        if template not in _reported_subjects and len(_reported_subjects) < 1000:
+            _reported_subjects.add(template)
+            log.warning("digest %s: its subject template failed (%s); the digest has the default subject",
+                        fields.get("name"), exc)
+    return limits.render(env.from_string(default), fields)

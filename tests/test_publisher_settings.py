@@ -25,7 +25,7 @@ from workers.roles.poller import make_publisher
 ROOT = Path(__file__).resolve().parent.parent
 #: Files that may build a Publisher by hand: the class's own module, and (until it moves to from_settings) the
 #: HTTP app, which another change owns.
-BY_HAND = {"alerts/store/publish.py", "workers/web/http.py"}
+BY_HAND = {"alerts/store/publish.py"}
 
 
 def test_from_settings_takes_every_setting(client: redis.Redis, settings: Settings) -> None:

@@ -13,8 +13,9 @@ come slower than ``workers.web.deadlines`` allows; 413 above ``ALERTS_INGEST_MAX
 be reached, or ``{"error": "not replicated"}`` when fewer replicas than ``ALERTS_REDIS_MIN_REPLICAS``
 acknowledged the events in time: nothing is accepted, the whole body is to be sent again (an event evaluated
 before is not evaluated again); 503 ``{"error": ..., "cause": "redis out of memory", "stored": N,
-"stored_items": [[first, last], ...]}`` when Redis refused the writes at ``maxmemory``: the items in those
-ranges were stored, the others were not. With no token set, the app serves only on a loopback address.
+"stored_items": [[first, last], ...], "refused_items": [...]}`` when Redis refused the writes at ``maxmemory``:
+the items in the stored ranges were stored, the others were not (send those again). With no token set, the app
+serves only on a loopback address.
 
 ``POST /slack/interactions`` (button clicks) and ``POST /slack/commands`` (``/alerts``) take only requests
 signed with ``ALERTS_SLACK_SIGNING_SECRET`` (slack_sdk's SignatureVerifier: HMAC-SHA256 of ``v0:{timestamp}:{body}``,
@@ -40,7 +41,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -91,48 +92,6 @@ def check_exposure(settings: Settings) -> None:
                           "serves another host only with a token (set one, or serve on 127.0.0.1)")
 
 
-class _Valid:
-    """The numbers of a batch's items that passed validation, in order, kept as runs [first, last]: which items the
-    first N stored events were. An item handed on is valid unless it is the latest problem by the time the next
-    one is asked for (the publisher validates each item before it asks for the next)."""
-
-    def __init__(self, problems: Problems):
-        self.problems = problems
-        self.runs: list[list[int]] = []
-        self._handed: int | None = None
-
-    def follow(self, items: Iterable[tuple[int, object]]) -> Iterator[tuple[int, object]]:
-        it = iter(items)
-        while True:
-            self.settle()  # before the items go on: reading them may add problems of later items
-            try:
-                n, obj = next(it)
-            except StopIteration:
-                return
-            self._handed = n
-            yield n, obj
-
-    def settle(self) -> None:
-        n, self._handed = self._handed, None
-        if n is None or self.problems.last == n:
-            return
-        if self.runs and self.runs[-1][1] == n - 1:
-            self.runs[-1][1] = n
-        else:
-            self.runs.append([n, n])
-
-    def first(self, count: int) -> list[list[int]]:
-        """The runs of the first ``count`` valid items."""
-        out: list[list[int]] = []
-        for lo, hi in self.runs:
-            if count <= 0:
-                break
-            take = min(count, hi - lo + 1)
-            out.append([lo, lo + take - 1])
-            count -= take
-        return out
-
-
 def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Catalog],
              rules: Callable[[], RuleSet] | None = None) -> Starlette:
     """``rules``: the rule set active now (the Slack handlers read it); default: the rule files, loaded once."""
@@ -141,19 +100,14 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
 
     # one publisher for the app (its shard-count check runs once); each request converts with its own
     # rates and validates against the catalog of the rule set active then
-    pub = Publisher(client, catalog(), settings.timezone, settings.stream_shards, settings.key_prefix,
-                    max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days, via="http",
-                    min_replicas=settings.redis_min_replicas, wait_timeout_ms=settings.redis_wait_timeout_ms)
+    pub = Publisher.from_settings(client, settings, catalog(), via="http")
     keys = Keys(settings.key_prefix)
     metrics = registry(client, keys, settings.stream_shards)
 
-    def publish(body: bytes, report: PublishReport, valid: _Valid) -> None:
+    def publish(body: bytes, report: PublishReport) -> None:
         """Validate and publish a body's items one at a time (a worker thread: never on the event loop)."""
         pub.catalog = catalog()
-        try:
-            pub.publish_objects(valid.follow(body_items(body, report.errors)), report)
-        finally:
-            valid.settle()
+        pub.publish_objects(body_items(body, report.errors), report)
 
     async def events(request: Request) -> Response:
         if token is not None:
@@ -177,18 +131,19 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
         del received
         problems = Problems()
         report = PublishReport(errors=problems)
-        valid = _Valid(problems)
         try:
-            await asyncio.to_thread(publish, body, report, valid)
+            await asyncio.to_thread(publish, body, report)
         except NotReplicatedError as exc:  # written perhaps, but not durable: the feed sends it all again
             return JSONResponse({"error": "not replicated", "detail": str(exc)}, status_code=503,
                                 headers={"Retry-After": "1"})
         except (RedisOutOfMemory, redis.exceptions.OutOfMemoryError) as exc:  # full: what was stored stays stored
-            done = getattr(exc, "report", None)
-            stored = done.published if isinstance(done, PublishReport) else report.published
+            partial = getattr(exc, "report", None)
+            done = partial if isinstance(partial, PublishReport) else report
             why = str(exc) if isinstance(exc, RedisOutOfMemory) else f"Redis is out of memory ({OOM_REPLY!r})"
-            return JSONResponse({"error": why, "cause": "redis out of memory", "stored": stored,
-                                 "stored_items": valid.first(stored)}, status_code=503, headers={"Retry-After": "5"})
+            return JSONResponse({"error": why, "cause": "redis out of memory", "stored": done.published,
+                                 "stored_items": [list(r) for r in done.stored],
+                                 "refused_items": [list(r) for r in done.refused]},
+                                status_code=503, headers={"Retry-After": "5"})
         except redis.RedisError as exc:  # a failover, say: nothing is accepted, the feed sends it all again
             return JSONResponse({"error": f"Redis is not reachable ({type(exc).__name__}); send again"},
                                 status_code=503, headers={"Retry-After": "1"})

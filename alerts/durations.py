@@ -1,6 +1,7 @@
 """Durations as traders write them (``90s``, ``30m``, ``6h``, ``1d``, ``2w``, ``1h30m``), each use with its
-own longest allowed value, and moments as people read them (``format_time``: one format everywhere, always
-with the zone's UTC offset)."""
+own longest allowed value, and moments as people read them: ``format_time`` (``2025-03-11 15:04:05 +08:00``),
+the one format of every time a person reads (README "Times"), and ``format_iso`` for log lines; both always
+carry the zone's UTC offset."""
 
 from __future__ import annotations
 
@@ -87,4 +88,15 @@ def format_time(when: float | datetime | None, tz: str | None = None, *, seconds
     except (OverflowError, ValueError, OSError, KeyError):
         return INVALID_TIME
     offset = f"{offset[:3]}:{offset[3:5]}" if len(offset) >= 5 else "+00:00"
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " " + offset
+    m = moment  # the year always four digits (strftime's %Y gives 999 for the year 999)
+    shown = f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}"
+    return f"{shown}:{m.second:02d} {offset}" if seconds else f"{shown} {offset}"
+
+
+def format_iso(ts: float, tz: str = "UTC") -> str:
+    """A moment for log lines: ISO 8601 in ``tz`` with milliseconds and the offset,
+    ``2025-03-11T15:04:05.123+08:00``. Never raises (``(invalid time)``)."""
+    try:
+        return datetime.fromtimestamp(ts, ZoneInfo(tz)).isoformat(timespec="milliseconds")
+    except (OverflowError, ValueError, OSError, KeyError, TypeError):
+        return INVALID_TIME

@@ -131,5 +131,5 @@ def test_digest_subject_is_checked_and_prices_keep_their_baseline(p: Pipeline, r
     p.run(quote(440_000, "2025-03-03"), quote(455_000, "2025-03-04"))  # below, then above again
     msg, _, _ = compose(digests(p), p.settings, p.rules, p.rules.digests["desk-daily"], MONDAY_0805 + 3 * 86400)
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert text.startswith("1 alerts since the last digest (sent 2025-03-03 08:05 CST)"), text
+    assert text.startswith("1 alerts since the last digest (sent 2025-03-03 08:05 +08:00)"), text  # not "CST"
     assert "Pr-Nd oxide: 455,000 CNY/t on 2025-03-04 (+0.7%)" in text

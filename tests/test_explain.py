@@ -44,7 +44,7 @@ def test_explain_shows_arming_cooldown_and_confirm_counts(client: redis.Redis, s
     out = explain(settings, "prnd-450k")
     assert "Pr-Nd oxide: above 450,000 CNY/t, cooldown 3d" in out
     assert "smm: last quote 452,000 CNY/t on 2025-02-25; not armed" in out
-    assert "last alert: 2025-02-25; cooldown until 2025-02-28 00:00" in out
+    assert "last alert: 2025-02-25; cooldown until 2025-02-28 00:00 +08:00" in out
     assert "condition held on 2 of 3 quotes" in explain(settings, "tb-confirm")
     p.run(quote(449_000, "2025-02-26"))
     assert "smm: last quote 449,000 CNY/t on 2025-02-26; armed" in explain(settings, "prnd-450k")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
+from alerts.durations import format_time
 from alerts.model import Alert
 from alerts.notify.base import Unpaced
 from alerts.notify.summary import summary
@@ -28,8 +29,9 @@ class ConsoleNotifier(Unpaced):
     """``stands_in``: for a target, None when it is not printed on the console, else a note to show with it
     ("" for none, "Slack not configured")."""
 
-    def __init__(self, stands_in: Callable[[Target], str | None] = console_only):
+    def __init__(self, stands_in: Callable[[Target], str | None] = console_only, timezone: str = "UTC"):
         self.stands_in = stands_in
+        self.timezone = timezone  # ALERTS_TIMEZONE: the time each line starts with
 
     def printed_with(self, alert: Alert, target: Target) -> list[tuple[Target, str]]:
         """The alert's targets printed in one line with ``target`` (same quiet hours, in the rule's order);
@@ -53,7 +55,7 @@ class ConsoleNotifier(Unpaced):
         if not group:
             return
         names = ", ".join(f"{t} ({note})" if note else str(t) for t, note in group)
-        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        stamp = format_time(time.time(), self.timezone)  # README "Times"
         line = f"{stamp} ALERT {alert.severity.upper()} {summary(alert)} -> {names}"
         with _lock:
             print(line, file=sys.stdout, flush=True)

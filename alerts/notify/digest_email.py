@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerts.durations import format_time
 from alerts.notify.sparkline import sparkline
 from alerts.rules.models import Digest
 from alerts.rules.templates import environment
@@ -62,7 +63,7 @@ def build(d: Digest, alerts: Sequence[Mapping[str, Any]], prices: Sequence[Price
     msg["From"] = sender
     msg["To"] = ", ".join(d.to)
     grouped = group(alerts)
-    since = f"sent {last_sent:%Y-%m-%d %H:%M %Z}" if last_sent is not None else "never sent"
+    since = f"sent {format_time(last_sent, seconds=False)}" if last_sent is not None else "never sent"
     text = [f"{len(alerts)} alerts since the last digest ({since})", ""]
     html = [f"<html><body><p>{len(alerts)} alerts since the last digest ({escape(since)})</p>"]
     for product, rules in grouped.items():

@@ -32,7 +32,7 @@ class Notifiers:
 
     def for_target(self, t: Target) -> Notifier:
         if self.on_console(t) is not None:
-            return ConsoleNotifier(self.on_console)
+            return ConsoleNotifier(self.on_console, self.settings.timezone)
         factory = FACTORIES.get(t.kind)
         if factory is None:
             raise PermanentDeliveryError(str(t), "no notifier for this target")
@@ -77,7 +77,7 @@ def _webhook(n: Notifiers, t: Target) -> Notifier:
 FACTORIES: dict[str, Factory] = {
     "slack": Factory(lambda n, _t: SlackNotifier.for_settings(n.settings, n.store),
                      lambda s: "Slack not configured" if s.slack_bot_token is None else None),
-    "console": Factory(lambda n, _t: ConsoleNotifier(n.on_console), lambda _s: ""),
+    "console": Factory(lambda n, _t: ConsoleNotifier(n.on_console, n.settings.timezone), lambda _s: ""),
     "digest": Factory(lambda n, _t: DigestNotifier(n.store)),
     "email": Factory(lambda n, _t: EmailNotifier(n.settings),
                      lambda s: "email not configured" if s.smtp_host is None else None),

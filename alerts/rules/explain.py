@@ -8,11 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from alerts.durations import format_duration
+from alerts.durations import format_duration, format_time
 from alerts.events.times import local_date
 from alerts.model import ProductState, RuleState
 from alerts.rules.compiled import AllOfRule, CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
@@ -203,7 +201,7 @@ def _all_of(rule: AllOfRule, state: dict[str, Any] | None, marks: Mapping[str, f
 
 
 def _when(ts: float, tz: str) -> str:
-    return datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return format_time(ts, tz, seconds=False)
 
 
 def _price(rule: PriceRule, st: ProductState | None, tz: str) -> list[str]:

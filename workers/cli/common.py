@@ -17,7 +17,10 @@ def setup_logging(verbose: bool, settings: Settings | None = None) -> None:
     URLs: a feed's ${VAR} in a query string, a webhook's token) are kept out."""
     from workers.logs import setup
 
-    setup(settings.log_format if settings is not None else "text", verbose)
+    if settings is None:
+        setup("text", verbose)
+    else:
+        setup(settings.log_format, verbose, settings.timezone)
 
 
 def require_rules_dir(settings: Settings, demo: bool = False) -> None:

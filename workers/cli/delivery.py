@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime
 from typing import Any
 
+from alerts.durations import format_time
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.server import redis_for
@@ -27,7 +27,7 @@ def cmd_failed(args: argparse.Namespace, settings: Settings) -> int:
             rows = failures.listing(client, keys)
             for f in rows:
                 a = f["alert"]
-                when = datetime.fromtimestamp(f["at"]).strftime("%Y-%m-%d %H:%M:%S")
+                when = format_time(f["at"], settings.timezone)  # README "Times"
                 kind = "refused" if f["permanent"] else "gave up"
                 if f.get("retries"):
                     kind += f" (after {f['retries']} retries by hand)"

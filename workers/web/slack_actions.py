@@ -19,14 +19,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 import redis
 
+from alerts.durations import format_time
 from alerts.notify.blocks import ACKNOWLEDGE, ACTIONS_BLOCK, SILENCE_RESOLVED, SNOOZE_1D, SNOOZE_1H, slack_escape
 from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
@@ -131,7 +130,7 @@ class SlackActions:
         return bool(user_id) and user_id in owners
 
     def _when(self, ts: float) -> str:
-        return datetime.fromtimestamp(ts, ZoneInfo(self.settings.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+        return format_time(ts, self.settings.timezone, seconds=False)
 
     # --- buttons ----------------------------------------------------------------------------------------------
 

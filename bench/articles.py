@@ -6,7 +6,7 @@ digits and commas, many bare numbers, nested and unclosed HTML tags, one huge li
 1 MB of one adversarial pattern each. Timed is ``events_for`` (what the command calls): HTML stripping,
 sentences, dates, amounts, quotes. Best and median of a few runs.
 
-Run from the repository root: ``.venv/bin/python bench/articles.py [--runs N]``.
+Run from the repository root: ``.venv/bin/python -m bench.articles [--runs N]``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ retention set low (memory flat once the retained window is full).
    after each chunk with event streams kept 1 s and quote history 1 day (events are 1 s apart in event time):
    used_memory after every chunk.
 
-Run from the repository root: ``.venv/bin/python bench/ops.py [--quick]``.
+Run from the repository root: ``.venv/bin/python -m bench.ops [--quick]``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.publish import Publisher
 from alerts.store.retention import apply_retention
 from alerts.store.streams import WIRE_FIELD, read_alerts, shard_of
-from bench import run as bench
+from bench import workload as bench
 from bench.harness import RedisServer, wait_for
 from workers.deliver import Delivery
 from workers.roles.delivery_worker import DeliveryWorker

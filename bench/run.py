@@ -5,40 +5,31 @@
 3. This pipeline: events evaluated per second by one ``Evaluator`` with 100, 1,000 and 10,000 rules.
 4. Publish-to-Slack latency through evaluator, dispatcher, rq worker and a local Slack stand-in.
 
-Run from the repository root: ``.venv/bin/python bench/run.py [--quick]``.
+Run from the repository root: ``.venv/bin/python -m bench.run [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import math
 import os
 import platform
 import random
-import re
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
 
 import redis
-import yaml
-from pydantic import SecretStr
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
-from alerts.catalog import product_key
 from alerts.evaluate.backtest import read_events, run_backtest
 from alerts.evaluate.session import Session
 from alerts.events import parse_event
@@ -47,33 +38,38 @@ from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.publish import Publisher
-from alerts.store.server import connect
 from alerts.store.streams import read_alerts
-from alerts.units import format_price
-from bench.harness import RedisServer, free_port, wait_for
+from bench.harness import RedisServer
+from bench.live import (
+    HTTP_ARRAY,
+    HTTP_SINGLES,
+    LATENCY_EVENTS,
+    LATENCY_PACE_S,
+    LATENCY_RULES,
+    WAIT_S,
+    http_ingest,
+    latency,
+)
+from bench.workload import (
+    PRODUCTS,
+    base_prices,
+    bench_settings,
+    composite_rules,
+    percentile,
+    price_rules,
+    random_walk,
+    rate,
+    say,
+    write_rules,
+)
 from workers.roles.composer import Composer
-from workers.roles.dispatch import Dispatcher, make_queue, queue_names
 from workers.roles.evaluator import Evaluator
 
 #: Messages per pipeline round trip and per XREADGROUP in the raw ceiling.
 RAW_BATCH = 1000
-PRODUCTS = tuple(f"P{i:02d}" for i in range(50))
-KINDS = ("above", "below", "crosses_above", "crosses_below")
-UNIT = "CNY/t"
-#: Event time of the first event; every next event is one second later.
-T0 = datetime(2025, 1, 6, 9, 0, tzinfo=timezone(timedelta(hours=8)))
-#: Largest relative price move per step of the random walk.
-STEP = 0.002
-#: Rules are spread this far (relative) around each product's base price.
-SPREAD = 0.10
-RULES_PER_FILE = 1000
 RULE_COUNTS = (100, 1_000, 10_000)
 #: The rule count whose evaluator throughput is compared with the raw read ceiling.
 SHARE_RULES = 1_000
-#: Events per request in the HTTP row, requests of one event in its latency row, and the token it uses.
-HTTP_ARRAY = 1000
-HTTP_SINGLES = 500
-HTTP_TOKEN = "bench-ingest-token"  # noqa: S105
 #: Spreads and all_of rules (each) among the SHARE_RULES rules of the event-time row.
 COMPOSITE_RULES = 200
 #: Seconds between two steps of the event-time stage in that row (as STEP_SECONDS in workers.roles.composer).
@@ -81,21 +77,6 @@ STAGE_STEP_S = 0.2
 #: A regex that takes exponential time in a backtracking engine, and the article length it is run on.
 EVIL_REGEX = "(a+)+$"
 EVIL_LENGTH = 100_000
-#: The latency part: its rule count, a product of its own with one crosses_above and one
-#: crosses_below rule at LAT_THRESHOLD, and the pace of its events.
-LATENCY_RULES = 1_000
-LAT_PRODUCT = "LAT"
-LAT_THRESHOLD = 100_000
-LATENCY_EVENTS = 200
-LATENCY_PACE_S = 0.020
-#: Seconds to wait for the last latency alerts, and then for any duplicate.
-LATENCY_DRAIN_S = 30.0
-LATENCY_GRACE_S = 0.5
-SLACK_TARGET = "slack:#bench"
-#: Any token will do: the Slack stand-in does not check it.
-SLACK_TOKEN = "xoxb-bench"  # noqa: S105
-#: Seconds any single wait may take before the benchmark gives up.
-WAIT_S = 60.0
 
 
 #: What XREADGROUP returns: per stream, its name and its (entry id, fields) pairs.
@@ -120,14 +101,6 @@ class Row:
     result: str
 
 
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:,.0f}"
-
-
 # --- servers ---------------------------------------------------------------------------------------
 
 @contextmanager
@@ -140,122 +113,7 @@ def private_redis() -> Iterator[str]:
         server.stop()
 
 
-class SlackStub:
-    """Answers ``POST /api/chat.postMessage`` like Slack and records (arrival time, text) per message."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[tuple[float, str]] = []
-        arrivals = self.arrivals
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                at = time.perf_counter()
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path != "/api/chat.postMessage":
-                    self.send_error(404)
-                    return
-                arrivals.append((at, str(json.loads(body).get("text", ""))))
-                answer = json.dumps({"ok": True, "channel": "C1", "ts": "1.0"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="slack-stub", daemon=True)
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-
-    def __enter__(self) -> SlackStub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 # --- data ------------------------------------------------------------------------------------------
-
-def base_prices(rng: random.Random) -> dict[str, float]:
-    return {p: round(rng.uniform(50_000, 1_500_000), -2) for p in PRODUCTS}
-
-
-def price_event(i: int, product: str, price: float) -> dict[str, Any]:
-    """Event ``i``; its time is T0 + i seconds, so event times increase for every product."""
-    return {"type": "price", "product": product, "price": price, "unit": UNIT,
-            "as_of": (T0 + timedelta(seconds=i)).isoformat(), "source": "bench", "id": f"e{i}"}
-
-
-def random_walk(n: int, bases: dict[str, float], rng: random.Random) -> list[dict[str, Any]]:
-    """``n`` quotes of random products, each a step of up to +-STEP from that product's previous one."""
-    prices = dict(bases)
-    events = []
-    for i in range(1, n + 1):
-        product = rng.choice(PRODUCTS)
-        prices[product] *= 1 + rng.uniform(-STEP, STEP)
-        events.append(price_event(i, product, round(prices[product], 2)))
-    return events
-
-
-def price_rules(n: int, bases: dict[str, float], rng: random.Random, target: str) -> list[dict[str, Any]]:
-    """``n`` rules spread evenly over the products, kinds at random, thresholds within +-SPREAD of base."""
-    rules = []
-    for i in range(n):
-        product = PRODUCTS[i % len(PRODUCTS)]
-        threshold = round(bases[product] * rng.uniform(1 - SPREAD, 1 + SPREAD), 1)
-        rules.append({"id": f"r{i}", "price": {"product": product, rng.choice(KINDS): threshold},
-                      "notify": [target]})
-    return rules
-
-
-def composite_rules(spreads: int, all_ofs: int, bases: dict[str, float], rng: random.Random,
-                    target: str) -> list[dict[str, Any]]:
-    """Spreads between two random products (thresholds within +-SPREAD of their base difference) and
-    all_of rules of two price parts on two products within a day."""
-    rules: list[dict[str, Any]] = []
-    for i in range(spreads):
-        of, minus = rng.sample(PRODUCTS, 2)
-        base = bases[of] - bases[minus]
-        threshold = round(base + abs(base) * rng.uniform(-SPREAD, SPREAD) + 1, 1)
-        rules.append({"id": f"s{i}", "spread": {"of": of, "minus": minus, rng.choice(KINDS): threshold},
-                      "notify": [target]})
-    for i in range(all_ofs):
-        a, b = rng.sample(PRODUCTS, 2)
-        parts = [{"price": {"product": p, kind: round(bases[p] * rng.uniform(1 - SPREAD, 1 + SPREAD), 1)}}
-                 for p, kind in ((a, rng.choice(("above", "below"))), (b, rng.choice(("above", "below"))))]
-        rules.append({"id": f"a{i}", "all_of": parts, "within": "1d", "notify": [target]})
-    return rules
-
-
-def write_rules(directory: Path, products: list[str], rules: list[dict[str, Any]]) -> RuleSet:
-    """Write ``products:`` and ``rules:`` YAML files into ``directory`` and load them with the real loader."""
-    directory.mkdir(parents=True)
-    defs = [{"name": p, "unit": UNIT, "aliases": []} for p in products]
-    (directory / "products.yaml").write_text(yaml.safe_dump({"products": defs}, sort_keys=False))
-    for n, start in enumerate(range(0, len(rules), RULES_PER_FILE)):
-        chunk = rules[start:start + RULES_PER_FILE]
-        (directory / f"rules-{n:03d}.yaml").write_text(yaml.safe_dump({"rules": chunk}, sort_keys=False))
-    rs = load_rules(directory)
-    if rs.errors:
-        raise SystemExit("bench: generated rules do not load:\n" + "\n".join(map(str, rs.errors[:10])))
-    if len(rs.by_id) != len(rules):
-        raise SystemExit(f"bench: loaded {len(rs.by_id)} of {len(rules)} generated rules")
-    return rs
-
-
-def bench_settings(url: str, rules_dir: Path, prefix: str, **extra: Any) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        redis_url=SecretStr(url), rules_dir=rules_dir, key_prefix=prefix,
-        stream_shards=8, batch_size=1000, block_ms=200, breaker_max_alerts=10**9, **extra,
-    )
 
 
 # --- 1. raw ceiling --------------------------------------------------------------------------------
@@ -394,161 +252,6 @@ def catastrophic_regex(workdir: Path) -> float:
 
 
 # --- 4. latency ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LatencyRun:
-    latencies_ms: list[float]
-    expected: int
-    unmatched: int
-
-
-_LAT_PRICE = re.compile(rf"\] {LAT_PRODUCT} ([\d,.]+) ")
-
-
-def rq_executable() -> str:
-    exe = Path(sys.executable).with_name("rq")
-    if not exe.exists():
-        raise SystemExit(f"bench: no rq command next to {sys.executable}")
-    return str(exe)
-
-
-@dataclass(frozen=True)
-class HttpRun:
-    arrays_s: float  # seconds to post every event in arrays of HTTP_ARRAY
-    events: int
-    single_ms: list[float]  # one event per request, each request's time
-
-
-def http_ingest(url: str, workdir: Path, events: list[dict[str, Any]], singles: int) -> HttpRun:
-    """POST /events to a real ``alerts worker --role http`` process: every event in arrays of HTTP_ARRAY,
-    then ``singles`` requests of one event each (their own ids, so each is published)."""
-    rules_dir = workdir / "rules-http"
-    write_rules(rules_dir, list(PRODUCTS), [])
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTS_")}
-    env.update({"ALERTS_REDIS_URL": url, "ALERTS_RULES_DIR": str(rules_dir), "ALERTS_KEY_PREFIX": "bench-http",
-                "ALERTS_HTTP_PORT": str(port), "ALERTS_INGEST_TOKEN": HTTP_TOKEN, "ALERTS_STREAM_SHARDS": "8"})
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "http"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    headers = {"Authorization": f"Bearer {HTTP_TOKEN}", "Content-Type": "application/json"}
-    # one connection kept alive, as a feed would post
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def post(body: bytes) -> tuple[int, bytes]:
-        conn.request("POST", "/events", body=body, headers=headers)
-        answer = conn.getresponse()
-        return answer.status, answer.read()
-
-    try:
-        def answers() -> bool:
-            try:
-                return post(b"[]")[0] == 202
-            except OSError:
-                conn.close()
-                return False
-
-        wait_for(answers, WAIT_S, "the HTTP app to start")
-        started = time.perf_counter()
-        for i in range(0, len(events), HTTP_ARRAY):
-            status, text = post(json.dumps(events[i:i + HTTP_ARRAY]).encode())
-            if status != 202:
-                raise SystemExit(f"bench: POST /events answered {status}: {text[:200]!r}")
-        arrays_s = time.perf_counter() - started
-        single_ms = []
-        for i in range(singles):
-            body = json.dumps({**events[i], "id": f"single-{i}"}).encode()
-            t0 = time.perf_counter()
-            status, text = post(body)
-            single_ms.append((time.perf_counter() - t0) * 1000)
-            if status != 202:
-                raise SystemExit(f"bench: POST /events answered {status}: {text[:200]!r}")
-    finally:
-        conn.close()
-        proc.terminate()
-        proc.wait(20)
-    return HttpRun(arrays_s, len(events), single_ms)
-
-
-def latency(url: str, workdir: Path, bases: dict[str, float], rng: random.Random, n: int) -> LatencyRun:
-    """Publish ``n`` quotes of LAT, each crossing LAT_THRESHOLD the other way (so each fires exactly one
-    rule), through evaluator and dispatcher threads and an rq worker process to the Slack stand-in."""
-    rules = [
-        *price_rules(LATENCY_RULES - 2, bases, rng, SLACK_TARGET),
-        *({"id": f"lat-{kind}", "price": {"product": LAT_PRODUCT, kind: LAT_THRESHOLD},
-           "notify": [SLACK_TARGET]} for kind in ("crosses_above", "crosses_below")),
-    ]
-    rs = write_rules(workdir / "rules-latency", [*PRODUCTS, LAT_PRODUCT], rules)
-    with SlackStub() as slack:
-        settings = bench_settings(url, workdir / "rules-latency", "bench-latency", queue_name="bench-notify",
-                                  slack_bot_token=SecretStr(SLACK_TOKEN), slack_api_url=slack.api_url)
-        client = connect(url, settings)
-        # The pipeline's own latency: per-channel pacing (one message a second by default, on purpose)
-        # is lifted, or 50 alerts a second to one channel would measure the pacing instead.
-        env = {**os.environ, "ALERTS_REDIS_URL": url, "ALERTS_KEY_PREFIX": settings.key_prefix,
-               "ALERTS_QUEUE_NAME": settings.queue_name, "ALERTS_SLACK_BOT_TOKEN": SLACK_TOKEN,
-               "ALERTS_SLACK_API_URL": slack.api_url, "ALERTS_SLACK_RATE_PER_SECOND": "10000",
-               "ALERTS_SLACK_BURST": "10000"}
-        worker = subprocess.Popen(
-            [rq_executable(), "worker", "--worker-class", "rq.worker.SimpleWorker",
-             "--serializer", "rq.serializers.JSONSerializer", "--url", url, "--logging_level", "WARNING",
-             *queue_names(settings)],
-            env=env, cwd=workdir,
-        )
-        stop = threading.Event()
-        evaluator, dispatcher = Evaluator(client, settings, lambda: rs), Dispatcher(client, settings)
-        threads = [threading.Thread(target=evaluator.run, args=(stop,), name="evaluator"),
-                   threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher")]
-        try:
-            for t in threads:
-                t.start()
-            queue = make_queue(client, settings, SLACK_TARGET)
-            wait_for(lambda: worker.poll() is None and Worker.count(client, queue) > 0, WAIT_S, "the rq worker")
-            pub = Publisher.from_settings(client, settings, rs.catalog)
-
-            def publish(i: int, price: float) -> None:
-                report = pub.publish_objects([(i, price_event(i, LAT_PRODUCT, price))])
-                if report.published != 1:
-                    raise SystemExit(f"bench: latency event rejected: {report.errors}")
-
-            # Warm-up, not measured: a first quote (fires nothing), then one alert all the way to Slack.
-            publish(0, LAT_THRESHOLD - 1_000)
-            state = Keys(settings.key_prefix).state(product_key(LAT_PRODUCT))
-            wait_for(lambda: client.exists(state) > 0, WAIT_S, "the first quote to be evaluated")
-            publish(1, LAT_THRESHOLD + 1_000)
-            wait_for(lambda: len(slack.arrivals) == 1, WAIT_S, "the warm-up alert to reach Slack")
-            sent: dict[str, float] = {}
-            started = time.perf_counter()
-            for k in range(1, n + 1):
-                time.sleep(max(0.0, started + (k - 1) * LATENCY_PACE_S - time.perf_counter()))
-                price = float(LAT_THRESHOLD - 1_000 - k if k % 2 else LAT_THRESHOLD + 1_000 + k)
-                sent[format_price(price)] = time.perf_counter()
-                publish(k + 1, price)
-            # Missing alerts are reported in the table, not fatal; a short grace period shows duplicates.
-            deadline = time.monotonic() + LATENCY_DRAIN_S
-            while len(slack.arrivals) < n + 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(LATENCY_GRACE_S)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(10)
-            worker.terminate()
-            worker.wait(10)
-            client.close()
-        latencies, unmatched = [], 0
-        for at, text in slack.arrivals[1:]:
-            m = _LAT_PRICE.search(text)
-            if m is None or m.group(1) not in sent:
-                unmatched += 1
-            else:
-                latencies.append((at - sent.pop(m.group(1))) * 1000)
-    return LatencyRun(latencies, n, unmatched)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 # --- main ------------------------------------------------------------------------------------------

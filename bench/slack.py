@@ -7,7 +7,7 @@
    its acknowledgement (for a command, carrying the answer).
 
 Against a private redis-server and the Slack stand-in (tests/servers.py). Run from the repository root:
-``.venv/bin/python bench/slack.py [--quick]``.
+``.venv/bin/python -m bench.slack [--quick]``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from alerts.catalog import builtin_catalog
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from bench import run as bench
+from bench import workload as bench
 from bench.harness import Pipeline, RedisServer, SlackServer, SocketModeServer, wait_for, write_rules
 from workers.web.http import HttpServer, make_app
 from workers.web.slack_socket import SocketMode

@@ -59,9 +59,9 @@ def due_slot(d: Digest, tz: str, now: float) -> datetime:
 
 
 def compose(store: DigestStore, settings: Settings, rules: RuleSet, d: Digest,
-            now: float) -> tuple[EmailMessage, int, dict[str, float]]:
-    """The email for what is queued now, how many queue entries it covers (to remove once sent), and the
-    prices it shows."""
+            now: float, slot: str | None = None) -> tuple[EmailMessage, int, dict[str, float]]:
+    """The email for what is queued now (for the scheduled ``slot``, None when sent by hand), how many queue
+    entries it covers (to remove once sent), and the prices it shows."""
     queued = store.queued(d.name)
     items = list({a.get("id"): a for a in queued}.values())  # each alert once (a retried delivery may queue it twice)
     state = store.state(d.name)
@@ -79,7 +79,7 @@ def compose(store: DigestStore, settings: Settings, rules: RuleSet, d: Digest,
         charts[product.name] = store.quotes_since(product.key, now - CHART_DAYS * 86400)
     zone = ZoneInfo(d.timezone or settings.timezone)
     last_sent = datetime.fromtimestamp(state["sent_at"], zone) if state.get("sent_at") else None
-    msg = build(d, items, lines, charts, datetime.fromtimestamp(now, zone), settings.email_from, last_sent)
+    msg = build(d, items, lines, charts, datetime.fromtimestamp(now, zone), settings.email_from, last_sent, slot)
     return msg, len(queued), shown
 
 
@@ -95,7 +95,7 @@ def send_digest(store: DigestStore, settings: Settings, rules: RuleSet, name: st
         store.unlock(name)
         return "already sent"
     try:
-        msg, count, shown = compose(store, settings, rules, d, now)
+        msg, count, shown = compose(store, settings, rules, d, now, slot)
         if count or d.send_empty:
             smtp_send(settings, msg, f"digest:{name}")
     except DeliveryError as exc:

@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.durations import format_time
+from alerts.notify.email import message_id
 from alerts.notify.sparkline import sparkline
 from alerts.rules.models import Digest
 from alerts.rules.templates import environment
@@ -56,12 +57,16 @@ NO_EARLIER_PRICE = "no earlier digest price to compare with"
 
 def build(d: Digest, alerts: Sequence[Mapping[str, Any]], prices: Sequence[PriceLine],
           charts: Mapping[str, Sequence[tuple[float, float]]], now: datetime, sender: str,
-          last_sent: datetime | None = None) -> EmailMessage:
-    """``last_sent``: when the previous digest went out (None: never), in the digest's time zone."""
+          last_sent: datetime | None = None, slot: str | None = None) -> EmailMessage:
+    """``last_sent``: when the previous digest went out (None: never), in the digest's time zone. ``slot``: the
+    scheduled time it is sent for; its ``Message-ID`` is derived from the digest and the slot, so a send tried
+    again for the same slot is the same message (sent by hand, without a slot: from ``now``)."""
     msg = EmailMessage()
     msg["Subject"] = subject(d, len(alerts), now)
     msg["From"] = sender
     msg["To"] = ", ".join(d.to)
+    msg["Date"] = formatdate(now.timestamp(), localtime=False, usegmt=True)  # UTC ("-0000" would say unknown)
+    msg["Message-ID"] = message_id("digest", d.name, slot or f"now {now.timestamp()!r}", sender)
     grouped = group(alerts)
     since = f"sent {format_time(last_sent, seconds=False)}" if last_sent is not None else "never sent"
     text = [f"{len(alerts)} alerts since the last digest ({since})", ""]

@@ -7,9 +7,13 @@ HTML part. A relay that is down or answers 4xx is retried; a refused recipient, 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
 from html import escape
 
 from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
@@ -22,14 +26,36 @@ from alerts.units import format_price
 
 #: Seconds to wait for the mail relay.
 TIMEOUT = 20
+#: The Message-ID domain when the From address has none.
+DEFAULT_DOMAIN = "alerts.invalid"
+_SAFE = re.compile(r"[^A-Za-z0-9-]")
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
-def build(alert: Alert, to: str, sender: str) -> EmailMessage:
+def domain_of(sender: str) -> str:
+    """The domain of the From address (``Alerts <alerts@desk.example>`` -> ``desk.example``), for Message-IDs."""
+    local, at, domain = parseaddr(sender)[1].rpartition("@")
+    return domain if at and local and _DOMAIN.match(domain) else DEFAULT_DOMAIN
+
+
+def message_id(kind: str, name: str, key: str, sender: str) -> str:
+    """A Message-ID that is the same each time the same mail is sent (``key``: an alert id and its target, a
+    digest and its slot), so a retried send is the same message to the reader's mail system, not a new one:
+    ``<alert.ALERT-ID.HASH@DOMAIN>``, ``<digest.NAME.HASH@DOMAIN>``."""
+    digest = hashlib.sha256(f"{name}\x1f{key}".encode()).hexdigest()[:16]
+    return f"<{kind}.{_SAFE.sub('-', name)[:64] or '-'}.{digest}@{domain_of(sender)}>"
+
+
+def build(alert: Alert, to: str, sender: str, now: float | None = None) -> EmailMessage:
+    """The email of ``alert`` to ``to``: ``Date`` (``now``, UTC) and a ``Message-ID`` derived from the alert id and
+    the target, so a retried delivery of the alert sends the same message."""
     msg = EmailMessage()
     subject = f"[{alert.severity}] {alert.rule_id}: {alert.product or alert.headline or ''}"
     msg["Subject"] = " ".join(subject.split())[:200]  # no line breaks from event text in a header
     msg["From"] = sender
     msg["To"] = to
+    msg["Date"] = formatdate(time.time() if now is None else now, localtime=False, usegmt=True)  # "GMT", not -0000
+    msg["Message-ID"] = message_id("alert", alert.id, f"email:{to}", sender)
     msg.set_content(summary(alert) + "\n")
     rows = [("Rule", alert.rule_id), ("Severity", alert.severity), ("Source", alert.source)]
     if alert.price is not None and alert.unit:

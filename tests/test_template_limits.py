@@ -13,6 +13,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,10 +25,11 @@ from hypothesis import strategies as st
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from alerts.notify.digest_email import subject
 from alerts.rules import template_limits as limits
 from alerts.rules import templates
 from alerts.rules.load import load_rules
-from alerts.rules.models import MESSAGE_MAX
+from alerts.rules.models import MESSAGE_MAX, Digest
 from alerts.rules.render import default_text
 from alerts.rules.templates import FIELDS, Message, TemplateError, check_subject, render_subject
 from tests.rule_docs import all_blocks, example_files
@@ -114,11 +116,11 @@ def test_a_value_dependent_repeat_passes_the_check_and_falls_back_on_big_values(
 @pytest.mark.parametrize("template,limit", EXAMPLES, ids=IDS)
 def test_a_digest_subject_past_a_limit_is_refused_and_falls_back(template: str, limit: str,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    subject = template.replace("product", "name").replace("headline", "name").replace("price", "count")
+    written = template.replace("product", "name").replace("headline", "name").replace("price", "count")
     with pytest.raises(TemplateError) as refused:
-        check_subject(subject)
+        check_subject(written)
     assert str(refused.value).startswith("subject: template exceeds the ") and _limit_named(str(refused.value), limit)
-    guarded = "{% if count > 100 %}{% with %}" + subject + "{% endwith %}{% endif %}{{ count }} for {{ name }}"
+    guarded = "{% if count > 100 %}{% with %}" + written + "{% endwith %}{% endif %}{{ count }} for {{ name }}"
     check_subject(guarded)
     default = "digest {{ name }}: {{ count }} alerts"
     fields = {"count": 3, "name": "desk", "date": "2025-02-25"}
@@ -126,6 +128,14 @@ def test_a_digest_subject_past_a_limit_is_refused_and_falls_back(template: str, 
     with caplog.at_level(logging.WARNING, logger="alerts.rules.templates"):
         assert render_subject(guarded, default, {**fields, "count": 101}, "UTC") == "digest desk: 101 alerts"
     assert any("its subject template failed" in r.getMessage() for r in caplog.records)
+
+
+def test_the_digest_email_has_the_default_subject_when_its_template_passes_a_limit() -> None:
+    d = Digest(name="desk", schedule="0 8 * * 1-5", to=["desk@example.com"],
+               subject="{% if count > 100 %}{{ 'x' * 10 ** 8 }}{% endif %}{{ count }} for {{ name }}")
+    now = datetime(2025, 2, 25, 8, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert subject(d, 3, now) == "3 for desk"
+    assert subject(d, 101, now) == "Rare earths digest desk: 101 alerts"
 
 
 def test_the_tracer_in_place_before_a_render_is_put_back() -> None:

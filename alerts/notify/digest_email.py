@@ -19,7 +19,7 @@ from alerts.durations import format_time
 from alerts.notify.email import message_id
 from alerts.notify.sparkline import sparkline
 from alerts.rules.models import Digest
-from alerts.rules.templates import environment
+from alerts.rules.templates import render_subject
 from alerts.units import format_price
 
 
@@ -37,9 +37,10 @@ class PriceLine:
 
 
 def subject(d: Digest, count: int, now: datetime) -> str:
-    template = d.subject or "Rare earths digest {{ name }}: {{ count }} alerts"
-    text = environment(now.tzinfo.key if isinstance(now.tzinfo, ZoneInfo) else "UTC").from_string(template).render(
-        count=count, name=d.name, date=now.date().isoformat())
+    default = "Rare earths digest {{ name }}: {{ count }} alerts"
+    text = render_subject(d.subject or default, default, {"count": count, "name": d.name,
+                                                          "date": now.date().isoformat()},
+                          now.tzinfo.key if isinstance(now.tzinfo, ZoneInfo) else "UTC")
     return " ".join(text.split())[:200]
 
 

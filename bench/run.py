@@ -160,7 +160,8 @@ def csv_import(client: redis.Redis, workdir: Path, events: list[dict[str, Any]])
     started = time.perf_counter()
     with path.open(encoding="utf-8-sig", newline="") as fh:
         report = import_file(fh, client, rs.catalog, settings.timezone, settings.stream_shards, pub.keys,
-                             rates=pub.rates(), max_future_days=settings.max_future_days)
+                             rates=pub.rates(), max_future_days=settings.max_future_days,
+                             fx_max_age_days=settings.fx_max_age_days)
     seconds = time.perf_counter() - started
     if report.errors or report.imported != len(events):
         raise SystemExit(f"bench: imported {report.imported} of {len(events)} rows: {report.errors[:3]}")
@@ -244,7 +245,7 @@ def catastrophic_regex(workdir: Path) -> float:
     article = parse_event({"type": "news", "headline": "h", "body": "a" * EVIL_LENGTH + "!",
                            "published_at": "2025-05-29T10:00:00+08:00"}, rs.catalog, "Asia/Shanghai")
     started = time.perf_counter()
-    alerts = Session(rs).apply(article)
+    alerts = Session(rs, fx_max_age=Settings.model_fields["fx_max_age_days"].default * 86400).apply(article)
     took = time.perf_counter() - started
     if alerts:
         raise SystemExit("bench: the regex rule matched an article it cannot match")
@@ -337,8 +338,9 @@ def main() -> int:
         feed.write_text("\n".join(payloads[:n]) + "\n")
         started_bt = time.perf_counter()
         with feed.open(encoding="utf-8") as fh:
-            bt_events, bt_errors = read_events(fh, rs.catalog, "Asia/Shanghai")
-        bt = run_backtest(rs, bt_events)
+            fx_days = Settings.model_fields["fx_max_age_days"].default
+            bt_events, bt_errors = read_events(fh, rs.catalog, "Asia/Shanghai", fx_max_age_days=fx_days)
+        bt = run_backtest(rs, bt_events, fx_max_age_days=fx_days)
         bt_s = time.perf_counter() - started_bt
         if bt_errors or bt.events != n:
             raise SystemExit(f"bench: backtest read {bt.events} of {n} events: {bt_errors[:3]}")

@@ -84,13 +84,13 @@ def test_backtest_and_live_agree(client: redis.Redis, settings: Settings, rules_
         "prnd-450k", "prnd-cross-440k", "tb-up-5pct", "dy-move", "licences", "prnd-move-3d"}
 
     rules = load_rules(rules_dir, timezone=settings.timezone)
-    events, errors = read_events(lines, rules.catalog, settings.timezone)
+    events, errors = read_events(lines, rules.catalog, settings.timezone, fx_max_age_days=settings.fx_max_age_days)
     assert errors == []
-    from_file = run_backtest(rules, events)
+    from_file = run_backtest(rules, events, fx_max_age_days=settings.fx_max_age_days)
     assert {(a.id, a.text) for a in from_file.alerts} == live_alerts
 
     stored = stored_events(client, Keys(), rules.catalog, settings.timezone)
-    from_history = run_backtest(rules, stored)
+    from_history = run_backtest(rules, stored, fx_max_age_days=settings.fx_max_age_days)
     # the stored history comes back in time order; quotes that arrived late are left out, as the
     # live run ignored them: the same alerts
     assert {(a.id, a.text) for a in from_history.alerts} == live_alerts
@@ -99,9 +99,9 @@ def test_backtest_and_live_agree(client: redis.Redis, settings: Settings, rules_
 def test_period_and_counts(settings: Settings, rules_dir: Path) -> None:
     write_rules(rules_dir, RULES)
     rules = load_rules(rules_dir, timezone=settings.timezone)
-    events, _ = read_events(event_lines(), rules.catalog, settings.timezone)
-    whole = run_backtest(rules, events)
-    march = run_backtest(rules, events, date(2025, 3, 1), date(2025, 3, 31))
+    events, _ = read_events(event_lines(), rules.catalog, settings.timezone, fx_max_age_days=settings.fx_max_age_days)
+    whole = run_backtest(rules, events, fx_max_age_days=settings.fx_max_age_days)
+    march = run_backtest(rules, events, date(2025, 3, 1), date(2025, 3, 31), fx_max_age_days=settings.fx_max_age_days)
     # events before the period are replayed silently: rules enter March in the state they really had
     in_march = [a for a in whole.alerts if alert_day(a, settings.timezone).startswith("2025-03")]
     assert march.alerts == in_march and in_march

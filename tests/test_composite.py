@@ -38,12 +38,15 @@ rules:
     notify: [console]
 """
 
+#: ALERTS_FX_MAX_AGE_DAYS as Settings has it, in seconds.
+FX_MAX_AGE = Settings.model_fields["fx_max_age_days"].default * 86400
+
 
 def run(tmp_path: Path, body: str, events: list[dict[str, object]]) -> list[Alert]:
     (tmp_path / "r.yaml").write_text(body)
     rules = load_rules(tmp_path)
     assert not rules.errors, rules.errors
-    return Session(rules).run(parse_event(e, rules.catalog, TZ) for e in events)
+    return Session(rules, fx_max_age=FX_MAX_AGE).run(parse_event(e, rules.catalog, TZ) for e in events)
 
 
 def test_spread_fires_when_either_leg_moves(tmp_path: Path) -> None:
@@ -172,7 +175,7 @@ def test_a_spread_edit_keeps_the_legs(tmp_path: Path) -> None:
 
     (tmp_path / "r.yaml").write_text(SPREAD)
     rules = load_rules(tmp_path)
-    session = Session(rules)
+    session = Session(rules, fx_max_age=FX_MAX_AGE)
     session.run(parse_event(e, rules.catalog, TZ) for e in [quote(546_500, "2025-02-28", product="Pr-Nd alloy"),
                                                              quote(444_000, "2025-02-28")])
     ((spread,), _) = composite_rules(rules)
@@ -180,7 +183,7 @@ def test_a_spread_edit_keeps_the_legs(tmp_path: Path) -> None:
     _, state = advance_spread(spread, start(-math.inf), legs[spread.of.key], legs[spread.minus.key], math.inf)
     (tmp_path / "r.yaml").write_text(SPREAD.replace("110,000", "100,000"))
     edited = load_rules(tmp_path)
-    later = Session(edited)
+    later = Session(edited, fx_max_age=FX_MAX_AGE)
     later.apply(parse_event(quote(547_000, "2025-03-03", product="Pr-Nd alloy"), edited.catalog, TZ))
     ((spread2,), _) = composite_rules(edited)
     out, _ = advance_spread(spread2, state, [p for _, p in later.legs], [], math.inf)

@@ -65,7 +65,7 @@ rules:
 def rows(text: str, **kw: object) -> tuple[list[tuple[int, PriceEvent]], list[tuple[int, str]]]:
     errors: list[tuple[int, str]] = []
     got = list(read_rows(io.StringIO(text, newline=""), CATALOG, TZ, errors, max_future_days=1.0,
-                         **kw))  # type: ignore[arg-type]
+                         **{"fx_max_age_days": 7.0, **kw}))  # type: ignore[arg-type]
     return got, errors
 
 
@@ -195,7 +195,8 @@ def test_imported_history_feeds_windows_and_backtests_but_fires_nothing(
 
     # and a backtest of the stored history sees them
     rules = load_rules(rules_dir, timezone=settings.timezone)
-    result = run_backtest(rules, stored_events(client, Keys(), rules.catalog, settings.timezone))
+    result = run_backtest(rules, stored_events(client, Keys(), rules.catalog, settings.timezone),
+                          fx_max_age_days=settings.fx_max_age_days)
     assert {a.rule_id for a in result.alerts} == {"tb-up-5pct", "tb-above-7000"}
 
 
@@ -229,7 +230,7 @@ def test_rows_out_of_time_order_are_sent_in_order(client: redis.Redis, settings:
     lines = ["product,price,unit,date"] + [f"Tb oxide,{6000 + i},CNY/kg,{start + timedelta(days=i)}"
                                            for i in range(9, -1, -1)]  # newest first
     report = import_file(io.StringIO("\n".join(lines), newline=""), client, CATALOG, TZ, settings.stream_shards,
-                         Keys(), rates=None, max_future_days=1.0)
+                         Keys(), rates=None, max_future_days=1.0, fx_max_age_days=settings.fx_max_age_days)
     assert (report.rows, report.imported, report.late, report.out_of_order) == (10, 10, 0, 3)
     Pipeline(client, settings).evaluate()
     [key] = list(client.scan_iter(match="alerts:history:*"))
@@ -248,7 +249,7 @@ def test_import_speed(client: redis.Redis, settings: Settings) -> None:
         for i in range(n))
     t = time.perf_counter()
     report = import_file(io.StringIO(text, newline=""), client, CATALOG, TZ, settings.stream_shards, Keys(),
-                         rates=None, max_future_days=1.0)
+                         rates=None, max_future_days=1.0, fx_max_age_days=settings.fx_max_age_days)
     assert report.imported == n and not report.errors
     assert n / (time.perf_counter() - t) > 20_000  # a smoke floor on a busy machine; the bench measures it
 
@@ -271,7 +272,8 @@ rules:
     legs = [CATALOG.find(name).key for name in ("Tb oxide", "Dy oxide")]  # type: ignore[union-attr]
     assert [client.zcard(Keys().legs(k)) for k in legs] == [1, 1]  # the legs of live spreads to come
     rules = load_rules(rules_dir, timezone=settings.timezone)
-    result = run_backtest(rules, stored_events(client, Keys(), rules.catalog, settings.timezone))
+    result = run_backtest(rules, stored_events(client, Keys(), rules.catalog, settings.timezone),
+                          fx_max_age_days=settings.fx_max_age_days)
     assert [a.rule_id for a in result.alerts] == ["tb-dy"]  # a backtest of the stored history sees the spread
 
 

@@ -157,11 +157,12 @@ def test_live_equals_backtest_whatever_the_arrival_order(
     composer.step(now=math.inf)  # the end of the data: nothing more is coming for any leg
     live = sorted(key(a) for a in stream_alerts(client))
     parsed: list[Event] = [parse_event(e, rules.catalog, TZ) for e in events]
-    backtest = sorted(key(a) for a in run_backtest(rules, parsed).alerts)
+    backtest = sorted(key(a) for a in run_backtest(rules, parsed, fx_max_age_days=settings.fx_max_age_days).alerts)
     assert live == backtest
     # and the backtest does not depend on the interleaving either
     in_time = sorted(parsed, key=event_time)
     other = sorted(key(a) for a in run_backtest(rules, [ev for ev in in_time if isinstance(ev, FxEvent)]
                                                 + [ev for ev in in_time if isinstance(ev, PriceEvent)]
-                                                + [ev for ev in in_time if isinstance(ev, NewsEvent)]).alerts)
+                                                + [ev for ev in in_time if isinstance(ev, NewsEvent)],
+                                                fx_max_age_days=settings.fx_max_age_days).alerts)
     assert other == backtest

@@ -377,16 +377,16 @@ def test_backtest_of_a_file_replays_fx(settings: Settings, rules_dir: Path) -> N
     write_rules(rules_dir, RULES)
     rules = load_rules(rules_dir, timezone=settings.timezone)
     lines = [json.dumps(o) for o in feed()]
-    events, errors = read_events(lines, rules.catalog, settings.timezone)
+    events, errors = read_events(lines, rules.catalog, settings.timezone, fx_max_age_days=settings.fx_max_age_days)
     assert errors == []
     assert [type(ev).__name__ for ev in events] == ["FxEvent", "PriceEvent", "PriceEvent", "FxEvent", "PriceEvent",
                                                     "FxEvent", "PriceEvent", "PriceEvent"]
     assert [round(ev.price) for ev in events if isinstance(ev, PriceEvent)] == [440_000, 441_000, 457_143, 432_000,
                                                                                  453_600]
-    result = run_backtest(rules, events)
+    result = run_backtest(rules, events, fx_max_age_days=settings.fx_max_age_days)
     assert [(a.rule_id, a.as_of) for a in result.alerts] == [("prnd-450k", "2025-03-06"), ("prnd-450k", "2025-03-10")]
     # a quote before any rate is a reported line, as publish reports it
-    events, errors = read_events(lines[1:], rules.catalog, settings.timezone)
+    events, errors = read_events(lines[1:], rules.catalog, settings.timezone, fx_max_age_days=settings.fx_max_age_days)
     assert [n for n, _ in errors] == [2] and "no USD/CNY rate is known" in errors[0][1]
     _, errors = read_events(lines, rules.catalog, settings.timezone, fx_max_age_days=1)
     assert [n for n, _ in errors] == [3, 8]  # two days after the rate of the 3rd, three after that of the 7th
@@ -417,14 +417,16 @@ def test_backtest_of_the_stored_history_replays_fx(client: redis.Redis, settings
     rules = load_rules(rules_dir, timezone=settings.timezone)
     stored = stored_events(client, Keys(), rules.catalog, settings.timezone)
     rates = [ev for ev in stored if isinstance(ev, FxEvent)]
-    from_file, _ = read_events([json.dumps(o) for o in feed()], rules.catalog, settings.timezone)
+    from_file, _ = read_events([json.dumps(o) for o in feed()], rules.catalog, settings.timezone,
+                               fx_max_age_days=settings.fx_max_age_days)
     assert rates == [ev for ev in from_file if isinstance(ev, FxEvent)]  # every field, in arrival order
     prices = [ev for ev in stored if isinstance(ev, PriceEvent)]
     assert [round(ev.price) for ev in prices] == [440_000, 441_000, 457_143, 432_000, 453_600]
     # in arrival order among the other events (by stream entry time: across shards, within a millisecond, the
     # order is not known; the quotes are stored converted already, so it changes nothing)
     assert [ev.id for ev in stored if not isinstance(ev, FxEvent)] == [ev.id for ev in prices]
-    assert {(a.id, a.text) for a in run_backtest(rules, stored).alerts} == set(live_alerts)
+    replayed = run_backtest(rules, stored, fx_max_age_days=settings.fx_max_age_days)
+    assert {(a.id, a.text) for a in replayed.alerts} == set(live_alerts)
     assert stored_events(client, Keys(), rules.catalog, settings.timezone, until=ts("2025-03-05")) == [
         ev for ev in stored if event_time(ev) <= ts("2025-03-05")]
 

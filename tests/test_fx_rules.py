@@ -134,5 +134,6 @@ tests:
       - {rule: prnd-usd, date: +1d, text: ["= 62.5 USD/kg at USD/CNY 7.1"]}
       - {rule: prnd-usd, date: +3d, text: ["446,000 CNY/t", "62.82 USD/kg"]}
 """)
-    text, ok = report([run_file(tmp_path / "r.test.yaml", TZ)], TZ)
+    days = Settings.model_fields["fx_max_age_days"].default
+    text, ok = report([run_file(tmp_path / "r.test.yaml", TZ, fx_max_age_days=days)], TZ)
     assert ok, text

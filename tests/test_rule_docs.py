@@ -18,6 +18,7 @@ from alerts.evaluate.ruletest import report, run_file
 from alerts.ingest.sources import parse_sources
 from alerts.rules.checks import warnings
 from alerts.rules.load import load_rules
+from alerts.settings import Settings
 from tests.rule_docs import REPO, Block, all_blocks, example_files
 
 BLOCKS = all_blocks()
@@ -67,7 +68,7 @@ def test_the_docs_rule_test_block_passes(tmp_path: Path) -> None:
     shutil.copy(REPO / "rules" / "examples" / "prices.yaml", tmp_path / "prices.yaml")  # its rule_files
     path = tmp_path / "doc.test.yaml"
     path.write_text(block.text, "utf-8")
-    result = run_file(path, "Asia/Shanghai")
+    result = run_file(path, "Asia/Shanghai", fx_max_age_days=Settings.model_fields["fx_max_age_days"].default)
     text, ok = report([result], "Asia/Shanghai")
     assert ok and result.cases and all(c.ok and c.fired for c in result.cases), text
 

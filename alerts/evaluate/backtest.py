@@ -23,7 +23,6 @@ from alerts.catalog import Catalog
 from alerts.errors import EventError
 from alerts.evaluate.session import Session
 from alerts.events import (
-    DEFAULT_FX_MAX_AGE_DAYS,
     Event,
     FxEvent,
     RateBook,
@@ -49,10 +48,11 @@ class BacktestResult:
 
 
 def read_events(lines: Iterable[str | bytes], catalog: Catalog, tz: str, *,
-                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> tuple[list[Event], list[tuple[int, str]]]:
+                fx_max_age_days: float) -> tuple[list[Event], list[tuple[int, str]]]:
     """JSON Lines -> events in file order, and the (line, reason) of each line that is not one. fx lines
     are events too, and a quote in another currency than its product's is converted with the latest
-    rate of the lines before it (as ``alerts publish`` converts it)."""
+    rate of the lines before it, at most ``fx_max_age_days`` older (ALERTS_FX_MAX_AGE_DAYS: as ``alerts
+    publish`` converts it)."""
     events: list[Event] = []
     errors: list[tuple[int, str]] = []
     rates = RateBook()
@@ -69,7 +69,9 @@ def read_events(lines: Iterable[str | bytes], catalog: Catalog, tz: str, *,
 
 
 def run_backtest(rules: RuleSet, events: Iterable[Event], start: date | None = None,
-                 end: date | None = None, fx_max_age_days: float = 7.0) -> BacktestResult:
+                 end: date | None = None, *, fx_max_age_days: float) -> BacktestResult:
+    """``fx_max_age_days``: ALERTS_FX_MAX_AGE_DAYS, as the live event-time stage takes it (a threshold in another
+    currency is compared only with a rate at most that much older than the quote)."""
     tz = ZoneInfo(rules.timezone)
     lo = datetime(start.year, start.month, start.day, tzinfo=tz).timestamp() if start else None
     hi = datetime(end.year, end.month, end.day, tzinfo=tz).timestamp() + 86400 if end else None

@@ -276,9 +276,10 @@ def composite_rules(rules: RuleSet) -> tuple[list[SpreadRule], list[AllOfRule]]:
 
 
 def compose(rules: RuleSet, legs: Iterable[tuple[str, LegPoint]], facts: Iterable[tuple[str, PartFact]],
-            until: float = math.inf, max_age: float = 7 * 86400.0) -> list[Alert]:
+            until: float = math.inf, *, max_age: float) -> list[Alert]:
     """Every spread and all_of of ``rules`` over these inputs from the start, up to ``until``, in event
-    time: what a backtest reports (live, ``alerts.store.composite`` advances each rule as data comes)."""
+    time: what a backtest reports (live, ``alerts.store.composite`` advances each rule as data comes).
+    ``max_age``: seconds a rate stays usable (ALERTS_FX_MAX_AGE_DAYS), as the live stage takes it."""
     points: dict[str, list[LegPoint]] = {}
     for product_key, point in legs:
         points.setdefault(product_key, []).append(point)

@@ -122,7 +122,8 @@ def _matches(exp: Expected, a: Alert, start: date | None, tz: str) -> bool:
     return all(fragment in a.text for fragment in exp.text)
 
 
-def run_case(rules: RuleSet, case: Case, line: int) -> CaseResult:
+def run_case(rules: RuleSet, case: Case, line: int, *, fx_max_age_days: float) -> CaseResult:
+    """``fx_max_age_days``: ALERTS_FX_MAX_AGE_DAYS, for quotes and thresholds in another currency."""
     result = CaseResult(case.name, line)
     events: list[Event] = []
     rates = RateBook()  # fx events convert the quotes in another currency after them, as in a file backtest
@@ -132,7 +133,8 @@ def run_case(rules: RuleSet, case: Case, line: int) -> CaseResult:
             for key in TIME_FIELDS:
                 if key in obj:
                     obj[key] = _resolve_time(obj[key], case.start, rules.timezone)
-            ev = parse_event(obj, rules.catalog, rules.timezone, now=0.0, rates=rates)
+            ev = parse_event(obj, rules.catalog, rules.timezone, now=0.0, rates=rates,
+                             fx_max_age_days=fx_max_age_days)
             if isinstance(ev, FxEvent):
                 rates.add(ev)
             events.append(ev)
@@ -148,7 +150,7 @@ def run_case(rules: RuleSet, case: Case, line: int) -> CaseResult:
             result.errors.append(f"expect {j + 1}: date: {exc}")
     if result.errors:
         return result
-    result.fired = Session(rules).run(events)
+    result.fired = Session(rules, fx_max_age=fx_max_age_days * 86400).run(events)
     unmatched = list(result.fired)
     for exp in case.expect:
         exp = _expand_product(exp, rules)
@@ -168,7 +170,7 @@ def _expand_product(exp: Expected, rules: RuleSet) -> Expected:
     return exp.model_copy(update={"product": p.name}) if p is not None else exp
 
 
-def run_file(path: Path, timezone: str) -> FileResult:
+def run_file(path: Path, timezone: str, *, fx_max_age_days: float) -> FileResult:
     result = FileResult(str(path))
     try:
         data, lines = load(path.read_text("utf-8"))
@@ -191,7 +193,7 @@ def run_file(path: Path, timezone: str) -> FileResult:
     if rules is None:
         return result
     for i, case in enumerate(spec.tests):
-        result.cases.append(run_case(rules, case, line_of(lines, ("tests", i))))
+        result.cases.append(run_case(rules, case, line_of(lines, ("tests", i)), fx_max_age_days=fx_max_age_days))
     return result
 
 

@@ -36,8 +36,8 @@ class Session:
     news_fired: dict[str, float] = field(default_factory=dict)
     #: Wall clock stamped on the inputs of the event-time stage (live: when the batch is committed).
     arrived: float = 0.0
-    #: Seconds an exchange rate stays usable after its time (ALERTS_FX_MAX_AGE_DAYS).
-    fx_max_age: float = 7 * 86400.0
+    #: Seconds an exchange rate stays usable after its time (ALERTS_FX_MAX_AGE_DAYS): given by every caller.
+    fx_max_age: float = field(kw_only=True)
 
     # what this session changed
     changed: dict[str, ProductState] = field(default_factory=dict)

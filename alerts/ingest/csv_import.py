@@ -33,7 +33,6 @@ import redis
 from alerts.catalog import Catalog
 from alerts.errors import EventError
 from alerts.events import (
-    DEFAULT_FX_MAX_AGE_DAYS,
     PriceEvent,
     PriceRows,
     RateLookup,
@@ -175,7 +174,7 @@ def _position(fh: TextIO) -> Callable[[], int]:
 def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str]], *,
               mapping: dict[str, str] | None = None, source: str | None = None, now: float | None = None,
               max_future_days: float | None = None, rates: RateLookup | None = None,
-              fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS, history: bool = True,
+              fx_max_age_days: float, history: bool = True,
               tick: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, PriceEvent]]:
     """(line, quote) for each valid row of a CSV file (open it with ``newline=""``, ``utf-8-sig``); each bad row
     goes to ``errors`` as (line, reason). ``source`` is the source of rows without one. Raises CsvError when the
@@ -277,7 +276,7 @@ class _Sender:
 
 def import_file(fh: TextIO, client: redis.Redis, catalog: Catalog, tz: str, shards: int, keys: Keys, *,
                 rates: RateLookup | None, mapping: dict[str, str] | None = None, source: str | None = None,
-                max_future_days: float | None = None, fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS,
+                max_future_days: float | None = None, fx_max_age_days: float,
                 live: bool = False, progress: Progress | None = None) -> ImportReport:
     """Read, check and send a CSV file of quotes (see the module). Raises CsvError for an unusable header.
 

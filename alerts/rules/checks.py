@@ -35,9 +35,10 @@ class PriceStats:
     latest: float | None = None  # time of the newest quote (or rate), epoch seconds
 
 
-def warnings(rules: RuleSet, stats: Mapping[str, PriceStats], fx_max_age: float = 7 * 86400.0,
+def warnings(rules: RuleSet, stats: Mapping[str, PriceStats], fx_max_age: float | None = None,
              now: float | None = None) -> list[Problem]:
-    """``stats``: per product key (and per exchange-rate series ``fx:USD/CNY``) what the stored history holds."""
+    """``stats``: per product key (and per exchange-rate series ``fx:USD/CNY``) what the stored history holds.
+    With ``fx_max_age`` (ALERTS_FX_MAX_AGE_DAYS, in seconds) and ``now``: a rate series older than that warns."""
     out: list[Problem] = []
     for compiled in rules.by_id.values():
         for rule in compiled:
@@ -105,7 +106,8 @@ def _slip(threshold: float, product: Product, low: float, high: float) -> str:
     return ""
 
 
-def _fx(rule: PriceRule, stats: Mapping[str, PriceStats], max_age: float, now: float | None) -> list[Problem]:
+def _fx(rule: PriceRule, stats: Mapping[str, PriceStats], max_age: float | None,
+        now: float | None) -> list[Problem]:
     """A threshold in another currency fires only with a recent enough rate of its pair (or the inverse)."""
     assert rule.fx is not None
     pair = rule.fx.pair
@@ -116,7 +118,7 @@ def _fx(rule: PriceRule, stats: Mapping[str, PriceStats], max_age: float, now: f
                f"{pair} rate is stored, so this rule cannot fire until fx events for {pair} are published "
                f'({{"type": "fx", "pair": "{pair}", "rate": ..., "as_of": ...}})')
         return [Problem(rule.path, rule.line, rule.id, msg, "warning")]
-    if now is not None and now - latest > max_age:
+    if now is not None and max_age is not None and now - latest > max_age:
         msg = (f"the latest {pair} rate stored is older than ALERTS_FX_MAX_AGE_DAYS ({max_age / 86400:g} days): "
                "quotes are not compared until a newer rate is published")
         return [Problem(rule.path, rule.line, rule.id, msg, "warning")]

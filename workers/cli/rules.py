@@ -51,7 +51,8 @@ def cmd_rules_test(args: argparse.Namespace, settings: Settings) -> int:
     if not paths:
         print("no rule test files (*.test.yaml) given", file=sys.stderr)
         return 2
-    text, ok = report([run_file(p, settings.timezone) for p in paths], settings.timezone)
+    text, ok = report([run_file(p, settings.timezone, fx_max_age_days=settings.fx_max_age_days) for p in paths],
+                      settings.timezone)
     print(text)
     return 0 if ok else 1
 
@@ -109,7 +110,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     else:
         with redis_for(settings) as client:
             events = stored_events(client, Keys(settings.key_prefix), rules.catalog, settings.timezone)
-    result = run_backtest(rules, events, args.start, args.end)
+    result = run_backtest(rules, events, args.start, args.end, fx_max_age_days=settings.fx_max_age_days)
     if args.format == "json":
         write_json(result, sys.stdout)
     else:

@@ -255,7 +255,8 @@ class Evaluator:
         reads = read_batch(self.client, self.keys, sorted(missing),
                            sorted({k for ev in news for k in ev.article_keys}), bool(news))
         self.cache.update(reads.states)
-        session = Session(rules, self.cache, reads.seen, reads.news_fired, arrived=time.time())
+        session = Session(rules, self.cache, reads.seen, reads.news_fired, arrived=time.time(),
+                          fx_max_age=self.settings.fx_max_age_days * 86400)
         fired: list[Alert] = []
         for mid, ev in decoded.events:
             new = session.apply(ev, mid.decode())

@@ -111,7 +111,7 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
         threads.append(threading.Thread(target=periodic.run, args=(stop,), name="periodic", daemon=True))
         doing["schedule"] = lambda: "periodic jobs: retries, stale feeds, digests, trimming"
     if "poll" in wanted:
-        poller = Poller(client, settings)
+        poller = Poller(client, settings, lambda: holder.current().catalog)  # products added in rule files too
         threads.append(threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True))
         doing["poll"] = lambda: (f"polling {', '.join(sorted(poller.running))}" if poller.running else
                                  f"{len(poller.sources.sources) if poller.sources else 0} sources, none due")

@@ -3,7 +3,10 @@
 Each poll runs in a small thread pool, so a slow or hung feed holds up only itself; a poll takes the source's
 Redis lock first, so several poller processes share the sources (each source is polled by one at a time, when
 the ``due`` time they share says so). The sources file is read again when it changes: valid sources run, the
-problems of the others are logged (``alerts sources check`` lists them)."""
+problems of the others are logged (``alerts sources check`` lists them). Products added in the rule files are
+taken up as the evaluators take them (``alerts.rules.reload``): the publisher that validates what a poll got is
+built again with the catalog of the rule set in force whenever that changes (a broken edit is refused and the last
+good rules stay, for the pollers as for the evaluators)."""
 
 from __future__ import annotations
 
@@ -13,15 +16,18 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import redis
 
+from alerts.catalog import Catalog
 from alerts.ingest.feeds import Validators
 from alerts.ingest.poll import PollResult, poll
 from alerts.ingest.sources import Source, SourceSet, load_sources
+from alerts.rules.reload import POLL_SECONDS, RuleHolder
 from alerts.settings import Settings
 from alerts.store import sources as store
 from alerts.store.keys import Keys
@@ -45,8 +51,8 @@ def read_sources(path: Path) -> SourceSet:
     return sources
 
 
-def make_publisher(client: redis.Redis, settings: Settings) -> Publisher:
-    return Publisher.from_settings(client, settings)
+def make_publisher(client: redis.Redis, settings: Settings, catalog: Catalog | None = None) -> Publisher:
+    return Publisher.from_settings(client, settings, catalog)
 
 
 def poll_now(client: redis.Redis, settings: Settings, src: Source, publisher: Publisher | None = None,
@@ -72,7 +78,10 @@ def poll_now(client: redis.Redis, settings: Settings, src: Source, publisher: Pu
 
 
 class Poller:
-    def __init__(self, client: redis.Redis, settings: Settings):
+    """``catalog``: the products of the rule set in force (the process's ``RuleHolder``, which another thread
+    watches); without it the poller keeps a ``RuleHolder`` of its own and looks at the rule files once a second."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, catalog: Callable[[], Catalog] | None = None):
         self.client = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -80,6 +89,10 @@ class Poller:
         self.sources: SourceSet | None = None
         self._mtime: float | None = None
         self.publisher: Publisher | None = None
+        self._catalog = catalog
+        self._holder: RuleHolder | None = None
+        self._rules_checked = 0.0
+        self._published_with: Catalog | None = None  # the catalog ``publisher`` was built with
         self.http = httpx.Client(follow_redirects=True, max_redirects=5)
         self.pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="poll")
         self.running: dict[str, Future[None]] = {}
@@ -102,6 +115,28 @@ class Poller:
         log.info("polling %d sources from %s%s", len(self.sources.sources), self.path,
                  f" ({len(self.sources.errors)} problems)" if self.sources.errors else "")
 
+    def catalog(self) -> Catalog:
+        """The products of the rule files in force now."""
+        if self._catalog is not None:
+            return self._catalog()
+        if self._holder is None:
+            self._holder = RuleHolder(self.settings.rules_dir, self.settings.timezone)
+            self._rules_checked = time.monotonic()
+        elif time.monotonic() - self._rules_checked >= POLL_SECONDS:
+            self._rules_checked = time.monotonic()
+            self._holder.check()  # a broken edit is refused (logged): the last good rules stay
+        return self._holder.current().catalog
+
+    def current_publisher(self) -> Publisher:
+        """The publisher polls publish with, built again when the rule files' products changed."""
+        catalog = self.catalog()
+        if self.publisher is None or catalog is not self._published_with:
+            if self.publisher is not None:
+                log.info("the rule files changed: polls now validate against %d products", len(catalog.products))
+            self.publisher = make_publisher(self.client, self.settings, catalog)
+            self._published_with = catalog
+        return self.publisher
+
     def step(self) -> None:
         self._reload()
         assert self.sources is not None
@@ -110,8 +145,7 @@ class Poller:
                 del self.running[name]
         due = [s for s in self.sources.sources if s.name not in self.running]
         if due:
-            if self.publisher is None:
-                self.publisher = make_publisher(self.client, self.settings)
+            publisher = self.current_publisher()
             now = time.time()
             status = store.read_status(self.client, self.keys, [s.name for s in due])
             for src in due:
@@ -121,13 +155,12 @@ class Poller:
                 token = uuid.uuid4().hex
                 if not store.take_lock(self.client, self.keys, src.name, token, src.timeout * 3 + LOCK_SLACK):
                     continue
-                self.running[src.name] = self.pool.submit(self._poll, src, st, token)
+                self.running[src.name] = self.pool.submit(self._poll, src, st, token, publisher)
         time.sleep(TICK_SECONDS)
 
-    def _poll(self, src: Source, st: store.SourceStatus, token: str) -> None:
-        assert self.publisher is not None
+    def _poll(self, src: Source, st: store.SourceStatus, token: str, publisher: Publisher) -> None:
         try:
-            poll(self.client, self.http, src, self.publisher, failures=st.failures,
+            poll(self.client, self.http, src, publisher, failures=st.failures,
                  validators=Validators(st.etag, st.last_modified), rng=self.rng)
         except redis.RedisError as exc:
             log.error("source %s: Redis unavailable while publishing (%s); polled again when it is back",

@@ -11,6 +11,10 @@ turn its body into event objects for the one publishing path (``alerts.events.pa
   each item is a news event (title; summary or content as text; link; published or updated time; the guid,
   else the link, as its id).
 
+Redirects are followed here, by hand (at most ``MAX_REDIRECTS``): the source's own ``headers:`` (``X-Api-Key:
+${VENDOR_KEY}``, ``Authorization``, whatever it names) go only to the origin (scheme, host, port) of its ``url``;
+a redirect to another origin is fetched without them (httpx alone strips only Authorization and cookies).
+
 Numbers written as text (``"444,000"``) are read as numbers in feeds; an item that is not a valid event is
 reported by its position (item 3, CSV line 4) with the reason and never costs the others.
 """
@@ -41,6 +45,9 @@ from alerts.ingest.sources import Source
 MAX_ITEMS = 100_000
 #: Longest Retry-After a 429 or 503 may ask for (seconds); a longer one is cut to this.
 MAX_RETRY_AFTER = 3600.0
+#: Redirects one fetch follows at most.
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _SPACE = re.compile(r"\s+")
@@ -72,43 +79,85 @@ class Fetched:
     validators: Validators
 
 
-def fetch(client: httpx.Client, src: Source, validators: Validators) -> Fetched:
-    """GET the source's url. 304: ``not_modified``. Raises FeedError (status, timeout, network, too large)."""
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port): what a browser calls an origin; the scheme's default port when none is given."""
+    port = url.port if url.port is not None else {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host.lower(), port
+
+
+def _headers(src: Source, validators: Validators, own_origin: bool) -> dict[str, str]:
+    """A request's headers: the source's own ``headers:`` (secrets) and its validators only to its own origin."""
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
-    headers.update({k: v.get_secret_value() for k, v in src.headers.items()})
-    if validators.etag:
-        headers["If-None-Match"] = validators.etag
-    if validators.last_modified:
-        headers["If-Modified-Since"] = validators.last_modified
+    if own_origin:
+        headers.update({k: v.get_secret_value() for k, v in src.headers.items()})
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+    return headers
+
+
+def fetch(client: httpx.Client, src: Source, validators: Validators) -> Fetched:
+    """GET the source's url, following up to ``MAX_REDIRECTS`` redirects by hand (the source's headers only to
+    its own origin). 304: ``not_modified``. Raises FeedError (status, timeout, network, too large, redirects)."""
+    url = httpx.URL(src.request_url.get_secret_value())
+    home = origin(url)
     where = f"GET {src.url}"
     try:
-        with client.stream("GET", src.request_url.get_secret_value(), headers=headers,
-                           timeout=httpx.Timeout(src.timeout)) as resp:
-            if resp.status_code == 304:
-                return Fetched(True, b"", "", validators)
-            if resp.status_code != 200:
-                raise FeedError(f"{where}: HTTP {resp.status_code} {resp.reason_phrase}".rstrip(),
-                                _retry_after(resp) if resp.status_code in (429, 503) else None)
-            declared = resp.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > src.max_bytes:
-                raise FeedError(f"{where}: {int(declared):,} bytes, more than the limit of {src.max_bytes:,} bytes "
-                                "(max_bytes:)")
-            chunks: list[bytes] = []
-            size = 0
-            deadline = time.monotonic() + src.timeout
-            for chunk in resp.iter_bytes():
-                size += len(chunk)
-                if size > src.max_bytes:
-                    raise FeedError(f"{where}: more than the limit of {src.max_bytes:,} bytes (max_bytes:)")
-                if time.monotonic() > deadline:
-                    raise FeedError(f"{where}: the body took longer than {src.timeout:g} s (timeout:)")
-                chunks.append(chunk)
-            got = Validators(resp.headers.get("etag"), resp.headers.get("last-modified"))
-            return Fetched(False, b"".join(chunks), resp.headers.get("content-type", ""), got)
+        for _ in range(MAX_REDIRECTS + 1):
+            own = origin(url) == home
+            with client.stream("GET", url, headers=_headers(src, validators, own), timeout=httpx.Timeout(src.timeout),
+                               follow_redirects=False) as resp:
+                if resp.status_code in _REDIRECTS:
+                    url = _next_url(where, resp, url)
+                    continue
+                if not own:  # the origin only: the rest of a redirect's URL may echo a secret
+                    where += src.redact(f" (redirected to {url.scheme}://{url.netloc.decode('ascii', 'replace')})")
+                return _read(src, resp, validators, where)
     except httpx.TimeoutException:
         raise FeedError(f"{where}: no answer within {src.timeout:g} s (timeout:)") from None
     except httpx.HTTPError as exc:
         raise FeedError(src.redact(f"{where}: {type(exc).__name__}: {exc}")) from None
+    raise FeedError(f"{where}: more than {MAX_REDIRECTS} redirects")
+
+
+def _next_url(where: str, resp: httpx.Response, url: httpx.URL) -> httpx.URL:
+    """Where a redirect points, resolved against the URL that answered it; FeedError when nowhere usable."""
+    location = resp.headers.get("location", "").strip()
+    if not location:
+        raise FeedError(f"{where}: HTTP {resp.status_code} redirect without a Location")
+    try:
+        target = url.join(location)
+    except httpx.InvalidURL:
+        raise FeedError(f"{where}: HTTP {resp.status_code} redirect to an invalid URL") from None
+    if target.scheme not in ("http", "https") or not target.host:
+        raise FeedError(f"{where}: HTTP {resp.status_code} redirect to something other than an http(s) URL")
+    return target
+
+
+def _read(src: Source, resp: httpx.Response, validators: Validators, where: str) -> Fetched:
+    """The answer: 304, an error status, or the body within the source's size and time limits."""
+    if resp.status_code == 304:
+        return Fetched(True, b"", "", validators)
+    if resp.status_code != 200:
+        raise FeedError(f"{where}: HTTP {resp.status_code} {resp.reason_phrase}".rstrip(),
+                        _retry_after(resp) if resp.status_code in (429, 503) else None)
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > src.max_bytes:
+        raise FeedError(f"{where}: {int(declared):,} bytes, more than the limit of {src.max_bytes:,} bytes "
+                        "(max_bytes:)")
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + src.timeout
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if size > src.max_bytes:
+            raise FeedError(f"{where}: more than the limit of {src.max_bytes:,} bytes (max_bytes:)")
+        if time.monotonic() > deadline:
+            raise FeedError(f"{where}: the body took longer than {src.timeout:g} s (timeout:)")
+        chunks.append(chunk)
+    got = Validators(resp.headers.get("etag"), resp.headers.get("last-modified"))
+    return Fetched(False, b"".join(chunks), resp.headers.get("content-type", ""), got)
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

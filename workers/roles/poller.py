@@ -66,7 +66,7 @@ def poll_now(client: redis.Redis, settings: Settings, src: Source, publisher: Pu
     try:
         st = store.read_status(client, keys, [src.name])[src.name]
         own = http is None
-        http = http or httpx.Client(follow_redirects=True, max_redirects=5)
+        http = http or httpx.Client()  # alerts.ingest.feeds.fetch follows redirects itself
         try:
             return poll(client, http, src, publisher, failures=st.failures,
                         validators=Validators(st.etag, st.last_modified))
@@ -93,7 +93,7 @@ class Poller:
         self._holder: RuleHolder | None = None
         self._rules_checked = 0.0
         self._published_with: Catalog | None = None  # the catalog ``publisher`` was built with
-        self.http = httpx.Client(follow_redirects=True, max_redirects=5)
+        self.http = httpx.Client()  # alerts.ingest.feeds.fetch follows redirects itself (headers: own origin only)
         self.pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="poll")
         self.running: dict[str, Future[None]] = {}
         self.rng = random.Random()

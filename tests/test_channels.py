@@ -141,3 +141,14 @@ def test_nobody_listening_is_network() -> None:
     with pytest.raises(RetryableDeliveryError) as caught:
         _send(f"http://127.0.0.1:{port}/200")
     assert caught.value.category == "network"
+
+
+def test_a_mail_relay_that_is_down_is_network() -> None:
+    from alerts.notify.email import EmailNotifier
+
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=free_port(), email_from="alerts@example.com")
+    alert = Alert(id="a1", rule_id="r", kind="news", condition="news", severity="warning",
+                  targets=("email:desk@example.com",), description="d", event_id="e1", source="smm", at=0.0)
+    with pytest.raises(RetryableDeliveryError) as caught:
+        EmailNotifier(settings).send(alert, parse_target("email:desk@example.com"))
+    assert caught.value.category == "network" and reason_of(caught.value) == "network"

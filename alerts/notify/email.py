@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from html import escape
 
-from alerts.errors import PermanentDeliveryError, RetryableDeliveryError
+from alerts.errors import PermanentDeliveryError, RetryableDeliveryError, transport_category
 from alerts.model import Alert
 from alerts.notify.base import Unpaced
 from alerts.notify.summary import summary
@@ -113,7 +113,9 @@ def smtp_send(s: Settings, msg: EmailMessage, target: str) -> None:
         codes = [c for c, _ in exc.recipients.values()] if isinstance(exc, smtplib.SMTPRecipientsRefused) \
             else [exc.smtp_code]
         if all(400 <= c < 500 for c in codes):
-            raise RetryableDeliveryError(target, f"the mail relay deferred the message {codes}") from None
+            raise RetryableDeliveryError(target, f"the mail relay deferred the message {codes}",
+                                         category="other") from None
         raise PermanentDeliveryError(target, f"the mail relay refused the message {codes}") from None
     except (smtplib.SMTPException, OSError) as exc:
-        raise RetryableDeliveryError(target, f"cannot send through the mail relay: {type(exc).__name__}") from None
+        raise RetryableDeliveryError(target, f"cannot send through the mail relay: {type(exc).__name__}",
+                                     category=transport_category(exc)) from None

@@ -88,7 +88,8 @@ def test_a_refused_delivery_is_kept_told_to_ops_and_can_be_resent(p: Pipeline, s
     # the options every delivery job has, the timeout under the sending lock's TTL included (not rq's 180 s)
     assert (queued.timeout, queued.result_ttl, queued.failure_ttl) == (
         JOB_TIMEOUT, p.settings.delivery_result_ttl_seconds, int(p.settings.alert_retention_days * 86400))
-    assert queued.timeout < SENDING_TTL and queued.retries_left  # the command's own settings: their retries
+    assert queued.timeout is not None and queued.timeout < SENDING_TTL
+    assert queued.retries_left  # the command's own settings: their retries
     assert queued.failure_callback is not None
     p.deliver()
     assert [m["channel"] for m in slack.messages] == ["#ops", "#desk"]

@@ -135,3 +135,11 @@ def test_the_documents_name_only_real_settings(doc: str) -> None:
     names = set(re.findall(r"\bALERTS_[A-Z0-9_]*[A-Z0-9]\b", text))
     assert names, doc
     assert sorted(names - known_variables()) == [], doc
+
+
+def test_the_event_defaults_are_the_settings_defaults() -> None:
+    """One home for a default: the events' fallbacks (for callers without settings) are Settings' own."""
+    from alerts.events.limits import DEFAULT_FX_MAX_AGE_DAYS, DEFAULT_MAX_FUTURE_DAYS
+
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (DEFAULT_FX_MAX_AGE_DAYS, DEFAULT_MAX_FUTURE_DAYS) == (s.fx_max_age_days, s.max_future_days)

@@ -4,6 +4,8 @@ with its reason; nothing is truncated."""
 
 from __future__ import annotations
 
+from alerts.settings import Settings
+
 #: Bytes of one JSON Lines line (without its line break), checked before it is decoded.
 MAX_LINE_BYTES = 2 * 1024 * 1024
 #: Nesting of arrays and objects in one line; an event needs 2 (the object and its tags).
@@ -20,11 +22,12 @@ MAX_BODY = 200_000
 MAX_URL = 2_048
 MAX_TAGS = 50
 MAX_TAG = 100
-#: A quote or article dated further ahead of now than this is refused (``ALERTS_MAX_FUTURE_DAYS``).
-DEFAULT_MAX_FUTURE_DAYS = 1.0
-#: A quote in another currency than its product's is converted with a rate at most this much older
-#: (``ALERTS_FX_MAX_AGE_DAYS``).
-DEFAULT_FX_MAX_AGE_DAYS = 7.0
+#: The defaults of ``ALERTS_MAX_FUTURE_DAYS`` (a quote or article dated further ahead of now is refused) and
+#: ``ALERTS_FX_MAX_AGE_DAYS`` (a quote in another currency is converted with a rate at most this much older), for
+#: callers without settings (the Python API, tests). Read from ``Settings``, their one home: every command and
+#: role passes its settings' values, so a backtest and the live service judge alike.
+DEFAULT_MAX_FUTURE_DAYS: float = Settings.model_fields["max_future_days"].default
+DEFAULT_FX_MAX_AGE_DAYS: float = Settings.model_fields["fx_max_age_days"].default
 
 #: Every limit by what it limits, for the README table and the tests.
 LIMITS: dict[str, int] = {

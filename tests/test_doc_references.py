@@ -10,10 +10,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 _NAME = re.compile(r"(?<![\w/.-])((?:alerts|workers)(?:\.[A-Za-z_]\w*)+)")
-#: Not module paths: file names (alerts.service, alerts.env.example), a demo domain, the words after a local
-#: variable called ``alerts`` or ``workers`` (``alerts.append(...)``), the modules test_architecture injects, and
-#: two child loggers (``workers.web.slack_socket.sdk``, ``alerts.store.metrics.breaker``).
-_NOT_MODULES = re.compile(r"\.(py|md|ya?ml|toml|json|jsonl|service|example|env|rdb|local|log|txt|sdk|breaker)$|"
+#: Not module paths: file names (alerts.service, alerts.env.example), mail domains (alerts.invalid,
+#: alerts.test), the words after a local variable called ``alerts`` or ``workers`` (``alerts.append(...)``),
+#: the modules test_architecture injects, and two child loggers (``workers.web.slack_socket.sdk``,
+#: ``alerts.store.metrics.breaker``).
+_NOT_MODULES = re.compile(r"\.(py|md|ya?ml|toml|json|jsonl|service|example|env|rdb|local|invalid|test|log|txt|"
+                          r"sdk|breaker)$|"
                           r"^(alerts|workers)\.(append|extend|sort|items|values|keys|get|pop)$|\.zz_")
 
 

@@ -59,8 +59,9 @@ def test_a_live_worker_is_healthy_and_a_sigkilled_one_is_reported_dead(settings:
                             env=env_for(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     keys = Keys()
     try:
-        wait_for(lambda: any(p.pid == proc.pid and "shards" in p.doing.get("evaluate", "") and "none" not in
-                             p.doing["evaluate"] for p in heartbeats.processes(client, keys)), 30,
+        # a lone evaluator takes the shards' leases one after another: wait until its beat names all four
+        wait_for(lambda: any(p.pid == proc.pid and "shards 0,1,2,3" in p.doing.get("evaluate", "")
+                             for p in heartbeats.processes(client, keys)), 30,
                  "the worker's heartbeat naming its shards")
         st = collect(client, settings)
         text = render(st)

@@ -75,3 +75,27 @@ def test_publish_without_redis_is_one_line(settings: Settings, tmp_path: Path) -
     assert len(lines) == 1 and lines[0].startswith("alerts: Redis unreachable at 127.0.0.1:"), out.stderr
     assert "(ALERTS_REDIS_URL)" in lines[0] and "Traceback" not in out.stderr
     assert "hunter2" not in out.stderr
+
+
+def test_a_sigterm_while_waiting_for_redis_stops_the_worker_cleanly(settings: Settings, rules_dir: Path) -> None:
+    """The signal is the service's from its start: a worker stopped before its Redis ever answered (or while its
+    roles start) exits 0 at once, not killed by the signal's default action."""
+    write_rules(rules_dir, "rules:\n  - id: r\n    price: {product: Pr-Nd oxide, above: 450000 CNY/t}\n"
+                           "    notify: [console]\n")
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "evaluate"],
+                            env=env_for(settings, ALERTS_REDIS_URL=url), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # until it says it waits
+            if "Redis unreachable at" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 10  # not after the next try
+    assert "Traceback" not in err

@@ -89,8 +89,10 @@ def serve(client: redis.Redis, settings: Settings, roles: Iterable[str] = ROLES,
     delivery = Delivery(settings, holder.current)
     report_rules(holder.current(), settings)
     log.info("roles: %s", ", ".join(r for r in ROLES if r in wanted))
-    wait_for_redis(client)
     stop = threading.Event()
+    _on_signal(stop)  # from here on: a SIGTERM while Redis is awaited or the roles start stops them cleanly
+    if not wait_for_redis(client, stop=stop):
+        return
     threads = [threading.Thread(target=holder.watch, args=(stop,), name="rules-watch", daemon=True)]
     doing: dict[str, Callable[[], str]] = {}  # role -> what it owns or does now, for its heartbeat
     if "evaluate" in wanted:
@@ -154,12 +156,15 @@ def where(client: redis.Redis) -> str:
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}" if "host" in kwargs else "the Redis of the sentinels"
 
 
-def wait_for_redis(client: redis.Redis, first_wait: float = 0.5, max_wait: float = REDIS_RETRY_MAX_SECONDS) -> None:
-    """Return once Redis answers; until then wait, the time between tries doubling up to ``max_wait``, with one
-    log line (a service started before its Redis, or during an outage, waits for it instead of exiting)."""
+def wait_for_redis(client: redis.Redis, first_wait: float = 0.5, max_wait: float = REDIS_RETRY_MAX_SECONDS,
+                   stop: threading.Event | None = None) -> bool:
+    """True once Redis answers; until then wait, the time between tries doubling up to ``max_wait``, with one
+    log line (a service started before its Redis, or during an outage, waits for it instead of exiting). False
+    when ``stop`` is set first (a signal while waiting)."""
+    stop = stop or threading.Event()
     wait = first_wait
     told = False
-    while True:
+    while not stop.is_set():
         try:
             client.ping()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -167,12 +172,13 @@ def wait_for_redis(client: redis.Redis, first_wait: float = 0.5, max_wait: float
                 log.error("Redis unreachable at %s (%s); waiting for it, trying again every %g s at most",
                           where(client), type(exc).__name__, max_wait)
                 told = True
-            time.sleep(wait)
+            stop.wait(wait)
             wait = min(wait * 2, max_wait)
             continue
         if told:
             log.warning("Redis at %s answers again; starting", where(client))
-        return
+        return True
+    return False
 
 
 class Deliverers:

@@ -158,6 +158,17 @@ class PublishReport:
             self._last = kept
         self.published += sum(stored)
 
+    def _add_stored(self, lines: list[int]) -> None:
+        """``_add`` of a batch Redis stored whole, without a step per event (the publishing hot path)."""
+        if not lines:
+            return
+        if self._last is True and self.stored:
+            self.stored[-1] = (self.stored[-1][0], lines[-1])
+        else:
+            self.stored.append((lines[0], lines[-1]))
+        self._last = True
+        self.published += len(lines)
+
 
 class Publisher:
     """Validates events and appends them to the event streams in pipelined batches.
@@ -272,17 +283,16 @@ class Publisher:
                 f"{int(results[-1])} replicas, not the {self.min_replicas} ALERTS_REDIS_MIN_REPLICAS asks for, "
                 f"within {self.wait_timeout_ms} ms (ALERTS_REDIS_WAIT_TIMEOUT_MS); {report.published} events "
                 "before them were; publish again (an event evaluated before is not evaluated again)", report)
-        report._add(lines, [True] * pending)
+        report._add_stored(lines)
 
     def _oom_message(self, report: PublishReport, refused: int, sent: int) -> str:
         what = "items" if self.via == "http" else "lines"
+        # events all stored and nothing refused: only the batch's event counters were not
+        not_stored = format_runs(report.refused, what) if report.refused or refused else "its event counters"
         text = (f"{describe(self.client)}: {refused:,} of the last {sent:,} events sent were refused; "
-                f"stored: {format_runs(report.stored, what)} ({report.published:,} events); not stored: "
-                f"{format_runs(report.refused, what)}")
+                f"stored: {format_runs(report.stored, what)} ({report.published:,} events); not stored: {not_stored}")
         if report.unread_after is not None:
             text += f" and every {what[:-1]} after {what[:-1]} {report.unread_after} (not read)"
-        if not refused:
-            text = text.replace("; not stored: no " + what, "; not stored: its event counters")
         return text + "; publish those again once Redis has room (free memory or raise maxmemory)"
 
 

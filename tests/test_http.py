@@ -122,15 +122,26 @@ def test_a_taken_port_is_one_clear_error(client: redis.Redis, settings: Settings
         first.sock.close()
 
 
-def test_the_http_role_of_a_worker(client: redis.Redis, settings: Settings, rules_dir: Path) -> None:
-    write_rules(rules_dir, "rules: []\n")
+def start_http_worker(settings: Settings, token: str = TOKEN) -> tuple[subprocess.Popen[str], str]:
+    """A real ``alerts worker --role http`` process with ``token`` (stderr piped), and its URL once it answers."""
     port = free_port()
-    env = env_for(settings, ALERTS_HTTP_PORT=str(port), ALERTS_INGEST_TOKEN=TOKEN)
+    env = env_for(settings, ALERTS_HTTP_PORT=str(port), ALERTS_INGEST_TOKEN=token)
     proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "http"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url), 20, "the worker's HTTP app")
+        wait_for(lambda: _answers(url), 30, "the worker's HTTP app")
+    except BaseException:
+        proc.kill()
+        proc.communicate(timeout=20)
+        raise
+    return proc, url
+
+
+def test_the_http_role_of_a_worker(client: redis.Redis, settings: Settings, rules_dir: Path) -> None:
+    write_rules(rules_dir, "rules: []\n")
+    proc, url = start_http_worker(settings)
+    try:
         assert post(url, json.dumps(QUOTE)).json() == {"accepted": 1}
         assert published(client, settings.stream_shards) == 1
     finally:

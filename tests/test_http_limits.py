@@ -24,8 +24,9 @@ from alerts.events import MAX_DEPTH
 from alerts.events.batch import MAX_PROBLEMS
 from alerts.settings import Settings
 from tests.conftest import env_for
-from tests.servers import RedisServer, free_port, wait_for, write_rules
+from tests.servers import RedisServer, wait_for, write_rules
 from tests.streams import stream_entries
+from tests.test_http import start_http_worker
 from workers.web.http import HttpServer, make_app
 
 TOKEN = "s3cret-ingest-token"
@@ -147,13 +148,8 @@ def test_ten_mib_of_empty_objects_take_bounded_memory_and_healthz_answers(settin
     """The body that took 2.35 GB and answered 278 MB: now its memory is a small multiple of it, its answer small,
     and /healthz answers while it is validated (the work runs off the event loop)."""
     write_rules(rules_dir, "rules: []\n")
-    port = free_port()
-    env = env_for(settings, ALERTS_HTTP_PORT=str(port), ALERTS_INGEST_TOKEN=TOKEN)
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "http"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc, url = start_http_worker(settings, TOKEN)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url), 30, "the worker's HTTP app")
         body = b"[" + b",".join([b"{}"] * (10 * 1024 * 1024 // 3 - 1)) + b"]"
         assert len(body) <= 10 * 1024 * 1024
         before = _memory_kb(proc.pid, "VmRSS")

@@ -6,7 +6,8 @@ Price semantics, per rule and per (product, source):
   at or below X (or at or below ``rearm:``). ``below`` mirrors it. ``crosses_above: X`` fires when
   the previous quote was <= X and the new one is > X; ``crosses_below`` mirrors it.
 - The value is the price, or for ``change_pct``/``change`` the move against the last quote at or
-  before (as_of - window); with no such quote there is no value and nothing happens.
+  before (as_of - window), if that quote is near it (``alerts.rules.windows.window_tolerance``: 4 days
+  or a tenth of the window); with no such quote there is no value and nothing happens.
 - ``confirm: N``: the condition must hold on N consecutive quotes. ``resolve: true``: when a fired
   condition stops holding, a "resolved" alert carries the value that ended it.
 - A quote older than the newest one (late data) is kept in the history but fires nothing. A second
@@ -38,6 +39,7 @@ from alerts.events.wire import NewsEvent, PriceEvent
 from alerts.model import Alert, AlertStatus, History, ProductState, QuoteState, RuleState, alert_id
 from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet
 from alerts.rules.render import render
+from alerts.rules.windows import reference
 
 NEW, DUPLICATE, LATE = "new", "duplicate", "late"
 
@@ -79,10 +81,11 @@ def crossed(kind: str, threshold: float, previous: float | None, value: float) -
 
 def measure(rule: PriceRule, ev: PriceEvent, history: History) -> tuple[float | None, dict[str, Any]]:
     """The value a price rule compares: the price, or the move against the quote at or before
-    (as_of - window), with what describes it; None when there is no reference quote."""
+    (as_of - window) when it is near that (``reference``), with what describes it; None when there is no
+    such quote."""
     if rule.measure == "price":
         return ev.price, {}
-    ref = _reference(history, ev.as_of - rule.window)
+    ref = reference(history, ev.as_of, rule.window)
     if ref is None:
         return None, {}
     change = ev.price - ref[1]
@@ -132,12 +135,6 @@ def _with_quote(history: History, ts: float, price: float, keep: float) -> Histo
     boundary = items[-1][0] - keep
     first = bisect.bisect_left(items, (boundary, -math.inf))
     return tuple(items[max(0, first - 1):])
-
-
-def _reference(history: History, ts: float) -> tuple[float, float] | None:
-    """The last quote at or before ``ts``."""
-    i = bisect.bisect_right(history, (ts, math.inf))
-    return history[i - 1] if i else None
 
 
 _NONE: frozenset[str] = frozenset()

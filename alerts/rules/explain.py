@@ -12,8 +12,9 @@ from typing import Any
 
 from alerts.durations import format_duration, format_time
 from alerts.events.times import local_date
-from alerts.model import ProductState, RuleState
+from alerts.model import History, ProductState, RuleState
 from alerts.rules.compiled import AllOfRule, CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
+from alerts.rules.windows import last_at_or_before, reference
 from alerts.units import format_price
 
 
@@ -200,6 +201,25 @@ def _all_of(rule: AllOfRule, state: dict[str, Any] | None, marks: Mapping[str, f
     return out
 
 
+def _window_text(rule: PriceRule, history: History, t: float, tz: str) -> str:
+    """What a change over a window compared the quote of ``t`` with, or why there was nothing to compare."""
+    window = format_duration(rule.window)
+    ref = reference(history, t, rule.window)
+    if ref is None:
+        start = local_date(t - rule.window, tz)
+        older = last_at_or_before(history, t - rule.window)
+        if older is None:
+            return f"no quote near {window} before (none at or before {start})"
+        days = round((t - older[0]) / 86400)
+        return (f"no quote near {window} before (the last before {start} is of {local_date(older[0], tz)}, "
+                f"{days} days before)")
+    quote = next((p for tt, p in reversed(history) if tt == t), None)
+    if quote is None:
+        return f"compared with {format_price(ref[1])} on {local_date(ref[0], tz)}"
+    value = (quote - ref[1]) / ref[1] * 100 if rule.measure == "change_pct" else quote - ref[1]
+    return f"compared with {format_price(ref[1])} on {local_date(ref[0], tz)}: {rule.value_text(value)}"
+
+
 def _when(ts: float, tz: str) -> str:
     return format_time(ts, tz, seconds=False)
 
@@ -224,6 +244,8 @@ def _price(rule: PriceRule, st: ProductState | None, tz: str) -> list[str]:
                 line += f", condition held on {rs.streak} of {rule.confirm} quotes"
             if rs.firing:
                 line += ", firing"
+            if rule.measure != "price":
+                line += "; " + _window_text(rule, st.history.get(source, ()), q.as_of, tz)
         elif rule.kind.startswith("crosses"):
             side = "above" if q.price > rule.threshold else "at or below" if rule.kind == "crosses_above" else \
                 ("below" if q.price < rule.threshold else "at or above")

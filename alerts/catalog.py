@@ -55,7 +55,11 @@ class Catalog:
     _lookup: dict[str, str] = field(default_factory=dict)  # any folded name -> canonical key
 
     def add(self, product: Product) -> None:
-        """Add or extend a product. Raises ValueError when a name already belongs to another product."""
+        """Add or extend a product. Raises ValueError when a name already belongs to another product, or its unit
+        is a multiple (万元/吨: a product is quoted in CNY/t, and 45万元/吨 is read as 450,000 CNY/t)."""
+        if product.unit.scale != 1:
+            raise ValueError(f"product {product.name!r}: quote it in {product.unit.base}, not in a multiple of "
+                             f"{product.unit.currency} ({product.unit}); prices in 万元/吨 are converted to it")
         existing = self.products.get(product.key)
         if existing is not None:
             if existing.unit != product.unit:

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="A quote or article dated more than this many days after now (in "
         "timezone) is refused by publish and backtests: a date in the future would mute the real quotes after it.")
 
+    quote_max_daily_move_pct: float = Field(
+        default=25.0, gt=0, le=1000, description="Quote sanity: a quote that moves more than this from its "
+        "product's last quote in a day (or 8 times the product's median daily move, if larger; scaled by the square "
+        "root of the days between them, 90 at most) is held in the quarantine (`alerts quotes held`), not used.")
+
     sources_file: Path = Field(default=Path("./sources.yaml"), description="The operators' feed sources "
                                "(YAML) the pollers fetch; a missing file means no pollers.")
 

@@ -90,6 +90,9 @@ def test_module_functions_use_the_settings(client: redis.Redis, settings: Settin
 # --- a file of garbage among valid lines (issue 8): exactly the valid ones go out, each bad line is named once --
 
 PRODUCTS = ["Pr-Nd oxide", "Dy oxide", "Tb oxide", "PrNd metal", "dysprosium oxide"]
+#: Each product's level in CNY/t: valid quotes stay within 5% of it, so the quote sanity check lets them through.
+LEVELS = {"Pr-Nd oxide": 440_000, "Dy oxide": 1_700_000, "Tb oxide": 7_000_000, "PrNd metal": 540_000,
+          "dysprosium oxide": 1_700_000}
 
 
 def valid_line(rng: random.Random, i: int) -> bytes:
@@ -97,8 +100,9 @@ def valid_line(rng: random.Random, i: int) -> bytes:
         obj: dict[str, object] = {"type": "news", "id": f"ok-{i}", "headline": f"Export licences, item {i}",
                                   "published_at": "2025-05-29T10:00:00+08:00", "tags": ["magnets"]}
     else:
-        price = rng.randint(1_000, 500_000)
-        obj = {"type": "price", "id": f"ok-{i}", "product": rng.choice(PRODUCTS), "price": price,
+        product = rng.choice(PRODUCTS)
+        price = round(LEVELS[product] * rng.uniform(0.95, 1.05))
+        obj = {"type": "price", "id": f"ok-{i}", "product": product, "price": price,
                "low": price - 10, "high": price + 10, "unit": "CNY/t" if rng.random() < 0.5 else "yuan/mt",
                "as_of": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", "source": "feed"}
     return json.dumps(obj, ensure_ascii=rng.random() < 0.5).encode()

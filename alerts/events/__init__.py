@@ -17,7 +17,9 @@ The modules, each one idea, and what each may import (besides ``alerts.catalog``
 - ``schema``: the fields an event object may have (pydantic) and the message for one that does not fit.
   ``limits``, ``words``.
 - ``prices``: a quote from typed fields (``PriceFields``, the one form ``price_event`` takes), ``price_from_fields``
-  and ``PriceRows`` (CSV rows). ``fx``, ``times``, ``wire``, ``limits``, ``words``.
+  and ``PriceRows`` (CSV rows). ``sanity``, ``fx``, ``times``, ``wire``, ``limits``, ``words``.
+- ``sanity``: whether a quote looks like its product's price (``judge``: scale slips, far off, jumps), the
+  ``Guard`` every door hands the parsers, ``QuoteHeld``, and the magnitude limits. ``wire``.
 - ``fx``: currencies, pairs, ``RateBook``, ``fx_rate``, a foreign quote's conversion factor. ``times``, ``wire``,
   ``words``.
 - ``times``: ``parse_time``, ``local_date``, the future check. ``words``.

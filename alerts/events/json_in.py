@@ -18,6 +18,7 @@ from alerts.errors import EventError
 from alerts.events.fx import RateBook, RateLookup, parse_pair
 from alerts.events.limits import DEFAULT_FX_MAX_AGE_DAYS, MAX_DEPTH, MAX_LINE_BYTES
 from alerts.events.prices import PriceFields, price_event
+from alerts.events.sanity import Guard, QuoteHeld
 from alerts.events.schema import FIELDS, FxIn, NewsIn, PriceIn, explain
 from alerts.events.times import check_not_future, parse_time
 from alerts.events.wire import Event, FxEvent, NewsEvent, digest
@@ -26,8 +27,9 @@ from alerts.events.words import clip, did_you_mean, kind_of
 
 def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None, *,
                 max_future_days: float | None = None, rates: RateLookup | None = None,
-                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> Event:
-    """Validate one decoded JSON value. Raises EventError with a reason a trader can act on.
+                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS, guard: Guard | None = None) -> Event:
+    """Validate one decoded JSON value. Raises EventError with a reason a trader can act on (QuoteHeld when
+    ``guard``, the sanity check, holds a quote).
 
     ``now`` (epoch seconds, default the clock) is the publication time of news without one. With
     ``max_future_days``, an event dated more than that many days after ``now`` is refused: publish and
@@ -43,8 +45,8 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
             p = PriceIn.model_validate(obj)
         except ValidationError as exc:
             raise EventError(explain(exc, "price")) from None
-        fields = PriceFields(p.product, p.price, p.unit, p.as_of, p.source, p.id, p.low, p.high)
-        return price_event(fields, catalog, tz, now, max_future_days, rates, fx_max_age_days)
+        fields = PriceFields(p.product, p.price, p.unit, p.as_of, p.source, p.id, p.low, p.high, p.override)
+        return price_event(fields, catalog, tz, now, max_future_days, rates, fx_max_age_days, guard=guard)
     if kind == "news":
         try:
             n = NewsIn.model_validate(obj)
@@ -161,15 +163,20 @@ def read_lines(fh: IO[Any], max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes |
 
 def parse_objects(items: Iterable[tuple[int, object]], catalog: Catalog, tz: str, errors: list[tuple[int, str]],
                   *, now: float | None = None, max_future_days: float | None = None, rates: RateBook | None = None,
-                  fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> Iterator[tuple[int, Event]]:
-    """(line, event) for each (line, decoded JSON) that is a valid event; the others go to ``errors``.
+                  fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS,
+                  guard: Guard | None = None) -> Iterator[tuple[int, Event]]:
+    """(line, event) for each (line, decoded JSON) that is a valid event; the others go to ``errors``. A quote the
+    sanity check (``guard``) holds goes to ``errors`` with the guard's message and is kept by the guard.
     Every fx event is added to ``rates`` (default: a new ``RateBook``) as it is read, so a quote in another
     currency is converted with the rates of the lines before it (and those ``rates`` knew before)."""
     book = rates if rates is not None else RateBook()
     for n, obj in items:
         try:
             event = parse_event(obj, catalog, tz, now, max_future_days=max_future_days, rates=book,
-                                fx_max_age_days=fx_max_age_days)
+                                fx_max_age_days=fx_max_age_days, guard=guard)
+        except QuoteHeld as held:
+            errors.append((n, guard.hold(held, n) if guard is not None else str(held)))
+            continue
         except EventError as exc:
             errors.append((n, str(exc)))
             continue
@@ -183,12 +190,13 @@ def parse_objects(items: Iterable[tuple[int, object]], catalog: Catalog, tz: str
 
 def parse_lines(lines: Iterable[str | bytes], catalog: Catalog, tz: str, errors: list[tuple[int, str]], *,
                 now: float | None = None, max_future_days: float | None = None, rates: RateBook | None = None,
-                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS) -> Iterator[tuple[int, Event]]:
+                fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS,
+                guard: Guard | None = None) -> Iterator[tuple[int, Event]]:
     """JSON Lines -> (line, event) for each valid line; every other line goes to ``errors`` once, as
     (line, reason), in line order. What ``alerts publish`` and ``alerts backtest --events`` read (a quote in
     another currency is converted with the fx lines before it: ``parse_objects``)."""
     return parse_objects(json_lines(lines, errors), catalog, tz, errors, now=now, max_future_days=max_future_days,
-                         rates=rates, fx_max_age_days=fx_max_age_days)
+                         rates=rates, fx_max_age_days=fx_max_age_days, guard=guard)
 
 
 def parse_line(line: str | bytes, catalog: Catalog, tz: str, now: float | None = None, *,

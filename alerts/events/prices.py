@@ -19,6 +19,7 @@ from alerts.catalog import Catalog, product_key
 from alerts.errors import EventError
 from alerts.events.fx import RateLookup, currency_factor
 from alerts.events.limits import DEFAULT_FX_MAX_AGE_DAYS, MAX_ID, MAX_PRODUCT, MAX_SOURCE, MAX_TIME, MAX_UNIT
+from alerts.events.sanity import MAX_PRICE, MIN_PRICE, Guard, check_magnitude
 from alerts.events.times import EPOCH_ORDINAL, check_not_future, iso_day, parse_time, read_time, zone
 from alerts.events.wire import PriceEvent, digest
 from alerts.events.words import num
@@ -37,6 +38,7 @@ class PriceFields(msgspec.Struct, frozen=True):
     id: str | None = None
     low: float | None = None
     high: float | None = None
+    override: bool = False  # a real break: the sanity check (``alerts.events.sanity``) is skipped
 
 
 @lru_cache(maxsize=256)
@@ -61,8 +63,10 @@ def _unknown_product(name: str, catalog: Catalog) -> EventError:
 
 
 def price_event(p: PriceFields, catalog: Catalog, tz: str, now: float | None, max_future_days: float | None,
-                rates: RateLookup | None, fx_max_age_days: float, history: bool = False) -> PriceEvent:
-    """The rules of a quote past its fields' types and limits: catalog, unit, range, time, currency, id."""
+                rates: RateLookup | None, fx_max_age_days: float, history: bool = False,
+                guard: Guard | None = None) -> PriceEvent:
+    """The rules of a quote past its fields' types and limits: catalog, unit, range, time, currency, id, and the
+    sanity check of ``guard`` (raises QuoteHeld, an EventError, with the quote; none with ``p.override``)."""
     product = catalog.find(p.product)
     if product is None:
         raise _unknown_product(p.product, catalog)
@@ -87,14 +91,21 @@ def price_event(p: PriceFields, catalog: Catalog, tz: str, now: float | None, ma
     price = p.price * factor
     if not math.isfinite(price) or not math.isfinite(low or 1.0) or not math.isfinite(high or 1.0):
         raise EventError(f"price: {p.price} {p.unit} is out of range")
+    check_magnitude(price, f"{p.price:g} {p.unit}")
     if p.id:
         eid = p.id
     elif foreign:  # the quote as written: the same quote is the same event whatever the rate
         eid = "p-" + digest(product.key, p.source, ts, p.price, p.low, p.high, unit)
     else:
         eid = "p-" + digest(product.key, p.source, ts, price, low, high)
-    return PriceEvent(eid, product.name, product.key, price, _unit_text(product.unit), ts, day, p.source, low, high,
-                      history)
+    ev = PriceEvent(eid, product.name, product.key, price, _unit_text(product.unit), ts, day, p.source, low, high,
+                    history)
+    if guard is not None:
+        if p.override:
+            guard.admit(ev)
+        else:
+            guard.check(ev, p.price, p.unit)
+    return ev
 
 
 def _text_field(name: str, value: str | None, limit: int, required: bool) -> str | None:
@@ -121,10 +132,11 @@ def price_from_fields(product: str, price: float, unit: str, as_of: str, catalog
                       source: str | None = None, id: str | None = None, low: float | None = None,
                       high: float | None = None, now: float | None = None, max_future_days: float | None = None,
                       rates: RateLookup | None = None, fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS,
-                      history: bool = False) -> PriceEvent:
+                      history: bool = False, guard: Guard | None = None, override: bool = False) -> PriceEvent:
     """A quote from fields already split and typed (a CSV row: ``alerts.ingest.csv_import``), checked with the
     same limits and rules as ``parse_event`` (and the same event id), without building a JSON object and a
-    pydantic model for it. An empty ``source``, ``id``, ``low`` or ``high`` is absent. Raises EventError."""
+    pydantic model for it. An empty ``source``, ``id``, ``low`` or ``high`` is absent. Raises EventError (QuoteHeld
+    when ``guard`` holds it)."""
     product, unit, as_of = product.strip(), unit.strip(), as_of.strip()
     source = source.strip() if source else None
     if not (0 < len(product) <= MAX_PRODUCT and 0 < len(unit) <= MAX_UNIT and 0 < len(as_of) <= MAX_TIME
@@ -137,8 +149,8 @@ def price_from_fields(product: str, price: float, unit: str, as_of: str, catalog
     if id:
         id = id.strip() or None
     fields = PriceFields(product, _number_field("price", price) or 0.0, unit, as_of, source or "manual", id,
-                         _number_field("low", low), _number_field("high", high))
-    return price_event(fields, catalog, tz, now, max_future_days, rates, fx_max_age_days, history)
+                         _number_field("low", low), _number_field("high", high), override)
+    return price_event(fields, catalog, tz, now, max_future_days, rates, fx_max_age_days, history, guard)
 
 
 #: Entries each cache of a ``PriceRows`` holds before it starts over (a file of all-different times stays bounded).
@@ -154,8 +166,9 @@ class PriceRows:
 
     def __init__(self, catalog: Catalog, tz: str, *, now: float | None = None, max_future_days: float | None = None,
                  rates: RateLookup | None = None, fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS,
-                 history: bool = False):
+                 history: bool = False, guard: Guard | None = None):
         self.catalog = catalog
+        self.guard = guard
         self.tz = tz
         self.now = now
         self.max_future_days = max_future_days
@@ -221,7 +234,8 @@ class PriceRows:
         return found
 
     def __call__(self, product: str, price: float, unit: str, as_of: str, source: str | None = None,
-                 id: str | None = None, low: float | None = None, high: float | None = None) -> PriceEvent:
+                 id: str | None = None, low: float | None = None, high: float | None = None,
+                 override: bool = False) -> PriceEvent:
         """The quote of one row, as ``price_from_fields`` makes it (the same arguments). Raises EventError."""
         resolved = self._products.get((product, unit))
         if resolved is None:
@@ -242,11 +256,20 @@ class PriceRows:
                 value = price * factor
                 lo = low * factor if low is not None else None
                 hi = high * factor if high is not None else None
-                if math.isfinite(value) and (lo is None or math.isfinite(lo)) and (hi is None or math.isfinite(hi)):
+                if MIN_PRICE <= value <= MAX_PRICE and (lo is None or math.isfinite(lo)) \
+                        and (hi is None or math.isfinite(hi)):
                     eid = id.strip() if id else None
                     if not eid:
                         eid = "p-" + digest(key, src, ts, value, lo, hi)
-                    return PriceEvent(eid, name, key, value, unit_text, ts, day, src, lo, hi, self.history)
+                    ev = PriceEvent(eid, name, key, value, unit_text, ts, day, src, lo, hi, self.history)
+                    guard = self.guard
+                    if guard is not None:
+                        if override:
+                            guard.admit(ev)
+                        else:
+                            guard.check(ev, price, unit)
+                    return ev
         return price_from_fields(product, price, unit, as_of, self.catalog, self.tz, source=source, id=id, low=low,
                                  high=high, now=self.now, max_future_days=self.max_future_days, rates=self.rates,
-                                 fx_max_age_days=self.fx_max_age_days, history=self.history)
+                                 fx_max_age_days=self.fx_max_age_days, history=self.history, guard=self.guard,
+                                 override=override)

@@ -49,6 +49,7 @@ class PriceIn(BaseModel):
     id: _Id | None = None
     low: _Number | None = None
     high: _Number | None = None
+    override: Annotated[bool, Strict()] = False  # a real break: skip the sanity check (README "Quote sanity")
 
     @field_validator("price", "low", "high")
     @classmethod

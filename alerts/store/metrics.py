@@ -80,9 +80,13 @@ PUBLISH_TO_DELIVERY = Metric("alerts_publish_to_delivery_seconds", "From the pub
                              "alert (its stream entry's time) to the delivery's success.", ("channel",),
                              SLOW_BUCKETS)
 
-METRICS: tuple[Metric, ...] = (EVENTS_RECEIVED, EVENTS_REJECTED, EVENTS_EVALUATED, ALERTS, BREAKER_PAUSES,
-                               DELIVERIES_SENT, DELIVERIES_RETRIED, DELIVERIES_FAILED, EVALUATION_SECONDS,
-                               PUBLISH_TO_EVALUATION, ALERT_TO_DELIVERY, PUBLISH_TO_DELIVERY)
+QUOTES_HELD = Metric("alerts_quotes_held_total", "Quotes the sanity check held in the quarantine instead of "
+                     "publishing them (`alerts quotes held`), by door: http, publish (the CLI, pollers, articles), "
+                     "import.", ("via",))
+
+METRICS: tuple[Metric, ...] = (EVENTS_RECEIVED, EVENTS_REJECTED, QUOTES_HELD, EVENTS_EVALUATED, ALERTS,
+                               BREAKER_PAUSES, DELIVERIES_SENT, DELIVERIES_RETRIED, DELIVERIES_FAILED,
+                               EVALUATION_SECONDS, PUBLISH_TO_EVALUATION, ALERT_TO_DELIVERY, PUBLISH_TO_DELIVERY)
 BY_NAME = {m.name: m for m in METRICS}
 
 

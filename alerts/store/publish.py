@@ -43,6 +43,7 @@ from alerts.settings import Settings, load_settings
 from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.memory import describe, is_oom
 from alerts.store.metrics import count_publish
+from alerts.store.quotes import DEFAULT_MAX_DAILY_MOVE_PCT, QuoteGuard
 from alerts.store.server import redis_for
 from alerts.store.streams import NEWS_SHARD, WIRE_FIELD, check_shard_count, shard_of
 
@@ -141,6 +142,7 @@ class PublishReport:
     stored: Runs = field(default_factory=list)
     refused: Runs = field(default_factory=list)
     unread_after: int | None = None
+    held: int = 0  # quotes the sanity check held (in ``errors`` too, with the id to release them by)
     _last: bool | None = field(default=None, repr=False, compare=False)  # whether the last event was stored
 
     @property
@@ -174,6 +176,10 @@ class Publisher:
     """Validates events and appends them to the event streams in pipelined batches.
 
     ``max_future_days``: events dated further ahead of the clock are refused (None: no such check).
+    ``max_daily_move_pct``: the quote sanity check's floor (``ALERTS_QUOTE_MAX_DAILY_MOVE_PCT``; None: no check):
+    each publish call checks its quotes with a ``QuoteGuard`` (``alerts.store.quotes``) and reports a held one as an
+    error of its line or item (``held (h-...): ...``), kept in the quarantine. ``origin``: the held quotes' origin
+    (a file's name, a feed source).
     ``fx_max_age_days``: a quote in another currency is converted with a rate at most this much older
     (``ALERTS_FX_MAX_AGE_DAYS``), else refused. ``min_replicas``: each batch must reach that many replicas
     within ``wait_timeout_ms`` (``WAIT``), else NotReplicatedError (``ALERTS_REDIS_MIN_REPLICAS``)."""
@@ -181,8 +187,11 @@ class Publisher:
     def __init__(self, client: redis.Redis, catalog: Catalog, tz: str, shards: int, prefix: str = "alerts", *,
                  max_future_days: float | None = DEFAULT_MAX_FUTURE_DAYS,
                  fx_max_age_days: float = DEFAULT_FX_MAX_AGE_DAYS, via: str = "publish",
-                 min_replicas: int = 0, wait_timeout_ms: int = 1000):
+                 min_replicas: int = 0, wait_timeout_ms: int = 1000,
+                 max_daily_move_pct: float | None = DEFAULT_MAX_DAILY_MOVE_PCT, origin: str = ""):
         self.client = client
+        self.max_daily_move_pct = max_daily_move_pct
+        self.origin = origin
         self.min_replicas = min_replicas  # ALERTS_REDIS_MIN_REPLICAS: replicas that must have a batch (WAIT)
         self.wait_timeout_ms = wait_timeout_ms
         self.via = via  # the ``via`` label of the events counted (alerts.store.metrics): http or publish
@@ -201,7 +210,7 @@ class Publisher:
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings, catalog: Catalog | None = None, *,
-                      via: str = "publish") -> Publisher:
+                      via: str = "publish", origin: str = "") -> Publisher:
         """The publisher of the settings, for every caller (the CLI, the HTTP app, the poller, the demo): the
         time zone, shards and key prefix, ALERTS_MAX_FUTURE_DAYS, ALERTS_FX_MAX_AGE_DAYS, and
         ALERTS_REDIS_MIN_REPLICAS / ALERTS_REDIS_WAIT_TIMEOUT_MS. ``catalog``: the products to validate against
@@ -210,7 +219,14 @@ class Publisher:
         return cls(client, catalog if catalog is not None else load_catalog(settings.rules_dir), settings.timezone,
                    settings.stream_shards, settings.key_prefix, max_future_days=settings.max_future_days,
                    fx_max_age_days=settings.fx_max_age_days, via=via, min_replicas=settings.redis_min_replicas,
-                   wait_timeout_ms=settings.redis_wait_timeout_ms)
+                   wait_timeout_ms=settings.redis_wait_timeout_ms,
+                   max_daily_move_pct=settings.quote_max_daily_move_pct, origin=origin)
+
+    def guard(self) -> QuoteGuard | None:
+        """The sanity check of one publish call (None when this publisher has none)."""
+        if self.max_daily_move_pct is None:
+            return None
+        return QuoteGuard(self.client, self.keys, self.catalog, self.max_daily_move_pct / 100, self.via, self.origin)
 
     def rates(self) -> RateBook:
         """The rates one publish call converts quotes with: its own fx events as they come, then the stored ones."""
@@ -220,16 +236,18 @@ class Publisher:
                         report: PublishReport | None = None) -> PublishReport:
         """``items`` are (line number, decoded JSON). Invalid ones are reported, valid ones published."""
         report = report or PublishReport()
+        guard = self.guard()
         events = parse_objects(items, self.catalog, self.tz, report.errors, max_future_days=self.max_future_days,
-                               rates=self.rates(), fx_max_age_days=self.fx_max_age_days)
-        return self._append(events, report)
+                               rates=self.rates(), fx_max_age_days=self.fx_max_age_days, guard=guard)
+        return self._append(events, report, guard)
 
     def publish_lines(self, lines: Iterable[str | bytes]) -> PublishReport:
         """JSON Lines (blank lines and lines starting with # are skipped), each decoded with the limits."""
         report = PublishReport()
+        guard = self.guard()
         events = parse_lines(lines, self.catalog, self.tz, report.errors, max_future_days=self.max_future_days,
-                             rates=self.rates(), fx_max_age_days=self.fx_max_age_days)
-        return self._append(events, report)
+                             rates=self.rates(), fx_max_age_days=self.fx_max_age_days, guard=guard)
+        return self._append(events, report, guard)
 
     def publish_file(self, fh: BinaryIO | TextIO) -> PublishReport:
         """A JSON Lines file, read line by line with a bounded buffer (a huge line is reported, not held)."""
@@ -238,7 +256,8 @@ class Publisher:
     def publish(self, *events: dict[str, Any]) -> PublishReport:
         return self.publish_objects(enumerate(events, 1))
 
-    def _append(self, events: Iterable[tuple[int, Event]], report: PublishReport) -> PublishReport:
+    def _append(self, events: Iterable[tuple[int, Event]], report: PublishReport,
+                guard: QuoteGuard | None = None) -> PublishReport:
         pipe = self.client.pipeline(transaction=False)
         lines: list[int] = []
         refused = len(report.errors)
@@ -251,7 +270,12 @@ class Publisher:
                     self._execute(pipe, lines, report, last_read=line)
                     lines = []
             refused = len(report.errors) - refused
-            if lines or refused:
+            held = len(guard.held) if guard is not None else 0
+            if guard is not None and held:
+                report.held += held
+                refused -= held  # counted as held (alerts_quotes_held_total), not as rejected
+                guard.flush(pipe)
+            if lines or refused or held:
                 count_publish(pipe, self.keys, self.via, len(lines), refused)
                 self._execute(pipe, lines, report, last_read=None)
         finally:

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from alerts.store.keys import Keys
 from alerts.store.metrics import METRICS, paused_count, read, stream_lags
+from alerts.store.quotes import held_count
 
 
 class RedisCollector(Collector):
@@ -53,6 +54,8 @@ class RedisCollector(Collector):
         yield lag
         yield GaugeMetricFamily("alerts_rules_paused", "Rules the circuit breaker has paused now.",
                                 value=paused_count(self.client, self.keys))
+        yield GaugeMetricFamily("alerts_quotes_in_quarantine", "Quotes the sanity check holds now, waiting for "
+                                "`alerts quotes release` or `drop`.", value=held_count(self.client, self.keys))
 
 
 def registry(client: redis.Redis, keys: Keys, shards: int) -> CollectorRegistry:

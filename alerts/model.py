@@ -14,8 +14,9 @@ def alert_id(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()[:24]
 
 
-#: What produced an alert: a price, news, spread, all_of or stale-feed rule, or a circuit-breaker notice.
-AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice"]
+#: What produced an alert: a price, news, spread, all_of or stale-feed rule, a circuit-breaker notice, or a vendor's
+#: notice (a ``vendor_notice`` rule, or the default routing of ``alerts.evaluate.notices``).
+AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice", "vendor_notice"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ ALERT_KINDS: dict[str, KindTraits] = {
     "news": KindTraits(about_a_product=False, rearms=False),
     "all_of": KindTraits(about_a_product=False, rearms=False),
     "notice": KindTraits(about_a_product=False, rearms=False),
+    "vendor_notice": KindTraits(about_a_product=False, rearms=False),
 }
 #: firing; resolved (the condition stopped holding); paused (a circuit-breaker notice).
 AlertStatus = Literal["firing", "resolved", "paused"]

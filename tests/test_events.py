@@ -89,7 +89,7 @@ def test_news_event() -> None:
 @pytest.mark.parametrize("line,reason", [
     ("not json", "not valid JSON"),
     ("[1,2]", "expected a JSON object"),
-    ('{"type":"trade"}', "type: expected 'price', 'news' or 'fx'"),
+    ('{"type":"trade"}', "type: expected 'price', 'news', 'fx' or 'notice'"),
     ('{"type":"price","product":"unobtainium","price":1,"unit":"CNY/t","as_of":"2025-03-11"}', "unknown product"),
     ('{"type":"price","product":"Dy oxide","price":1,"unit":"USD/kg","as_of":"2025-03-11"}',
      "no USD/CNY rate is known at or before 2025-03-11; publish an fx event for USD/CNY before this quote"),
@@ -270,9 +270,9 @@ def test_text_that_cannot_go_on_the_wire_is_refused() -> None:
     ({**quote(), "colour": "red"}, "colour: unknown field"),
     ({"type": "news", "headline": "h", "tag": ["x"]}, "tag: unknown field (did you mean 'tags'?)"),
     ({"type": "news", "headlin": "h"}, "headline: Field required; headlin: unknown field (did you mean 'headline'?)"),
-    ({"type": "prices"}, "type: expected 'price', 'news' or 'fx', got 'prices' (did you mean 'price'?)"),
-    ({"type": 1}, "type: expected 'price', 'news' or 'fx', got 1"),
-    ({"product": "Dy oxide"}, 'type: Field required ("price", "news" or "fx")'),
+    ({"type": "prices"}, "type: expected 'price', 'news', 'fx' or 'notice', got 'prices' (did you mean 'price'?)"),
+    ({"type": 1}, "type: expected 'price', 'news', 'fx' or 'notice', got 1"),
+    ({"product": "Dy oxide"}, 'type: Field required ("price", "news", "fx" or "notice")'),
     ([quote()], "expected a JSON object, got an array"),
 ])
 def test_did_you_mean(obj: object, reason: str) -> None:

@@ -141,9 +141,9 @@ def test_fx_ids_are_stable_and_an_explicit_id_wins() -> None:
     (fx(id="i" * 201), "id: 201 characters; the limit is 200"),
     ({**fx(), "rat": 7.1}, "rat: unknown field (did you mean 'rate'?)"),
     ({**fx(), "pairs": "USD/CNY"}, "pairs: unknown field (did you mean 'pair'?)"),
-    ({"type": "fix"}, "type: expected 'price', 'news' or 'fx', got 'fix' (did you mean 'fx'?)"),
-    ({"type": "FX"}, "type: expected 'price', 'news' or 'fx', got 'FX' (did you mean 'fx'?)"),
-    ({"pair": "USD/CNY"}, 'type: Field required ("price", "news" or "fx")'),
+    ({"type": "fix"}, "type: expected 'price', 'news', 'fx' or 'notice', got 'fix' (did you mean 'fx'?)"),
+    ({"type": "FX"}, "type: expected 'price', 'news', 'fx' or 'notice', got 'FX' (did you mean 'fx'?)"),
+    ({"pair": "USD/CNY"}, 'type: Field required ("price", "news", "fx" or "notice")'),
 ])
 def test_bad_fx_events_say_why(obj: dict[str, Any], reason: str) -> None:
     assert reason in reason_of(obj)

@@ -88,7 +88,7 @@ def test_the_answer_lists_the_first_problems_and_counts_the_rest(server: tuple[s
     body = r.json()
     assert (body["accepted"], body["refused"], body["more_errors"]) == (1, 99, 99 - MAX_PROBLEMS)
     assert [e["item"] for e in body["errors"]] == list(range(1, MAX_PROBLEMS + 1))
-    assert body["errors"][0]["error"] == 'type: Field required ("price", "news" or "fx")'
+    assert body["errors"][0]["error"] == 'type: Field required ("price", "news", "fx" or "notice")'
     assert published(client, s.stream_shards) == 1
     lines = "\n".join(["{broken"] * 30 + [json.dumps(QUOTE)])  # JSON Lines: the same bound
     body = post(url, lines).json()
@@ -105,7 +105,7 @@ def test_alerts_publish_prints_the_first_problems_and_counts_the_rest(settings: 
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
     err = proc.stderr.splitlines()
-    assert err[:MAX_PROBLEMS] == [f"{path}:{n}: type: Field required (\"price\", \"news\" or \"fx\")"
+    assert err[:MAX_PROBLEMS] == [f"{path}:{n}: type: Field required (\"price\", \"news\", \"fx\" or \"notice\")"
                                   for n in range(1, MAX_PROBLEMS + 1)]
     assert err[MAX_PROBLEMS:] == [f"{path}: {50 - MAX_PROBLEMS} more invalid lines not shown (the first "
                                   f"{MAX_PROBLEMS} are)"]

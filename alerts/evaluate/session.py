@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from alerts.evaluate.composite import describe_news_part, describe_price_part, price_part_holds
 from alerts.evaluate.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
 from alerts.evaluate.eventtime import LegPoint, PartFact, arrival, compose
-from alerts.events.wire import Event, FxEvent, NewsEvent, PriceEvent
+from alerts.evaluate.notices import evaluate_notice
+from alerts.events.wire import Event, FxEvent, NewsEvent, NoticeEvent, PriceEvent
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
 
@@ -44,6 +45,7 @@ class Session:
     # quotes and articles for the history, with whether a quote was late and the arrival position
     prices: list[tuple[PriceEvent, bool, str]] = field(default_factory=list)
     news: list[tuple[NewsEvent, str]] = field(default_factory=list)
+    notices: list[tuple[NoticeEvent, str]] = field(default_factory=list)  # vendor notices, for P:notices
     seen_added: dict[str, set[str]] = field(default_factory=dict)
     news_fired_changed: dict[str, float] = field(default_factory=dict)
     # inputs of spreads and all_of, evaluated in event time (``alerts.evaluate.eventtime``): live they
@@ -62,10 +64,12 @@ class Session:
         so a replay sees events in the order the live evaluation did. Spreads and all_of only record
         their inputs here."""
         self.count += 1
-        if isinstance(ev, NewsEvent):
-            return self._news(ev, seq)
-        if isinstance(ev, FxEvent):
-            return self._fx(ev, seq)
+        if not isinstance(ev, PriceEvent):  # one check on the hot path: quotes are most events
+            if isinstance(ev, NewsEvent):
+                return self._news(ev, seq)
+            if isinstance(ev, FxEvent):
+                return self._fx(ev, seq)
+            return self._notice(ev, seq)
         alerts = self._price(ev, seq)
         return [] if ev.history else alerts  # imported history: state and history, no alert
 
@@ -141,6 +145,22 @@ class Session:
         for k in ev.article_keys:
             self.seen.setdefault(k, set()).update(out.fired_rules)
             if new:
+                self.seen_added.setdefault(k, set()).update(out.fired_rules)
+        return out.alerts
+
+    def _notice(self, ev: NoticeEvent, seq: str) -> list[Alert]:
+        """A vendor notice: its vendor_notice rules and default routing (``alerts.evaluate.notices``), once per
+        notice id; kept for ``alerts status`` and backtests."""
+        before = frozenset().union(*(self.seen.get(k, set()) for k in ev.article_keys))
+        self.notices.append((ev, seq))
+        out = evaluate_notice(self.rules, ev, before, self.news_fired)
+        for fp, t in out.last_fired.items():
+            if self.news_fired.get(fp) != t:
+                self.news_fired_changed[fp] = t
+        self.news_fired = out.last_fired
+        if out.fired_rules - before:
+            for k in ev.article_keys:
+                self.seen.setdefault(k, set()).update(out.fired_rules)
                 self.seen_added.setdefault(k, set()).update(out.fired_rules)
         return out.alerts
 

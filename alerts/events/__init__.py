@@ -20,6 +20,8 @@ The modules, each one idea, and what each may import (besides ``alerts.catalog``
   and ``PriceRows`` (CSV rows). ``sanity``, ``fx``, ``times``, ``wire``, ``limits``, ``words``.
 - ``sanity``: whether a quote looks like its product's price (``judge``: scale slips, far off, jumps), the
   ``Guard`` every door hands the parsers, ``QuoteHeld``, and the magnitude limits. ``wire``.
+- ``notice``: a vendor notice from typed fields (``notice_event``, ``KIND_WORDS``). ``prices``, ``schema``, ``times``,
+  ``wire``.
 - ``fx``: currencies, pairs, ``RateBook``, ``fx_rate``, a foreign quote's conversion factor. ``times``, ``wire``,
   ``words``.
 - ``times``: ``parse_time``, ``local_date``, the future check. ``words``.
@@ -55,13 +57,24 @@ from alerts.events.limits import (
 )
 from alerts.events.prices import PriceRows, price_from_fields
 from alerts.events.times import local_date, parse_time
-from alerts.events.wire import Event, FxEvent, NewsEvent, PriceEvent, decode_wire, encode_wire, event_time, fx_series
+from alerts.events.wire import (
+    Event,
+    FxEvent,
+    NewsEvent,
+    NoticeEvent,
+    PriceEvent,
+    decode_wire,
+    encode_wire,
+    event_time,
+    fx_series,
+)
 from alerts.events.words import did_you_mean
 
 __all__ = [
     "DEFAULT_FX_MAX_AGE_DAYS", "DEFAULT_MAX_FUTURE_DAYS", "LIMITS", "MAX_BODY", "MAX_DEPTH", "MAX_HEADLINE", "MAX_ID",
     "MAX_LINE_BYTES", "MAX_PAIR", "MAX_PRODUCT", "MAX_SOURCE", "MAX_TAG", "MAX_TAGS", "MAX_TIME", "MAX_UNIT",
-    "MAX_URL", "Event", "FxEvent", "NewsEvent", "PriceEvent", "PriceRows", "RateBook", "RateLookup", "decode_wire",
+    "MAX_URL", "Event", "FxEvent", "NewsEvent", "NoticeEvent", "PriceEvent", "PriceRows", "RateBook", "RateLookup",
+    "decode_wire",
     "did_you_mean", "encode_wire", "event_time", "fx_rate", "fx_series", "json_lines", "local_date",
     "parse_currency", "parse_event", "parse_line", "parse_lines", "parse_objects", "parse_pair", "parse_time",
     "price_from_fields", "read_lines",

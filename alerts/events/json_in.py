@@ -17,9 +17,10 @@ from alerts.catalog import Catalog
 from alerts.errors import EventError
 from alerts.events.fx import RateBook, RateLookup, parse_pair
 from alerts.events.limits import DEFAULT_FX_MAX_AGE_DAYS, MAX_DEPTH, MAX_LINE_BYTES
+from alerts.events.notice import notice_event
 from alerts.events.prices import PriceFields, price_event
 from alerts.events.sanity import Guard, QuoteHeld
-from alerts.events.schema import FIELDS, FxIn, NewsIn, PriceIn, explain
+from alerts.events.schema import FIELDS, FxIn, NewsIn, NoticeIn, PriceIn, explain
 from alerts.events.times import check_not_future, parse_time
 from alerts.events.wire import Event, FxEvent, NewsEvent, digest
 from alerts.events.words import clip, did_you_mean, kind_of
@@ -69,10 +70,16 @@ def parse_event(obj: object, catalog: Catalog, tz: str, now: float | None = None
         check_not_future(ts, "as_of", f.as_of, tz, now, max_future_days)
         eid = f.id or "x-" + digest(pair, f.source, ts, f.rate)
         return FxEvent(eid, pair, f.rate, ts, day, f.source)
+    if kind == "notice":
+        try:
+            v = NoticeIn.model_validate(obj)
+        except ValidationError as exc:
+            raise EventError(explain(exc, "notice")) from None
+        return notice_event(v, catalog, tz, now, max_future_days)
     if "type" not in obj:
-        raise EventError("type: Field required (\"price\", \"news\" or \"fx\")")
+        raise EventError("type: Field required (\"price\", \"news\", \"fx\" or \"notice\")")
     hint = did_you_mean(kind, FIELDS) if isinstance(kind, str) else ""
-    raise EventError(f"type: expected 'price', 'news' or 'fx', got {clip(kind)}{hint}")
+    raise EventError(f"type: expected 'price', 'news', 'fx' or 'notice', got {clip(kind)}{hint}")
 
 
 _JSON = msgspec.json.Decoder()

@@ -22,6 +22,9 @@ MAX_BODY = 200_000
 MAX_URL = 2_048
 MAX_TAGS = 50
 MAX_TAG = 100
+#: A vendor notice (``{"type": "notice"}``): its text, and how many products it may name.
+MAX_NOTICE_TEXT = 20_000
+MAX_NOTICE_PRODUCTS = 50
 #: The defaults of ``ALERTS_MAX_FUTURE_DAYS`` (a quote or article dated further ahead of now is refused) and
 #: ``ALERTS_FX_MAX_AGE_DAYS`` (a quote in another currency is converted with a rate at most this much older), for
 #: callers without settings (the Python API, tests). Read from ``Settings``, their one home: every command and
@@ -34,4 +37,5 @@ LIMITS: dict[str, int] = {
     "line (bytes)": MAX_LINE_BYTES, "nesting depth": MAX_DEPTH, "id": MAX_ID, "source": MAX_SOURCE,
     "product": MAX_PRODUCT, "unit": MAX_UNIT, "pair": MAX_PAIR, "as_of, published_at": MAX_TIME,
     "headline": MAX_HEADLINE, "body": MAX_BODY, "url": MAX_URL, "tags (count)": MAX_TAGS, "each tag": MAX_TAG,
+    "text (notice)": MAX_NOTICE_TEXT, "products (notice, count)": MAX_NOTICE_PRODUCTS,
 }

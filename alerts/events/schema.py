@@ -13,6 +13,8 @@ from alerts.events.limits import (
     MAX_BODY,
     MAX_HEADLINE,
     MAX_ID,
+    MAX_NOTICE_PRODUCTS,
+    MAX_NOTICE_TEXT,
     MAX_PAIR,
     MAX_PRODUCT,
     MAX_SOURCE,
@@ -34,6 +36,10 @@ _Headline = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_HEADLINE
 _Body = Annotated[str, Strict(), Field(max_length=MAX_BODY)]
 _Url = Annotated[str, Strict(), Field(max_length=MAX_URL)]
 _Tag = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TAG)]
+_NoticeText = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_NOTICE_TEXT)]
+#: The kinds of vendor notice: a methodology change, a new price series, a series discontinued, a change of
+#: publication time, anything else.
+NoticeKind = Literal["methodology", "launch", "discontinued", "schedule", "other"]
 #: A JSON number: an integer or a float, never a boolean or a string.
 _Number = Annotated[float, Strict()]
 
@@ -88,8 +94,24 @@ class FxIn(BaseModel):
         return v
 
 
+class NoticeIn(BaseModel):
+    """A vendor's notice about its price series (``alerts.events.notice``): the vendor is its ``source``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    type: Literal["notice"]
+    source: _Source  # the vendor: required, a notice is about that vendor's series
+    products: list[_Product] = Field(min_length=1, max_length=MAX_NOTICE_PRODUCTS)
+    kind: NoticeKind
+    effective: _Time  # a date or a datetime with offset; may be ahead of now (announced in advance)
+    text: _NoticeText
+    url: _Url | None = None
+    published_at: _Time | None = None
+    id: _Id | None = None
+
+
 #: The fields of each type of event, for "did you mean" on an unknown one (and the types themselves).
-FIELDS = {"price": tuple(PriceIn.model_fields), "news": tuple(NewsIn.model_fields), "fx": tuple(FxIn.model_fields)}
+FIELDS = {"price": tuple(PriceIn.model_fields), "news": tuple(NewsIn.model_fields), "fx": tuple(FxIn.model_fields),
+          "notice": tuple(NoticeIn.model_fields)}
 
 
 def explain(exc: ValidationError, kind: str) -> str:
@@ -108,7 +130,7 @@ def explain(exc: ValidationError, kind: str) -> str:
             msg = f"must be a number, not {kind_of(value)}"
         elif typ == "string_unicode":  # a lone surrogate: Python callers can pass one, JSON cannot
             msg = "contains characters that are not Unicode text (lone surrogates)"
-        elif typ == "string_type" and loc in ("as_of", "published_at"):
+        elif typ == "string_type" and loc in ("as_of", "published_at", "effective"):
             msg = f'must be an ISO date or datetime in a string, such as "2025-03-11", not {kind_of(value)}'
         elif typ == "string_type":
             msg = f"must be text (a JSON string), not {kind_of(value)}"
@@ -116,6 +138,8 @@ def explain(exc: ValidationError, kind: str) -> str:
             msg = f"must be an array of texts, not {kind_of(value)}"
         elif typ == "string_too_long" and isinstance(value, str):
             msg = f"{len(value):,} characters; the limit is {ctx['max_length']:,}"
+        elif typ == "too_short" and isinstance(value, list):
+            msg = "must name at least one product"
         elif typ == "too_long" and isinstance(value, list):
             msg = f"{len(value):,} items; the limit is {ctx['max_length']:,}"
         elif typ == "value_error":

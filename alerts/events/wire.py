@@ -1,4 +1,5 @@
-"""The typed events: a quote (``PriceEvent``), an article (``NewsEvent``) and an exchange rate (``FxEvent``),
+"""The typed events: a quote (``PriceEvent``), an article (``NewsEvent``), an exchange rate (``FxEvent``) and a
+vendor's notice about its price series (``NoticeEvent``),
 validated and converted once at the edge, and their wire form on the event stream (``encode_wire``), which
 evaluators decode without validating again (``decode_wire``, msgspec). Also the content hash of the ids of events
 that carry none (``digest``)."""
@@ -64,16 +65,38 @@ class FxEvent(msgspec.Struct, frozen=True, tag="fx", tag_field="type"):
         return fx_series(self.pair)
 
 
+class NoticeEvent(msgspec.Struct, frozen=True, tag="notice", tag_field="type"):
+    """A vendor's notice about its price series (``alerts.events.notice``): a methodology change, a launch, a
+    discontinuation, a change of publication time. ``source`` is the vendor; ``products`` are catalog names."""
+
+    id: str
+    source: str
+    kind: str  # methodology | launch | discontinued | schedule | other
+    products: tuple[str, ...]  # catalog names, in the order given
+    product_keys: tuple[str, ...]
+    effective: float  # epoch seconds: when the change takes effect (may be after published_at)
+    effective_date: str  # ISO date in the service timezone
+    text: str
+    url: str | None
+    published_at: float  # epoch seconds: when the vendor announced it (its event time)
+
+    @property
+    def article_keys(self) -> tuple[str, ...]:
+        """The key under which the rules that alerted on this notice are remembered (once per notice)."""
+        return (f"notice:{self.id}",)
+
+
 def fx_series(pair: str) -> str:
     return f"fx:{pair}"
 
 
-Event = PriceEvent | NewsEvent | FxEvent
+Event = PriceEvent | NewsEvent | FxEvent | NoticeEvent
 
 
 def event_time(ev: Event) -> float:
-    """When an event happened: a quote's or a rate's as_of, an article's publication time (epoch seconds)."""
-    return ev.published_at if isinstance(ev, NewsEvent) else ev.as_of
+    """When an event happened: a quote's or a rate's as_of, an article's or a notice's publication time (epoch
+    seconds)."""
+    return ev.published_at if isinstance(ev, NewsEvent | NoticeEvent) else ev.as_of
 
 
 def digest(*parts: object) -> str:
@@ -82,7 +105,7 @@ def digest(*parts: object) -> str:
 
 
 _WIRE_ENCODER = msgspec.json.Encoder()
-_WIRE_DECODER = msgspec.json.Decoder(PriceEvent | NewsEvent | FxEvent)
+_WIRE_DECODER = msgspec.json.Decoder(PriceEvent | NewsEvent | FxEvent | NoticeEvent)
 
 
 def encode_wire(event: Event) -> bytes:

@@ -37,6 +37,7 @@ from alerts.rules.models import (
     PriceCondition,
     Rule,
 )
+from alerts.rules.notice_compile import compile_vendor_notice
 from alerts.rules.salvage import repair
 from alerts.rules.templates import Message, TemplateError
 from alerts.rules.validation import ParsedFile, error_text, label, validate
@@ -147,6 +148,8 @@ class _RuleCompiler:
             return [stale] if stale is not None else []
         if rule.all_of is not None:
             return self._all_of(common)
+        if rule.vendor_notice is not None:
+            return [compile_vendor_notice(rule.id, rule.vendor_notice, self.rs.catalog, self.problem, common)]
         return []
 
     def _news(self, n: NewsCondition, common: dict[str, Any], at: tuple[Any, ...] = ("news",)) -> NewsRule:

@@ -263,7 +263,25 @@ class AllOfRule(RuleBase):
         return tuple(p for p in self.parts if isinstance(p, PriceRule))
 
 
-CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule
+@dataclass(frozen=True, eq=False)
+class VendorNoticeRule(RuleBase):
+    """A vendor's notice (``alerts.events.wire.NoticeEvent``) naming one of ``products`` (any, when empty), of one
+    of ``kinds`` (any, when empty), from one of ``sources`` (casefolded; any, when empty)."""
+
+    products: tuple[Product, ...] = ()
+    kinds: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+    kind_name: ClassVar[AlertKind] = "vendor_notice"
+
+    def matches(self, kind: str, source: str, product_keys: tuple[str, ...]) -> bool:
+        if self.kinds and kind not in self.kinds:
+            return False
+        if self.sources and source.casefold() not in self.sources:
+            return False
+        return not self.products or any(p.key in product_keys for p in self.products)
+
+
+CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule | VendorNoticeRule
 
 
 @dataclass(frozen=True)
@@ -312,6 +330,7 @@ class RuleSet:
     news: tuple[NewsRule, ...] = ()
     news_parts: tuple[tuple[AllOfRule, int, NewsRule], ...] = ()  # all_of news parts
     stale: tuple[StaleRule, ...] = ()
+    vendor_notices: tuple[VendorNoticeRule, ...] = ()
     holidays: frozenset[date] = frozenset()
     by_id: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)  # one per product
     digests: dict[str, Digest] = field(default_factory=dict)

@@ -13,7 +13,16 @@ from typing import Any
 from alerts.durations import format_duration, format_time
 from alerts.events.times import local_date
 from alerts.model import History, ProductState, RuleState
-from alerts.rules.compiled import AllOfRule, CompiledRule, NewsRule, PriceRule, SpreadRule, StaleRule
+from alerts.rules.compiled import (
+    AllOfRule,
+    CompiledRule,
+    NewsRule,
+    PriceRule,
+    SpreadRule,
+    StaleRule,
+    VendorNoticeRule,
+)
+from alerts.rules.notice_explain import explain_vendor_notice
 from alerts.rules.windows import last_at_or_before, reference
 from alerts.units import format_price
 
@@ -83,6 +92,7 @@ EXPLAINERS: dict[type, Callable[[Any, _Seen], list[str]]] = {
     StaleRule: _stale,
     AllOfRule: lambda rule, seen: _all_of(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz,
                                           seen.pending.get(rule.state_key, [])),
+    VendorNoticeRule: lambda rule, seen: explain_vendor_notice(rule, seen.news_fired, seen.tz),
 }
 
 

@@ -15,6 +15,7 @@ from alerts.rules.compiled import (
     SpreadRule,
     StaleRule,
     ThresholdIndex,
+    VendorNoticeRule,
     fingerprint,
 )
 
@@ -24,6 +25,7 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
     news = []
     news_parts: list[tuple[AllOfRule, int, NewsRule]] = []
     stale = []
+    notices = []
     by_id: dict[str, list[CompiledRule]] = {}
     for r in compiled:
         by_id.setdefault(r.id, []).append(r)
@@ -32,6 +34,9 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
             continue
         if isinstance(r, StaleRule):
             stale.append(r)
+            continue
+        if isinstance(r, VendorNoticeRule):
+            notices.append(r)
             continue
         if isinstance(r, SpreadRule):
             for leg in (r.of, r.minus):
@@ -60,6 +65,7 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
     rs.news = tuple(news)
     rs.news_parts = tuple(news_parts)
     rs.stale = tuple(stale)
+    rs.vendor_notices = tuple(notices)
     for idx in rs.by_product.values():
         for ti in idx.by_kind.values():
             ti.rules.sort(key=lambda r: r.threshold)

@@ -210,7 +210,22 @@ class Part(Strict):
         return self
 
 
-CONDITIONS = ("price", "news", "spread", "stale", "all_of")
+#: The kinds of vendor notice a ``vendor_notice:`` rule may pick (``alerts.events.schema.NoticeKind``).
+NOTICE_KINDS = ("methodology", "launch", "discontinued", "schedule", "other")
+
+
+class VendorNoticeCondition(Strict):
+    """A vendor's notice (``{"type": "notice"}``) on products you watch; every filter is optional (none: every
+    notice)."""
+
+    products: list[Name] = Field(default=[], max_length=PRODUCTS_MAX,
+                                 description="the notice names one of these products (any name or alias)")
+    kinds: list[Literal["methodology", "launch", "discontinued", "schedule", "other"]] = Field(
+        default=[], max_length=len(NOTICE_KINDS), description="only notices of these kinds")
+    sources: list[Name] = Field(default=[], max_length=SOURCES_MAX, description="only notices from these vendors")
+
+
+CONDITIONS: tuple[str, ...] = ("price", "news", "spread", "stale", "all_of", "vendor_notice")
 #: Keys of a rule that no check spanning several keys reads.
 FREE_KEYS = frozenset({"id", "description", "enabled", "notify", "cooldown", "severity", "expires", "owner",
                        "labels", "message"})
@@ -227,6 +242,9 @@ class Rule(Strict):
     all_of: list[Part] | None = Field(default=None, min_length=2, max_length=PARTS_MAX,
                                       description="every condition true within `within`")
     within: Duration | None = Field(default=None, description="window of all_of, such as 3d")
+    vendor_notice: VendorNoticeCondition | None = Field(
+        default=None, description="a vendor's notice (methodology change, launch, discontinuation, publication "
+        "time) on these products")
     notify: list[Annotated[str, Field(max_length=TARGET_MAX)]] = Field(min_length=1, max_length=TARGETS_MAX)
     cooldown: Duration | None = None
     severity: Literal["info", "warning", "critical"] = "warning"

@@ -30,6 +30,7 @@ from alerts.model import ProductState
 from alerts.store.composite import stage_inputs
 from alerts.store.keys import EVALUATOR_GROUP, INVALID_MAXLEN, SEEN_TTL, Keys
 from alerts.store.locks import renew
+from alerts.store.notices import stage_notices
 from alerts.store.state import decode_state, encode_state, history_member, news_member
 from alerts.store.streams import append_alerts
 
@@ -150,6 +151,7 @@ def commit_batch(client: redis.Redis, keys: Keys, c: BatchCommit, lease_ms: int,
             pipe.zadd(key, members)  # type: ignore[arg-type]
         if s.news:
             pipe.zadd(keys.news_history, {news_member(ev, seq): ev.published_at for ev, seq in s.news})
+        stage_notices(pipe, keys, s.notices)
         for ak, rule_ids in s.seen_added.items():
             pipe.sadd(keys.seen(ak), *sorted(rule_ids))
             pipe.expire(keys.seen(ak), SEEN_TTL)

@@ -1,4 +1,4 @@
-"""The stored history of quotes, articles and exchange rates: replayed by backtests (in arrival order),
+"""The stored history of quotes, articles, exchange rates and vendor notices: replayed by backtests (in arrival order),
 summarised for rule checks."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from alerts.events.json_in import parse_event
 from alerts.events.wire import Event, FxEvent, PriceEvent, event_time, fx_series
 from alerts.rules.checks import PriceStats
 from alerts.store.keys import Keys
+from alerts.store.notices import stored_notices
 
 
 def price_stats(client: redis.Redis, keys: Keys) -> dict[str, PriceStats]:
@@ -76,6 +77,7 @@ def stored_events(client: redis.Redis, keys: Keys, catalog: Catalog, tz: str,
             except msgspec.DecodeError:
                 continue
             out.append((_arrival(p.seq, p.t), FxEvent(p.event_id, pair, p.price, p.t, p.date, p.source)))
+    out.extend((_arrival(seq, ev.published_at), ev) for ev, seq in stored_notices(client, keys))
     for member, score in _scored(client, keys.news_history):
         try:
             doc = json.loads(member)

@@ -17,7 +17,9 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:firstseen              hash: spread or all_of key -> the event time of its first input
     P:lease:composite        which evaluator runs the event-time stage (token, expires)
     P:newshistory            sorted set of every article evaluated, by published time (for backtests)
-    P:newsfired              hash: news rule fingerprint -> time of its last alert (cooldown)
+    P:newsfired              hash: news and vendor_notice rule fingerprint -> time of its last alert (cooldown)
+    P:notices                sorted set of every vendor notice evaluated, by published time (status, backtests;
+                             the newest 10,000 kept: ``alerts.store.notices``)
     P:alerts                 stream of alerts, up to 100 per entry (the outbox for dispatch and the history);
                              consumer group "dispatch" (the dispatchers; ``alerts status`` reads the same one)
     P:enqueued:{alert}       marker: the alert's deliveries were handed to rq
@@ -114,6 +116,10 @@ class Keys:
     @property
     def news_fired(self) -> str:
         return f"{self.prefix}:newsfired"
+
+    @property
+    def notices(self) -> str:
+        return f"{self.prefix}:notices"
 
     @property
     def alerts(self) -> str:

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from alerts.errors import ConfigError
-from alerts.events import Event, NewsEvent, PriceEvent, local_date
+from alerts.events import Event, NewsEvent, NoticeEvent, PriceEvent, local_date
 from alerts.ingest.poll import PollResult
 from alerts.ingest.sources import SourceSet, load_sources
 from alerts.settings import Settings
@@ -37,6 +37,9 @@ def _event_line(ev: Event, tz: str) -> str:
         return f"price {ev.product} {ev.price:,.10g} {ev.unit}{band} as of {ev.as_of_date}  [{ev.id}]"
     if isinstance(ev, NewsEvent):
         return f"news {local_date(ev.published_at, tz)} {ev.headline}  [{ev.id}]"
+    if isinstance(ev, NoticeEvent):
+        return (f"notice {ev.source} {ev.kind} {', '.join(ev.products)} effective {ev.effective_date} "
+                f"(published {local_date(ev.published_at, tz)})  [{ev.id}]")
     return f"fx {ev.pair} {ev.rate:,.10g} as of {ev.as_of_date}  [{ev.id}]"
 
 

@@ -30,7 +30,7 @@ import redis
 
 from alerts.errors import EventError
 from alerts.evaluate.session import Session
-from alerts.events import Event, NewsEvent, PriceEvent, decode_wire, parse_event
+from alerts.events import Event, NewsEvent, NoticeEvent, PriceEvent, decode_wire, parse_event
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
@@ -250,7 +250,7 @@ class Evaluator:
         """Read what the batch needs (one round trip), evaluate it, and say what to commit."""
         rules = self.current_rules()
         events = [ev for _, ev in decoded.events]
-        news = [ev for ev in events if isinstance(ev, NewsEvent)]
+        news = [ev for ev in events if isinstance(ev, NewsEvent | NoticeEvent)]  # remembered by article key
         missing = {ev.product_key for ev in events if isinstance(ev, PriceEvent)} - self.cache.keys()
         reads = read_batch(self.client, self.keys, sorted(missing),
                            sorted({k for ev in news for k in ev.article_keys}), bool(news))

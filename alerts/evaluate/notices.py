@@ -6,10 +6,10 @@ its default routing. Pure: (rules, notice, what already alerted on it) -> alerts
 - The default routing needs no rule: a notice on a product goes to the owners of the rules that watch it, meaning
   the ``notify:`` targets of every enabled rule that reads the quotes of one of the notice's products (a price
   condition on it, a stale-feed rule, a spread leg, a price part of an all_of; not news rules), and, when such a
-  rule names its vendor (``source:``/``sources:``), only notices of that vendor. Those targets are merged
-  (each once, in rule order) into ONE alert of the rule id ``DEFAULT_RULE_ID``, so every target gets one message
-  per notice however many of its rules watch the products; a target a ``vendor_notice`` rule already told about
-  this notice is left out of it. A notice no rule watches goes nowhere by default.
+  rule names its vendors (``source:``, ``sources:``, ``consensus:``, a divergence's), only notices of one of them.
+  Those targets are merged (each once, in rule order) into ONE alert of the rule id ``DEFAULT_RULE_ID``, so every
+  target gets one message per notice however many of its rules watch the products; a target a ``vendor_notice``
+  rule already told about this notice is left out of it. A notice no rule watches goes nowhere by default.
 - The same notice published again (same id) fires nothing again (the evaluator remembers the rules that alerted
   on it, as it does for an article).
 """
@@ -48,12 +48,13 @@ def headline(ev: NoticeEvent) -> str:
 
 
 def rule_vendors(rule: CompiledRule) -> frozenset[str] | None:
-    """The vendors (casefolded) a rule's price conditions read, or None when any vendor's quotes count. Read from
-    the compiled price conditions' ``source`` / ``sources`` when they have them (a rule naming its vendor)."""
+    """The vendors (casefolded) a rule's quotes come from, or None when any vendor's quotes count: read from its
+    compiled price conditions (or itself) when they name them (``source:`` -> ``source``; ``sources:``,
+    ``consensus:`` and a divergence's vendors -> ``vendors``)."""
     vendors: set[str] = set()
-    for part in rule.price_parts or ():
+    for part in rule.price_parts or (rule,):
         one = getattr(part, "source", None)
-        many = getattr(part, "sources", None)
+        many = getattr(part, "vendors", None)
         names = [one] if isinstance(one, str) and one else list(many) if isinstance(many, tuple | list) else []
         names = [n for n in names if isinstance(n, str) and n]
         if not names:

@@ -15,7 +15,9 @@ Each finding is a ``Check`` (``ok``, ``warn`` or ``fail``) in one of two section
   connection.
 - **data freshness** (``fresh``): is the market data current? A product whose latest quote is stale, by its
   stale-feed rule, else after ``STALE_DEFAULT_BUSINESS_DAYS`` business days without one (Saturdays, Sundays and
-  the rule files' ``holidays:`` not counted: a weekend gap is not stale).
+  the rule files' ``holidays:`` not counted: a weekend gap is not stale). Per product, each vendor's latest quote
+  and age (``alerts.store.freshness``: a stale vendor warns), and the series a vendor's notice discontinued that
+  rules still read (``alerts.store.notices``: a warning); neither changes the exit status.
 
 The exit status says which (``exit_status``): ``EXIT_HEALTHY`` (0) healthy and fresh, ``EXIT_UNHEALTHY`` (1) the
 service is unhealthy (whatever the data), ``EXIT_STALE`` (4) the service is healthy and some data is stale. Every
@@ -41,7 +43,7 @@ from alerts.ingest.sources import load_sources
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from alerts.store import failures, heartbeats
+from alerts.store import failures, freshness, heartbeats, notices
 from alerts.store import sources as source_store
 from alerts.store.breaker import paused_rules
 from alerts.store.digests import DigestStore
@@ -403,6 +405,14 @@ def _quotes(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, st
     if not rows:
         st.add("ok", "quotes", "no quote stored yet", "data")
     st.data["quotes"] = rows
+    by_vendor = freshness.vendor_quotes(states, rs, now, STALE_DEFAULT_BUSINESS_DAYS)  # per product and vendor
+    st.data["vendors"] = [q.to_json() for q in by_vendor]
+    for level, text in freshness.vendor_lines(by_vendor):
+        st.add("warn" if level == "warn" else "ok", "vendors", text, "data")
+    ended = notices.discontinued_in_use([n for n, _ in notices.stored_notices(client, keys)], rs, now)
+    st.data["discontinued"] = [d.to_json() for d in ended]  # series a vendor ended that rules still read
+    for d in ended:
+        st.add("warn", "notices", d.message(), "data")
 
 
 def _paused(client: redis.Redis, keys: Keys, st: Status) -> None:

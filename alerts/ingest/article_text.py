@@ -84,17 +84,65 @@ def read_article(raw: str) -> Article:
         if not title and blocks:
             title, blocks = blocks[0], blocks[1:]
         return Article(title, "\n\n".join([title, *blocks]) if title else "", p.published)
-    lines = raw.replace("\r\n", "\n").strip().split("\n")
+    lines = raw.replace("\r\n", "\n").replace("\r", "\n").strip().split("\n")
     title = " ".join(lines[0].split())
-    blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", "\n".join(lines[1:]))]
+    blocks = ["\n".join(" ".join(line.split()) for line in b.split("\n") if line.strip())
+              for b in re.split(r"\n\s*\n", "\n".join(lines[1:]))]
     return Article(title, "\n\n".join([title, *[b for b in blocks if b]]) if title else "")
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z0-9,])|(?<=[。！？；;])")
+# A semicolon is not a sentence end: the clause after it inherits its sentence's product and date.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z0-9,])|(?<=[。！？])")
+_STOP_END = re.compile(r"[.!?。！？…]$")
+_CONTINUE_END = re.compile(r"[,，、:：;；(（\[/&+\-–—]$")
+#: The last word of a line that cannot end a sentence: the line is wrapped prose ("... was assessed at").
+_FUNCTION_END = re.compile(r"(?<![A-Za-z])(?:and|or|but|nor|the|a|an|of|on|at|to|from|in|by|for|with|was|were|is|"
+                           r"are|be|been|as|than|between|per|about|around|near|while|its|their|into|over|under|"
+                           r"versus|vs|against|after|before|since|until|amid|said)$")
+_UNIT_END = re.compile(r"(?<![A-Za-z])(?:mt|t|kg|tonnes?|tons?|kilos?|kilograms?)$")
+_UNIT_START = re.compile(r"万|千|元|美元|%|/")
+#: In a paragraph that ends with a full stop, a line at least this long that ends in a word is wrapped prose
+#: even before a capital ("Analysts forecast / Pr-Nd oxide ..."); shorter lines, and the lines of a paragraph
+#: without a final stop (a list), are list lines, headings and table rows: each a sentence.
+_WRAP_WIDTH = 70
+
+
+def _continues(line: str, following: str, prose: bool) -> bool:
+    """Whether ``following`` continues the sentence of ``line`` (prose wrapped at a line break) rather than
+    starting one: a line is a sentence unless it ends inside one. ``prose``: the paragraph ends with a full
+    stop (wrapped sentences), rather than being a list of lines without one."""
+    if _STOP_END.search(line):
+        return False
+    first = following[0]
+    if _CONTINUE_END.search(line) or ("a" <= first <= "z") or _FUNCTION_END.search(line):
+        return True
+    if line[-1].isdigit() and _UNIT_START.match(following):
+        return True
+    return (prose and len(line) >= _WRAP_WIDTH and "a" <= line[-1].lower() <= "z" and not _UNIT_END.search(line)
+            and first.isascii() and first.isalnum())
+
+
+def sentence_lines(paragraph: str) -> list[tuple[str, bool]]:
+    """The sentences of a paragraph, each with whether it is a whole line by itself (a heading, a list line or a
+    table row can be). A line is a sentence: lines are joined only where prose is wrapped (``_continues``)."""
+    lines: list[str] = []
+    prose = bool(_STOP_END.search(paragraph))
+    for line in paragraph.split("\n"):
+        if not line:
+            continue
+        if lines and _continues(lines[-1], line, prose):
+            lines[-1] = f"{lines[-1]} {line}"
+        else:
+            lines.append(line)
+    out: list[tuple[str, bool]] = []
+    for line in lines:
+        parts = [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
+        out.extend((part, len(parts) == 1) for part in parts)
+    return out
 
 
 def sentences(paragraph: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
+    return [s for s, _ in sentence_lines(paragraph)]
 
 
 # -------------------------------------------------------------------------------------------- dates

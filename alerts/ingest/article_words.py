@@ -22,7 +22,7 @@ _RANGE = rf"(?P<n1>{_NUM})(?:\s*(?:-|–|—|~|～|至)\s*(?P<n2>{_NUM}))?"
 _MASS_EN = r"(?:metric\s+)?(?P<mass>mt|t|tonnes?|tons?|kg|kilograms?|kilos?)\b"
 _AMOUNT = re.compile(
     rf"(?=[0-9rRcCuU$¥￥])(?:{_RANGE}\s*(?:(?P<cur>yuan|rmb|cny|usd|us\$|dollars?)\s*(?:/|per\s+|a\s+)\s*{_MASS_EN}"
-    rf"|(?P<wan>万)?(?P<ccur>元|美元)\s*(?:/|每)\s*(?P<cmass>吨|公斤|千克|kg|t\b))"
+    rf"|(?P<wan>万|千)?(?P<ccur>元|美元)\s*(?:/|每)\s*(?P<cmass>吨|公斤|千克|kg|t\b))"
     rf"|(?P<pcur>rmb|cny|usd|us\$|\$|¥|￥)\s*(?P<p1>{_NUM})(?:\s*(?:-|–|—|~)\s*(?P<p2>{_NUM}))?\s*"
     rf"(?:/|per\s+|a\s+)\s*(?:metric\s+)?(?P<pmass>mt|t|tonnes?|tons?|kg|kilograms?|kilos?)\b)")
 # A currency amount with no mass: "444,000 yuan", "RMB 444,000", "44.4万元" (a price? of what quantity?).
@@ -70,7 +70,7 @@ def _amounts(s: str, dates: list[DateMention]) -> list[_Amount]:
                 scale = 1.0
             else:
                 cur, mass = m.group("ccur"), m.group("cmass").lower()
-                scale = 10_000.0 if m.group("wan") else 1.0
+                scale = _SCALES.get(m.group("wan") or "", 1.0)
         unit = Unit(_CURRENCIES[cur], _MASSES[mass])
         a = _Amount(m.start(), m.end(), lo * scale, hi * scale if hi is not None else None, unit)
         tail = s[max(0, m.start() - 6):m.start()]
@@ -82,6 +82,11 @@ def _amounts(s: str, dates: list[DateMention]) -> list[_Amount]:
                 a.start, a.value, a.high = pair.start(), _num(pair.group("first")) * scale, a.value
             else:
                 a.why_number = "two numbers before one unit: which is the price?"
+        elif hi is None:  # "from 425,000 to 430,000 yuan/mt", "16.2万-16.5万元/吨": the high end of a range
+            r = _RANGE_START.search(s, max(0, m.start() - 40), m.start())
+            if (r is not None and not _inside(dates, date_starts, r.start("first"))
+                    and not _CHANGE_BEFORE.search(s, max(0, r.start() - 24), r.start())):  # "rose 5,000 to"
+                a.start, a.value, a.high = r.start(), _num(r.group("first")) * scale, a.value
         out.append(a)
     return out
 
@@ -92,6 +97,9 @@ def _inside(dates: list[DateMention], starts: list[int], pos: int) -> bool:
     return i >= 0 and pos < dates[i].end
 
 
+_SCALES = {"万": 10_000.0, "千": 1_000.0}
+#: A bare number and a range word right before an amount: its low end ("from 425,000 to", "16.2万-").
+_RANGE_START = re.compile(rf"(?:\bfrom\s+)?(?P<first>{_NUM})\s*(?:[万千]\s*)?(?:-|–|—|~|～|至|\bto\b)\s*$")
 _PAIR_CUE = re.compile(r"(?:and|or|&|和|与|或|、|/)\s*$")
 _PAIRED = re.compile(rf"(?P<between>\bbetween\s+|介于)?(?P<first>{_NUM})\s*(?:and|or|&|和|与|或|、|/)\s*$")
 
@@ -111,6 +119,8 @@ _CHANGE_EN = (r"up|down|rose|rise[sn]?|rising|fell|fall(?:en|s|ing)?|gain(?:ed|s
 _PRICE_EN = (r"to|at|was|were|is|are|averag(?:e|ed|es|ing)|stood|quoted|assessed|reached|hit|closed|settled|from|"
              r"around|about|price[sd]?|trad(?:ed|ing)|offered|sold|bought")
 _CHANGE_CN = r"上涨|下跌|上调|下调|上扬|下滑|回落|反弹|走高|走低|涨幅|跌幅|价差|差价|环比|同比|增加|减少|涨|跌|降"
+#: A change word right before a number: "rose 5,000 to 440,000 yuan/mt" is a change and a price, no range.
+_CHANGE_BEFORE = re.compile(rf"(?:\b(?:{_CHANGE_EN})|(?:{_CHANGE_CN}))\s*$")
 _PRICE_CN = r"报价|报|为|至|到|均价|收于|达到|达|价格"
 _KEYWORD = re.compile(rf"(?=[{_first(_CHANGE_EN, _PRICE_EN, _CHANGE_CN, _PRICE_CN)}])"
                       rf"(?:\b(?P<ce>{_CHANGE_EN})\b|\b(?P<pe>{_PRICE_EN})\b|(?P<pc>{_PRICE_CN})|(?P<cc>{_CHANGE_CN}))")
@@ -133,6 +143,7 @@ _RELATIVE = re.compile(r"\b(?:(?:a|one|two|three|four|\d+) (?:day|week|month|qua
 _MONEY_CUE = re.compile(r"元|yuan|rmb|cny|usd|\$|¥|￥|dollar")
 _RESPECTIVELY = re.compile(r"\brespectively\b|分别")
 _CLAUSE = re.compile(r"[,，;；:：]")
+_SEMICOLON = re.compile(r"[;；]")
 _DATE_AFTER = re.compile(r"[\s,，(（]*(?:on|as of|as at|as on|at the close on|at close on|for|截至|于)?"
                          r"\s*(?:the\s+)?")  # used with .fullmatch(s, pos, endpos): no copy of the text
 

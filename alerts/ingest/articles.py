@@ -6,6 +6,10 @@ skipped, each with why. Precision before recall: a price whose product, unit or 
 skipped, never guessed. Changes ("up 3,500 yuan/mt", "环比上涨1.2万元/吨"), tonnages, quotas, percentages
 and forecasts ("expected to test 430,000", "预计下月将升至45万元/吨") are never prices.
 
+A line is a sentence (a heading, a list line, a table row), unless prose is wrapped there
+(``alerts.ingest.article_text.sentence_lines``); a semicolon does not end a sentence: the clause after it
+inherits the sentence's product and date, with its own forecast and "respectively" words.
+
 How one sentence is read:
 
 - an *amount* is a number (or a range ``42.6-42.9``) with a currency per mass: ``yuan/mt``, ``RMB/kg``,
@@ -19,8 +23,10 @@ How one sentence is read:
   a *forecast* when a forecast word (expected, will, may, 预计, 或将, 有望 ...) comes before it in the
   sentence or anywhere in its clause;
 - its *date* is one written right after it ("on March 11", "as of March 11"), else the one date written
-  after the previous amount and before it, else the previous amount's; none when a relative day is beside it
-  ("a week earlier", "last week", "上周"). "today"/"今日" is the article's
+  after the previous amount and before it, else the previous amount's (after a semicolon: the sentence's),
+  else the date of the title or heading above it (``alerts.ingest.article_context``: "SMM rare earth prices,
+  December 7" dates the "X averaged ..." lines under it) when its clause states no period or day of its own;
+  none when a relative day is beside it ("a week earlier", "last week", "上周"). "today"/"今日" is the article's
   date. The year is the date's own, else the article's; a month later than the article's month is of the
   year before. A date after the article's (or after today) is skipped;
 - a range is kept only with its average ("42.6-42.9万元/吨，均价42.75万元/吨": 427,500, low 426,000, high
@@ -42,6 +48,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.catalog import Catalog, Product, product_key
 from alerts.events.limits import MAX_BODY, MAX_HEADLINE
+from alerts.ingest.article_context import HEADING_MAX, PERIOD, Context, heading_context
 from alerts.ingest.article_text import (
     Article,
     DateMention,
@@ -50,10 +57,11 @@ from alerts.ingest.article_text import (
     lower_in_place,
     read_article,
     resolve_date,
-    sentences,
+    sentence_lines,
 )
 from alerts.ingest.article_words import (
     _AFTER_CHANGE,
+    _AMOUNT,
     _BARE,
     _BARE_MONEY,
     _CLAUSE,
@@ -65,6 +73,7 @@ from alerts.ingest.article_words import (
     _MONEY_CUE,
     _RELATIVE,
     _RESPECTIVELY,
+    _SEMICOLON,
     _Amount,
     _amounts,
     _compatible,
@@ -158,12 +167,15 @@ def _extract(article: Article, catalog: Catalog, article_date: date | None, tz: 
     ahash = article_hash(article.text)
     quotes: list[Quote] = []
     skipped: list[Skipped] = []
+    context: Context | None = None  # the date a title or heading gives the lines after it
     for paragraph in article.text.split("\n\n"):
         para = _Paragraph()
-        for s in sentences(paragraph):
-            q, sk = _sentence(s, pattern, by_key, para, article_date, today, ahash, source)
+        for s, whole_line in sentence_lines(paragraph):
+            q, sk = _sentence(s, pattern, by_key, para, article_date, today, ahash, source, context)
             quotes.extend(q)
             skipped.extend(sk)
+            if whole_line and len(s) <= HEADING_MAX and not q:
+                context = heading_context(lower_in_place(s), context, article_date, today)
     return _consistent(quotes, skipped)
 
 
@@ -186,7 +198,8 @@ def _consistent(quotes: list[Quote], skipped: list[Skipped]) -> tuple[list[Quote
 
 
 def _sentence(orig: str, pattern: re.Pattern[str], by_key: dict[str, Product], para: _Paragraph,
-              article_date: date | None, today: date, ahash: str, source: str) -> tuple[list[Quote], list[Skipped]]:
+              article_date: date | None, today: date, ahash: str, source: str,
+              context: Context | None) -> tuple[list[Quote], list[Skipped]]:
     s = lower_in_place(orig)
     if not _DIGIT.search(s) or not _MONEY_CUE.search(s):  # no amount of money: only the products it names
         for m in pattern.finditer(s):
@@ -216,15 +229,17 @@ def _sentence(orig: str, pattern: re.Pattern[str], by_key: dict[str, Product], p
         if (mentions or bares) and _BARE_MONEY.search(s):
             return [], [Skipped(orig, "a money amount without a per-tonne or per-kg unit")]
         return [], []
-    if _RESPECTIVELY.search(s):
-        return [], [Skipped(orig, "'respectively': which price is which product is left to the reader")]
     prev: _Amount | None = None
-    found = _Found(s, mentions, bares, dates)
+    found = _Found(s, mentions, bares, dates, context)
     for a in amounts:
         lo = prev.end if prev else 0
         _read_product(a, lo, found, prev, topic)
         _read_date(a, s, lo, found, prev, article_date, today)
         _read_kind(a, s, lo, found)
+        if found.respectively and found.in_clause(found.respectively, a):
+            a.why_number = "'respectively': which price is which product is left to the reader"
+        if a.when is not None:
+            found.last_when = a.when
         prev = a
     return _quotes(orig, amounts, ahash, source)
 
@@ -235,11 +250,12 @@ class _Found:
     there only when the last search (from an earlier position: amounts are read in text order) does not tell.
     So a sentence of many amounts is read in n log n, not n²."""
 
-    __slots__ = ("_brk", "_brk_from", "_rel", "_rel_from", "bare_starts", "bares", "date_starts", "dates",
-                 "first_forecast", "keyword_ends", "keywords", "mention_starts", "mentions", "s")
+    __slots__ = ("_brk", "_brk_from", "_rel", "_rel_from", "bare_starts", "bares", "context", "date_starts", "dates",
+                 "forecasts", "keyword_ends", "keywords", "last_when", "mention_starts", "mentions", "respectively",
+                 "s", "semicolons")
 
     def __init__(self, s: str, mentions: list[tuple[int, int, Product]], bares: list[tuple[int, str]],
-                 dates: list[DateMention]) -> None:
+                 dates: list[DateMention], context: Context | None = None) -> None:
         self.s = s
         self.mentions = mentions  # (start, end, product)
         self.mention_starts = [m[0] for m in mentions]
@@ -250,8 +266,11 @@ class _Found:
         #: (start, end, is a change word) of the change and price words
         self.keywords = [(m.start(), m.end(), bool(m.group("ce") or m.group("cc"))) for m in _KEYWORD.finditer(s)]
         self.keyword_ends = [k[1] for k in self.keywords]
-        forecast = _FORECAST.search(s)
-        self.first_forecast = forecast.start() if forecast else len(s) + 1
+        self.forecasts = [m.start() for m in _FORECAST.finditer(s)]
+        self.semicolons = [m.start() for m in _SEMICOLON.finditer(s)]
+        self.respectively = [m.start() for m in _RESPECTIVELY.finditer(s)]
+        self.context = context  # the date of the heading above, if any
+        self.last_when: date | None = None  # the date of the last amount read that has one
         self._brk_from, self._brk = len(s) + 1, -1
         self._rel_from, self._rel = len(s) + 1, (-1, -1)
 
@@ -265,6 +284,24 @@ class _Found:
 
     def dates_in(self, lo: int, hi: int) -> list[DateMention]:
         return self.dates[bisect_left(self.date_starts, lo):bisect_left(self.date_starts, hi)]
+
+    def segment(self, a: _Amount) -> tuple[int, int]:
+        """The part of the sentence between semicolons that ``a`` is in: a clause that inherits its sentence's
+        product and date but has its own forecast and "respectively" words."""
+        i = bisect_left(self.semicolons, a.start)
+        end = self.semicolons[i] if i < len(self.semicolons) else len(self.s)
+        return (self.semicolons[i - 1] + 1 if i else 0), end
+
+    def in_clause(self, positions: list[int], a: _Amount) -> bool:
+        """Whether one of ``positions`` (sorted) is in ``a``'s semicolon segment, up to the end of its clause."""
+        start, end = self.segment(a)
+        end = min(end, self.clause_end(a.end))
+        i = bisect_left(positions, start)
+        return i < len(positions) and positions[i] < end
+
+    def semicolon_between(self, lo: int, hi: int) -> bool:
+        i = bisect_left(self.semicolons, lo)
+        return i < len(self.semicolons) and self.semicolons[i] < hi
 
     def clause_end(self, pos: int) -> int:
         """Where the first clause break at or after ``pos`` is, else the sentence's end."""
@@ -322,8 +359,8 @@ def _read_date(a: _Amount, s: str, lo: int, found: _Found, prev: _Amount | None,
         chosen = after
         a.used_date_end = after.end
     else:
-        if found.relative_in(a.end, found.clause_end(a.end)) or (
-                prev is not None and _RELATIVE.search(s, lo, a.start)):
+        if found.relative_in(a.end, found.clause_end(a.end)) or (  # a relative day before it, in its clause
+                prev is not None and _RELATIVE.search(s, max(lo, found.segment(a)[0]), a.start)):
             a.why_date = "a relative date (a week earlier, last month, 上周 ...): which day?"
             return
         used = prev.used_date_end if prev else -1
@@ -335,23 +372,38 @@ def _read_date(a: _Amount, s: str, lo: int, found: _Found, prev: _Amount | None,
         if before:
             chosen = before[-1]
         elif prev is not None and (prev.when or prev.why_date):
+            if prev.when is None and found.last_when is not None and found.semicolon_between(prev.end, a.start):
+                a.when, a.why_date = found.last_when, ""  # after "; " the sentence's date, not a relative one's
+                return
             a.when, a.why_date = prev.when, prev.why_date
             return
         elif prev is None and dates and all(d.start < a.start for d in dates) and len(
                 {(d.year, d.month, d.day, d.today) for d in dates}) == 1:
             chosen = dates[0]
+        elif found.context is not None and _takes_heading_date(s, lo, found.clause_end(a.end), found):
+            a.when, a.why_date = found.context.when, found.context.why
+            return
         else:
             a.why_date = "no date for the price in its sentence"
             return
     a.when, a.why_date = resolve_date(chosen, article_date, today)
 
 
+def _takes_heading_date(s: str, lo: int, hi: int, found: _Found) -> bool:
+    """Whether a price whose clause (``lo`` to ``hi``) states no day takes its heading's: not when the clause
+    states a date it does not take, a period ("in November", "Q3 average") or a relative day ("last week")."""
+    return not (found.dates_in(lo, hi) or _RELATIVE.search(s, lo, hi) or PERIOD.search(s, lo, hi))
+
+
 def _read_kind(a: _Amount, s: str, lo: int, found: _Found) -> None:
     i = bisect_right(found.keyword_ends, a.start) - 1  # the last word before it (words do not overlap)
     last = found.keywords[i][2] if i >= 0 and found.keywords[i][0] >= lo else None
-    if last or (a.start > 0 and s[a.start - 1] in "+-−") or _AFTER_CHANGE.match(s, a.end):
+    after = _AFTER_CHANGE.match(s, a.end)
+    if after is not None and s[after.end() - 1] in "+-" and _AMOUNT.match(s, after.end()):
+        after = None  # "42.2万元/吨 +0.3万元/吨": the signed amount after it is the change, itself a price
+    if last or (a.start > 0 and s[a.start - 1] in "+-−") or after is not None:
         a.kind = "change"
-    if found.first_forecast < found.clause_end(a.end):  # a forecast word before it, or after it in its clause
+    if found.forecasts and found.in_clause(found.forecasts, a):  # a forecast word before it, or in its clause
         a.kind = "forecast"
     elif _EX_VAT.search(s, lo, a.start) or _EX_VAT.match(s, a.end):
         a.kind = "ex-vat"

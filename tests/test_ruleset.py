@@ -451,7 +451,7 @@ def test_the_all_of_crash_no_longer_stops_rules_check(tmp_path: Path) -> None:
 @pytest.mark.parametrize("threshold,hint", [
     ("45", "10,000 times too low: a price in 万元/吨? 45 万元/吨 is 450,000 CNY/t (write 450000)"),
     ("4500000", ""),
-    ("'44.4 万元/吨'", None),  # not a unit: an error, not a warning
+    ("'44.4 万元/磅'", None),  # not a unit (per pound): an error, not a warning; 万元/吨 is one (issue 17)
 ])
 def test_catalog_range_hints(tmp_path: Path, threshold: str, hint: str | None) -> None:
     from alerts.rules.checks import warnings

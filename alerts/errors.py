@@ -5,7 +5,8 @@
     AlertsError
      ├── ConfigError                 settings that cannot work (never retried)
      ├── EventError                  a malformed event line (never retried; names file and line)
-     │    └── CsvError               a CSV file that cannot be imported at all (alerts.ingest.csv_import)
+     │    ├── CsvError               a CSV file that cannot be imported at all (alerts.ingest.csv_import)
+     │    └── QuoteHeld              a quote the sanity check held in the quarantine (alerts.events.sanity)
      ├── UnitError                   a price or unit that cannot be read or converted (alerts.units)
      ├── RuleError                   a broken rule file (never retried; reported with file, line and rule id)
      │    ├── YamlError              not YAML, or beyond the limits (alerts.rules.yaml_lines)

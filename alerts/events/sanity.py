@@ -150,7 +150,7 @@ def judge(price: float, t: float, product: Product, ref: Reference | None, writt
                     "break (release it, or send it with override)")
         k = _slip(ratio)
         how = f"{_times(abs(k))} {'above' if k > 0 else 'below'}" if k is not None else \
-            f"{ratio:,.4g}x {'above' if ratio > 1 else 'below'}"
+            f"{max(ratio, 1 / ratio):,.4g}x {'above' if ratio > 1 else 'below'}"
         hint = slip_hint(k, written_unit, product) if k is not None else "not a price of this product?"
         return f"{written} is {how} {last}: {hint}"
     if product.typical is None:

@@ -1,12 +1,15 @@
 """CSV price history in (``alerts import``): each row a quote, validated with the rules of every event.
 
 Columns are found by their header names (case-insensitive): ``product``, ``price``, ``unit``, ``as_of`` (or
-``date``), and optionally ``source``, ``low``, ``high``, ``id``; ``--map price=avg,as_of=day`` names others.
+``date``), and optionally ``source``, ``low``, ``high``, ``id``, ``override``; ``--map price=avg,as_of=day`` names
+others.
 A row is checked exactly as a published event is (``alerts.events.price_from_fields``: the same limits, catalog
 aliases, units, future check and currency conversion as ``parse_event``), without a JSON object or a pydantic
 model per row, and with what repeats from row to row (a product and unit, a date, a source as written) looked up
 once (``alerts.events.PriceRows``). A bad row is reported as (line, reason) and skipped; the others are all
-imported.
+imported. Each quote passes the quote sanity check every door applies (``alerts.events.sanity``, through a
+``QuoteGuard``): one that looks wrong (a per-kg product written per tonne) is held in the quarantine and reported
+on its line (``held (h-...): ...``); a row whose ``override`` cell is true (yes, 1) is not checked.
 
 Imported quotes are history: they go on the event streams marked ``history`` (``PriceEvent.history``) and the
 evaluators fold them into the product states, the quote history and the spread legs without firing any alert;
@@ -37,12 +40,14 @@ from alerts.events import (
     PriceRows,
     RateLookup,
 )
+from alerts.events.sanity import Guard, QuoteHeld
 from alerts.store.imports import StreamAppender, stored_ids
 from alerts.store.keys import Keys
+from alerts.store.quotes import QuoteGuard
 from alerts.store.streams import shard_of
 
 #: The columns a row may have, in the order ``price_from_fields`` takes them.
-COLUMNS = ("product", "price", "unit", "as_of", "source", "low", "high", "id")
+COLUMNS = ("product", "price", "unit", "as_of", "source", "low", "high", "id", "override")
 REQUIRED = ("product", "price", "unit", "as_of")
 #: Other header names of a column.
 ALIASES = {"date": "as_of"}
@@ -117,6 +122,20 @@ def _number(col: str, text: str) -> float | None:
     return float(text.replace(",", ""))
 
 
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"", "false", "no", "n", "0"})
+
+
+def _flag(text: str) -> bool:
+    """An ``override`` cell: true, yes, 1 (any case) or false, no, 0, empty. Raises EventError."""
+    word = text.strip().casefold()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise EventError(f"override: must be true or false (yes/no, 1/0), not {text.strip()[:40]!r}")
+
+
 @dataclass
 class ImportReport:
     rows: int = 0  # data rows read (blank lines not counted)
@@ -124,6 +143,7 @@ class ImportReport:
     already: int = 0  # quotes the stored history or an earlier row of the file already held
     out_of_order: int = 0  # the first line whose quote is older than one before it (same product and source)
     late: int = 0  # quotes sent after a newer one of theirs had been sent: stored, but late
+    held: int = 0  # quotes the sanity check held in the quarantine (in ``errors`` too)
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     seconds: float = 0.0
 
@@ -175,10 +195,12 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
               mapping: dict[str, str] | None = None, source: str | None = None, now: float | None = None,
               max_future_days: float | None = None, rates: RateLookup | None = None,
               fx_max_age_days: float, history: bool = True,
-              tick: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, PriceEvent]]:
+              tick: Callable[[int, int], None] | None = None,
+              guard: Guard | None = None) -> Iterator[tuple[int, PriceEvent]]:
     """(line, quote) for each valid row of a CSV file (open it with ``newline=""``, ``utf-8-sig``); each bad row
-    goes to ``errors`` as (line, reason). ``source`` is the source of rows without one. Raises CsvError when the
-    header (or ``mapping``) cannot be used. ``tick(characters read, rows)`` is called now and then."""
+    goes to ``errors`` as (line, reason), and so does each quote ``guard`` (the sanity check) holds, with its
+    message. ``source`` is the source of rows without one. Raises CsvError when the header (or ``mapping``) cannot
+    be used. ``tick(characters read, rows)`` is called now and then."""
     position = _position(fh)
     reader = csv.reader(fh)
     header: list[str] | None = None
@@ -196,8 +218,9 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
     width = len(header)
     ip, ipr, iu, ia = at["product"], at["price"], at["unit"], at["as_of"]
     isrc, ilo, ihi, iid = at.get("source"), at.get("low"), at.get("high"), at.get("id")
+    iov = at.get("override")
     quote = PriceRows(catalog, tz, now=now, max_future_days=max_future_days, rates=rates,
-                      fx_max_age_days=fx_max_age_days, history=history)
+                      fx_max_age_days=fx_max_age_days, history=history, guard=guard)
     rows = 0
     while True:
         try:
@@ -225,7 +248,11 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
             ev = quote(row[ip], price, row[iu], row[ia], src if src.strip() else source,
                        row[iid] if iid is not None else None,
                        _number("low", row[ilo]) if ilo is not None else None,
-                       _number("high", row[ihi]) if ihi is not None else None)
+                       _number("high", row[ihi]) if ihi is not None else None,
+                       _flag(row[iov]) if iov is not None else False)
+        except QuoteHeld as held:
+            errors.append((reader.line_num, guard.hold(held, reader.line_num) if guard is not None else str(held)))
+            continue
         except EventError as exc:
             if any(cell.strip() for cell in row):  # else a row of empty cells (",,,"): an empty line
                 errors.append((reader.line_num, str(exc)))
@@ -277,12 +304,14 @@ class _Sender:
 def import_file(fh: TextIO, client: redis.Redis, catalog: Catalog, tz: str, shards: int, keys: Keys, *,
                 rates: RateLookup | None, mapping: dict[str, str] | None = None, source: str | None = None,
                 max_future_days: float | None = None, fx_max_age_days: float,
-                live: bool = False, progress: Progress | None = None) -> ImportReport:
+                live: bool = False, progress: Progress | None = None, guard: QuoteGuard | None = None) -> ImportReport:
     """Read, check and send a CSV file of quotes (see the module). Raises CsvError for an unusable header.
 
     While each product's quotes (per source) come in time order, they are sent a chunk at a time as the file
     is read. From the first row that goes back in time, the rest is held and sent at the end in time order; the
-    quotes among them older than one already sent are history all the same, but arrive late (``report.late``)."""
+    quotes among them older than one already sent are history all the same, but arrive late (``report.late``).
+    ``guard``: the sanity check (``QuoteGuard.from_settings(..., via="import")``); its held quotes are written to
+    the quarantine at the end (``report.held``)."""
     started = time.perf_counter()
     report = ImportReport()
     bar = progress
@@ -294,7 +323,7 @@ def import_file(fh: TextIO, client: redis.Redis, catalog: Catalog, tz: str, shar
 
     rows = read_rows(fh, catalog, tz, report.errors, mapping=mapping, source=source, now=time.time(),
                      max_future_days=max_future_days, rates=rates, fx_max_age_days=fx_max_age_days,
-                     history=not live, tick=tick)
+                     history=not live, tick=tick, guard=guard)
     sender = _Sender(StreamAppender(client, keys))
     stored: dict[tuple[str, str], set[str]] = {}  # (product key, source) -> ids the history holds
     last: dict[tuple[str, str], float] = {}  # (product key, source) -> latest quote time read (in order)
@@ -333,6 +362,9 @@ def import_file(fh: TextIO, client: redis.Redis, catalog: Catalog, tz: str, shar
             sender.put(pending, shards)
     finally:
         report.imported = sender.close()
+        if guard is not None:
+            report.held = len(guard.held)
+            guard.flush()
     report.already = report.rows - len(report.errors) - report.imported
     if bar is not None:
         bar.show("done", 1, 1, report.rows, force=True)

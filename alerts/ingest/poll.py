@@ -1,5 +1,6 @@
 """Polling one source: fetch (``feeds.fetch``, conditional), read its items, validate them as every event is
-(``alerts.events.parse_objects``: limits, catalog, units, future check, currency conversion), and publish the
+(``alerts.events.parse_objects``: limits, catalog, units, future check, currency conversion, the quote sanity
+check: a held quote is among the refused items and kept in the quarantine), and publish the
 ones the source has not published before (``alerts.store.sources``). A failure is recorded for the status
 command and the source's next poll is put off by a backoff with jitter; it never touches the other sources.
 """
@@ -79,9 +80,12 @@ def poll(client: redis.Redis, http: httpx.Client, src: Source, publisher: Publis
                 else:
                     objects.append((i, item))
             errors: list[tuple[int, str]] = []
+            guard = publisher.guard(origin=f"source {src.name}")  # the quote sanity check of every door
             events = [ev for _, ev in parse_objects(
                 objects, publisher.catalog, publisher.tz, errors, max_future_days=publisher.max_future_days,
-                rates=publisher.rates(), fx_max_age_days=publisher.fx_max_age_days)]
+                rates=publisher.rates(), fx_max_age_days=publisher.fx_max_age_days, guard=guard)]
+            if guard is not None:
+                guard.flush()  # the held quotes, to the quarantine (they are among the refused items)
             out.rejected.extend((wheres[i], reason) for i, reason in errors)
             position = {w: i for i, w in enumerate(wheres)}  # in feed order (not one list search per item)
             out.rejected.sort(key=lambda r: position.get(r[0], 0))

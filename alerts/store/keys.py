@@ -39,6 +39,8 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:silences               hash: silence id -> the silence as JSON (ended ones too, the audit trail)
     P:silences:ends          sorted set of silence ids by when each stops being active (+inf: until re-armed)
     P:probe                  the write probe of ``alerts status`` on a Redis with maxmemory (expires in 10 s)
+    P:held                   hash: quotes the sanity check held (``alerts.store.quotes``, ``alerts quotes held``)
+    P:held:log               list: the last quotes released or dropped from the quarantine (the audit trail)
 """
 
 from __future__ import annotations

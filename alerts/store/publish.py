@@ -222,11 +222,13 @@ class Publisher:
                    wait_timeout_ms=settings.redis_wait_timeout_ms,
                    max_daily_move_pct=settings.quote_max_daily_move_pct, origin=origin)
 
-    def guard(self) -> QuoteGuard | None:
-        """The sanity check of one publish call (None when this publisher has none)."""
+    def guard(self, origin: str | None = None) -> QuoteGuard | None:
+        """The sanity check of one publish call (None when this publisher has none); ``origin``: where its quotes
+        come from, for the quarantine's record (default: this publisher's)."""
         if self.max_daily_move_pct is None:
             return None
-        return QuoteGuard(self.client, self.keys, self.catalog, self.max_daily_move_pct / 100, self.via, self.origin)
+        return QuoteGuard(self.client, self.keys, self.catalog, self.max_daily_move_pct / 100, self.via,
+                          self.origin if origin is None else origin)
 
     def rates(self) -> RateBook:
         """The rates one publish call converts quotes with: its own fx events as they come, then the stored ones."""

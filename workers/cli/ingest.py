@@ -15,6 +15,7 @@ from alerts.events.json_in import json_lines, read_lines
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings, print_warning
 from alerts.store.publish import Publisher, PublishReport
+from alerts.store.quotes import QuoteGuard
 from alerts.store.server import redis_for
 from workers.cli.common import open_input, parse_date
 
@@ -29,7 +30,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     name, fh = opened
     with fh, redis_for(settings) as client:
-        pub = Publisher.from_settings(client, settings, catalog)
+        pub = Publisher.from_settings(client, settings, catalog, origin=name)
         refused: NotReplicatedError | RedisOutOfMemory | None = None
         problems = Problems()  # the first MAX_PROBLEMS are printed, the others counted
         report = PublishReport(errors=problems)
@@ -41,7 +42,9 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
     if problems.more:
         print(f"{name}: {problems.more:,} more invalid lines not shown (the first {MAX_PROBLEMS} are)", file=sys.stderr)
-    print(f"published {report.published} events" + (f", {len(report.errors)} invalid lines" if report.errors else ""))
+    invalid = len(report.errors) - report.held
+    print(f"published {report.published} events" + (f", {invalid} invalid lines" if invalid else "")
+          + (f", {report.held} quotes held by the sanity check (`alerts quotes held`)" if report.held else ""))
     if refused is not None:  # one line: the cause, and (out of memory) exactly which lines were stored
         print(f"alerts: {refused}", file=sys.stderr)
         return 4 if isinstance(refused, RedisOutOfMemory) else 3
@@ -72,7 +75,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             report = import_file(fh, client, catalog, settings.timezone, settings.stream_shards, pub.keys,
                                  rates=pub.rates(), mapping=mapping, source=args.source,
                                  max_future_days=settings.max_future_days, fx_max_age_days=settings.fx_max_age_days,
-                                 live=args.live, progress=Progress(size))
+                                 live=args.live, progress=Progress(size),
+                                 guard=QuoteGuard.from_settings(client, settings, catalog, "import", name))
         except CsvError as exc:
             print(f"{name}:{exc.line}: {exc.reason}", file=sys.stderr)
             return 2
@@ -87,8 +91,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
               "file by date (oldest first) to import them in order", file=sys.stderr)
     rate = report.rows / report.seconds if report.seconds > 0 else 0.0
     what = "quotes published live" if args.live else "quotes imported as history"
+    held = f", {report.held:,} held by the sanity check (`alerts quotes held`)" if report.held else ""
     print(f"{report.rows:,} rows: {report.imported:,} {what}, {report.already:,} already stored, "
-          f"{len(report.errors):,} bad rows ({report.seconds:.2f} s, {rate:,.0f} rows/s)")
+          f"{len(report.errors) - report.held:,} bad rows{held} ({report.seconds:.2f} s, {rate:,.0f} rows/s)")
     return 0 if report.ok else 1
 
 
@@ -129,7 +134,7 @@ def cmd_ingest_article(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{len(quotes)} quotes, {len(skipped)} sentences skipped; nothing published (--dry-run)")
         return 0
     with redis_for(settings) as client:
-        pub = Publisher.from_settings(client, settings, catalog)
+        pub = Publisher.from_settings(client, settings, catalog, origin=args.file)
         try:
             report = pub.publish(*iter_events(news, quotes))
         except (NotReplicatedError, RedisOutOfMemory) as exc:  # one line
@@ -154,7 +159,12 @@ event streams (README: "alerts publish"). Every valid line is published; the fir
 invalid ones are printed on stderr as FILE:LINE: reason, in line order, then how many more
 there were. Prints "published N events" (and how many lines were invalid) on stdout.
 
-Exit status: 0 every line published, 1 some lines invalid (the others published),
+A quote that fails the quote sanity check (README "Quote sanity": a per-kg product written
+per tonne, a 万元/吨 slip, a jump far beyond its usual moves) is held, not published: its
+line says "held (ID): what it looks like"; `alerts quotes release ID` publishes it. A line
+with "override": true is not checked.
+
+Exit status: 0 every line published, 1 some lines invalid or held (the others published),
 2 the file cannot be opened, a setting is wrong or Redis cannot be reached, 3 not replicated:
 fewer replicas than ALERTS_REDIS_MIN_REPLICAS acknowledged the events in time (publish the
 file again: an event evaluated before is not evaluated again), 4 Redis is out of memory
@@ -166,7 +176,8 @@ were stored; publishing stopped there (publish the others again once Redis has r
     imp.add_argument("file")
     imp.add_argument("--source", help="the source of rows without one (default: manual)")
     imp.add_argument("--map", metavar="COL=HEADER,...",
-                     help="header names of the columns: product=,price=,unit=,as_of=,low=,high=,source=,id=")
+                     help="header names of the columns: product=,price=,unit=,as_of=,low=,high=,source=,id=,"
+                          "override= (a true override cell skips the quote sanity check for its row)")
     imp.add_argument("--live", action="store_true", help="publish the rows as live events: rules fire on them")
     imp.set_defaults(func=cmd_import)
     ing = sub.add_parser("ingest", help="read data in from outside")

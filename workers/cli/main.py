@@ -13,7 +13,7 @@ from redis.exceptions import InvalidResponse
 from alerts.errors import AlertsError
 from alerts.settings import load_settings, print_warning
 from alerts.store.server import not_redis_message, redis_where
-from workers.cli import delivery, ingest, ops, rules, serve, silences, sources
+from workers.cli import delivery, ingest, ops, quotes, rules, serve, silences, sources
 
 
 def _version() -> str:
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alerts", description="Rare-earth price and news alerts.")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-    for module in (serve, ingest, rules, delivery, sources, ops, silences):
+    for module in (serve, ingest, quotes, rules, delivery, sources, ops, silences):
         module.register(sub)
     return p
 

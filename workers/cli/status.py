@@ -49,6 +49,7 @@ from alerts.store.breaker import paused_rules
 from alerts.store.digests import DigestStore
 from alerts.store.keys import DISPATCH_GROUP, EVALUATOR_GROUP, Keys
 from alerts.store.memory import memory_of, write_refused
+from alerts.store.quotes import held_quotes
 from alerts.store.server import not_redis_message
 from alerts.store.silences import SilenceStore, describe, to_json
 from alerts.store.state import load_states
@@ -150,6 +151,7 @@ def collect(client: redis.Redis, settings: Settings, now: float | None = None,
     _digests(client, keys, rs, settings, st, now)
     _sources(client, settings, keys, st, now)
     _quotes(client, keys, rs, settings, st, now)
+    _held(client, keys, st)
     _paused(client, keys, st)
     _silences(client, keys, settings, st, now)
     errors = [p for p in rs.problems if p.severity == "error"]
@@ -413,6 +415,16 @@ def _quotes(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, st
     st.data["discontinued"] = [d.to_json() for d in ended]  # series a vendor ended that rules still read
     for d in ended:
         st.add("warn", "notices", d.message(), "data")
+
+
+def _held(client: redis.Redis, keys: Keys, st: Status) -> None:
+    """The quotes the sanity check holds (a warning: each waits for a person to release or drop it)."""
+    held = held_quotes(client, keys)
+    st.data["held"] = {"count": len(held), "ids": [h.id for h in held[:20]]}
+    if held:
+        names = ", ".join(sorted({h.event.product for h in held}))
+        st.add("warn", "quotes", f"{len(held)} quotes held by the sanity check, not used ({names}): alerts quotes "
+               "held; release or drop each", "data")
 
 
 def _paused(client: redis.Redis, keys: Keys, st: Status) -> None:

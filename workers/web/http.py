@@ -153,6 +153,8 @@ def make_app(client: redis.Redis, settings: Settings, catalog: Callable[[], Cata
                                   "errors": [{"item": n, "error": why} for n, why in sorted(problems)]}
         if problems.more:
             answer["more_errors"] = problems.more
+        if report.held:  # quotes the sanity check held (among the errors, each with its held id)
+            answer["held"] = report.held
         return JSONResponse(answer, status_code=400)
 
     async def scrape(request: Request) -> Response:

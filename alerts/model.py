@@ -16,7 +16,7 @@ def alert_id(*parts: object) -> str:
 
 #: What produced an alert: a price, news, spread, all_of or stale-feed rule, a circuit-breaker notice, or a vendor's
 #: notice (a ``vendor_notice`` rule, or the default routing of ``alerts.evaluate.notices``).
-AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice", "vendor_notice"]
+AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice", "vendor_notice", "divergence"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ ALERT_KINDS: dict[str, KindTraits] = {
     "news": KindTraits(about_a_product=False, rearms=False),
     "all_of": KindTraits(about_a_product=False, rearms=False),
     "notice": KindTraits(about_a_product=False, rearms=False),
+    "divergence": KindTraits(about_a_product=True, rearms=False),
     "vendor_notice": KindTraits(about_a_product=False, rearms=False),
 }
 #: firing; resolved (the condition stopped holding); paused (a circuit-breaker notice).

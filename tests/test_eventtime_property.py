@@ -61,7 +61,30 @@ rules:
     price: {product: Tb oxide, above: "900 USD/kg"}
     rearm: "890 USD/kg"
     notify: [console]
+  - id: dy-preferred
+    price: {product: Dy oxide, sources: [smm, fastmarkets], above: 1710}
+    rearm: 1700
+    resolve: true
+    notify: [console]
+  - id: dy-preferred-crosses
+    price: {product: Dy oxide, sources: [fastmarkets, argus, smm], crosses_below: 1690}
+    notify: [console]
+  - id: dy-consensus-move
+    price: {product: Dy oxide, consensus: [smm, fastmarkets, argus], change_pct: {over: 3d, abs_above: 1}}
+    notify: [console]
+  - id: dy-disagree
+    divergence: {product: Dy oxide, sources: [smm, fastmarkets, argus], above: 1.5%}
+    notify: [console]
+  - id: dy-disagree-amount
+    divergence: {product: Dy oxide, sources: [smm, argus], above: 20 CNY/kg}
+    cooldown: 2d
+    notify: [console]
+  - id: dy-smm-only
+    price: {product: Dy oxide, source: smm, crosses_above: 1705}
+    notify: [console]
 """
+#: Dysprosium oxide is quoted by three vendors, each its own sequence in date order (arriving in any order).
+VENDORS = ("smm", "fastmarkets", "argus")
 START = date(2025, 2, 3)
 BASES = {"Pr-Nd oxide": (440_000, "CNY/t"), "Pr-Nd alloy": (542_000, "CNY/t"), "Tb oxide": (6_400, "CNY/kg")}
 HEADLINES = ["New export controls on rare earths", "Magnet makers obtain export licences",
@@ -82,6 +105,15 @@ def histories(draw: Any) -> dict[str, list[dict[str, Any]]]:
             quotes.append({"type": "price", "product": product, "price": price, "unit": unit,
                            "as_of": (START + timedelta(days=day)).isoformat(), "source": "smm"})
         out[product] = quotes
+    for vendor in VENDORS:  # some vendors skip days, or stop: freshness decides which one a rule uses
+        price, quotes = 1_700.0, []
+        for day in range(draw(st.integers(0, 12))):
+            if draw(st.integers(0, 2)) == 0:
+                continue
+            price = round(price * (1 + draw(st.integers(-20, 20)) / 1000))
+            quotes.append({"type": "price", "product": "Dy oxide", "price": price, "unit": "CNY/kg",
+                           "as_of": (START + timedelta(days=day)).isoformat(), "source": vendor})
+        out[f"Dy oxide|{vendor}"] = quotes
     rate, rates = 7.10, []
     for day in range(draw(st.integers(0, 12))):  # USD/CNY, some days missing
         if draw(st.booleans()):

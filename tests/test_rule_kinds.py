@@ -40,5 +40,5 @@ def test_what_each_kind_says_of_itself() -> None:
                 assert rule.shared_keys == (rule.state_key,)
             if isinstance(rule, PriceRule):
                 assert rule.price_parts == (rule,)
-                assert rule.shared_keys == ((rule.state_key,) if rule.fx is not None else ())
+                assert rule.shared_keys == ((rule.state_key,) if rule.fx is not None or rule.vendors else ())
     assert seen == set(get_args(CompiledRule)), "the examples should hold every kind of rule"

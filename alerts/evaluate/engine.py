@@ -18,6 +18,9 @@ Price semantics, per rule and per (product, source):
   cooldown if the condition still holds. ``expires``: nothing fires for events after that day.
   Times are event times, so a backtest gives what a live run gives.
 
+A rule with ``source:`` looks only at that vendor's quotes (the others' fire nothing of it); rules that combine
+several vendors (``sources:``, ``consensus:``) are evaluated in event time (``alerts.evaluate.vendors``).
+
 Plain ``above``/``below``/``crosses_*`` rules take a fast path: their arming follows from the last
 price ("armed" = the previous quote was on the other side, or the rule had not seen it), so a quote
 only looks at the thresholds between the previous and the new price, found by bisection, plus the
@@ -190,7 +193,7 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
             cooldowns = _Cooldowns(st.last_fired, ev.as_of)
             held: set[str] = set()
             for fp, rule in candidates.items():
-                if not rule.active_at(ev.as_of):
+                if not rule.active_at(ev.as_of) or (rule.source is not None and rule.source != ev.source.casefold()):
                     continue
                 if cooldowns.cooling(rule):
                     if rule.kind in ("above", "below"):
@@ -201,6 +204,8 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
             if idx.stateful:
                 rule_states = dict(st.rules)
                 for rule in idx.stateful:
+                    if rule.source is not None and rule.source != ev.source.casefold():
+                        continue  # ``source:`` another vendor's
                     key = f"{rule.fp}|{ev.source}"
                     before = rule_states.get(key, RuleState())
                     after, events = _step_stateful(rule, before, ev, history.get(ev.source, ()), q,

@@ -325,7 +325,8 @@ def advance_fx(rule: PriceRule, state: State, quotes: Iterable[LegPoint], rates:
     candidates = [(p, False) for p in rates] + [(p, True) for p in inverse_rates]
     known = st.get("rate")  # [t, seq, rate, date, source, event_id, inverse]
     timeline = sorted(candidates, key=lambda c: (c[0].t, c[0].seq))
-    todo = sorted((p for p in quotes if cursor < p.t <= until), key=lambda p: (p.t, p.seq))
+    todo = sorted((p for p in quotes if cursor < p.t <= until
+                   and (rule.source is None or p.source.casefold() == rule.source)), key=lambda p: (p.t, p.seq))
     alerts: list[Alert] = []
     rs = RuleState.from_list(st["rs"]) if "rs" in st else RuleState()
     last: float | None = st.get("last")

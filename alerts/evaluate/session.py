@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.evaluate.composite import describe_news_part, describe_price_part, price_part_holds
+from alerts.evaluate.divergence import compose_vendors
 from alerts.evaluate.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
 from alerts.evaluate.eventtime import LegPoint, PartFact, arrival, compose
 from alerts.evaluate.notices import evaluate_notice
+from alerts.evaluate.vendors import vendor_mark
 from alerts.events.wire import Event, FxEvent, NewsEvent, NoticeEvent, PriceEvent
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
@@ -81,12 +83,18 @@ class Session:
         if out.state is not st:
             self.changed[ev.product_key] = out.state
         idx = self.rules.by_product.get(ev.product_key)
-        if out.status == DUPLICATE or idx is None or not (idx.spreads or idx.parts or idx.fx):
+        if out.status == DUPLICATE or idx is None or not (idx.spreads or idx.parts or idx.fx or idx.vendors):
             return out.alerts
         order = arrival(seq, self.count)
         if not ev.history:  # imported history moves no watermark: the stage does not advance over it
             self._saw(ev.product_key, ev.as_of)
-        if idx.spreads or idx.fx:
+            if idx.vendors:  # rules that read several vendors wait for each of theirs
+                self._saw(vendor_mark(ev.product_key, ev.source), ev.as_of)
+                source = ev.source.casefold()
+                for vendor_rule in idx.vendors:
+                    if source in vendor_rule.vendors:
+                        self._first(vendor_rule.state_key, ev.as_of)
+        if idx.spreads or idx.fx or idx.vendors:
             self.legs.append((ev.product_key, LegPoint(ev.as_of, order, ev.price, ev.as_of_date, ev.source, ev.id,
                                                        HISTORY_ARRIVED if ev.history else self.arrived)))
         if (idx.spreads or idx.fx) and not ev.history:
@@ -99,6 +107,8 @@ class Session:
         before = st.quotes.get(ev.source) if st is not None else None
         history = out.state.history.get(ev.source, ())
         for rule, i, part in idx.parts:
+            if part.source is not None and part.source != ev.source.casefold():
+                continue  # ``source:`` another vendor's
             if price_part_holds(part, ev, history, before):
                 self._fact(rule.state_key, PartFact(
                     ev.as_of, order, i, describe_price_part(part, ev), ev.id, ev.source, self.arrived,
@@ -167,7 +177,8 @@ class Session:
     def compose(self) -> list[Alert]:
         """Evaluate the spreads and all_of rules over every input recorded, in event time, with no horizon
         (a backtest, a rule test: everything has arrived)."""
-        return compose(self.rules, self.legs, self.facts, max_age=self.fx_max_age)
+        return sorted([*compose(self.rules, self.legs, self.facts, max_age=self.fx_max_age),
+                       *compose_vendors(self.rules, self.legs)], key=lambda a: a.at)
 
     def run(self, events: Iterable[Event]) -> list[Alert]:
         """Every alert of these events, in event time (stable: alerts of one time keep their order)."""

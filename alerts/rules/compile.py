@@ -19,6 +19,7 @@ from alerts.catalog import Product
 from alerts.durations import COOLDOWN_LIMIT, MAX_COOLDOWN, MAX_WINDOW, WINDOW_LIMIT
 from alerts.durations import parse_duration as _parse_duration
 from alerts.errors import Problem
+from alerts.rules.compile_vendors import Choice, choice_parts, compile_divergence, source_choice
 from alerts.rules.compiled import (
     AllOfRule,
     CompiledRule,
@@ -136,6 +137,8 @@ class _RuleCompiler:
                 parse_duration(rule.within)
             except ValueError as exc:
                 self.problem(("within",), f"within: {exc}")
+        if rule.divergence is not None:
+            return list(compile_divergence(self, common))
         if rule.price is not None:
             return list(self._price(rule.price, common))
         if rule.news is not None:
@@ -341,6 +344,7 @@ class _RuleCompiler:
                 self.problem(sub, f"{label(at)}.{key}: unknown product {name!r}")
             else:
                 products.append(product)
+        choice = source_choice(self, cond, at) or (None, (), "")
         if not cond.kind:  # a lenient rule (salvage) without its condition
             return []
         measure, kind, window = "price", cond.kind, 0.0
@@ -368,7 +372,7 @@ class _RuleCompiler:
             return []
         out: list[PriceRule] = []
         for product in dict.fromkeys(products):
-            fx = self._fx(raw, product, where, measure, kind, at, common)
+            fx = self._fx(raw, product, where, measure, kind, at, common, choice)
             if fx is not None:
                 out.extend(fx)
                 continue
@@ -387,13 +391,17 @@ class _RuleCompiler:
                 self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
                              "confirm: and resolve: apply to above/below conditions, not to crosses_*")
             fp = fingerprint(rule.id, *at[:-1], product.key, measure, kind, threshold, window, rearm, rule.confirm,
-                     rule.resolve)
+                     rule.resolve, *choice_parts(choice))
+            source, vendors, combine = choice
             out.append(PriceRule(fp=fp, product=product, measure=measure, kind=kind, threshold=threshold,
-                                 window=window, rearm=rearm, confirm=rule.confirm, resolve=rule.resolve, **common))
+                                 window=window, rearm=rearm, confirm=rule.confirm, resolve=rule.resolve,
+                                 source=source, vendors=vendors, combine=combine,
+                                 state_key=fingerprint(rule.id, "vendors", product.key) if vendors else "",
+                                 **common))
         return out
 
     def _fx(self, raw: Any, product: Product, where: tuple[Any, ...], measure: str, kind: str,
-            at: tuple[Any, ...], common: dict[str, Any]) -> list[PriceRule] | None:
+            at: tuple[Any, ...], common: dict[str, Any], choice: Choice) -> list[PriceRule] | None:
         """A price threshold in another currency than the product's: a rule compared at the exchange rate of
         each quote's time. None when the threshold is in the product's currency (or not an amount)."""
         try:
@@ -411,6 +419,10 @@ class _RuleCompiler:
         if at != ("price",):
             self.problem(where, f"{label(where)}: a threshold in another currency ({unit.currency}) is not supported "
                          f"inside all_of; write it in {product.unit}")
+            return []
+        if choice[1]:
+            self.problem(where, f"{label(where)}: a threshold in another currency ({unit.currency}) is not supported "
+                         f"with several vendors; write it in {product.unit}, or name one vendor with source:")
             return []
         if not math.isfinite(number) or number <= 0:
             self.problem(where, f"{label(where)}: a threshold must be a positive number")
@@ -430,9 +442,11 @@ class _RuleCompiler:
             self.problem(("confirm",) if rule.confirm > 1 else ("resolve",),
                          "confirm: and resolve: apply to above/below conditions, not to crosses_*")
         fx = FxThreshold(unit, product.unit, product.unit.factor_to(Unit(product.unit.currency, unit.mass)))
-        fp = fingerprint(rule.id, "fx", product.key, kind, number, str(unit), rearm, rule.confirm, rule.resolve)
+        fp = fingerprint(rule.id, "fx", product.key, kind, number, str(unit), rearm, rule.confirm, rule.resolve,
+                         *choice_parts(choice))
         return [PriceRule(fp=fp, product=product, kind=kind, threshold=number, rearm=rearm, confirm=rule.confirm,
-                          resolve=rule.resolve, fx=fx, state_key=fingerprint(rule.id, "fx", product.key), **common)]
+                          resolve=rule.resolve, fx=fx, state_key=fingerprint(rule.id, "fx", product.key),
+                          source=choice[0], **common)]
 
     def _check_rearm(self, kind: str, threshold: float, rearm: float | None) -> None:
         if rearm is None:

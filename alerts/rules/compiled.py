@@ -128,12 +128,20 @@ class PriceRule(_OnOneProduct, RuleBase):
     confirm: int = 1
     resolve: bool = False
     fx: FxThreshold | None = None  # a threshold (and rearm) in another currency: evaluated in event time
-    state_key: str = ""  # with fx: where its state is kept (P:shared), stable across edits
+    state_key: str = ""  # with fx or vendors: where its state is kept (P:shared), stable across edits
+    source: str | None = None  # ``source: smm``: only that vendor's quotes (casefolded)
+    vendors: tuple[str, ...] = ()  # ``sources:``/``consensus:`` (casefolded, in order): evaluated in event time
+    combine: str = ""  # with vendors: "first" (the first fresh one, ``sources:``) or "median" (``consensus:``)
     kind_name: ClassVar[AlertKind] = "price"
 
     @property
+    def event_time(self) -> bool:
+        """Evaluated by the event-time stage (its threshold needs an exchange rate, or it reads several vendors)."""
+        return self.fx is not None or bool(self.vendors)
+
+    @property
     def shared_keys(self) -> tuple[str, ...]:
-        return (self.state_key,) if self.fx is not None else ()
+        return (self.state_key,) if self.event_time else ()
 
     @property
     def price_parts(self) -> tuple[PriceRule, ...]:
@@ -281,7 +289,31 @@ class VendorNoticeRule(RuleBase):
         return not self.products or any(p.key in product_keys for p in self.products)
 
 
-CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule | VendorNoticeRule
+@dataclass(frozen=True, eq=False)
+class DivergenceRule(_OnOneProduct, RuleBase):
+    """``vendors``' quotes of ``product`` for the same day differ by more than ``threshold``: percent (the highest
+    above the lowest) or an amount in the product's quote unit. Evaluated in event time
+    (``alerts.evaluate.divergence``), at most once per product and day."""
+
+    product: Product = None  # type: ignore[assignment]
+    vendors: tuple[str, ...] = ()  # casefolded, as written
+    percent: bool = True
+    threshold: float = 0.0
+    state_key: str = ""
+    kind_name: ClassVar[AlertKind] = "divergence"
+
+    @property
+    def shared_keys(self) -> tuple[str, ...]:
+        return (self.state_key,)
+
+    @cached_property
+    def condition_text(self) -> str:
+        amount = f"{format_price(self.threshold)}%" if self.percent else \
+            f"{format_price(self.threshold)} {self.product.unit}"
+        return f"{', '.join(self.vendors)} differ by more than {amount} on the same day"
+
+
+CompiledRule = PriceRule | NewsRule | SpreadRule | StaleRule | AllOfRule | VendorNoticeRule | DivergenceRule
 
 
 @dataclass(frozen=True)
@@ -317,6 +349,8 @@ class ProductIndex:
     spreads: list[SpreadRule] = field(default_factory=list)  # spreads with this product as a leg
     parts: list[tuple[AllOfRule, int, PriceRule]] = field(default_factory=list)  # all_of price parts on it
     fx: list[PriceRule] = field(default_factory=list)  # thresholds in another currency (event time)
+    #: rules that read several vendors of it (``sources:``, ``consensus:``, ``divergence:``): event time
+    vendors: list[PriceRule | DivergenceRule] = field(default_factory=list)
 
     def kind(self, kind: str) -> ThresholdIndex | None:
         return self.by_kind.get(kind)

@@ -16,12 +16,14 @@ from alerts.model import History, ProductState, RuleState
 from alerts.rules.compiled import (
     AllOfRule,
     CompiledRule,
+    DivergenceRule,
     NewsRule,
     PriceRule,
     SpreadRule,
     StaleRule,
     VendorNoticeRule,
 )
+from alerts.rules.explain_vendors import explain_divergence, explain_vendors
 from alerts.rules.notice_explain import explain_vendor_notice
 from alerts.rules.windows import last_at_or_before, reference
 from alerts.units import format_price
@@ -70,6 +72,8 @@ def _news(rule: NewsRule, seen: _Seen) -> list[str]:
 def _price_or_fx(rule: PriceRule, seen: _Seen) -> list[str]:
     if rule.fx is not None:
         return _fx(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz)
+    if rule.vendors:
+        return explain_vendors(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz)
     return _price(rule, seen.states.get(rule.product.key), seen.tz)
 
 
@@ -90,6 +94,7 @@ EXPLAINERS: dict[type, Callable[[Any, _Seen], list[str]]] = {
     PriceRule: _price_or_fx,
     SpreadRule: lambda rule, seen: _spread(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz),
     StaleRule: _stale,
+    DivergenceRule: lambda rule, seen: explain_divergence(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz),
     AllOfRule: lambda rule, seen: _all_of(rule, seen.shared.get(rule.state_key), seen.marks, seen.tz,
                                           seen.pending.get(rule.state_key, [])),
     VendorNoticeRule: lambda rule, seen: explain_vendor_notice(rule, seen.news_fired, seen.tz),
@@ -239,13 +244,16 @@ def _price(rule: PriceRule, st: ProductState | None, tz: str) -> list[str]:
            + (f", re-arms at {rule.value_text(rule.rearm)}" if rule.rearm is not None else "")
            + (f", confirm {rule.confirm}" if rule.confirm > 1 else "")
            + (", resolves" if rule.resolve else "")
-           + (f", cooldown {format_duration(rule.cooldown)}" if rule.cooldown else "")]
+           + (f", cooldown {format_duration(rule.cooldown)}" if rule.cooldown else "")
+           + (f"; {rule.source}'s quotes only" if rule.source else "")]
     if st is None or not st.quotes:
         out.append("    no quote seen yet: armed, fires on the first quote that meets the condition"
                    if rule.kind in ("above", "below", "abs_above") else "    no quote seen yet")
         return out
     last = st.last_fired.get(rule.fp)
     for source, q in sorted(st.quotes.items()):
+        if rule.source is not None and source.casefold() != rule.source:
+            continue
         line = f"    {source}: last quote {format_price(q.price)} {rule.product.unit} on {q.as_of_date}; "
         if rule.stateful:
             rs = st.rules.get(f"{rule.fp}|{source}", RuleState())

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from alerts.rules.compiled import (
     AllOfRule,
     CompiledRule,
+    DivergenceRule,
     NewsRule,
     ProductIndex,
     RuleSet,
@@ -51,7 +52,13 @@ def index_rules(rs: RuleSet, compiled: Iterable[CompiledRule]) -> None:
                     pidx.parts.append((r, i, part))
                     pidx.max_window = max(pidx.max_window, part.window)
             continue
+        if isinstance(r, DivergenceRule):  # several vendors of one product: the event-time stage
+            rs.by_product.setdefault(r.product.key, ProductIndex()).vendors.append(r)
+            continue
         idx = rs.by_product.setdefault(r.product.key, ProductIndex())
+        if r.vendors:  # several vendors combined (sources:, consensus:): the event-time stage
+            idx.vendors.append(r)
+            continue
         if r.fx is not None:  # compared at the exchange rate of each quote's time: the event-time stage
             idx.fx.append(r)
             continue

@@ -60,6 +60,8 @@ Value = Annotated[str, Field(max_length=VALUE_MAX)]
 Amount = int | float | Value
 Duration = Value | int
 PRICE_CONDITIONS = ("above", "below", "crosses_above", "crosses_below", "change_pct", "change")
+#: How a price condition picks among vendors (rules/README.md, "Several vendors"); none: every source apart.
+SOURCE_CHOICES = ("source", "sources", "consensus")
 THRESHOLD_KINDS = PRICE_CONDITIONS[:4]
 
 
@@ -107,11 +109,21 @@ class PriceCondition(Strict):
     crosses_below: Amount | None = None
     change_pct: Change | None = Field(default=None, description="percent move: {over: 30d, above: 5}")
     change: Change | None = Field(default=None, description="move in price units: {over: 7d, above: \"20,000 CNY/t\"}")
+    source: Name | None = Field(default=None, description="only this vendor's quotes (any case), such as smm")
+    sources: list[Name] | None = Field(
+        default=None, min_length=2, max_length=SOURCES_MAX,
+        description="a preference list: the first vendor whose latest quote is fresh, else the next")
+    consensus: list[Name] | None = Field(
+        default=None, min_length=2, max_length=SOURCES_MAX,
+        description="the median of these vendors' latest fresh quotes")
 
     @model_validator(mode="after")
     def _exactly_one(self, info: ValidationInfo) -> PriceCondition:
         if lenient(info):
             return self
+        choices = [k for k in SOURCE_CHOICES if getattr(self, k) is not None]
+        if len(choices) > 1:
+            raise ValueError(f"give at most one of {', '.join(SOURCE_CHOICES)} (got {', '.join(choices)})")
         given = [k for k in PRICE_CONDITIONS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -129,6 +141,20 @@ class PriceCondition(Strict):
     @property
     def product_names(self) -> list[str]:
         return [self.product] if self.product is not None else list(self.products or [])
+
+    @property
+    def source_choice(self) -> str:
+        """Which vendors it reads: "" (every source, each its own series), source, sources or consensus."""
+        return next((k for k in SOURCE_CHOICES if getattr(self, k) is not None), "")
+
+
+class DivergenceCondition(Strict):
+    """Two or more vendors' quotes of one product for the same day differ by more than ``above``: a percentage
+    (``2%``: the highest above the lowest) or an amount (``"20,000 CNY/t"``)."""
+
+    product: Name
+    sources: list[Name] = Field(min_length=2, max_length=SOURCES_MAX, description="the vendors compared")
+    above: Amount = Field(description='a percentage ("2%") or an amount in price units ("20,000 CNY/t")')
 
 
 def _phrases(v: list[str]) -> list[str]:
@@ -226,6 +252,7 @@ class VendorNoticeCondition(Strict):
 
 
 CONDITIONS: tuple[str, ...] = ("price", "news", "spread", "stale", "all_of", "vendor_notice")
+CONDITIONS = (*CONDITIONS, "divergence")  # vendors that disagree (alerts.evaluate.divergence)
 #: Keys of a rule that no check spanning several keys reads.
 FREE_KEYS = frozenset({"id", "description", "enabled", "notify", "cooldown", "severity", "expires", "owner",
                        "labels", "message"})
@@ -238,6 +265,8 @@ class Rule(Strict):
     price: PriceCondition | None = None
     news: NewsCondition | None = None
     spread: SpreadCondition | None = None
+    divergence: DivergenceCondition | None = Field(
+        default=None, description="vendors' quotes of one product for the same day differ by more than above")
     stale: StaleCondition | None = None
     all_of: list[Part] | None = Field(default=None, min_length=2, max_length=PARTS_MAX,
                                       description="every condition true within `within`")

@@ -29,6 +29,13 @@ for i = 1, #ARGV, 2 do
   if not current or current < tonumber(ARGV[i + 1]) then redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 """
+#: Sets each (field, value) pair of ARGV in the hash KEYS[1] unless it holds a smaller value already.
+_MIN = """
+for i = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('hget', KEYS[1], ARGV[i]))
+  if not current or current > tonumber(ARGV[i + 1]) then redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+"""
 #: Points read, at most, to find a leg's latest quote before a new rule's start.
 LATEST_SCAN = 20
 
@@ -45,8 +52,8 @@ def stage_inputs(pipe: redis.client.Pipeline, keys: Keys, s: Session) -> None:
         facts.setdefault(state_key, {})[encode_input(fact)] = fact.t
     for state_key, members in facts.items():
         pipe.zadd(keys.parts(state_key), members)  # type: ignore[arg-type]
-    for state_key, t in s.first_seen.items():
-        pipe.hsetnx(keys.first_seen, state_key, repr(t))
+    if s.first_seen:  # the earliest: a rule on several vendors' quotes may see a later one first
+        pipe.eval(_MIN, 1, keys.first_seen, *[x for k, t in s.first_seen.items() for x in (k, repr(t))])
     if s.watermarks:
         pipe.eval(_MAX, 1, keys.watermarks, *[x for k, t in s.watermarks.items() for x in (k, repr(t))])
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import redis
 
+from alerts.evaluate.divergence import advance_vendor_rule
 from alerts.evaluate.eventtime import (
     State,
     advance_all_of,
@@ -30,8 +31,9 @@ from alerts.evaluate.eventtime import (
     start,
 )
 from alerts.evaluate.session import NEWS
+from alerts.evaluate.vendors import LOOKBACK, vendor_mark, vendor_rules
 from alerts.model import Alert
-from alerts.rules.compiled import NewsRule, PriceRule, RuleSet, SpreadRule
+from alerts.rules.compiled import DivergenceRule, NewsRule, PriceRule, RuleSet, SpreadRule
 from alerts.settings import Settings
 from alerts.store.breaker import apply_breaker
 from alerts.store.composite import commit_stage, read_inputs, read_stage, trim_legs
@@ -77,16 +79,17 @@ class Composer:
         rules = self.current_rules()
         spreads, all_ofs = composite_rules(rules)
         fxs = fx_rules(rules)
-        if not spreads and not all_ofs and not fxs:
+        vendors = vendor_rules(rules)
+        if not spreads and not all_ofs and not fxs and not vendors:
             return []
         read = read_stage(self.client, self.keys, [r.state_key for r in spreads] + [r.state_key for r in all_ofs]
-                          + [r.state_key for r in fxs])
+                          + [r.state_key for r in fxs] + [r.state_key for r in vendors])
         states: dict[str, State] = {}
         # A spread run for the first time starts at the time of its first leg quote seen while it existed,
         # with each leg's latest quote before that (the legs' points are shared with other rules and
         # older than the rule). An all_of starts at its first part fact: they are written for it alone.
         fresh: dict[str, float] = {}
-        for state_key in [r.state_key for r in spreads] + [r.state_key for r in fxs]:  # an fx rule: as a spread
+        for state_key in [r.state_key for r in (*spreads, *fxs, *vendors)]:  # fx and vendor rules: as a spread
             st = read.states.get(state_key)
             if st is None:
                 born = read.first_seen.get(state_key)
@@ -115,6 +118,11 @@ class Composer:
                 for series in fx_series_of(fx_rule):
                     after = min(st["cursor"], rate[0]) if rate else -math.inf
                     legs_after[series] = min(legs_after.get(series, math.inf), after)
+        for vendor_rule in vendors:  # the product's points from a while before the cursor: each vendor's latest
+            st = states.get(vendor_rule.state_key)
+            if st is not None:
+                pk = vendor_rule.product.key
+                legs_after[pk] = min(legs_after.get(pk, math.inf), st["cursor"] - LOOKBACK)
         parts_after = {r.state_key: states[r.state_key]["cursor"] for r in all_ofs if r.state_key in states}
         points, facts, before = read_inputs(self.client, self.keys, legs_after, parts_after, births)
         alerts: list[Alert] = []
@@ -169,13 +177,31 @@ class Composer:
             alerts.extend(fired)
             if new != read.states.get(fx_rule.state_key):
                 changed[fx_rule.state_key] = new
+        for vendor_rule in vendors:
+            st = states.get(vendor_rule.state_key)
+            if st is None:
+                continue
+            cursor = st["cursor"]
+            quotes = points.get(vendor_rule.product.key, [])
+            marks = [read.watermarks.get(vendor_mark(vendor_rule.product.key, v)) for v in vendor_rule.vendors]
+            until = horizon(marks, [(p.t, p.arrived) for p in quotes if p.t > cursor
+                                    and p.source.casefold() in vendor_rule.vendors], now, grace)
+            born = fresh.get(vendor_rule.state_key)
+            if born is not None and until < born:
+                continue  # not started until every vendor reported up to its first quote (an earlier one may come)
+            fired, new = advance_vendor_rule(vendor_rule, st, quotes, max(until, cursor), rules.holidays,
+                                             rules.timezone)
+            alerts.extend(fired)
+            if new != read.states.get(vendor_rule.state_key):
+                changed[vendor_rule.state_key] = new
         if not changed:
             return []
         alerts.sort(key=lambda a: a.at)
         verdict = apply_breaker(self.client, self.keys, alerts, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
         owner = {r.id: r.state_key for r in spreads} | {r.id: r.state_key for r in all_ofs}
-        by_product: dict[tuple[str, str | None], str] = {(r.id, r.product.name): r.state_key for r in fxs}
+        by_product: dict[tuple[str, str | None], str] = {(r.id, r.product.name): r.state_key
+                                                         for r in (*fxs, *vendors)}
         for a in verdict.alerts:  # what went out: an alert the circuit breaker held is not the last alert
             key = owner.get(a.rule_id) if a.kind in ("spread", "all_of") else by_product.get((a.rule_id, a.product))
             if key is not None and key in changed:
@@ -187,17 +213,20 @@ class Composer:
         self.metrics.verdict(verdict)
         self.steps += 1
         if self.steps % TRIM_EVERY_STEPS == 0:
-            self.trim({**states, **changed}, spreads, fxs)
+            self.trim({**states, **changed}, spreads, [*fxs, *vendors])
         return verdict.alerts
 
-    def trim(self, states: dict[str, State], spreads: list[SpreadRule], fxs: list[PriceRule]) -> None:
+    def trim(self, states: dict[str, State], spreads: list[SpreadRule],
+             fxs: list[PriceRule | DivergenceRule]) -> None:
         """Drop product leg points older than every rule's latest known quote of that leg (and than the cursor
-        of the rules that read a product's quotes). Exchange-rate series are kept whole."""
+        of the rules that read a product's quotes; ``LOOKBACK`` before it for those that read several vendors).
+        Exchange-rate series are kept whole."""
         keep: dict[str, float] = {}
         for fx_rule in fxs:
             st = states.get(fx_rule.state_key)
             pk = fx_rule.product.key
-            keep[pk] = min(keep.get(pk, math.inf), st["cursor"] if st else -math.inf)
+            back = 0.0 if isinstance(fx_rule, PriceRule) and fx_rule.fx is not None else LOOKBACK
+            keep[pk] = min(keep.get(pk, math.inf), st["cursor"] - back if st else -math.inf)
             # the rate series (fx:*) are never trimmed: publish converts quotes with them, backtests replay them
         for spread in spreads:
             st = states.get(spread.state_key)

@@ -114,14 +114,18 @@ class _VendorRun:
 
     def __init__(self, rule: PriceRule, st: State, holidays: frozenset[date], tz: str):
         self.rule, self.holidays, self.tz = rule, holidays, tz
-        self.last: list[Any] | None = st.get("last")  # [t, value, day]
+        # the last value (as every rule with state of its own keeps it: silences read it) and its [t, day]
+        last, at = st.get("last"), st.get("last_at")
+        self.last: list[Any] | None = [at[0], last, at[1]] if last is not None and at else None
         self.rs = RuleState.from_list(st["rs"]) if "rs" in st else RuleState()
         self.fired_at: float | None = st.get("fired_at")
         self.series: list[tuple[float, float]] = [(a, b) for a, b in st.get("series", [])]
         self.seen: dict[str, Any] | None = st.get("seen")
 
     def save(self, st: State) -> None:
-        for key, value in (("last", self.last), ("fired_at", self.fired_at), ("seen", self.seen)):
+        if self.last is not None:
+            st["last"], st["last_at"] = self.last[1], [self.last[0], self.last[2]]
+        for key, value in (("fired_at", self.fired_at), ("seen", self.seen)):
             if value is not None:
                 st[key] = value
         if not self.rule.kind.startswith("crosses"):

@@ -263,12 +263,14 @@ def rule_holds(rule: PriceRule | SpreadRule, states: Mapping[str, ProductState |
     """Whether ``rule`` has fired and not re-armed, on any source: its state says not armed (or firing, with
     ``resolve``); for a plain above/below rule (no state of its own), the last quote is past the threshold
     and the rule saw it; for crosses_*, the last value is on the far side."""
-    if isinstance(rule, SpreadRule) or rule.fx is not None:
+    if isinstance(rule, SpreadRule) or rule.event_time:  # its state is its own (P:shared)
         return _state_holds(shared.get(rule.state_key), rule.kind, rule.threshold)
     st = states.get(rule.product.key)
     if st is None:
         return False
     for source, q in st.quotes.items():
+        if rule.source is not None and source.casefold() != rule.source:
+            continue  # ``source:`` another vendor's
         if rule.stateful:
             rs = st.rules.get(f"{rule.fp}|{source}")
             if rs is not None and (not rs.armed or rs.firing):

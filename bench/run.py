@@ -38,6 +38,7 @@ from alerts.rules.load import load_rules
 from alerts.settings import Settings
 from alerts.store.keys import Keys
 from alerts.store.publish import Publisher
+from alerts.store.quotes import QuoteGuard
 from alerts.store.streams import read_alerts
 from bench.harness import RedisServer
 from bench.live import (
@@ -50,6 +51,7 @@ from bench.live import (
     http_ingest,
     latency,
 )
+from bench.sanity import RUNS, sanity_cost
 from bench.workload import (
     PRODUCTS,
     base_prices,
@@ -161,7 +163,8 @@ def csv_import(client: redis.Redis, workdir: Path, events: list[dict[str, Any]])
     with path.open(encoding="utf-8-sig", newline="") as fh:
         report = import_file(fh, client, rs.catalog, settings.timezone, settings.stream_shards, pub.keys,
                              rates=pub.rates(), max_future_days=settings.max_future_days,
-                             fx_max_age_days=settings.fx_max_age_days)
+                             fx_max_age_days=settings.fx_max_age_days,
+                             guard=QuoteGuard.from_settings(client, settings, rs.catalog, "import", path.name))
     seconds = time.perf_counter() - started
     if report.errors or report.imported != len(events):
         raise SystemExit(f"bench: imported {report.imported} of {len(events)} rows: {report.errors[:3]}")
@@ -287,6 +290,15 @@ def main() -> int:
                         f"{rate(imported, import_s)} rows/s"))
         say(f"csv import: {rate(imported, import_s)} rows/s")
         client.flushall()
+
+        cost = sanity_cost(client, workdir, events[:n])
+        for door, unit in (("import", "rows"), ("publish", "events")):
+            what = "CSV import" if door == "import" else "Publish call (`alerts publish`, POST /events)"
+            rows.append(Row(f"{what} with / without the quote sanity check (medians of {RUNS})", f"{n:,}",
+                            f"{cost[door]:,.0f} / {cost[door + '_unchecked']:,.0f} {unit}/s "
+                            f"({cost[door] / cost[door + '_unchecked']:.0%})"))
+        say(f"quote sanity: import {cost['import']:,.0f} vs {cost['import_unchecked']:,.0f} rows/s, "
+            f"publish {cost['publish']:,.0f} vs {cost['publish_unchecked']:,.0f} events/s")
 
         n = sizes.naive_jobs
         enqueue_s, work_s = naive_rq(client, payloads[:n])

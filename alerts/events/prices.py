@@ -23,7 +23,7 @@ from alerts.events.sanity import MAX_PRICE, MIN_PRICE, Guard, check_magnitude
 from alerts.events.times import EPOCH_ORDINAL, check_not_future, iso_day, parse_time, read_time, zone
 from alerts.events.wire import PriceEvent, digest
 from alerts.events.words import num
-from alerts.units import Unit, UnitError, parse_unit
+from alerts.units import Unit, UnitError, convert, parse_unit
 
 
 class PriceFields(msgspec.Struct, frozen=True):
@@ -86,9 +86,9 @@ def price_event(p: PriceFields, catalog: Catalog, tz: str, now: float | None, ma
         factor = currency_factor(p.price, p.unit, p.as_of, unit, product, ts, tz, rates, fx_max_age_days)
     else:
         factor = unit.factor_to(product.unit)
-    low = p.low * factor if p.low is not None else None
-    high = p.high * factor if p.high is not None else None
-    price = p.price * factor
+    low = convert(p.low, factor) if p.low is not None else None  # in decimal: 0.07 万元/吨 is 700 CNY/t
+    high = convert(p.high, factor) if p.high is not None else None
+    price = convert(p.price, factor)
     if not math.isfinite(price) or not math.isfinite(low or 1.0) or not math.isfinite(high or 1.0):
         raise EventError(f"price: {p.price} {p.unit} is out of range")
     check_magnitude(price, f"{p.price:g} {p.unit}")
@@ -253,9 +253,12 @@ class PriceRows:
             ts, day = when
             if self.max_future_days is None or ts <= (self.now if self.now is not None else time.time()) \
                     + self.max_future_days * 86400:
-                value = price * factor
-                lo = low * factor if low is not None else None
-                hi = high * factor if high is not None else None
+                if factor == 1.0:
+                    value, lo, hi = price, low, high
+                else:  # as price_event converts: in decimal
+                    value = convert(price, factor)
+                    lo = convert(low, factor) if low is not None else None
+                    hi = convert(high, factor) if high is not None else None
                 if MIN_PRICE <= value <= MAX_PRICE and (lo is None or math.isfinite(lo)) \
                         and (hi is None or math.isfinite(hi)):
                     eid = id.strip() if id else None

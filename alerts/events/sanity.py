@@ -74,10 +74,11 @@ class Guard(Protocol):
     def hold(self, held: QuoteHeld, n: int) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reference:
     """What a product's new quote is compared with: its last trusted quote (price in the product's unit, quote
-    time, vendor) and its median daily move (an absolute log change per day; 0 when not known)."""
+    time, vendor) and its median daily move (an absolute log change per day; 0 when not known). Mutable: a guard
+    moves it on to each quote it lets through (one per quote of an import: no new object each time)."""
 
     price: float
     t: float

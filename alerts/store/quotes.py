@@ -131,7 +131,7 @@ class QuoteGuard:
         ref = self._refs[key] if key in self._refs else self._load(key)
         if ref is not None and self._lo <= ev.price / ref.price <= self._hi:
             if ev.as_of >= ref.t:
-                self._refs[key] = Reference(ev.price, ev.as_of, ev.source, ref.daily_move)
+                ref.price, ref.t, ref.source = ev.price, ev.as_of, ev.source
             return
         product = self.catalog.products.get(key)
         if product is not None:
@@ -145,8 +145,10 @@ class QuoteGuard:
         """Make ``ev`` its product's reference, unchecked (a quote sent with ``override``)."""
         key = ev.product_key
         ref = self._refs[key] if key in self._refs else self._load(key)
-        if ref is None or ev.as_of >= ref.t:
-            self._refs[key] = Reference(ev.price, ev.as_of, ev.source, ref.daily_move if ref else 0.0)
+        if ref is None:
+            self._refs[key] = Reference(ev.price, ev.as_of, ev.source)
+        elif ev.as_of >= ref.t:
+            ref.price, ref.t, ref.source = ev.price, ev.as_of, ev.source
 
     def hold(self, held: QuoteHeld, n: int) -> str:
         """Keep a held quote (of line or item ``n``) for ``flush``; the message its sender is given, with the id

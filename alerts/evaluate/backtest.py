@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from alerts.catalog import Catalog
-from alerts.errors import EventError
+from alerts.errors import EventError, Problem
 from alerts.evaluate.session import Session
 from alerts.events import (
     Event,
@@ -104,8 +104,13 @@ def write_text(result: BacktestResult, out: TextIO, tz: str) -> None:
         out.write(f"  {rule:<{width}}  {count}\n")
 
 
-def write_json(result: BacktestResult, out: TextIO) -> None:
+def write_json(result: BacktestResult, out: TextIO, refused: Sequence[Problem] = (), waiting: int = 0) -> None:
+    """The result as JSON; ``refused``: the rules the loader refused (not backtested), each with its file, line and
+    reason; ``waiting``: events on the streams no evaluator has committed (not in the stored history yet)."""
     doc: dict[str, Any] = {"events": result.events, "alerts": [a.to_dict() for a in result.alerts],
-                           "counts": result.counts}
+                           "counts": result.counts,
+                           "refused": [{"file": p.path, "line": p.line, "rule": p.rule_id, "reason": p.message}
+                                       for p in refused],
+                           "waiting": waiting}
     json.dump(doc, out, ensure_ascii=False, indent=1)
     out.write("\n")

@@ -41,7 +41,7 @@ from alerts.events import (
     RateLookup,
 )
 from alerts.events.sanity import Guard, QuoteHeld
-from alerts.store.imports import StreamAppender, stored_ids
+from alerts.store.imports import StreamAppender, same_quotes_elsewhere, stored_ids
 from alerts.store.keys import Keys
 from alerts.store.quotes import QuoteGuard
 from alerts.store.streams import shard_of
@@ -144,6 +144,7 @@ class ImportReport:
     out_of_order: int = 0  # the first line whose quote is older than one before it (same product and source)
     late: int = 0  # quotes sent after a newer one of theirs had been sent: stored, but late
     held: int = 0  # quotes the sanity check held in the quarantine (in ``errors`` too)
+    warnings: list[str] = field(default_factory=list)  # quotes stored already under another source name
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     seconds: float = 0.0
 
@@ -265,6 +266,8 @@ def read_rows(fh: TextIO, catalog: Catalog, tz: str, errors: list[tuple[int, str
         tick(position(), rows)
 
 
+#: Quotes per (product, source) compared with the other sources' stored history after an import (the first ones).
+SAMPLE = 200
 #: Quotes handed to the sender at a time, while the rows after them are read.
 SEND_CHUNK = 2000
 #: Encodes a chunk of quotes at once, one line each: the bytes of ``encode_wire`` (the same default msgspec
@@ -330,14 +333,19 @@ def import_file(fh: TextIO, client: redis.Redis, catalog: Catalog, tz: str, shar
     sent_last: dict[tuple[str, str], float] = {}  # ... and sent
     pending: list[PriceEvent] = []
     held: list[PriceEvent] | None = None  # from the first row back in time on
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}  # the first quotes sent, per (product, source)
     try:
         for line, ev in rows:
             k = (ev.product_key, ev.source)
             known = stored.get(k)
             if known is None:
                 known = stored[k] = stored_ids(client, keys, {k: (-math.inf, math.inf)})
+                samples[k] = []
             if ev.id in known:  # the live feed brought it (repeats in the file: the ledger of StreamAppender)
                 continue
+            sample = samples[k]
+            if len(sample) < SAMPLE:
+                sample.append((ev.as_of, ev.price))
             if held is not None:
                 held.append(ev)
                 continue
@@ -366,6 +374,15 @@ def import_file(fh: TextIO, client: redis.Redis, catalog: Catalog, tz: str, shar
             report.held = len(guard.held)
             guard.flush()
     report.already = report.rows - len(report.errors) - report.imported
+    for (pkey, src), sample in samples.items():  # the same file imported before under another source name?
+        for other, matches in same_quotes_elsewhere(client, keys, pkey, src, sample)[:1]:
+            if matches * 2 >= len(sample):
+                name = catalog.products[pkey].name if pkey in catalog.products else pkey
+                report.warnings.append(
+                    f"{matches:,} of the first {len(sample):,} quotes of {name} imported as source {src!r} are "
+                    f"stored already under source {other!r} (same times and prices): this file was imported "
+                    f"before under another name? Both are kept as separate vendors; --source (or the source "
+                    "column) names the rows' vendor")
     if bar is not None:
         bar.show("done", 1, 1, report.rows, force=True)
         bar.done()

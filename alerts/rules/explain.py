@@ -136,6 +136,13 @@ def _spread(rule: SpreadRule, state: dict[str, Any] | None, marks: Mapping[str, 
         leg = legs.get(which)
         out.append(f"    {product.name}: " + (f"{format_price(leg[2])} {product.unit} on {leg[3]} ({leg[4]})"
                                                 if leg else "no quote yet"))
+    if state.get("unevaluated"):  # legs stored (imported history), never evaluated by the event-time stage
+        of, minus = legs.get("of"), legs.get("minus")
+        if of and minus:
+            out.append(f"    value from these: {format_price(of[2] - minus[2] * rule.factor)} {rule.of.unit}")
+        return [*out, "    not evaluated yet: imported history (alerts import) primes the legs without firing; "
+                      "the spread is evaluated from the first live quote of a leg on (alerts backtest replays the "
+                      "history)", "    last alert: never"]
     value = state.get("last")
     if value is not None:
         line = f"    value: {format_price(value)} {rule.of.unit}; "

@@ -70,6 +70,37 @@ def stored_ids(client: redis.Redis, keys: Keys, spans: dict[tuple[str, str], tup
     return out
 
 
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def same_quotes_elsewhere(client: redis.Redis, keys: Keys, product_key: str, source: str,
+                          sample: list[tuple[float, float]]) -> list[tuple[str, int]]:
+    """The other sources whose stored history holds quotes of ``product_key`` at the same time and price as
+    those of ``sample`` ((quote time, price) of an import under ``source``), with how many: a file imported again
+    under another source name. Sources with no match are left out; most matches first."""
+    if not sample:
+        return []
+    prefix = keys.history(product_key, "")
+    lo, hi = min(t for t, _ in sample), max(t for t, _ in sample)
+    wanted = set(sample)
+    found = []
+    for key in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        other = name[len(prefix):]
+        if other == source:
+            continue
+        matches = 0
+        for member, score in cast(list[tuple[bytes, float]], client.zrangebyscore(name, lo, hi, withscores=True)):
+            try:
+                matches += (score, float(json.loads(member)[1])) in wanted
+            except (ValueError, IndexError, TypeError):
+                continue
+        if matches:
+            found.append((other, matches))
+    return sorted(found, key=lambda f: -f[1])
+
+
 class StreamAppender:
     """Appends wire-encoded events to the event streams, in order within each stream, each event at most once
     ever: the ledger of imported quotes (``P:imported``, a set of event ids) remembers the id of every one

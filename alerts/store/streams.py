@@ -17,7 +17,7 @@ from alerts.evaluate.breaker import BreakerVerdict
 from alerts.events.wire import Event, PriceEvent
 from alerts.model import Alert, decode_alerts, encode_alerts
 from alerts.store.breaker import record
-from alerts.store.keys import Keys
+from alerts.store.keys import EVALUATOR_GROUP, Keys
 
 #: The field of an event stream entry that holds the event's typed wire form (``alerts.events.encode_wire``).
 #: Entries of versions before it hold the published JSON object in ``LEGACY_FIELD``, parsed again on reading.
@@ -125,3 +125,33 @@ def trim_stream(client: redis.Redis, stream: str, max_age_s: float) -> None:
         if info and info.get("pending"):
             minid = min(minid, _id(info["min"]))
     client.xtrim(stream, minid=f"{minid[0]}-{minid[1]}", approximate=False)
+
+
+#: Entries counted at most per shard by ``waiting_events`` on a Redis without XINFO's lag (6.2).
+WAITING_COUNT_MAX = 10_000
+
+
+def waiting_events(client: redis.Redis, keys: Keys, shards: int) -> int:
+    """Events on the event streams that no evaluator has committed yet: not read by the evaluators' group
+    (every entry of a stream the group does not read yet) or read and still pending. On Redis 6.2, whose XINFO
+    has no lag, the unread entries are counted by a read of at most ``WAITING_COUNT_MAX`` per shard."""
+    total = 0
+    for shard in range(shards):
+        stream = keys.events(shard)
+        try:
+            groups = client.xinfo_groups(stream)
+        except redis.ResponseError:
+            continue  # no such stream: nothing published to this shard
+        group = next((g for g in groups if g["name"] in (EVALUATOR_GROUP, EVALUATOR_GROUP.encode())), None)
+        if group is None:
+            total += int(client.xlen(stream))
+            continue
+        total += int(group.get("pending") or 0)
+        lag = group.get("lag")
+        if lag is not None:
+            total += int(lag)
+            continue
+        last = group["last-delivered-id"]
+        after = b"(" + (last if isinstance(last, bytes) else str(last).encode())
+        total += len(client.xrange(stream, min=after, max="+", count=WAITING_COUNT_MAX))  # type: ignore[arg-type]
+    return total

@@ -35,11 +35,20 @@ def require_rules_dir(settings: Settings, demo: bool = False) -> None:
                       "folder of your rule files (`alerts rules check DIR` checks one)")
 
 
+#: Seconds the demo's event-time stage waits for a leg that has not reported a time (ALERTS_COMPOSITE_GRACE_SECONDS
+#: is 2 hours): the demo feed ends, so a spread's or all_of's last times would otherwise wait for quotes that never
+#: come, and the demo would show fewer alerts than ``alerts backtest --demo`` of the same feed.
+DEMO_GRACE_SECONDS = 2.0
+
+
 def demo_settings(settings: Settings) -> Settings:
     """The demo's own key prefix and queue (``{prefix}-demo``): it never mixes with real data, and
-    ``backtest``, ``rules explain`` and ``digest preview`` read it with ``--demo``."""
+    ``backtest``, ``rules explain`` and ``digest preview`` read it with ``--demo``; and its short grace
+    (``DEMO_GRACE_SECONDS``), so the live demo and its backtest print the same alerts."""
     return settings.model_copy(update={"key_prefix": f"{settings.key_prefix}-demo",
-                                       "queue_name": f"{settings.queue_name}-demo"})
+                                       "queue_name": f"{settings.queue_name}-demo",
+                                       "composite_grace_seconds": min(settings.composite_grace_seconds,
+                                                                      DEMO_GRACE_SECONDS)})
 
 
 def open_input(path: str) -> tuple[str, BinaryIO] | None:

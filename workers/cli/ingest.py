@@ -85,6 +85,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     for line, reason in report.errors:
         print(f"{name}:{line}: {reason}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"{name}: warning: {warning}", file=sys.stderr)
     if report.late:
         print(f"{name}:{report.out_of_order}: this quote is older than one before it (same product and source): "
               f"{report.late:,} quotes were sent after newer ones of theirs and are stored as late quotes; sort the "

@@ -18,6 +18,7 @@ import redis
 from alerts.errors import AlertsError
 from alerts.events import parse_lines, read_lines
 from alerts.rules.checks import PriceStats, warnings
+from alerts.rules.compiled import RuleSet
 from alerts.rules.load import TEST_SUFFIXES, in_file_order, load_rules
 from alerts.settings import Settings
 from alerts.store.server import redis_for
@@ -88,6 +89,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.evaluate.backtest import run_backtest, write_json, write_text
     from alerts.store.history import stored_events
     from alerts.store.keys import Keys
+    from alerts.store.streams import waiting_events
 
     if args.demo:
         settings = demo_settings(settings)
@@ -107,15 +109,42 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
                                                   fx_max_age_days=settings.fx_max_age_days)]
         for line, reason in errors:
             print(f"{name}:{line}: {reason}", file=sys.stderr)
-    else:
+    waiting = 0
+    if not args.events:
         with redis_for(settings) as client:
-            events = stored_events(client, Keys(settings.key_prefix), rules.catalog, settings.timezone)
+            keys = Keys(settings.key_prefix)
+            events = stored_events(client, keys, rules.catalog, settings.timezone)
+            waiting = waiting_events(client, keys, settings.stream_shards)
     result = run_backtest(rules, events, args.start, args.end, fx_max_age_days=settings.fx_max_age_days)
     if args.format == "json":
-        write_json(result, sys.stdout)
+        write_json(result, sys.stdout, rules.errors, waiting)
     else:
         write_text(result, sys.stdout, settings.timezone)
-    return 0
+    return _backtest_verdict(rules, result.events, waiting)
+
+
+def _backtest_verdict(rules: RuleSet, replayed: int, waiting: int) -> int:
+    """The last lines of a backtest, on stderr: what it could not replay. 0: it replayed every rule on all the
+    stored history; 1: some rules were refused (not run), or the events of an import or a publish have not been
+    evaluated by the service yet (so they are not in the stored history the backtest replays)."""
+    status = 0
+    if waiting:
+        what = "so the stored history is empty" if not replayed else "not in this backtest"
+        print(f"alerts: {waiting:,} events published or imported (alerts import) wait on the event streams for an "
+              f"evaluator, {what}: start the service (alerts run, or alerts worker --role evaluate) and let it "
+              "read them, then backtest again; or backtest a file with --events FILE", file=sys.stderr)
+        status = 1
+    refused = rules.errors
+    if refused:
+        ids = sorted({p.rule_id for p in refused if p.rule_id})
+        if ids:
+            named = "rules refused: " + ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+        else:
+            named = "the rule files have errors"
+        print(f"alerts: {named} ({len(refused)} problems, listed above); not backtested, the result leaves them "
+              "out: fix them (alerts rules check) and backtest again", file=sys.stderr)
+        status = 1
+    return status
 
 
 #: The stored data of a private redis-server (ALERTS_DATA_DIR): append-only files of Redis 6 and 7, snapshot.
@@ -243,7 +272,12 @@ cannot be reached.""")
     tst = rsub.add_parser("test", help="run rule unit tests (*.test.yaml files, or folders holding them)")
     tst.add_argument("files", nargs="+")
     tst.set_defaults(func=cmd_rules_test)
-    bt = sub.add_parser("backtest", help="replay history through the rules without sending anything")
+    bt = sub.add_parser("backtest", help="replay history through the rules without sending anything",
+                        description="Replay the stored history (or --events FILE) through the rules; nothing is "
+                        "sent. Exit status: 0 every rule replayed on all the stored history; 1 some rules were "
+                        "refused (listed on stderr: not backtested, the result leaves them out), or events "
+                        "published or imported have not been evaluated by the service yet (not in the stored "
+                        "history); 2 a setting is wrong, a file cannot be read or Redis cannot be reached.")
     bt.add_argument("--rules", help="rules directory or file (default ALERTS_RULES_DIR)")
     bt.add_argument("--from", dest="start", type=parse_date, help="first day to report alerts for")
     bt.add_argument("--to", dest="end", type=parse_date, help="last day to replay")

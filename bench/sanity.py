@@ -46,8 +46,10 @@ def sanity_cost(client: redis.Redis, workdir: Path, events: list[dict[str, Any]]
             times["import" if checked else "import_unchecked"].append(time.perf_counter() - started)
             if report.errors or report.imported != len(events):
                 raise SystemExit(f"bench: imported {report.imported} of {len(events)}: {report.errors[:3]}")
-            publisher = Publisher(client, rs.catalog, settings.timezone, 4, prefix + "-pub",
-                                  max_daily_move_pct=settings.quote_max_daily_move_pct if checked else None)
+            publisher = Publisher.from_settings(client, settings.model_copy(update={"key_prefix": prefix + "-pub"}),
+                                                rs.catalog)
+            if not checked:
+                publisher.max_daily_move_pct = None  # no QuoteGuard: the publish without the check
             started = time.perf_counter()
             published = publisher.publish_objects(enumerate(events, 1))
             times["publish" if checked else "publish_unchecked"].append(time.perf_counter() - started)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,12 +27,18 @@ def test_a_worker_started_before_redis_waits_for_it_then_evaluates(settings: Set
     port = free_port()
     url = f"redis://:s3cret@127.0.0.1:{port}/0"
     proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--role", "evaluate"],
-                            env=env_for(settings, ALERTS_REDIS_URL=url), stdout=subprocess.PIPE,
+                            env=env_for(settings, ALERTS_REDIS_URL=url), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     data = tempfile.mkdtemp(prefix="alerts-test-late-redis-")
     server = None
-    try:
-        time.sleep(2.5)
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:  # Redis comes up once the worker said it waits (a busy machine may take seconds to start the worker)
+        wait_for(lambda: any("Redis unreachable at" in line for line in lines) or proc.poll() is not None, 60,
+                 "the worker's line that it waits for Redis")
+        time.sleep(0.5)
         assert proc.poll() is None, "the worker must wait for Redis, not exit"
         server = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--dir", data, "--requirepass", "s3cret"],
@@ -45,7 +52,10 @@ def test_a_worker_started_before_redis_waits_for_it_then_evaluates(settings: Set
         wait_for(lambda: client.xlen("alerts:alerts") >= 1, 30, "the alert of the event published after the wait")
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        proc.wait(30)
+        reader.join(10)
+        proc.stderr.close()  # type: ignore[union-attr]
+        err = "".join(lines)
         if server is not None:
             server.terminate()
             server.wait(10)

@@ -62,6 +62,7 @@ from bench.workload import (
     random_walk,
     rate,
     say,
+    write_quotes_csv,
     write_rules,
 )
 from workers.roles.composer import Composer
@@ -151,11 +152,7 @@ def csv_import(client: redis.Redis, workdir: Path, events: list[dict[str, Any]])
     from alerts.ingest.csv_import import import_file
 
     rs = write_rules(workdir / "rules-import", list(PRODUCTS), [])
-    path = workdir / "import.csv"
-    with path.open("w", encoding="utf-8", newline="") as out:
-        out.write("product,price,unit,as_of,source,id\n")
-        out.writelines(f"{e['product']},{e['price']},{e['unit']},{e['as_of']},{e['source']},{e['id']}\n"
-                       for e in events)
+    path = write_quotes_csv(workdir / "import.csv", events)
     settings = bench_settings("redis://unused", workdir / "rules-import", "bench-import").model_copy(
         update={"stream_shards": 4, "max_future_days": 1.0})
     pub = Publisher.from_settings(client, settings, rs.catalog)

@@ -16,7 +16,7 @@ import redis
 from alerts.ingest.csv_import import import_file
 from alerts.store.publish import Publisher
 from alerts.store.quotes import QuoteGuard
-from bench.workload import PRODUCTS, bench_settings, write_rules
+from bench.workload import PRODUCTS, bench_settings, write_quotes_csv, write_rules
 
 #: Timed runs of each variant.
 RUNS = 5
@@ -25,11 +25,7 @@ RUNS = 5
 def sanity_cost(client: redis.Redis, workdir: Path, events: list[dict[str, Any]]) -> dict[str, float]:
     """Median rows/s of the CSV import and events/s of a publish call, with and without the check."""
     rs = write_rules(workdir / "rules-sanity", list(PRODUCTS), [])
-    path = workdir / "sanity.csv"
-    with path.open("w", encoding="utf-8", newline="") as out:
-        out.write("product,price,unit,as_of,source,id\n")
-        out.writelines(f"{e['product']},{e['price']},{e['unit']},{e['as_of']},{e['source']},{e['id']}\n"
-                       for e in events)
+    path = write_quotes_csv(workdir / "sanity.csv", events)
     times: dict[str, list[float]] = {"import": [], "import_unchecked": [], "publish": [], "publish_unchecked": []}
     for run in range(RUNS):
         for checked in ((True, False) if run % 2 == 0 else (False, True)):

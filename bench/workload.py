@@ -100,6 +100,15 @@ def composite_rules(spreads: int, all_ofs: int, bases: dict[str, float], rng: ra
     return rules
 
 
+def write_quotes_csv(path: Path, events: list[dict[str, Any]]) -> Path:
+    """The quotes of ``events`` as a CSV file ``alerts import`` reads (``product,price,unit,as_of,source,id``)."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("product,price,unit,as_of,source,id\n")
+        out.writelines(f"{e['product']},{e['price']},{e['unit']},{e['as_of']},{e['source']},{e['id']}\n"
+                       for e in events)
+    return path
+
+
 def write_rules(directory: Path, products: list[str], rules: list[dict[str, Any]]) -> RuleSet:
     """Write ``products:`` and ``rules:`` YAML files into ``directory`` and load them with the real loader."""
     directory.mkdir(parents=True)

@@ -5,8 +5,6 @@ tests/test_eventtime_property.py's guarantee."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ from alerts.model import Alert
 from alerts.rules.compiled import RuleSet
 from alerts.rules.load import load_rules
 from alerts.settings import Settings
-from tests.conftest import env_for
 from tests.pipeline import Pipeline, quote
 from tests.servers import write_rules
 from tests.test_engine import Feed, ruleset
+from tests.test_explain import explain
 
 TZ = "Asia/Shanghai"
 
@@ -154,13 +152,6 @@ rules:
     divergence: {product: Pr-Nd oxide, sources: [smm, fastmarkets], above: 2%}
     notify: [console]
 """
-
-
-def explain(settings: Settings, rule: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "workers.cli", "rules", "explain", rule], env=env_for(settings),
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def test_live_alerts_and_what_explain_says_each_choice_saw(client: redis.Redis, settings: Settings,

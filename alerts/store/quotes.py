@@ -45,6 +45,10 @@ LOG_KEEP = 1_000
 MOVE_POINTS = 31
 
 
+#: A product whose reference was not read yet (its reference may be None: no quote yet).
+_UNREAD = Reference(0.0, 0.0, "")
+
+
 def held_id(event_id: str) -> str:
     return "h-" + sha1(event_id.encode(), usedforsecurity=False).hexdigest()[:10]
 
@@ -128,7 +132,9 @@ class QuoteGuard:
     def check(self, ev: PriceEvent, written_price: float, written_unit: str) -> None:
         """Let ``ev`` through (and make it its product's reference), or raise QuoteHeld with what it looks like."""
         key = ev.product_key
-        ref = self._refs[key] if key in self._refs else self._load(key)
+        ref = self._refs.get(key, _UNREAD)
+        if ref is _UNREAD:
+            ref = self._load(key)
         if ref is not None and self._lo <= ev.price / ref.price <= self._hi:
             if ev.as_of >= ref.t:
                 ref.price, ref.t, ref.source = ev.price, ev.as_of, ev.source

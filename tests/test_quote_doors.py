@@ -177,3 +177,19 @@ def test_an_article_quote_far_from_the_last_is_held(client: redis.Redis, setting
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "quote 1: held (h-" in proc.stderr and "fall from terbium oxide's last 7,000 CNY/kg" in proc.stderr
     assert [h.via for h in held_quotes(client, Keys())] == ["publish"]
+
+
+def test_quotes_latest_shows_each_vendor_and_its_freshness(client: redis.Redis, settings: Settings) -> None:
+    write_rules(settings.rules_dir, "rules: []\n")
+    p = Pipeline(client, settings)
+    p.publish(DY_GOOD, {**DY_GOOD, "source": "fastmarkets", "price": 1690, "as_of": "2025-03-12"},
+              quote(444_000, "2025-03-11"))
+    p.evaluate()
+    rows = json.loads(cli(settings, "quotes", "latest", "--format", "json").stdout)
+    assert [(r["product"], r["source"], r["price"], r["as_of"], r["stale"]) for r in rows] == [
+        ("dysprosium oxide", "fastmarkets", 1690.0, "2025-03-12", True),
+        ("dysprosium oxide", "smm", 1705.0, "2025-03-11", True),
+        ("Pr-Nd oxide", "smm", 444_000.0, "2025-03-11", True)]
+    text = cli(settings, "quotes", "latest", "--product", "Dy oxide").stdout.splitlines()
+    assert text[0].startswith("dysprosium oxide  fastmarkets  1,690 CNY/kg  2025-03-12") and text[0].endswith("STALE")
+    assert len(text) == 2

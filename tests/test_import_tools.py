@@ -113,3 +113,22 @@ def test_a_backtest_with_a_refused_rule_exits_1_and_names_it_last(settings: Sett
     assert good.returncode == 0 and good.stderr == "", good.stderr  # no rule refused, nothing waiting: 0
     missing = cli(settings, "backtest", "--events", str(events), "--rules", str(tmp_path / "none"))
     assert missing.returncode == 1 and "the rule files have errors" in missing.stderr.splitlines()[-1]
+
+
+def test_rules_test_with_a_refused_rule_says_its_tests_did_not_run(settings: Settings, tmp_path: Path) -> None:
+    write_rules(tmp_path, SPREAD.replace("rules:\n", "rules:\n" + BROKEN.lstrip("\n"), 1))
+    (tmp_path / "rules.test.yaml").write_text("""rule_files: [rules.yaml]
+tests:
+  - name: the spread fires
+    events:
+      - {type: price, product: Tb oxide, price: 7000, unit: CNY/kg, as_of: "2025-03-11"}
+      - {type: price, product: Dy oxide, price: 1700, unit: CNY/kg, as_of: "2025-03-11"}
+    expect:
+      - {rule: tb-dy}
+""")
+    proc = cli(settings, "rules", "test", str(tmp_path / "rules.test.yaml"))
+    assert proc.returncode == 1
+    assert "unknown key 'bogus'" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == (
+        "0 tests, 0 failed, 1 problems: the tests of 1 file did not run (their rules or tests were refused, "
+        "above); nothing is known of what those rules would fire")

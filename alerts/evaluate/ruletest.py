@@ -236,5 +236,8 @@ def report(results: list[FileResult], tz: str) -> tuple[str, bool]:
                 out.extend(f"          + {describe(a, tz)}" for a in c.unexpected)
     ok = failed == 0 and all(not fr.problems for fr in results)
     problems = sum(len(fr.problems) for fr in results)
-    out.append(f"{total} tests, {failed} failed" + (f", {problems} problems" if problems else ""))
+    skipped = sum(1 for fr in results if fr.problems)
+    out.append(f"{total} tests, {failed} failed" + (
+        f", {problems} problems: the tests of {skipped} file{'s' if skipped > 1 else ''} did not run (their rules "
+        "or tests were refused, above); nothing is known of what those rules would fire" if problems else ""))
     return "\n".join(out), ok

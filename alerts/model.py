@@ -15,8 +15,10 @@ def alert_id(*parts: object) -> str:
 
 
 #: What produced an alert: a price, news, spread, all_of or stale-feed rule, a circuit-breaker notice, or a vendor's
-#: notice (a ``vendor_notice`` rule, or the default routing of ``alerts.evaluate.notices``).
-AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice", "vendor_notice", "divergence"]
+#: notice (a ``vendor_notice`` rule, or the default routing of ``alerts.evaluate.notices``), or the follow-up of an
+#: alert whose quote the vendor corrected (``alerts.evaluate.corrections``).
+AlertKind = Literal["price", "news", "spread", "all_of", "stale", "notice", "vendor_notice", "divergence",
+                    "correction"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ ALERT_KINDS: dict[str, KindTraits] = {
     "notice": KindTraits(about_a_product=False, rearms=False),
     "divergence": KindTraits(about_a_product=True, rearms=False),
     "vendor_notice": KindTraits(about_a_product=False, rearms=False),
+    "correction": KindTraits(about_a_product=True, rearms=False),
 }
 #: firing; resolved (the condition stopped holding); paused (a circuit-breaker notice).
 AlertStatus = Literal["firing", "resolved", "paused"]
@@ -81,6 +84,11 @@ class Alert(msgspec.Struct, omit_defaults=True):
     labels: dict[str, str] | None = None
     #: when the event that fired it was published (its stream entry's time, epoch seconds); None in backtests
     published: float | None = None
+    #: a ``correction`` follow-up: the id of the alert it follows up, the superseded price (``price`` is the
+    #: corrected one), and whether the rule's condition still holds with the corrected price
+    corrects: str | None = None
+    superseded: float | None = None
+    still_holds: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every field that has a value (webhook bodies, failure records, backtest JSON)."""
@@ -123,9 +131,18 @@ def decode_alerts(raw: bytes | str) -> list[Alert]:
         raise ValueError(f"not a list of alerts: {exc}") from None
 
 
+#: The quote before a product-source's newest one, as its ``QuoteState`` keeps it (what a correction of the newest
+#: is evaluated against): (price, as_of, as_of_date, event_id, token, seen, pending).
+Prior = tuple[float, float, str, str, str, frozenset[str], frozenset[str]]
+#: An alert a quote fired: (alert id, rule fingerprint, status).
+Fired = tuple[str, str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class QuoteState:
-    """The newest quote of one product from one source, and the rules that have seen it."""
+    """The newest quote of one product from one source, and the rules that have seen it; and what a correction
+    of it (``alerts.evaluate.corrections``) needs to evaluate the corrected price as if this one had never come:
+    the quote before it, the alerts it fired, and the rule state it changed (as it was before)."""
 
     price: float
     as_of: float
@@ -135,17 +152,41 @@ class QuoteState:
     seen: frozenset[str] = frozenset()  # rule fingerprints that evaluated this quote
     pending: frozenset[str] = frozenset()  # above/below rules held back by cooldown: still armed
     same_time_ids: frozenset[str] = frozenset()  # ids of every quote evaluated with this same as_of
+    prior: Prior | None = None  # the quote before this one
+    fired: tuple[Fired, ...] = ()  # the alerts this quote fired
+    undo_fired: Mapping[str, float | None] | None = None  # cooldown times this quote set: rule fp -> the time before
+    undo_rules: Mapping[str, RuleState] | None = None  # rule states this quote changed: key -> the state before
+    seq: str = ""  # its arrival position (stream entry id), when known
 
     def to_dict(self) -> dict[str, Any]:
-        return {"price": self.price, "as_of": self.as_of, "as_of_date": self.as_of_date, "event_id": self.event_id,
-                "token": self.token, "seen": sorted(self.seen), "pending": sorted(self.pending),
-                "same_time_ids": sorted(self.same_time_ids)}
+        d: dict[str, Any] = {"price": self.price, "as_of": self.as_of, "as_of_date": self.as_of_date,
+                             "event_id": self.event_id, "token": self.token, "seen": sorted(self.seen),
+                             "pending": sorted(self.pending), "same_time_ids": sorted(self.same_time_ids)}
+        if self.prior is not None:
+            p = self.prior
+            d["prior"] = [p[0], p[1], p[2], p[3], p[4], sorted(p[5]), sorted(p[6])]
+        if self.fired:
+            d["fired"] = [list(f) for f in self.fired]
+        if self.undo_fired:
+            d["undo_fired"] = dict(self.undo_fired)
+        if self.undo_rules:
+            d["undo_rules"] = {k: s.to_list() for k, s in self.undo_rules.items()}
+        if self.seq:
+            d["seq"] = self.seq
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QuoteState:
+        p = d.get("prior")
+        prior: Prior | None = None if p is None else (float(p[0]), float(p[1]), str(p[2]), str(p[3]), str(p[4]),
+                                                      frozenset(p[5]), frozenset(p[6]))
+        undo_rules = d.get("undo_rules")
         return cls(float(d["price"]), float(d["as_of"]), d["as_of_date"], d["event_id"], d.get("token", ""),
                    frozenset(d.get("seen", ())), frozenset(d.get("pending", ())),
-                   frozenset(d.get("same_time_ids", (d["event_id"],))))
+                   frozenset(d.get("same_time_ids", (d["event_id"],))), prior,
+                   tuple((str(a), str(b), str(c)) for a, b, c in d.get("fired", ())), d.get("undo_fired"),
+                   None if undo_rules is None else {k: RuleState.from_list(v) for k, v in undo_rules.items()},
+                   d.get("seq", ""))
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,8 +253,9 @@ def test_chinese_phrases_match_inside_chinese_text(tmp_path: Path) -> None:
 
 def test_corrections_on_the_same_day_and_their_replays(tmp_path: Path) -> None:
     f = Feed(ruleset(tmp_path, ABOVE))
-    assert len(f.quote(460_000, "2025-02-25", id="a")) == 1
-    assert f.quote(440_000, "2025-02-25", id="b") == []  # a correction for the same day re-arms
+    (first,) = f.quote(460_000, "2025-02-25", id="a")
+    (followup,) = f.quote(440_000, "2025-02-25", id="b")  # a correction for the same day: a follow-up, re-armed
+    assert (followup.kind, followup.corrects, followup.still_holds) == ("correction", first.id, False)
     assert f.quote(460_000, "2025-02-25", id="a") == []  # replaying the first one is a duplicate
     assert f.statuses[-1] == DUPLICATE
     assert len(f.quote(455_000, "2025-02-25", id="c")) == 1  # a new correction above fires again

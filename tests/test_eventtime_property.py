@@ -1,6 +1,7 @@
 """The guarantee of event time: the same events, each product's quotes in date order, give the same
 alerts whatever the interleaving between products, the batching, the number of shards and evaluators,
-and whether they come live or from a backtest."""
+and whether they come live or from a backtest. Vendors correct some quotes (``alerts.evaluate.corrections``):
+right after the quote, or after the next day's (a late correction); the follow-ups agree too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from alerts.evaluate.backtest import run_backtest
@@ -91,6 +92,21 @@ HEADLINES = ["New export controls on rare earths", "Magnet makers obtain export 
              "Export control list widened", "Prices steady"]
 
 
+def corrected(draw: Any, quotes: list[dict[str, Any]], digits: int) -> list[dict[str, Any]]:
+    """The quotes with some corrected by their vendor: another price for the same day, published right after the
+    quote or after the next one."""
+    out = list(quotes)
+    for i in reversed(range(len(quotes))):
+        how = draw(st.integers(0, 4))  # 0: corrected at once, 1: after the next quote, else not corrected
+        if how > 1:
+            continue
+        q = quotes[i]
+        fixed = {**q, "price": round(q["price"] * (1 + draw(st.sampled_from([-15, -8, 8, 15])) / 1000), digits)}
+        at = out.index(q) + 1 + (how == 1 and i + 1 < len(quotes))
+        out.insert(at, fixed)
+    return out
+
+
 @st.composite
 def histories(draw: Any) -> dict[str, list[dict[str, Any]]]:
     """Per product its quotes in date order (days skipped at random); the news in time order under "news"."""
@@ -104,7 +120,7 @@ def histories(draw: Any) -> dict[str, list[dict[str, Any]]]:
             price = round(price * (1 + draw(st.integers(-25, 25)) / 1000), -1 if unit == "CNY/kg" else -2)
             quotes.append({"type": "price", "product": product, "price": price, "unit": unit,
                            "as_of": (START + timedelta(days=day)).isoformat(), "source": "smm"})
-        out[product] = quotes
+        out[product] = corrected(draw, quotes, -1 if unit == "CNY/kg" else -2)
     for vendor in VENDORS:  # some vendors skip days, or stop: freshness decides which one a rule uses
         price, quotes = 1_700.0, []
         for day in range(draw(st.integers(0, 12))):
@@ -113,7 +129,7 @@ def histories(draw: Any) -> dict[str, list[dict[str, Any]]]:
             price = round(price * (1 + draw(st.integers(-20, 20)) / 1000))
             quotes.append({"type": "price", "product": "Dy oxide", "price": price, "unit": "CNY/kg",
                            "as_of": (START + timedelta(days=day)).isoformat(), "source": vendor})
-        out[f"Dy oxide|{vendor}"] = quotes
+        out[f"Dy oxide|{vendor}"] = corrected(draw, quotes, 0)
     rate, rates = 7.10, []
     for day in range(draw(st.integers(0, 12))):  # USD/CNY, some days missing
         if draw(st.booleans()):
@@ -192,10 +208,17 @@ def test_live_equals_backtest_whatever_the_arrival_order(
     parsed: list[Event] = [parse_event(e, rules.catalog, TZ) for e in events]
     backtest = sorted(key(a) for a in run_backtest(rules, parsed, fx_max_age_days=settings.fx_max_age_days).alerts)
     assert live == backtest
-    # and the backtest does not depend on the interleaving either
+    # and the backtest does not depend on the interleaving either: the rates, then each product's quotes (a vendor's
+    # in the order it published them, corrections included), then the news
     in_time = sorted(parsed, key=event_time)
+    per_vendor: dict[tuple[str, str], list[Event]] = {}
+    for ev in parsed:
+        if isinstance(ev, PriceEvent):
+            per_vendor.setdefault((ev.product_key, ev.source), []).append(ev)
     other = sorted(key(a) for a in run_backtest(rules, [ev for ev in in_time if isinstance(ev, FxEvent)]
-                                                + [ev for ev in in_time if isinstance(ev, PriceEvent)]
+                                                + [ev for k in sorted(per_vendor) for ev in per_vendor[k]]
                                                 + [ev for ev in in_time if isinstance(ev, NewsEvent)],
                                                 fx_max_age_days=settings.fx_max_age_days).alerts)
     assert other == backtest
+    if any(a["kind"] == "correction" for a in stream_alerts(client)):
+        event("a correction's follow-up")

@@ -13,7 +13,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from alerts.evaluate.eventtime import LegPoint, State, start
-from alerts.evaluate.vendors import advance_vendors, leg, take, vendor_rules
+from alerts.evaluate.vendors import advance_vendors, corrected, leg, take, vendor_rules
 from alerts.model import Alert, alert_id
 from alerts.rules.compiled import DivergenceRule, PriceRule, RuleSet
 from alerts.rules.render import render
@@ -59,28 +59,35 @@ def advance_divergence(rule: DivergenceRule, state: State, points: Iterable[LegP
         st = {"fp": rule.fp, "cursor": st.get("cursor", -math.inf), "latest": st.get("latest", {}),
               **({"fired_day": st["fired_day"]} if "fired_day" in st else {})}
     cursor = st["cursor"]
-    latest, groups = take(rule, st, points, until)
+    latest, groups, corrections = take(rule, st, points, until)
     alerts: list[Alert] = []
     for group in groups:
         for p in group:
             latest[p.source.casefold()] = leg(p)
         t, day = group[0].t, group[0].date
-        same = [(v, q) for v in rule.vendors if (q := latest.get(v)) is not None and q[3] == day]
-        if len(same) < 2:
-            st["seen"] = {"t": t, "day": day, "quotes": [[v, q[2]] for v, q in same]}
-            continue
-        measured = gap([q[2] for _, q in same], rule.percent)
-        st["seen"] = {"t": t, "day": day, "quotes": [[v, q[2]] for v, q in same], "gap": measured}
-        if measured <= rule.threshold or st.get("fired_day") == day or not rule.active_at(t):
-            continue
-        fired_at = st.get("fired_at")
-        if rule.cooldown and fired_at is not None and t - fired_at < rule.cooldown:
-            continue
-        st["fired_day"], st["fired_at"] = day, t
-        alerts.append(_alert(rule, t, day, group[-1], same))
+        _judge(rule, st, latest, group, t, day, alerts)
+        corrected(latest, corrections, t)
     st["latest"] = latest
     st["cursor"] = until if math.isfinite(until) else max(cursor, groups[-1][0].t if groups else cursor)
     return alerts, st
+
+
+def _judge(rule: DivergenceRule, st: State, latest: dict[str, list[Any]], group: list[LegPoint], t: float, day: str,
+           alerts: list[Alert]) -> None:
+    """Compare the vendors' quotes of ``day`` known at ``t`` (``group``: the points at ``t``); once a day at most."""
+    same = [(v, q) for v in rule.vendors if (q := latest.get(v)) is not None and q[3] == day]
+    if len(same) < 2:
+        st["seen"] = {"t": t, "day": day, "quotes": [[v, q[2]] for v, q in same]}
+        return
+    measured = gap([q[2] for _, q in same], rule.percent)
+    st["seen"] = {"t": t, "day": day, "quotes": [[v, q[2]] for v, q in same], "gap": measured}
+    if measured <= rule.threshold or st.get("fired_day") == day or not rule.active_at(t):
+        return
+    fired_at = st.get("fired_at")
+    if rule.cooldown and fired_at is not None and t - fired_at < rule.cooldown:
+        return
+    st["fired_day"], st["fired_at"] = day, t
+    alerts.append(_alert(rule, t, day, group[-1], same))
 
 
 def _alert(rule: DivergenceRule, t: float, day: str, moved: LegPoint, same: list[tuple[str, list[Any]]]) -> Alert:

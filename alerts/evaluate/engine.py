@@ -11,8 +11,9 @@ Price semantics, per rule and per (product, source):
 - ``confirm: N``: the condition must hold on N consecutive quotes. ``resolve: true``: when a fired
   condition stops holding, a "resolved" alert carries the value that ended it.
 - A quote older than the newest one (late data) is kept in the history but fires nothing. A second
-  quote with the same time and another id is a correction and is evaluated; an event seen before
-  (same id as a quote at the newest time) is ignored.
+  quote with the same time, another id and another price is a correction (``alerts.evaluate.corrections``):
+  evaluated as if the quote it corrects had never come, with a follow-up of each alert that one fired; with
+  the same price it changes nothing. An event seen before (same id as a quote at the newest time) is ignored.
 - ``cooldown``: an alert within the cooldown of the rule's previous alert on the same product is
   held back; an ``above``/``below`` rule then stays armed and fires on the next quote after the
   cooldown if the condition still holds. ``expires``: nothing fires for events after that day.
@@ -34,24 +35,31 @@ import bisect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerts.durations import format_duration
 from alerts.events.times import local_date
 from alerts.events.wire import NewsEvent, PriceEvent
-from alerts.model import Alert, AlertStatus, History, ProductState, QuoteState, RuleState, alert_id
+from alerts.model import Alert, AlertStatus, Fired, History, Prior, ProductState, QuoteState, RuleState, alert_id
 from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, ProductIndex, RuleSet
 from alerts.rules.render import render
 from alerts.rules.windows import reference
 
+if TYPE_CHECKING:
+    from alerts.evaluate.corrections import Correction
+
 NEW, DUPLICATE, LATE = "new", "duplicate", "late"
+#: A quote of the newest quote's time with another price (``alerts.evaluate.corrections``).
+CORRECTED = "corrected"
 
 
 @dataclass(frozen=True, slots=True)
 class PriceOutcome:
-    status: str  # new | duplicate | late
+    status: str  # new | duplicate | late | corrected
     alerts: list[Alert]
     state: ProductState
+    #: a correction: what it corrected (``alerts.evaluate.corrections.Correction``)
+    correction: Correction | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +155,13 @@ class _Cooldowns:
     """Cooldowns of a product's rules while one quote is evaluated; the times are copied on the first
     write (most quotes fire nothing)."""
 
-    __slots__ = ("at", "before", "changed")
+    __slots__ = ("at", "before", "changed", "undo")
 
     def __init__(self, before: Mapping[str, float], at: float):
         self.before = before
         self.at = at
         self.changed: dict[str, float] | None = None
+        self.undo: dict[str, float | None] = {}  # rule fp -> its time before this quote (a correction restores it)
 
     def cooling(self, rule: PriceRule) -> bool:
         if not rule.cooldown:
@@ -163,10 +172,15 @@ class _Cooldowns:
     def fired(self, rule: PriceRule) -> None:
         if self.changed is None:
             self.changed = dict(self.before)
+        if rule.fp not in self.undo:
+            self.undo[rule.fp] = self.before.get(rule.fp)
         self.changed[rule.fp] = self.at
 
 
-def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -> PriceOutcome:
+def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None, seq: str = "") -> PriceOutcome:
+    """Evaluate one quote against the product's state; ``seq`` is its arrival position (kept on the quote state,
+    for a correction's record). A quote of the newest quote's time with another price is a correction of it
+    (``alerts.evaluate.corrections``); with the same price, a re-publication that changes nothing."""
     st = state or ProductState()
     q = st.quotes.get(ev.source)
     idx = rules.by_product.get(ev.product_key)
@@ -180,8 +194,29 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
             return PriceOutcome(DUPLICATE, [], st)
         if ev.as_of < q.as_of:
             return PriceOutcome(LATE, [], replace(st, history=history) if keep else st)
+        if ev.as_of == q.as_of:
+            if ev.price == q.price:  # the same quote again under another id: nothing to change
+                return PriceOutcome(DUPLICATE, [], st)
+            from alerts.evaluate.corrections import correct
+
+            return correct(rules, ev, st, q, history, seq)
+        prior: Prior | None = (q.price, q.as_of, q.as_of_date, q.event_id, q.token, q.seen, q.pending)
+    else:
+        prior = None
+    alerts, state_after, _ = evaluate_new(rules, ev, st, q, idx, history, prior, frozenset((ev.id,)), seq)
+    return PriceOutcome(NEW, alerts, state_after)
+
+
+def evaluate_new(rules: RuleSet, ev: PriceEvent, st: ProductState, q: QuoteState | None, idx: ProductIndex | None,
+                 history: Mapping[str, History], prior: Prior | None, same_time: frozenset[str],
+                 seq: str) -> tuple[list[Alert], ProductState, list[Fired]]:
+    """A new quote after ``q`` (None: the source's first): its alerts, the new state, and what fired, as
+    (alert id, rule fingerprint, status)."""
     alerts: list[Alert] = []
+    fired: list[Fired] = []
     last_fired: dict[str, float] | None = None  # copied on the first write: most quotes fire nothing
+    undo_fired: dict[str, float | None] | None = None
+    undo_rules: dict[str, RuleState] | None = None
     pending: frozenset[str] = _NONE
     rule_states = st.rules
     token, seen = "", _NONE
@@ -200,7 +235,9 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
                         held.add(fp)
                     continue
                 cooldowns.fired(rule)
-                alerts.append(_price_alert(rule, ev, q, "firing", rules.timezone))
+                a = price_alert(rule, ev, q, "firing", rules.timezone)
+                fired.append((a.id, fp, "firing"))
+                alerts.append(a)
             if idx.stateful:
                 rule_states = dict(st.rules)
                 for rule in idx.stateful:
@@ -212,21 +249,28 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None) -
                                                    cooldowns.cooling)
                     if after != before:
                         rule_states[key] = after
+                        if undo_rules is None:
+                            undo_rules = {}
+                        undo_rules[key] = before
                     for status, extra in events:
                         if status == "firing":
                             cooldowns.fired(rule)
-                        alerts.append(_price_alert(rule, ev, q, status, rules.timezone, **extra))
+                        a = price_alert(rule, ev, q, status, rules.timezone, **extra)
+                        fired.append((a.id, rule.fp, status))
+                        alerts.append(a)
             last_fired = cooldowns.changed
+            if cooldowns.undo:
+                undo_fired = cooldowns.undo
             pending = frozenset(held) if held else _NONE
         if q is not None and q.token != idx.token:  # rules changed: forget state of rules that are gone
             last_fired = {fp: t for fp, t in (last_fired or st.last_fired).items() if fp in idx.by_fp}
             rule_states = {k: v for k, v in rule_states.items() if k.split("|", 1)[0] in idx.by_fp}
-    same_time = q.same_time_ids | {ev.id} if q is not None and q.as_of == ev.as_of else frozenset((ev.id,))
-    quote = QuoteState(ev.price, ev.as_of, ev.as_of_date, ev.id, token, seen, pending, same_time)
+    quote = QuoteState(ev.price, ev.as_of, ev.as_of_date, ev.id, token, seen, pending, same_time, prior,
+                       tuple(fired) if fired else (), undo_fired, undo_rules, seq)
     quotes = dict(st.quotes)
     quotes[ev.source] = quote
-    return PriceOutcome(NEW, alerts, ProductState(quotes, st.last_fired if last_fired is None else last_fired,
-                                                  rule_states, history))
+    return alerts, ProductState(quotes, st.last_fired if last_fired is None else last_fired, rule_states,
+                                history), fired
 
 
 def _step_stateful(rule: PriceRule, st: RuleState, ev: PriceEvent, history: History, q: QuoteState | None,
@@ -261,7 +305,7 @@ def step_value(kind: str, threshold: float, rearm: float | None, confirm: int, r
     return RuleState(armed, streak, firing), events
 
 
-def _price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: AlertStatus, tz: str,
+def price_alert(rule: PriceRule, ev: PriceEvent, q: QuoteState | None, status: AlertStatus, tz: str,
                  change: float | None = None, change_pct: float | None = None,
                  reference: tuple[float, float] | None = None) -> Alert:
     previous: float | None

@@ -15,7 +15,9 @@ waited longer than the grace (``ALERTS_COMPOSITE_GRACE_SECONDS``): then it is ev
 known. A spread is evaluated once per distinct time T at which a leg quoted, with each leg's latest
 quote at or before T; an ``all_of`` takes its part facts in time order. A point that arrives behind
 the horizon (after the grace) is not evaluated at its own time; a leg point still becomes the
-leg's latest quote for the times after it.
+leg's latest quote for the times after it. So is a vendor's correction (a second point of one source at one
+time, ``alerts.evaluate.corrections``): a time is evaluated with each source's first point at it, whenever the
+correction came, so that live and backtests agree.
 
 Everything here is pure; ``alerts.store.composite`` reads and writes the inputs and states, and a
 backtest runs the same functions over its own inputs with no horizon (``math.inf``).
@@ -24,8 +26,8 @@ backtest runs the same functions over its own inputs with no horizon (``math.inf
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec.structs import replace
@@ -37,6 +39,8 @@ from alerts.model import Alert, AlertStatus, RuleState, alert_id
 from alerts.rules.compiled import AllOfRule, PriceRule, RuleSet, SpreadRule
 from alerts.rules.render import render
 from alerts.units import format_price
+
+_T = TypeVar("_T")
 
 #: The state of one spread or all_of rule, as JSON (``P:shared:{state key}``).
 State = dict[str, Any]
@@ -152,6 +156,13 @@ def advance_spread(rule: SpreadRule, state: State, of_points: Iterable[LegPoint]
     todo = sorted([(p.t, p.seq, "of", p) for p in of_list if cursor < p.t <= until]
                   + [(p.t, p.seq, "minus", p) for p in minus_list if cursor < p.t <= until],
                   key=lambda x: (x[0], x[1], x[2]))
+    corrections: dict[float, list[tuple[str, LegPoint]]] = {}
+    if todo:
+        firsts, later = split_corrections(todo, lambda x: (x[2], x[3].source, x[0]))
+        if later:
+            todo = firsts
+            for _, _, which, p in later:
+                corrections.setdefault(p.t, []).append((which, p))
     alerts: list[Alert] = []
     run = _SpreadRun(rule, st)
     of, minus = legs.get("of"), legs.get("minus")
@@ -172,6 +183,11 @@ def advance_spread(rule: SpreadRule, state: State, of_points: Iterable[LegPoint]
             i += 1
         if moved is not None and of is not None and minus is not None:
             run.at(t, of, minus, moved, alerts)
+        for which, p in corrections.get(t, ()):  # a correction counts from after its time
+            if which == "of":
+                of = _leg(p)
+            else:
+                minus = _leg(p)
     run.save(st)
     st["legs"] = {k: v for k, v in (("of", of), ("minus", minus)) if v is not None}
     st["cursor"] = until if math.isfinite(until) else max(cursor, todo[-1][0] if todo else cursor)
@@ -263,6 +279,22 @@ def _part_held(rule: AllOfRule, st: State, f: PartFact) -> list[Alert]:
     return [_text(a, f"all of, within {format_duration(rule.within)}: {parts}", rule)]
 
 
+def split_corrections(items: list[_T], key: Callable[[_T], object]) -> tuple[list[_T], list[_T]]:
+    """Items in arrival order within each time: the first of each ``key`` (a source's point at one time: what is
+    evaluated at that time) and the later ones (that source's corrections of it), each list in the given order."""
+    seen: set[object] = set()
+    firsts: list[_T] = []
+    later: list[_T] = []
+    for item in items:
+        k = key(item)
+        if k in seen:
+            later.append(item)
+        else:
+            seen.add(k)
+            firsts.append(item)
+    return firsts, later
+
+
 def latest(points: Sequence[LegPoint]) -> LegPoint | None:
     """The newest of some points of one leg, by (t, seq)."""
     return max(points, key=lambda p: (p.t, p.seq), default=None)
@@ -327,6 +359,7 @@ def advance_fx(rule: PriceRule, state: State, quotes: Iterable[LegPoint], rates:
     timeline = sorted(candidates, key=lambda c: (c[0].t, c[0].seq))
     todo = sorted((p for p in quotes if cursor < p.t <= until
                    and (rule.source is None or p.source.casefold() == rule.source)), key=lambda p: (p.t, p.seq))
+    todo = split_corrections(todo, lambda p: (p.source, p.t))[0]  # a correction is compared with nothing
     alerts: list[Alert] = []
     rs = RuleState.from_list(st["rs"]) if "rs" in st else RuleState()
     last: float | None = st.get("last")

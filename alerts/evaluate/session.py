@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.evaluate.composite import describe_news_part, describe_price_part, price_part_holds
+from alerts.evaluate.corrections import Correction
 from alerts.evaluate.divergence import compose_vendors
 from alerts.evaluate.engine import DUPLICATE, LATE, NEW, evaluate_news, evaluate_price
 from alerts.evaluate.eventtime import LegPoint, PartFact, arrival, compose
@@ -21,6 +22,8 @@ from alerts.events.wire import Event, FxEvent, NewsEvent, NoticeEvent, PriceEven
 from alerts.model import Alert, ProductState
 from alerts.rules.compiled import RuleSet
 
+#: Outcomes that give event-time rules nothing: a quote seen before, one older than its vendor's newest.
+_NO_LEG = frozenset((DUPLICATE, LATE))
 #: The watermark key of the news (the others are product keys).
 NEWS = "news"
 #: The arrival stamped on the spread legs of imported history: never waited for past the grace, so such a
@@ -48,6 +51,7 @@ class Session:
     prices: list[tuple[PriceEvent, bool, str]] = field(default_factory=list)
     news: list[tuple[NewsEvent, str]] = field(default_factory=list)
     notices: list[tuple[NoticeEvent, str]] = field(default_factory=list)  # vendor notices, for P:notices
+    corrections: list[Correction] = field(default_factory=list)  # quotes corrected (``alerts.evaluate.corrections``)
     seen_added: dict[str, set[str]] = field(default_factory=dict)
     news_fired_changed: dict[str, float] = field(default_factory=dict)
     # inputs of spreads and all_of, evaluated in event time (``alerts.evaluate.eventtime``): live they
@@ -77,14 +81,16 @@ class Session:
 
     def _price(self, ev: PriceEvent, seq: str) -> list[Alert]:
         st = self.state(ev.product_key)
-        out = evaluate_price(self.rules, ev, st)
-        if out.status in (NEW, LATE):
+        out = evaluate_price(self.rules, ev, st, seq)
+        if out.status != DUPLICATE:
             self.prices.append((ev, out.status == LATE, seq))
+            if out.correction is not None:
+                self.corrections.append(out.correction)
         if out.state is not st:
             self.changed[ev.product_key] = out.state
         idx = self.rules.by_product.get(ev.product_key)
-        if out.status == DUPLICATE or idx is None or not (idx.spreads or idx.parts or idx.fx or idx.vendors):
-            return out.alerts
+        if out.status in _NO_LEG or idx is None or not (idx.spreads or idx.parts or idx.fx or idx.vendors):
+            return out.alerts  # a late quote (a correction of an older day, say) is no news to event-time rules
         order = arrival(seq, self.count)
         if not ev.history:  # imported history moves no watermark: the stage does not advance over it
             self._saw(ev.product_key, ev.as_of)

@@ -26,7 +26,7 @@ from msgspec.structs import replace
 from alerts.durations import format_duration
 from alerts.evaluate.composite import business_days_between
 from alerts.evaluate.engine import crossed, step_value
-from alerts.evaluate.eventtime import LegPoint, State
+from alerts.evaluate.eventtime import LegPoint, State, split_corrections
 from alerts.events.times import local_date
 from alerts.model import Alert, AlertStatus, RuleState, alert_id
 from alerts.rules.compile_vendors import vendor_mark as vendor_mark  # where the stage finds it
@@ -62,9 +62,10 @@ def leg(p: LegPoint) -> list[Any]:
 
 
 def take(rule: PriceRule | DivergenceRule, st: State, points: Iterable[LegPoint], until: float) \
-        -> tuple[dict[str, list[Any]], list[list[LegPoint]]]:
+        -> tuple[dict[str, list[Any]], list[list[LegPoint]], dict[float, list[LegPoint]]]:
     """The vendors' latest quotes known at the rule's cursor (updated with points at or before it that came late),
-    and the rule's vendors' points after the cursor and up to ``until``, grouped by time, in time order."""
+    the rule's vendors' points after the cursor and up to ``until``, grouped by time, in time order, and by time the
+    vendors' corrections among them (a second point of a vendor at one time: it counts from after that time)."""
     cursor = st["cursor"]
     latest: dict[str, list[Any]] = dict(st.get("latest", {}))
     todo: list[LegPoint] = []
@@ -79,13 +80,23 @@ def take(rule: PriceRule | DivergenceRule, st: State, points: Iterable[LegPoint]
         elif p.t <= until:
             todo.append(p)
     todo.sort(key=lambda p: (p.t, p.seq))
+    todo, later = split_corrections(todo, lambda p: (p.source, p.t))
     groups: list[list[LegPoint]] = []
     for p in todo:
         if groups and groups[-1][0].t == p.t:
             groups[-1].append(p)
         else:
             groups.append([p])
-    return latest, groups
+    corrections: dict[float, list[LegPoint]] = {}
+    for p in later:
+        corrections.setdefault(p.t, []).append(p)
+    return latest, groups, corrections
+
+
+def corrected(latest: dict[str, list[Any]], corrections: dict[float, list[LegPoint]], t: float) -> None:
+    """After the time ``t`` was evaluated: the vendors' corrections of their quotes at it become their latest."""
+    for p in corrections.get(t, ()):
+        latest[p.source.casefold()] = leg(p)
 
 
 def advance_vendors(rule: PriceRule, state: State, points: Iterable[LegPoint], until: float,
@@ -96,13 +107,14 @@ def advance_vendors(rule: PriceRule, state: State, points: Iterable[LegPoint], u
     if st.get("fp") != rule.fp:  # new or edited rule: keep what the vendors quoted, start armed
         st = {"fp": rule.fp, "cursor": st.get("cursor", -math.inf), "latest": st.get("latest", {})}
     cursor = st["cursor"]
-    latest, groups = take(rule, st, points, until)
+    latest, groups, corrections = take(rule, st, points, until)
     run = _VendorRun(rule, st, holidays, tz)
     alerts: list[Alert] = []
     for group in groups:
         for p in group:
             latest[p.source.casefold()] = leg(p)
         run.at(group[0].t, group[0].date, group[-1], latest, alerts)
+        corrected(latest, corrections, group[0].t)
     run.save(st)
     st["latest"] = latest
     st["cursor"] = until if math.isfinite(until) else max(cursor, groups[-1][0].t if groups else cursor)

@@ -102,12 +102,12 @@ class Composer:
             states[rule.state_key] = read.states.get(rule.state_key) or start(-math.inf)
         births = [(pk, fresh[r.state_key]) for r in spreads if r.state_key in fresh for pk in (r.of.key, r.minus.key)]
         legs_after: dict[str, float] = {}
-        for spread in spreads:  # each leg from its latest quote known to the rule (later ones may be late)
-            st = states.get(spread.state_key)
+        for spread in spreads:  # each leg from its latest quote known to the rule (later ones may be late), that
+            st = states.get(spread.state_key)  # quote's time included: a vendor's correction of it has the same time
             if st is not None:
                 for which, pk in (("of", spread.of.key), ("minus", spread.minus.key)):
                     leg = st.get("legs", {}).get(which)
-                    after = min(st["cursor"], leg[0]) if leg else st["cursor"]
+                    after = min(st["cursor"], math.nextafter(leg[0], -math.inf)) if leg else st["cursor"]
                     legs_after[pk] = min(legs_after.get(pk, math.inf), after)
         for fx_rule in fxs:  # the product's quotes after the cursor; the rates from the one it knows
             st = states.get(fx_rule.state_key)

@@ -4,6 +4,9 @@ Names match ignoring case, white space, hyphens and underscores, so "PrNd oxide"
 and "PR ND OXIDE" are one product. The built-in list is ``data/products.json``; rule files extend it
 with a ``products:`` list.
 
+Each built-in product belongs to catalog groups (``groups``: ``light``, ``heavy``, ``oxides``, ``metals``), which
+rules name as watchlists (``products: "@heavy"``, ``alerts.rules.watchlists``); rule files' products may join groups too.
+
 Each built-in product has a ``typical`` price range, in its quote unit: about 0.3 to 3 times its
 2025 level, wide on purpose. ``alerts rules check`` warns about a threshold outside it when there is
 no stored history of the product to compare with: it is most likely a unit slip (450 written for
@@ -35,6 +38,7 @@ class Product:
     unit: Unit
     aliases: tuple[str, ...] = ()
     typical: tuple[float, float] | None = None  # (low, high) in ``unit``: see the module's docstring
+    groups: tuple[str, ...] = ()  # catalog groups: watchlists rules may name (``@heavy``)
 
     @cached_property
     def key(self) -> str:
@@ -67,7 +71,8 @@ class Catalog:
                     f"product {product.name!r} is quoted in {existing.unit}, cannot redefine it as {product.unit}"
                 )
             aliases = tuple(dict.fromkeys(existing.aliases + product.aliases))
-            product = Product(existing.name, existing.unit, aliases, product.typical or existing.typical)
+            product = Product(existing.name, existing.unit, aliases, product.typical or existing.typical,
+                              tuple(dict.fromkeys(existing.groups + product.groups)))
         for name in product.all_names:
             k = product_key(name)
             owner = self._lookup.get(k)
@@ -84,6 +89,14 @@ class Catalog:
             k = self._lookup.get(product_key(name))
         return self.products[k] if k is not None else None
 
+    def groups(self) -> dict[str, tuple[Product, ...]]:
+        """Each catalog group and its products, in catalog order."""
+        out: dict[str, list[Product]] = {}
+        for product in self.products.values():
+            for g in product.groups:
+                out.setdefault(g, []).append(product)
+        return {g: tuple(ps) for g, ps in out.items()}
+
     def copy(self) -> Catalog:
         return Catalog(dict(self.products), dict(self._lookup))
 
@@ -97,5 +110,6 @@ def builtin_catalog() -> Catalog:
     for item in raw:
         typical = item.get("typical")
         catalog.add(Product(item["name"], parse_unit(item["unit"]), tuple(item.get("aliases", ())),
-                            (float(typical[0]), float(typical[1])) if typical else None))
+                            (float(typical[0]), float(typical[1])) if typical else None,
+                            tuple(item.get("groups", ()))))
     return catalog

@@ -197,7 +197,8 @@ def test_a_rule_id_is_at_most_100_characters_and_its_problems_name_it_cut(tmp_pa
     assert out == [f"{path}:2: {cut}: id: at most 100 characters (got 5,000)", f"{path}:5: {cut}: unknown key 'nope'"]
 
 
-TOP = {"rules": "1", "digests": "1", "products": "1", "holidays": "2025-10-01", "webhooks": "1", "owners": "1"}
+TOP = {"rules": "1", "digests": "1", "products": "1", "holidays": "2025-10-01", "webhooks": "1", "owners": "1",
+       "watchlists": "1"}
 
 
 @pytest.mark.parametrize("key", m.TOP_LEVEL_KEYS)
@@ -268,7 +269,7 @@ def test_a_long_holiday_or_top_level_key_is_named_cut(tmp_path: Path) -> None:
     out = problems(tmp_path, f"holidays: [{x(5000)}]\n? {'k' * 5000}\n: 1\n")  # ? : a key that long
     assert out == [f"{path}:1: -: holidays: {x(60)!r}... (5,000 characters) is not a date such as 2025-10-01",
                    f"{path}:2: -: unknown top-level key {'k' * 60!r}... (5,000 characters); expected one of rules, "
-                   "digests, products, holidays, webhooks, owners"]
+                   "digests, products, holidays, webhooks, owners, watchlists"]
 
 
 long_text = st.text(min_size=0, max_size=3000)

@@ -96,7 +96,7 @@ def test_bad_ids_duplicates_and_top_level(tmp_path: Path) -> None:
     out = [str(p) for p in load_rules(tmp_path).problems]
     b = tmp_path / "sub" / "b.yml"
     assert (f"{b}:1: -: unknown top-level key 'alerts'; expected one of rules, digests, products, holidays, "
-            "webhooks, owners") in out
+            "webhooks, owners, watchlists") in out
     assert f"{b}:3: dup: duplicate rule id, first defined at {tmp_path / 'a.yaml'}:2" in out
     assert any(p.startswith(f"{b}:6: Bad Id: id: String should match pattern") for p in out), out
 

@@ -42,6 +42,7 @@ from alerts.rules.notice_compile import compile_vendor_notice
 from alerts.rules.salvage import repair
 from alerts.rules.templates import Message, TemplateError
 from alerts.rules.validation import ParsedFile, error_text, label, validate
+from alerts.rules.watchlists import expand
 from alerts.rules.yaml_lines import KeyPath, SplitNumber, line_of
 from alerts.targets import parse_target
 from alerts.units import Unit, UnitError, parse_amount
@@ -169,14 +170,13 @@ class _RuleCompiler:
             except RegexError as exc:
                 self.problem((*at, "regex") if isinstance(n.regex, str) else (*at, "regex", j), f"{where}.regex: {exc}")
         names: list[str] = []
-        for j, name in enumerate(n.products):
-            product = self.rs.catalog.find(name)
-            if product is None:
-                self.problem((*at, "products", j), f"{where}.products: unknown product {name!r}")
-            else:
-                names.extend(product.all_names)
+        listed = n.product_names
+        one = isinstance(n.products, str)
+        for _j, product in expand(listed, self.rs, lambda j, msg: self.problem(
+                (*at, "products") if one else (*at, "products", j), f"{where}.products: {msg}")):
+            names.extend(product.all_names)
         fp = fingerprint(self.rule.id, at, tuple(n.any), tuple(n.all), tuple(n.none), tuple(n.regexes),
-                         tuple(n.products), tuple(n.sources))
+                         tuple(listed), tuple(n.sources))
         return NewsRule(fp=fp, any_re=compile_any(n.any), all_res=compile_each(n.all), none_re=compile_any(n.none),
                         regexes=tuple(regexes), products_re=compile_any(sorted(set(names), key=len, reverse=True)),
                         sources=frozenset(x.casefold() for x in n.sources), **common)
@@ -335,15 +335,10 @@ class _RuleCompiler:
     def _price(self, cond: PriceCondition, common: dict[str, Any],
                at: tuple[Any, ...] = ("price",)) -> list[PriceRule]:
         rule = self.rule
-        products = []
         key = "product" if cond.product is not None else "products"
-        for j, name in enumerate(cond.product_names):
-            product = self.rs.catalog.find(name)
-            if product is None:
-                sub = (*at, "product") if key == "product" else (*at, "products", j)
-                self.problem(sub, f"{label(at)}.{key}: unknown product {name!r}")
-            else:
-                products.append(product)
+        one = cond.product is not None or isinstance(cond.products, str)
+        products = [product for _j, product in expand(cond.product_names, self.rs, lambda j, msg: self.problem(
+            (*at, key) if one else (*at, key, j), f"{label(at)}.{key}: {msg}"))]
         choice = source_choice(self, cond, at) or (None, (), "")
         if not cond.kind:  # a lenient rule (salvage) without its condition
             return []

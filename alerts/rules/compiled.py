@@ -370,6 +370,8 @@ class RuleSet:
     digests: dict[str, Digest] = field(default_factory=dict)
     webhooks: dict[str, WebhookConfig] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # owner name -> Slack user id (``owners:``)
+    #: watchlist name -> its products (``watchlists:``, and the catalog's groups), for ``"@NAME"`` in rules
+    watchlists: dict[str, tuple[Product, ...]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 

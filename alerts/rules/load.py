@@ -37,6 +37,7 @@ from alerts.rules.limits import shown
 from alerts.rules.models import FILE_MAX_BYTES, TOP_LEVEL_KEYS, TOP_LEVEL_MAX, Digest, Owner, ProductDef, Webhook
 from alerts.rules.templates import TemplateError, check_subject
 from alerts.rules.validation import ParsedFile, label, validate
+from alerts.rules.watchlists import load_watchlists
 from alerts.rules.yaml_lines import YamlError, line_of, load_document
 from alerts.settings import RULES_VAR_PREFIX, rule_var_allowed, rules_allowed_vars
 from alerts.units import parse_unit
@@ -79,6 +80,7 @@ def load_rules(rules_dir: Path | str | Sequence[Path | str], catalog: Catalog | 
         _load_holidays(p, rs)
         _load_webhooks(p, rs, allowed)
         _load_owners(p, rs)
+    load_watchlists(parsed, rs)
     first_seen: dict[str, tuple[str, int]] = {}
     compiled: list[CompiledRule] = []
     for p in parsed:
@@ -175,7 +177,7 @@ def _load_products(p: ParsedFile, catalog: Catalog, problems: list[Problem]) -> 
             continue
         line = line_of(p.lines, ("products", i))
         try:
-            catalog.add(Product(d.name, parse_unit(d.unit), tuple(d.aliases)))
+            catalog.add(Product(d.name, parse_unit(d.unit), tuple(d.aliases), groups=tuple(d.groups)))
         except ValueError as exc:
             problems.append(Problem(p.path, line, None, f"products: {exc}"))
 

@@ -43,7 +43,9 @@ HEADERS_MAX, HEADER_NAME_MAX, HEADER_VALUE_MAX = 20, 100, 1_000
 SLACK_ID_MAX = 32
 #: Most entries of each top-level list in one rule file.
 TOP_LEVEL_MAX = {"rules": 10_000, "digests": 100, "products": 1_000, "holidays": 1_000, "webhooks": 100,
-                 "owners": 1_000}
+                 "owners": 1_000, "watchlists": 1_000}
+#: Products one watchlist may list.
+WATCHLIST_MAX = 1_000
 #: Largest rule file, in bytes (read no further: a larger file is refused whole).
 FILE_MAX_BYTES = 8 * 1024 * 1024
 
@@ -102,7 +104,8 @@ class Change(Strict):
 
 class PriceCondition(Strict):
     product: Name | None = None
-    products: list[Name] | None = Field(default=None, min_length=1, max_length=PRODUCTS_MAX)
+    products: Annotated[list[Name], Field(min_length=1, max_length=PRODUCTS_MAX)] | Name | None = Field(
+        default=None, description='products or watchlists ("@heavy"): one rule per product, each with its own state')
     above: Amount | None = None
     below: Amount | None = None
     crosses_above: Amount | None = None
@@ -140,7 +143,9 @@ class PriceCondition(Strict):
 
     @property
     def product_names(self) -> list[str]:
-        return [self.product] if self.product is not None else list(self.products or [])
+        if self.product is not None:
+            return [self.product]
+        return [self.products] if isinstance(self.products, str) else list(self.products or [])
 
     @property
     def source_choice(self) -> str:
@@ -170,8 +175,8 @@ class NewsCondition(Strict):
     none: list[Phrase] = Field(default=[], max_length=PHRASES_MAX, description="none of these phrases appears")
     regex: Pattern | Annotated[list[Pattern], Field(max_length=REGEXES_MAX)] | None = Field(
         default=None, description="RE2 regular expression(s); any must match")
-    products: list[Name] = Field(default=[], max_length=PRODUCTS_MAX,
-                                 description="the article names one of these products (any alias)")
+    products: Annotated[list[Name], Field(max_length=PRODUCTS_MAX)] | Name = Field(
+        default=[], description='the article names one of these products (any alias), or of a watchlist ("@heavy")')
     sources: list[Name] = Field(default=[], max_length=SOURCES_MAX, description="only articles from these sources")
 
     _check = field_validator("any", "all", "none")(_phrases)
@@ -183,6 +188,10 @@ class NewsCondition(Strict):
         if not (self.any or self.all or self.regex or self.products):
             raise ValueError("give at least one of any:, all:, regex: or products:")
         return self
+
+    @property
+    def product_names(self) -> list[str]:
+        return [self.products] if isinstance(self.products, str) else list(self.products)
 
     @property
     def regexes(self) -> list[str]:
@@ -334,6 +343,19 @@ class ProductDef(Strict):
     name: Name
     unit: str = Field(max_length=UNIT_MAX)
     aliases: list[Name] = Field(default=[], max_length=PRODUCTS_MAX)
+    groups: list[Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]] = Field(
+        default=[], max_length=LABELS_MAX, description="catalog groups it joins (heavy, light, oxides, metals, or "
+        "new ones): rules name a group as a watchlist, @heavy")
+
+
+class Watchlist(Strict):
+    """A named list of products, one per trader or book: rules name it ``"@NAME"`` wherever they take products
+    (``products: "@my-book"``), and cover every product in it, products added later included."""
+
+    name: Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+    products: list[Name] = Field(min_length=1, max_length=WATCHLIST_MAX, description="products or other "
+                                 "watchlists (@NAME), by any name or alias")
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
 
 
 class Owner(Strict):
@@ -360,6 +382,7 @@ class RuleFile(Strict):
                                  description="days without quotes: stale rules' business days skip them")
     webhooks: list[Webhook] = Field(default=[], max_length=TOP_LEVEL_MAX["webhooks"])
     owners: list[Owner] = Field(default=[], max_length=TOP_LEVEL_MAX["owners"])
+    watchlists: list[Watchlist] = Field(default=[], max_length=TOP_LEVEL_MAX["watchlists"])
 
 
 TOP_LEVEL_KEYS = tuple(RuleFile.model_fields)

@@ -3,11 +3,19 @@
 Errors are sorted the way Alertmanager sorts them: the ones that cannot succeed as configured
 (bad token, unknown channel, bot not in the channel) are permanent; rate limits, 5xx and
 connection problems are retryable, and a 429 carries Slack's Retry-After.
+
+Each message posted is remembered (``alerts.store.delivery.DeliveryStore.remember_slack_message``: channel id, ts,
+the alert). The follow-up of an alert whose quote the vendor corrected (kind ``correction``) is posted in the thread
+of the original's message when it is known (else as a message of its own, which names the original), and the
+original is updated (``chat.update``) with a line "based on a price SMM corrected from 452,000 to 448,000 CNY/t".
+Both steps can be run again: the reply is not posted twice (its own message is remembered) and the update sets the
+same blocks; an update Slack refuses (the original deleted, say) is logged, the follow-up stays delivered.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +29,7 @@ from alerts.notify.blocks import blocks, fallback_text, slack_escape
 from alerts.settings import Settings
 from alerts.store.delivery import DeliveryStore
 from alerts.targets import Target
+from alerts.units import format_price
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +66,66 @@ class SlackNotifier:
         return Pacing(f"slack:{target.value}", self.rate, self.burst)
 
     def send(self, alert: Alert, target: Target) -> None:
-        """Post the alert, and remember the id of a channel known by name."""
-        response = self._post(str(target), channel=target.value, text=fallback_text(alert), blocks=blocks(alert),
-                              metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert.id}})
-        channel = response.get("channel") if response is not None else None
-        if isinstance(channel, str) and target.value.startswith("#"):
-            self.store.remember_slack_channel(target.value, channel)
+        """Post the alert, and remember the message and the id of a channel known by name; a correction's follow-up
+        goes in the thread of the original's message, which it updates."""
+        if alert.kind == "correction" and alert.corrects:
+            return self._send_followup(alert, target, alert.corrects)
+        self._post_alert(alert, target, target.value)
+        return None
+
+    def _post_alert(self, alert: Alert, target: Target, channel: str, thread_ts: str | None = None) -> None:
+        extra = {"thread_ts": thread_ts} if thread_ts is not None else {}
+        response = self._post(str(target), channel=channel, text=fallback_text(alert), blocks=blocks(alert),
+                              metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert.id}}, **extra)
+        channel_id = response.get("channel") if response is not None else None
+        ts = response.get("ts") if response is not None else None
+        if isinstance(channel_id, str) and target.value.startswith("#"):
+            self.store.remember_slack_channel(target.value, channel_id)
+        if isinstance(channel_id, str) and isinstance(ts, str):
+            self.store.remember_slack_message(alert.id, str(target), channel_id, ts, alert.to_wire())
+
+    def _send_followup(self, alert: Alert, target: Target, original_id: str) -> None:
+        original = self.store.slack_message(original_id, str(target))
+        if self.store.slack_message(alert.id, str(target)) is None:  # not posted yet (a retry after the update)
+            if original is not None:
+                self._post_alert(alert, target, original["channel"], thread_ts=original["ts"])
+            else:  # the original was not posted here, or too long ago: a message of its own (its text names it)
+                self._post_alert(alert, target, target.value)
+        if original is None or not isinstance(original.get("alert"), dict):
+            return
+        self.store.add_correction_line(original_id, str(target), alert.id, correction_line(alert))
+        self._update_original(original_id, target)
+
+    def _update_original(self, original_id: str, target: Target) -> None:
+        """The original message again, with every correction line noted for it (the same blocks on a retry)."""
+        original = self.store.slack_message(original_id, str(target))
+        if original is None:
+            return
+        try:
+            first = Alert.from_wire(original["alert"])
+        except ValueError:
+            log.warning("the message of %s in %s cannot be updated: its alert is not readable", original_id, target)
+            return
+        body = blocks(first)
+        notes = [{"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(line)}]}
+                 for line in original["lines"]]
+        body[-1:-1] = notes  # above the buttons
+        try:
+            self._call(str(target), self.client.chat_update, channel=original["channel"], ts=original["ts"],
+                       text=fallback_text(first), blocks=body)
+        except PermanentDeliveryError as exc:  # the follow-up is delivered; only the original stays as it was
+            log.warning("the message of %s in %s was not updated with its correction: %s", original_id, target,
+                        exc.reason)
 
     def already_sent(self, alert: Alert, target: Target, since: float) -> bool:
-        """Whether the channel holds our message for this alert (by the alert id in its metadata). False
-        when that cannot be known (channel id never learnt, no history scope): it may then be sent twice."""
+        """Whether the channel holds our message for this alert (remembered when posted, else by the alert id in
+        its metadata in the channel's history). False when that cannot be known (channel id never learnt, no
+        history scope): it may then be sent twice. A correction's follow-up says False: its send does each of its
+        steps once by itself."""
+        if alert.kind == "correction":
+            return False
+        if self.store.slack_message(alert.id, str(target)) is not None:
+            return True
         channel = target.value if not target.value.startswith("#") else self.store.slack_channel_id(target.value)
         if channel is None:
             log.warning("cannot check %s for a message of a dead attempt (channel id unknown): it may be sent twice",
@@ -118,8 +177,12 @@ class SlackNotifier:
         self._post(f"slack:{channel}", channel=channel, text=slack_escape(text))
 
     def _post(self, target: str, **kwargs: Any) -> Any:
+        return self._call(target, self.client.chat_postMessage, unfurl_links=False, unfurl_media=False, **kwargs)
+
+    def _call(self, target: str, method: Callable[..., Any], **kwargs: Any) -> Any:
+        """A Web API call, its errors sorted: Retryable (429 with Retry-After, 5xx, transport) or Permanent."""
         try:
-            return self.client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
+            return method(**kwargs)
         except SlackApiError as exc:
             status = exc.response.status_code
             error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
@@ -134,6 +197,15 @@ class SlackNotifier:
         except (SlackClientError, OSError) as exc:
             raise RetryableDeliveryError(target, f"cannot reach Slack: {type(exc).__name__}",
                                          category=transport_category(exc)) from None
+
+
+def correction_line(alert: Alert) -> str:
+    """The line a correction's follow-up adds to the original message (plain text: escaped where it is shown)."""
+    old = format_price(alert.superseded) if alert.superseded is not None else "?"
+    new = format_price(alert.price) if alert.price is not None else "?"
+    verdict = "still holds" if alert.still_holds else "no longer holds"
+    return (f"\u270f\ufe0f Based on a price {alert.source} corrected from {old} to {new} {alert.unit or ''}".rstrip()
+            + f" ({alert.as_of}): the condition {verdict}. See the thread.")
 
 
 def token_problem(settings: Settings) -> str | None:

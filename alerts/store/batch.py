@@ -28,6 +28,7 @@ from alerts.evaluate.breaker import BreakerVerdict
 from alerts.evaluate.session import Session
 from alerts.model import ProductState
 from alerts.store.composite import stage_inputs
+from alerts.store.corrections import stage_corrections
 from alerts.store.keys import EVALUATOR_GROUP, INVALID_MAXLEN, SEEN_TTL, Keys
 from alerts.store.locks import renew
 from alerts.store.notices import stage_notices
@@ -152,6 +153,8 @@ def commit_batch(client: redis.Redis, keys: Keys, c: BatchCommit, lease_ms: int,
         if s.news:
             pipe.zadd(keys.news_history, {news_member(ev, seq): ev.published_at for ev, seq in s.news})
         stage_notices(pipe, keys, s.notices)
+        if s.corrections:
+            stage_corrections(pipe, keys, s.corrections)
         for ak, rule_ids in s.seen_added.items():
             pipe.sadd(keys.seen(ak), *sorted(rule_ids))
             pipe.expire(keys.seen(ak), SEEN_TTL)

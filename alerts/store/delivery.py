@@ -2,8 +2,9 @@
 ids of Slack channels known by name, the digests' queues, and pacing.
 
 Keys: ``P:delivered:{alert}:{target}`` (delivered), ``P:attempt:{alert}:{target}`` (a send began),
-``P:sending:{alert}:{target}`` (one sender at a time), ``P:slackchannel:{name}``, ``P:outbox:digest:{name}``,
-``P:pace:{channel}``.
+``P:sending:{alert}:{target}`` (one sender at a time), ``P:slackchannel:{name}``, ``P:slackmsg:{alert}:{target}`` (the
+Slack message an alert was posted as: a hash of its channel id, ts and the alert's wire form, and the correction
+lines added to it, ``c:{follow-up id}``), ``P:outbox:digest:{name}``, ``P:pace:{channel}``.
 """
 
 from __future__ import annotations
@@ -116,6 +117,36 @@ class DeliveryStore:
 
     def remember_slack_channel(self, name: str, channel_id: str) -> None:
         self.client.set(self.keys.slack_channel(name), channel_id)
+
+    def remember_slack_message(self, alert_id: str, target: str, channel_id: str, ts: str,
+                               alert: dict[str, Any]) -> None:
+        """The Slack message ``alert_id`` was posted as to ``target``: its channel id and ts, and the alert (its
+        wire form), kept as long as the delivery markers (a correction's follow-up replies in its thread and updates
+        it)."""
+        key = self.keys.slack_message(alert_id, target)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(key, mapping={"channel": channel_id, "ts": ts, "alert": json.dumps(alert, ensure_ascii=False)})
+        pipe.expire(key, MARKER_TTL)
+        pipe.execute()
+
+    def slack_message(self, alert_id: str, target: str) -> dict[str, Any] | None:
+        """{"channel", "ts", "alert": the wire form, "lines": the correction lines added, oldest first}, or None."""
+        raw = self.client.hgetall(self.keys.slack_message(alert_id, target))
+        fields = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
+        if "channel" not in fields or "ts" not in fields:
+            return None
+        lines = sorted(json.loads(v) for k, v in fields.items() if k.startswith("c:"))
+        try:
+            alert = json.loads(fields.get("alert", "null"))
+        except ValueError:
+            alert = None
+        return {"channel": fields["channel"], "ts": fields["ts"], "alert": alert, "lines": [t for _, t in lines]}
+
+    def add_correction_line(self, alert_id: str, target: str, followup_id: str, line: str) -> None:
+        """Note that the follow-up ``followup_id`` adds ``line`` to the message of ``alert_id`` (once: a retry keeps
+        the first time it was noted, which orders the lines)."""
+        key = self.keys.slack_message(alert_id, target)
+        self.client.hsetnx(key, f"c:{followup_id}", json.dumps([time.time(), line], ensure_ascii=False))
 
     def queue_for_digest(self, name: str, alert: Alert) -> None:
         self.client.rpush(self.keys.outbox("digest", name), json.dumps(alert.to_dict(), ensure_ascii=False))

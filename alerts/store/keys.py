@@ -41,6 +41,10 @@ Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
     P:probe                  the write probe of ``alerts status`` on a Redis with maxmemory (expires in 10 s)
     P:held                   hash: quotes the sanity check held (``alerts.store.quotes``, ``alerts quotes held``)
     P:held:log               list: the last quotes released or dropped from the quarantine (the audit trail)
+    P:corrections            sorted set: quotes a vendor corrected, both prices and when each arrived, by arrival
+                             (``alerts.store.corrections``; ``alerts history`` shows them)
+    P:slackmsg:{alert}:{target}  JSON: the Slack message an alert was posted as (channel id, ts, the alert), for the
+                             follow-up of a correction (a reply in its thread, the original updated)
 """
 
 from __future__ import annotations
@@ -180,6 +184,13 @@ class Keys:
     @property
     def silence_ends(self) -> str:
         return f"{self.prefix}:silences:ends"
+
+    @property
+    def corrections(self) -> str:
+        return f"{self.prefix}:corrections"
+
+    def slack_message(self, alert_id: str, target: str) -> str:
+        return f"{self.prefix}:slackmsg:{alert_id}:{target}"
 
     @property
     def probe(self) -> str:

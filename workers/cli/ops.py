@@ -13,9 +13,11 @@ import redis
 
 from alerts.catalog import Catalog
 from alerts.durations import format_time
+from alerts.evaluate.corrections import Correction
 from alerts.model import Alert
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings
+from alerts.store.corrections import arrived_at, stored_corrections
 from alerts.store.delivery import DeliveryStore
 from alerts.store.keys import Keys
 from alerts.store.server import redis_for
@@ -110,6 +112,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
                             since=since, limit=args.limit)
         outcomes = DeliveryStore(client, keys).outcomes([a.id for _, a in found])
         actions = ActionLog(client, keys).of([a.id for _, a in found])
+        corrections = stored_corrections(client, keys, since)
     rows: list[dict[str, Any]] = []
     for written, a in found:
         got = outcomes.get(a.id, {})
@@ -118,9 +121,13 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             o = got.get(target)
             deliveries.append({"target": target, "status": o["status"] if o else "queued",
                                "at": o.get("at") if o else None, "reason": o.get("reason") if o else None})
-        rows.append({"alert_id": a.id, "rule_id": a.rule_id, "status": a.status, "severity": a.severity,
-                     "product": a.product, "written_at": written, "text": a.text, "deliveries": deliveries,
-                     "actions": actions.get(a.id, [])})
+        row: dict[str, Any] = {"type": "alert", "alert_id": a.id, "rule_id": a.rule_id, "status": a.status,
+                               "severity": a.severity, "product": a.product, "written_at": written, "text": a.text,
+                               "deliveries": deliveries, "actions": actions.get(a.id, [])}
+        if a.corrects:
+            row["corrects"] = a.corrects
+        rows.append(row)
+    rows = _with_corrections(rows, corrections, args, load_catalog(settings.rules_dir))
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -129,7 +136,16 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     tz = settings.timezone
     for row in rows:
+        if row["type"] == "correction":
+            first = f", first published {_when(row['first_arrived'], tz)}" if row["first_arrived"] else ""
+            late = "; a late correction (of a day before the newest quote): it fires nothing" if row["late"] else ""
+            print(f"{_when(row['written_at'], tz)}  correction  {row['text']}{first}{late}")
+            if row["followups"]:
+                print(f"    follow-ups: {', '.join(row['followups'])}")
+            continue
         head = f"{_when(row['written_at'], tz)}  {row['rule_id']}"
+        if row.get("corrects"):
+            head += f" (follow-up of {row['corrects']})"
         if row["status"] != "firing":
             head += f" ({row['status']})"
         print(f"{head}  {row['text']}")
@@ -144,6 +160,28 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             detail = f" ({act['detail']})" if act.get("detail") else ""
             print(f"    {act['action']} by {act['by']} at {_when(float(act['at']), tz)}{detail}")
     return 0
+
+
+def _with_corrections(rows: list[dict[str, Any]], corrections: list[tuple[float, Correction]],
+                      args: argparse.Namespace, catalog: Catalog) -> list[dict[str, Any]]:
+    """The alert rows and the corrections (``alerts.store.corrections``) that match the same filters, newest first,
+    at most ``--limit`` in all. With ``--rule``, the corrections whose follow-ups are among the rule's alerts."""
+    wanted = None
+    if args.product:
+        p = catalog.find(args.product)
+        wanted = p.name if p is not None else args.product
+    shown = {row["alert_id"] for row in rows}
+    extra = []
+    for arrived, c in corrections:
+        if (wanted is not None and c.product != wanted) or (args.rule and not shown.intersection(c.followups)):
+            continue
+        extra.append({"type": "correction", "written_at": arrived, "product": c.product, "source": c.source,
+                      "day": c.day, "unit": c.unit, "old_price": c.old_price, "new_price": c.new_price,
+                      "old_id": c.old_id, "new_id": c.new_id, "first_arrived": arrived_at(c.old_seq, 0.0) or None,
+                      "late": c.late, "followups": list(c.followups), "text": c.text()})
+    if not extra:
+        return rows
+    return sorted([*rows, *extra], key=lambda r: -float(r["written_at"]))[:args.limit]
 
 
 def register(sub: Any) -> None:
@@ -164,7 +202,9 @@ def register(sub: Any) -> None:
                         "first, and for each target whether it was delivered and when, held (quiet hours, pacing, "
                         "a rate limit: until when), retrying or failed, and why; silenced (by which silence: "
                         "alerts silence); 'queued' when no worker has taken it yet; and what was done to it from "
-                        "Slack (acknowledged, snoozed, silenced: by whom, when).")
+                        "Slack (acknowledged, snoozed, silenced: by whom, when). Quotes a vendor corrected are shown "
+                        "among them (both prices, when each arrived, the follow-ups they fired); in JSON each row has "
+                        "a type: alert or correction.")
     hi.add_argument("--rule", help="only this rule's alerts")
     hi.add_argument("--product", help="only alerts about this product (any catalog name or alias)")
     hi.add_argument("--since", help="only alerts written at or after this date or time (service time zone)")

@@ -36,6 +36,7 @@ from alerts.rules.compiled import RuleSet
 from alerts.settings import Settings
 from alerts.store.batch import BatchCommit, InvalidEntry, LeaseLost, commit_batch, read_batch
 from alerts.store.breaker import apply_breaker
+from alerts.store.corrections import late_corrections
 from alerts.store.keys import EVALUATOR_GROUP, Keys
 from alerts.store.locks import release, renew
 from alerts.store.metrics import EVALUATION_SECONDS, EVENTS_EVALUATED, EVENTS_REJECTED, PUBLISH_TO_EVALUATION, Recorder
@@ -265,6 +266,7 @@ class Evaluator:
                 for a in new:
                     a.published = published
                 fired.extend(new)
+        session.corrections.extend(late_corrections(self.client, self.keys, session))
         verdict = apply_breaker(self.client, self.keys, fired, self.settings.breaker_max_alerts,
                                 self.settings.breaker_window_seconds)
         entry_ids: dict[int, list[bytes]] = {}

@@ -114,6 +114,8 @@ class SlackServer:
     #: (``response_url()`` hands them out): (the url's name, the JSON body)
     updates: list[dict[str, Any]] = field(default_factory=list)
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: canned answers of ``chat.update``, one per call before ``ok``: ``("500", None)`` or ``("error", code)``
+    update_script: list[tuple[str, Any]] = field(default_factory=list)
     #: Socket Mode: ``apps.connections.open`` with this app-level token answers ``socket_url`` (a websocket of
     #: ``tests.socket_server``); any other token is ``invalid_auth``, the bot token ``not_allowed_token_type``.
     app_token: str = "xapp-1-A0TEST-1-0123456789-abcdefabcdef"
@@ -222,6 +224,10 @@ class SlackServer:
     def message(self, ts: str) -> dict[str, Any]:
         return next(m for m in self.messages if m["ts"] == ts)
 
+    def thread(self, ts: str) -> list[dict[str, Any]]:
+        """The replies in the thread of the message ``ts``, oldest first."""
+        return [m for m in self.messages if m.get("thread_ts") == ts]
+
     @staticmethod
     def _body(handler: BaseHTTPRequestHandler, raw: str) -> dict[str, Any]:
         if "json" in (handler.headers.get("Content-Type") or ""):
@@ -256,6 +262,11 @@ class SlackServer:
         body = self._body(handler, raw)
         found = [m for m in self.messages if self.channel_id(m["channel"]) == body.get("channel")
                  and m["ts"] == body.get("ts")]
+        if self.update_script:
+            kind, arg = self.update_script.pop(0)
+            if kind == "500":
+                return self._answer(handler, 500, {"ok": False, "error": "internal_error"})
+            return self._answer(handler, 200, {"ok": False, "error": arg})
         if not found:
             return self._answer(handler, 200, {"ok": False, "error": "message_not_found"})
         self.updates.append(body)

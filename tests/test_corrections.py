@@ -138,7 +138,7 @@ def test_live_a_late_correction_is_recorded(client: redis.Redis, settings: Setti
 def slack_settings(settings: Settings, slack: SlackServer, rules_dir: Path) -> Settings:
     write_rules(rules_dir, RULES)
     return settings.model_copy(update={"slack_bot_token": SecretStr(slack.token), "slack_api_url": slack.url,
-                                       "delivery_retry_intervals_seconds": [0, 0]})
+                                       "delivery_retry_intervals_seconds": [0, 0], "slack_burst": 100})
 
 
 def test_live_a_correction_replies_in_the_thread_updates_the_original_and_shows_in_history(
@@ -187,6 +187,26 @@ def test_live_a_correction_replies_in_the_thread_updates_the_original_and_shows_
                           fx_max_age_days=slack_settings.fx_max_age_days).alerts
     live = [Alert.from_wire(a) for a in p.alert_stream()]
     assert [(a.id, a.kind, a.text) for a in replay] == [(a.id, a.kind, a.text) for a in live]
+
+
+def test_an_update_slack_fails_is_retried_without_a_second_reply(client: redis.Redis, slack_settings: Settings,
+                                                                 slack: SlackServer) -> None:
+    p = Pipeline(client, slack_settings)
+    p.run(quote(449_000, "2025-03-10"), quote(452_000, "2025-03-11", id="a"))
+    (original,) = slack.messages
+    slack.update_script = [("500", None)]
+    p.run(quote(453_000, "2025-03-11", id="b"))  # rq retries the delivery (intervals of 0 s here)
+    (reply,) = slack.thread(original["ts"])
+    assert "the condition still holds" in reply["text"]
+    assert len(slack.messages) == 2 and len(slack.updates) == 1
+    (line,) = [e["text"] for b in slack.message(original["ts"])["blocks"] if b["type"] == "context"
+               for e in b["elements"]]
+    assert "corrected from 452,000 to 453,000 CNY/t (2025-03-11): the condition still holds" in line
+    p.run(quote(447_000, "2025-03-11", id="c"))  # a second correction: a second line, a second reply
+    assert len(slack.thread(original["ts"])) == 2
+    lines = [e["text"] for b in slack.message(original["ts"])["blocks"] if b["type"] == "context"
+             for e in b["elements"]]
+    assert len(lines) == 2 and "from 453,000 to 447,000" in lines[1] and "no longer holds" in lines[1]
 
 
 def test_a_follow_up_whose_original_was_not_posted_goes_as_a_message_of_its_own(

@@ -164,7 +164,8 @@ class QuoteState:
                              "pending": sorted(self.pending), "same_time_ids": sorted(self.same_time_ids)}
         if self.prior is not None:
             p = self.prior
-            d["prior"] = [p[0], p[1], p[2], p[3], p[4], sorted(p[5]), sorted(p[6])]
+            # the rules that saw the quote before are most often the very set that saw this one: "=" says so
+            d["prior"] = [p[0], p[1], p[2], p[3], p[4], "=" if p[5] is self.seen else sorted(p[5]), sorted(p[6])]
         if self.fired:
             d["fired"] = [list(f) for f in self.fired]
         if self.undo_fired:
@@ -178,11 +179,12 @@ class QuoteState:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QuoteState:
         p = d.get("prior")
+        seen = frozenset(d.get("seen", ()))
         prior: Prior | None = None if p is None else (float(p[0]), float(p[1]), str(p[2]), str(p[3]), str(p[4]),
-                                                      frozenset(p[5]), frozenset(p[6]))
+                                                      seen if p[5] == "=" else frozenset(p[5]), frozenset(p[6]))
         undo_rules = d.get("undo_rules")
         return cls(float(d["price"]), float(d["as_of"]), d["as_of_date"], d["event_id"], d.get("token", ""),
-                   frozenset(d.get("seen", ())), frozenset(d.get("pending", ())),
+                   seen, frozenset(d.get("pending", ())),
                    frozenset(d.get("same_time_ids", (d["event_id"],))), prior,
                    tuple((str(a), str(b), str(c)) for a, b, c in d.get("fired", ())), d.get("undo_fired"),
                    None if undo_rules is None else {k: RuleState.from_list(v) for k, v in undo_rules.items()},

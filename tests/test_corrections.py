@@ -219,3 +219,25 @@ def test_a_follow_up_whose_original_was_not_posted_goes_as_a_message_of_its_own(
     (msg,) = slack.messages
     assert "thread_ts" not in msg and msg["channel"] == "#desk"
     assert "the condition no longer holds" in msg["text"] and not slack.updates
+
+
+def test_what_a_correction_needs_survives_redis(tmp_path: Path) -> None:
+    """The quote before, the alerts fired and the state changed are kept in Redis with the quote state: an
+    evaluator that takes the shard over (its cache empty) follows up as the first would have."""
+    from alerts.store.state import decode_state, encode_state
+
+    rs = ruleset(tmp_path, RULES + WINDOW.replace("rules:\n", ""))
+    s = Session(rs, fx_max_age=7 * 86400)
+    for ev in (price(rs.catalog, 440_000, "2025-03-09"), price(rs.catalog, 440_000, "2025-03-10"),
+               price(rs.catalog, 452_000, "2025-03-11", id="a")):
+        s.apply(ev)
+    (st,) = s.changed.values()
+    (q,) = st.quotes.values()
+    assert q.prior is not None and q.fired and q.undo_fired and q.undo_rules
+    raw = {k.encode(): v.encode() for k, v in encode_state(st).items()}
+    assert decode_state(raw) == st
+    fresh = Session(rs, {k: decode_state({a.encode(): b.encode() for a, b in encode_state(v).items()})
+                         for k, v in s.changed.items()}, fx_max_age=7 * 86400)
+    again = Session(rs, dict(s.changed), fx_max_age=7 * 86400)
+    fix = price(rs.catalog, 448_000, "2025-03-11", id="b")
+    assert [(a.id, a.text) for a in fresh.apply(fix)] == [(a.id, a.text) for a in again.apply(fix)] != []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -138,11 +138,13 @@ Prior = tuple[float, float, str, str, str, frozenset[str], frozenset[str]]
 Fired = tuple[str, str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class QuoteState:
+class QuoteState(msgspec.Struct, frozen=True):
     """The newest quote of one product from one source, and the rules that have seen it; and what a correction
     of it (``alerts.evaluate.corrections``) needs to evaluate the corrected price as if this one had never come:
-    the quote before it, the alerts it fired, and the rule state it changed (as it was before)."""
+    the quote before it, the alerts it fired, and the rule state it changed (as it was before).
+
+    A frozen msgspec Struct: one is built per quote on the hot path, and a frozen dataclass costs about a
+    microsecond more to build."""
 
     price: float
     as_of: float
@@ -211,11 +213,11 @@ class RuleState:
 History = tuple[tuple[float, float], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ProductState:
-    """Everything evaluation remembers about one product."""
+class ProductState(msgspec.Struct, frozen=True):
+    """Everything evaluation remembers about one product (a frozen msgspec Struct, like ``QuoteState``: one is
+    built per quote)."""
 
-    quotes: Mapping[str, QuoteState] = field(default_factory=dict)  # by source
-    last_fired: Mapping[str, float] = field(default_factory=dict)  # rule fingerprint -> event time (cooldown)
-    rules: Mapping[str, RuleState] = field(default_factory=dict)  # "fingerprint|source" -> state
-    history: Mapping[str, History] = field(default_factory=dict)  # by source, kept as long as a window needs
+    quotes: Mapping[str, QuoteState] = msgspec.field(default_factory=dict)  # by source
+    last_fired: Mapping[str, float] = msgspec.field(default_factory=dict)  # rule fingerprint -> event time (cooldown)
+    rules: Mapping[str, RuleState] = msgspec.field(default_factory=dict)  # "fingerprint|source" -> state
+    history: Mapping[str, History] = msgspec.field(default_factory=dict)  # by source, kept as long as a window needs

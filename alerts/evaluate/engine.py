@@ -34,10 +34,13 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import msgspec
 
 from alerts.durations import format_duration
+from alerts.evaluate.corrections import Correction, followup, reconcile, rolled_back
 from alerts.events.times import local_date
 from alerts.events.wire import NewsEvent, PriceEvent
 from alerts.model import Alert, AlertStatus, Fired, History, Prior, ProductState, QuoteState, RuleState, alert_id
@@ -45,15 +48,12 @@ from alerts.rules.compiled import CompiledRule, NewsRule, PriceRule, ProductInde
 from alerts.rules.render import render
 from alerts.rules.windows import reference
 
-if TYPE_CHECKING:
-    from alerts.evaluate.corrections import Correction
-
 NEW, DUPLICATE, LATE = "new", "duplicate", "late"
 #: A quote of the newest quote's time with another price (``alerts.evaluate.corrections``).
 CORRECTED = "corrected"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PriceOutcome:
     status: str  # new | duplicate | late | corrected
     alerts: list[Alert]
@@ -193,18 +193,42 @@ def evaluate_price(rules: RuleSet, ev: PriceEvent, state: ProductState | None, s
         if ev.id == q.event_id or (ev.as_of == q.as_of and ev.id in q.same_time_ids):
             return PriceOutcome(DUPLICATE, [], st)
         if ev.as_of < q.as_of:
-            return PriceOutcome(LATE, [], replace(st, history=history) if keep else st)
+            return PriceOutcome(LATE, [], msgspec.structs.replace(st, history=history) if keep else st)
         if ev.as_of == q.as_of:
             if ev.price == q.price:  # the same quote again under another id: nothing to change
                 return PriceOutcome(DUPLICATE, [], st)
-            from alerts.evaluate.corrections import correct
-
-            return correct(rules, ev, st, q, history, seq)
+            return _correct(rules, ev, st, q, idx, history, seq)
         prior: Prior | None = (q.price, q.as_of, q.as_of_date, q.event_id, q.token, q.seen, q.pending)
     else:
         prior = None
     alerts, state_after, _ = evaluate_new(rules, ev, st, q, idx, history, prior, frozenset((ev.id,)), seq)
     return PriceOutcome(NEW, alerts, state_after)
+
+
+def _correct(rules: RuleSet, ev: PriceEvent, st: ProductState, q: QuoteState, idx: ProductIndex | None,
+             history: Mapping[str, History], seq: str) -> PriceOutcome:
+    """``ev`` corrects the newest quote ``q``: evaluated as if ``q`` had never come, with a follow-up of each alert
+    ``q`` fired (``alerts.evaluate.corrections``)."""
+    before, base = rolled_back(st, q)
+    alerts, after, fired = evaluate_new(rules, ev, base, before, idx, history, q.prior, q.same_time_ids | {ev.id}, seq)
+    out, kept, again = reconcile(q.fired, alerts, fired)
+    superseded = msgspec.structs.replace(ev, id=q.event_id, price=q.price, low=None, high=None)
+    followups: list[Alert] = []
+    for aid, fp, status in q.fired:
+        rule = idx.by_fp.get(fp) if idx is not None else None
+        if rule is None:  # the rule is gone since: no one to tell
+            continue
+        extra: dict[str, Any] = {}
+        if rule.measure != "price":
+            _, extra = measure(rule, superseded, st.history.get(ev.source, ()))
+        original = price_alert(rule, superseded, before, cast(AlertStatus, status), rules.timezone, **extra)
+        original.id = aid  # as it was sent (the same id, unless the rule's wording of ids changed since)
+        followups.append(followup(rule, original, ev, (fp, status) in again))
+    quotes = dict(after.quotes)
+    quotes[ev.source] = msgspec.structs.replace(after.quotes[ev.source], fired=tuple(kept))
+    record = Correction(ev.product_key, ev.product, ev.source, ev.as_of_date, ev.as_of, ev.unit, q.price, ev.price,
+                        q.event_id, ev.id, q.seq, seq, followups=tuple(a.id for a in followups))
+    return PriceOutcome(CORRECTED, [*followups, *out], msgspec.structs.replace(after, quotes=quotes), record)
 
 
 def evaluate_new(rules: RuleSet, ev: PriceEvent, st: ProductState, q: QuoteState | None, idx: ProductIndex | None,

@@ -5,7 +5,8 @@ and "PR ND OXIDE" are one product. The built-in list is ``data/products.json``; 
 with a ``products:`` list.
 
 Each built-in product belongs to catalog groups (``groups``: ``light``, ``heavy``, ``oxides``, ``metals``), which
-rules name as watchlists (``products: "@heavy"``, ``alerts.rules.watchlists``); rule files' products may join groups too.
+rules name as watchlists (``products: "@heavy"``, ``alerts.rules.watchlists``); rule files' products may join
+groups too.
 
 Each built-in product has a ``typical`` price range, in its quote unit: about 0.3 to 3 times its
 2025 level, wide on purpose. ``alerts rules check`` warns about a threshold outside it when there is

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from alerts.catalog import builtin_catalog
 from alerts.evaluate.backtest import run_backtest
 from alerts.events import parse_event
-from alerts.rules.compiled import PriceRule
+from alerts.rules.compiled import NewsRule, PriceRule
 from alerts.rules.load import load_rules
 from alerts.rules.models import WATCHLIST_MAX
 from tests.servers import write_rules
@@ -78,7 +78,8 @@ rules:
     assert names[:len(CATALOG.groups()["heavy"])] == [p.name for p in CATALOG.groups()["heavy"]]
     assert names[-2:] == ["yttrium oxide", "Pr-Nd oxide"]  # each product once: Tb oxide is in @heavy already
     assert len(names) == len(set(names))
-    assert rs.by_id["y-news"][0].matches("Yttrium oxide quota raised", "smm")  # type: ignore[union-attr]
+    news = rs.by_id["y-news"][0]
+    assert isinstance(news, NewsRule) and news.matches("Yttrium oxide quota raised", "smm")
 
 
 def test_every_mistake_is_named_with_its_file_and_line(tmp_path: Path) -> None:

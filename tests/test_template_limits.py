@@ -93,11 +93,11 @@ def test_at_alert_time_a_template_past_a_limit_gives_the_default_text_and_one_lo
     (quiet,) = f.quote(455_000, "2025-02-24")
     assert quiet.text == "at 455,000"
     with caplog.at_level(logging.WARNING, logger="alerts.rules.templates"):
-        for day, price in (("2025-02-25", 470_000), ("2025-02-26", 480_000)):
-            assert f.quote(440_000, day) == []
+        for before, day, price in (("2025-02-25", "2025-02-26", 470_000), ("2025-02-27", "2025-02-28", 480_000)):
+            assert f.quote(440_000, before) == []  # re-armed (a quote of another day: the same day's is a correction)
             (a,) = f.quote(price, day)
             assert a.text == default_text(a, rs.by_id["t"][0])
-            assert a.text == f"Pr-Nd oxide {price:,} CNY/t on {day}, above 450,000 CNY/t; previous 440,000 on {day}"
+            assert a.text == f"Pr-Nd oxide {price:,} CNY/t on {day}, above 450,000 CNY/t; previous 440,000 on {before}"
     said = [r.getMessage() for r in caplog.records if r.name == "alerts.rules.templates"]
     assert len(said) == 1 and said[0].startswith("rule t: its message template exceeds the "), said
     assert _limit_named(said[0], limit), said

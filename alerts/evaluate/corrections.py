@@ -1,7 +1,7 @@
 """Corrections: a vendor re-publishes a day's quote with another price.
 
 A quote with the same product, source and quote time as the product-source's newest quote, another id and
-another price is a **correction** of it (``alerts.evaluate.engine.evaluate_price`` sends it here). It is evaluated
+another price is a **correction** of it (``alerts.evaluate.engine.evaluate_price``). It is evaluated
 as if the quote it corrects (the superseded one) had never come: against the quote before it, with the cooldowns
 and rule states as they were before it (``alerts.model.QuoteState`` keeps what that needs). Then, for each alert the
 superseded quote fired:
@@ -22,15 +22,13 @@ the same follow-ups as the live evaluation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any, cast
+from dataclasses import dataclass
 
 import msgspec
 
-from alerts.evaluate.engine import CORRECTED, PriceOutcome, evaluate_new, measure, price_alert
 from alerts.events.wire import PriceEvent
-from alerts.model import Alert, AlertStatus, Fired, History, ProductState, QuoteState, alert_id
-from alerts.rules.compiled import PriceRule, RuleSet
+from alerts.model import Alert, Fired, ProductState, QuoteState, alert_id
+from alerts.rules.compiled import PriceRule
 from alerts.units import format_price
 
 
@@ -70,10 +68,9 @@ class Correction:
         return msgspec.convert(dict(d), cls)
 
 
-def correct(rules: RuleSet, ev: PriceEvent, st: ProductState, q: QuoteState, history: Mapping[str, History],
-            seq: str) -> PriceOutcome:
-    """The outcome of ``ev``, a correction of the newest quote ``q`` (see the module docstring)."""
-    idx = rules.by_product.get(ev.product_key)
+def rolled_back(st: ProductState, q: QuoteState) -> tuple[QuoteState | None, ProductState]:
+    """The state as it was before the newest quote ``q`` came: the quote before it (None: ``q`` was the first), and
+    the cooldowns and rule states ``q`` changed as they were (a cooldown another quote set since stays)."""
     p = q.prior
     before = None if p is None else QuoteState(p[0], p[1], p[2], p[3], p[4], p[5], p[6])
     last_fired: Mapping[str, float] = st.last_fired
@@ -89,53 +86,41 @@ def correct(rules: RuleSet, ev: PriceEvent, st: ProductState, q: QuoteState, his
     rule_states = st.rules
     if q.undo_rules:
         rule_states = {**st.rules, **q.undo_rules}
-    rolled_back = ProductState(st.quotes, last_fired, rule_states, st.history)
-    alerts, after, fired = evaluate_new(rules, ev, rolled_back, before, idx, history, q.prior,
-                                        q.same_time_ids | {ev.id}, seq)
-    old: dict[tuple[str, str], str] = {(fp, status): aid for aid, fp, status in q.fired}
-    again = {(fp, status) for _, fp, status in fired}
+    return before, ProductState(st.quotes, last_fired, rule_states, st.history)
+
+
+def reconcile(superseded: tuple[Fired, ...], alerts: list[Alert], fired: list[Fired]) \
+        -> tuple[list[Alert], list[Fired], set[tuple[str, str]]]:
+    """What the corrected quote fires against what the superseded one fired: the new alerts that go out (those of
+    rules that had not fired on the superseded quote), what the corrected quote counts as fired (an alert fired
+    again keeps the original's id: a second correction follows up the same alert), and the (rule fp, status) fired
+    again."""
+    old = {(fp, status): aid for aid, fp, status in superseded}
     out: list[Alert] = []
     kept: list[Fired] = []
-    followups: list[str] = []
-    superseded = msgspec.structs.replace(ev, id=q.event_id, price=q.price, low=None, high=None)
-    for aid, fp, status in q.fired:
-        rule = idx.by_fp.get(fp) if idx is not None else None
-        if rule is None:  # the rule is gone since: no one to tell
-            continue
-        holds = (fp, status) in again
-        f = _followup(rules, rule, aid, status, superseded, ev, before, st.history.get(ev.source, ()), holds)
-        out.append(f)
-        followups.append(f.id)
+    again: set[tuple[str, str]] = set()
     for a, (aid, fp, status) in zip(alerts, fired, strict=True):
         if (fp, status) in old:  # fired again on the corrected price: the follow-up says so
             kept.append((old[(fp, status)], fp, status))
+            again.add((fp, status))
         else:
             out.append(a)
             kept.append((aid, fp, status))
-    quote = after.quotes[ev.source]
-    quotes = dict(after.quotes)
-    quotes[ev.source] = replace(quote, fired=tuple(kept))
-    record = Correction(ev.product_key, ev.product, ev.source, ev.as_of_date, ev.as_of, ev.unit, q.price, ev.price,
-                        q.event_id, ev.id, q.seq, seq, followups=tuple(followups))
-    return PriceOutcome(CORRECTED, out, replace(after, quotes=quotes), record)
+    return out, kept, again
 
 
-def _followup(rules: RuleSet, rule: PriceRule, original_id: str, status: str, superseded: PriceEvent,
-              ev: PriceEvent, before: QuoteState | None, history: History, holds: bool) -> Alert:
-    """The follow-up of the alert ``original_id`` that ``rule`` fired on the superseded quote: its text says what
-    the original said (worded again from the superseded quote, as it was)."""
-    extra: dict[str, Any] = {}
-    if rule.measure != "price":
-        _, extra = measure(rule, superseded, history)
-    original = price_alert(rule, superseded, before, cast(AlertStatus, status), rules.timezone, **extra)
+def followup(rule: PriceRule, original: Alert, ev: PriceEvent, holds: bool) -> Alert:
+    """The follow-up of ``original`` (worded again from the superseded quote, as it was sent), after ``ev``
+    corrected its quote."""
     verdict = "the condition still holds" if holds else "the condition no longer holds"
-    text = (f"{ev.source} corrected {ev.product} on {ev.as_of_date} from {format_price(superseded.price)} to "
+    assert original.price is not None
+    text = (f"{ev.source} corrected {ev.product} on {ev.as_of_date} from {format_price(original.price)} to "
             f"{format_price(ev.price)} {ev.unit}: the alert \"{original.text}\" was based on the superseded price; "
             f"with the corrected price {verdict}")
     return Alert(
-        id=alert_id(original_id, "correction", ev.id), rule_id=rule.id, kind="correction", condition=rule.kind,
+        id=alert_id(original.id, "correction", ev.id), rule_id=rule.id, kind="correction", condition=rule.kind,
         severity=rule.severity, targets=rule.target_names, description=rule.description, event_id=ev.id,
         source=ev.source, at=ev.as_of, text=text, product=ev.product, unit=ev.unit, price=ev.price,
         previous=original.previous, previous_as_of=original.previous_as_of, threshold=rule.threshold,
         measure=rule.measure, as_of=ev.as_of_date, owner=rule.owner, labels=rule.labels_dict,
-        corrects=original_id, superseded=superseded.price, still_holds=holds)
+        corrects=original.id, superseded=original.price, still_holds=holds)

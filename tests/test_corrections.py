@@ -241,3 +241,41 @@ def test_what_a_correction_needs_survives_redis(tmp_path: Path) -> None:
     again = Session(rs, dict(s.changed), fx_max_age=7 * 86400)
     fix = price(rs.catalog, 448_000, "2025-03-11", id="b")
     assert [(a.id, a.text) for a in fresh.apply(fix)] == [(a.id, a.text) for a in again.apply(fix)] != []
+
+
+def test_a_webhook_gets_the_follow_up_with_what_it_corrects(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from alerts.notify.webhook import WebhookNotifier
+    from alerts.rules.compiled import WebhookConfig
+    from alerts.targets import parse_target
+
+    got: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    rs = ruleset(tmp_path)
+    s = Session(rs, fx_max_age=7 * 86400)
+    s.apply(price(rs.catalog, 449_000, "2025-03-10"))
+    (first,) = s.apply(price(rs.catalog, 452_000, "2025-03-11", id="a"))
+    (f,) = s.apply(price(rs.catalog, 448_000, "2025-03-11", id="b"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        WebhookNotifier(WebhookConfig("book", url, SecretStr("s"))).send(f, parse_target("webhook:book"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    (body,) = got
+    assert (body["kind"], body["corrects"], body["superseded"], body["price"], body["still_holds"]) == (
+        "correction", first.id, 452_000, 448_000, False)

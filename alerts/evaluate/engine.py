@@ -307,6 +307,12 @@ def _step_stateful(rule: PriceRule, st: RuleState, ev: PriceEvent, history: Hist
     return state, [(status, extra) for status in fired]
 
 
+def cooling(cooldown: float, last: float | None, t: float) -> bool:
+    """Whether a rule with ``cooldown`` (seconds; 0: none) that last fired at ``last`` (event time) is cooling down
+    at ``t``: news, notices, spreads and vendor rules alike."""
+    return bool(cooldown) and last is not None and t - last < cooldown
+
+
 def step_value(kind: str, threshold: float, rearm: float | None, confirm: int, resolve: bool, st: RuleState,
                value: float, may_fire: bool) -> tuple[RuleState, list[AlertStatus]]:
     """The arming state machine of above/below/abs_above on one new value: returns the new state and
@@ -369,8 +375,7 @@ def evaluate_news(rules: RuleSet, ev: NewsEvent, fired_before: frozenset[str],
     for rule in rules.news:
         if rule.id in fired or not rule.active_at(ev.published_at) or not rule.matches(text, ev.source):
             continue
-        last = cooldowns.get(rule.fp)
-        if rule.cooldown and last is not None and ev.published_at - last < rule.cooldown:
+        if cooling(rule.cooldown, cooldowns.get(rule.fp), ev.published_at):
             continue
         fired.add(rule.id)
         cooldowns[rule.fp] = ev.published_at

@@ -33,7 +33,7 @@ import msgspec
 from msgspec.structs import replace
 
 from alerts.durations import format_duration
-from alerts.evaluate.engine import crossed, step_value
+from alerts.evaluate.engine import cooling, crossed, step_value
 from alerts.events.wire import fx_series
 from alerts.model import Alert, AlertStatus, RuleState, alert_id
 from alerts.rules.compiled import AllOfRule, PriceRule, RuleSet, SpreadRule
@@ -114,8 +114,7 @@ def horizon(watermarks: Iterable[float | None], waiting: Iterable[tuple[float, f
 
 
 def _cooling(rule: SpreadRule | AllOfRule, state: State, t: float) -> bool:
-    last = state.get("fired_at")
-    return bool(rule.cooldown) and last is not None and t - last < rule.cooldown
+    return cooling(rule.cooldown, state.get("fired_at"), t)
 
 
 def _base(rule: SpreadRule | AllOfRule, **kw: Any) -> Alert:
@@ -216,8 +215,7 @@ class _SpreadRun:
         rule = self.rule
         value = of[2] - minus[2] * rule.factor
         previous, self.last = self.last, value
-        cooling = bool(rule.cooldown) and self.fired_at is not None and t - self.fired_at < rule.cooldown
-        may_fire = rule.active_at(t) and not cooling
+        may_fire = rule.active_at(t) and not cooling(rule.cooldown, self.fired_at, t)
         events: list[AlertStatus]
         if self.crosses:
             events = ["firing"] if may_fire and crossed(rule.kind, rule.threshold, previous, value) else []

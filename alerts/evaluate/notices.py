@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from alerts.evaluate.engine import with_text
+from alerts.evaluate.engine import cooling, with_text
 from alerts.events.notice import KIND_WORDS
 from alerts.events.wire import NoticeEvent
 from alerts.model import Alert, alert_id
@@ -121,8 +121,7 @@ def evaluate_notice(rules: RuleSet, ev: NoticeEvent, fired_before: frozenset[str
         if rule.id in fired or not rule.active_at(ev.published_at) or \
                 not rule.matches(ev.kind, ev.source, ev.product_keys):
             continue
-        last = cooldowns.get(rule.fp)
-        if rule.cooldown and last is not None and ev.published_at - last < rule.cooldown:
+        if cooling(rule.cooldown, cooldowns.get(rule.fp), ev.published_at):
             continue
         fired.add(rule.id)
         cooldowns[rule.fp] = ev.published_at

@@ -25,7 +25,7 @@ from msgspec.structs import replace
 
 from alerts.durations import format_duration
 from alerts.evaluate.composite import business_days_between
-from alerts.evaluate.engine import crossed, step_value
+from alerts.evaluate.engine import cooling, crossed, step_value
 from alerts.evaluate.eventtime import LegPoint, State, split_corrections
 from alerts.events.times import local_date
 from alerts.model import Alert, AlertStatus, RuleState, alert_id
@@ -168,8 +168,7 @@ class _VendorRun:
             measured = change / ref[1] * 100 if rule.measure == "change_pct" else change
             self.seen["measured"] = measured
         previous, self.last = self.last, [t, measured, day]
-        cooling = bool(rule.cooldown) and self.fired_at is not None and t - self.fired_at < rule.cooldown
-        may_fire = rule.active_at(t) and not cooling
+        may_fire = rule.active_at(t) and not cooling(rule.cooldown, self.fired_at, t)
         events: list[AlertStatus]
         if rule.kind.startswith("crosses"):
             before = previous[1] if previous is not None else None

@@ -14,6 +14,8 @@ from datetime import datetime, time, timedelta
 
 _SLACK_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 _SLACK_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+#: A direct message to a Slack user, by user id: ``slack:@U0123ABCD``.
+_SLACK_USER = re.compile(r"^@[UW][A-Z0-9]{6,}$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _NAME = re.compile(r"^[a-z0-9_-]+$")
 #: The label of whatever is not a known channel, in metrics and as a queue.
@@ -41,9 +43,10 @@ class Channel:
 
 
 def _slack(value: str) -> str | None:
-    if _SLACK_NAME.match(value) or _SLACK_ID.match(value):
+    if _SLACK_NAME.match(value) or _SLACK_ID.match(value) or _SLACK_USER.match(value):
         return None
-    return "a Slack channel is #lower-case-name or a channel id such as C0123ABCD"
+    return ("a Slack channel is #lower-case-name or a channel id such as C0123ABCD, a direct message @ and a user "
+            "id such as @U0123ABCD")
 
 
 def _email(value: str) -> str | None:

@@ -206,7 +206,10 @@ class SlackServer:
 
     @staticmethod
     def channel_id(channel: str) -> str:
-        """Slack answers with channel ids; a name gets a stable made-up one."""
+        """Slack answers with channel ids; a name gets a stable made-up one, a user id (a direct message) the id of
+        a direct-message channel (D...), as Slack does."""
+        if channel.startswith(("U", "W")):
+            return "D" + hashlib.sha1(channel.encode(), usedforsecurity=False).hexdigest()[:8].upper()
         if not channel.startswith("#"):
             return channel
         return "C" + hashlib.sha1(channel.encode(), usedforsecurity=False).hexdigest()[:8].upper()

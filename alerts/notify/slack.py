@@ -46,8 +46,9 @@ RETRYABLE_ERRORS = frozenset({
 
 
 class SlackNotifier:
-    """``slack:#name`` or ``slack:C0123ABCD``. Learns the id of a channel known by name from Slack's answers
-    (kept in Redis), so that a later delivery can look for its message in the channel's history."""
+    """``slack:#name``, ``slack:C0123ABCD``, or a direct message to a user, ``slack:@U0123ABCD``. Learns the id of a
+    channel known by name (or of the user's direct-message channel) from Slack's answers (kept in Redis), so that a
+    later delivery can look for its message in the channel's history."""
 
     def __init__(self, client: WebClient, store: DeliveryStore, rate: float = 1.0, burst: int = 3):
         self.client = client
@@ -70,7 +71,7 @@ class SlackNotifier:
         goes in the thread of the original's message, which it updates."""
         if alert.kind == "correction" and alert.corrects:
             return self._send_followup(alert, target, alert.corrects)
-        self._post_alert(alert, target, target.value)
+        self._post_alert(alert, target, _channel(target))
         return None
 
     def _post_alert(self, alert: Alert, target: Target, channel: str, thread_ts: str | None = None) -> None:
@@ -79,7 +80,7 @@ class SlackNotifier:
                               metadata={"event_type": METADATA_TYPE, "event_payload": {"alert_id": alert.id}}, **extra)
         channel_id = response.get("channel") if response is not None else None
         ts = response.get("ts") if response is not None else None
-        if isinstance(channel_id, str) and target.value.startswith("#"):
+        if isinstance(channel_id, str) and target.value.startswith(("#", "@")):  # a name, or a user's DM channel
             self.store.remember_slack_channel(target.value, channel_id)
         if isinstance(channel_id, str) and isinstance(ts, str):
             self.store.remember_slack_message(alert.id, str(target), channel_id, ts, alert.to_wire())
@@ -90,7 +91,7 @@ class SlackNotifier:
             if original is not None:
                 self._post_alert(alert, target, original["channel"], thread_ts=original["ts"])
             else:  # the original was not posted here, or too long ago: a message of its own (its text names it)
-                self._post_alert(alert, target, target.value)
+                self._post_alert(alert, target, _channel(target))
         if original is None or not isinstance(original.get("alert"), dict):
             return
         self.store.add_correction_line(original_id, str(target), alert.id, correction_line(alert))
@@ -126,7 +127,7 @@ class SlackNotifier:
             return False
         if self.store.slack_message(alert.id, str(target)) is not None:
             return True
-        channel = target.value if not target.value.startswith("#") else self.store.slack_channel_id(target.value)
+        channel = self.store.slack_channel_id(target.value) if target.value.startswith(("#", "@")) else target.value
         if channel is None:
             log.warning("cannot check %s for a message of a dead attempt (channel id unknown): it may be sent twice",
                         target)
@@ -229,6 +230,12 @@ def token_problem(settings: Settings) -> str | None:
 
 
 @lru_cache(maxsize=8)
+def _channel(target: Target) -> str:
+    """What chat.postMessage is given: a channel name or id, or for a direct message (``slack:@U0123ABCD``) the
+    user id, which Slack posts in the user's direct messages with the app (it answers with that channel's id)."""
+    return target.value[1:] if target.value.startswith("@") else target.value
+
+
 def _web_client(token: str, base_url: str) -> WebClient:
     # no retry handlers: slack_sdk would resend a post whose connection dropped after Slack took it (and
     # sleep in the worker); rq's Retry and the attempt marker do that job

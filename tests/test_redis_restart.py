@@ -38,6 +38,15 @@ def delivered(url: str) -> int:
         return len(list(client.scan_iter("alerts:delivered:*:console")))
 
 
+def outage_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if re.search(r"Redis unavailable|could not connect", line)]
+
+
+def outage_threads(text: str) -> Counter[str]:
+    """How many outage lines each role's thread logged (the text before "Redis unavailable")."""
+    return Counter(line.split("ERROR ", 1)[-1].split("Redis unavailable")[0] for line in outage_lines(text))
+
+
 @pytest.mark.parametrize("command", [["worker", "--role", "deliver", "--role", "dispatch", "--role", "evaluate"],
                                      ["run"]], ids=["worker", "run"])
 def test_every_role_rides_out_a_redis_restart(settings: Settings, rules_dir: Path, tmp_path: Path,
@@ -53,7 +62,10 @@ def test_every_role_rides_out_a_redis_restart(settings: Settings, rules_dir: Pat
             publish(server.url, s, 1)
             wait_for(lambda: delivered(server.url) == 1, 20, "the first alert delivered")
             server.halt()
-            time.sleep(3)
+            # Redis comes back once each role has said it is gone (a fixed wait missed a role on a busy machine)
+            wait_for(lambda: len(outage_threads(err.read_text())) >= 4 + (command == ["run"])
+                     or proc.poll() is not None, 30, "every role's line that Redis is unavailable")
+            time.sleep(2.0)  # several tries more while Redis is away: still one line per role
             assert proc.poll() is None, err.read_text()
             server.start()
             back = time.monotonic()
@@ -69,8 +81,8 @@ def test_every_role_rides_out_a_redis_restart(settings: Settings, rules_dir: Pat
                 proc.wait(10)
             server.stop()
     text = err.read_text()
-    outage = [line for line in text.splitlines() if re.search(r"Redis unavailable|could not connect", line)]
-    by_thread = Counter(line.split("ERROR ", 1)[-1].split("Redis unavailable")[0] for line in outage)
+    outage = outage_lines(text)
+    by_thread = outage_threads(text)
     # the deliver role once for its workers; the dispatcher, the evaluator and its event-time stage once each;
     # with `run`, the periodic jobs too
     assert len(by_thread) == 4 + (command == ["run"]) and all(n == 1 for n in by_thread.values()), "\n".join(outage)

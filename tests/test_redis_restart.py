@@ -73,6 +73,9 @@ def test_every_role_rides_out_a_redis_restart(settings: Settings, rules_dir: Pat
             wait_for(lambda: delivered(server.url) == 2, 20, "the alert published after the restart delivered")
             assert time.monotonic() - back < 20
             assert proc.poll() is None
+            # each role says Redis answers again at its next try (the periodic jobs try once a second)
+            wait_for(lambda: err.read_text().count("answers again") >= len(outage_threads(err.read_text())), 30,
+                     "every role's line that Redis answers again")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0, err.read_text()
         finally:

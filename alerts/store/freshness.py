@@ -63,7 +63,7 @@ def vendor_lines(quotes: list[VendorQuote]) -> list[tuple[str, str]]:
         by_product.setdefault(q.product, []).append(q)
     out = []
     for product, qs in by_product.items():
-        parts = [f"{q.source} {q.as_of} ({format_duration(q.age_seconds) if q.age_seconds >= 1 else '0s'} old"
+        parts = [f"{q.source} {q.as_of} ({format_duration(q.age_seconds)} old"
                  + (", STALE)" if q.stale else ")") for q in qs]
         out.append(("warn" if any(q.stale for q in qs) else "ok", f"{product} by vendor: {', '.join(parts)}"))
     return out

@@ -186,6 +186,14 @@ class Keys:
         return f"{self.prefix}:silences:ends"
 
     @property
+    def held(self) -> str:
+        return f"{self.prefix}:held"
+
+    @property
+    def held_log(self) -> str:
+        return f"{self.prefix}:held:log"
+
+    @property
     def corrections(self) -> str:
         return f"{self.prefix}:corrections"
 

@@ -40,12 +40,12 @@ from alerts.events import (
 )
 from alerts.rules.load import load_catalog
 from alerts.settings import Settings, load_settings
-from alerts.store.keys import EVALUATOR_GROUP, Keys
+from alerts.store.keys import Keys
 from alerts.store.memory import describe, is_oom
 from alerts.store.metrics import count_publish
 from alerts.store.quotes import DEFAULT_MAX_DAILY_MOVE_PCT, QuoteGuard
 from alerts.store.server import redis_for
-from alerts.store.streams import NEWS_SHARD, WIRE_FIELD, check_shard_count, shard_of
+from alerts.store.streams import NEWS_SHARD, WIRE_FIELD, check_shard_count, evaluator_group, shard_of
 
 #: Events XADDed per pipeline round trip.
 PUBLISH_BATCH = 1000
@@ -67,11 +67,9 @@ def uncommitted_rates(client: redis.Redis, keys: Keys) -> Iterator[FxEvent]:
     group, or read and still pending), in stream order. The group's position is read before its pending
     entries: an entry committed in between is in the committed rates (read after this)."""
     stream = keys.events(NEWS_SHARD)
-    try:
-        groups = client.xinfo_groups(stream)
-    except redis.ResponseError:
-        return  # no stream: nothing published
-    group = next((g for g in groups if g["name"] in (EVALUATOR_GROUP, EVALUATOR_GROUP.encode())), None)
+    exists, group = evaluator_group(client, stream)
+    if not exists:
+        return  # nothing published
     start: bytes | str = "-"
     if group is not None:
         last = group["last-delivered-id"]

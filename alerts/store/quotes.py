@@ -5,7 +5,7 @@ reference of each product seen in one publish call or import (its last quote: th
 Redis, read once per product, then each quote of the call the guard let through) and, for what it holds, the
 record the quarantine keeps: ``hold`` collects them, ``flush`` writes them in one round trip.
 
-Keys (``P`` is ``ALERTS_KEY_PREFIX``)::
+Keys (``P`` is ``ALERTS_KEY_PREFIX``; ``alerts.store.keys.Keys.held`` and ``held_log``)::
 
     P:held        hash: held id -> the held quote as JSON (its wire form, the reason, where it came from, when)
     P:held:log    list: the last ``LOG_KEEP`` quotes released or dropped (JSON, newest first): the audit trail
@@ -53,14 +53,6 @@ def held_id(event_id: str) -> str:
     return "h-" + sha1(event_id.encode(), usedforsecurity=False).hexdigest()[:10]
 
 
-def held_key(keys: Keys) -> str:
-    return f"{keys.prefix}:held"
-
-
-def held_log_key(keys: Keys) -> str:
-    return f"{keys.prefix}:held:log"
-
-
 @dataclass(frozen=True)
 class Held:
     """A quote in the quarantine."""
@@ -72,9 +64,13 @@ class Held:
     where: str  # FILE:LINE, "item 3", a feed source's name
     held_at: float
 
+    def record(self) -> dict[str, Any]:
+        """What the quarantine keeps of it (the quote in its wire form)."""
+        return {"id": self.id, "event": encode_wire(self.event).decode(), "reason": self.reason, "via": self.via,
+                "where": self.where, "held_at": self.held_at}
+
     def to_json(self) -> str:
-        return json.dumps({"id": self.id, "event": encode_wire(self.event).decode(), "reason": self.reason,
-                           "via": self.via, "where": self.where, "held_at": self.held_at}, ensure_ascii=False)
+        return json.dumps(self.record(), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Held:
@@ -173,10 +169,10 @@ class QuoteGuard:
             return
         own = pipe is None
         p = pipe if pipe is not None else self.client.pipeline(transaction=False)
-        room = MAX_HELD - int(self.client.hlen(held_key(self.keys)))
+        room = MAX_HELD - int(self.client.hlen(self.keys.held))
         kept = self.held[:max(room, 0)]
         if kept:
-            p.hset(held_key(self.keys), mapping={h.id: h.to_json() for h in kept})
+            p.hset(self.keys.held, mapping={h.id: h.to_json() for h in kept})
         for h in self.held:
             p.hincrby(metrics_key(self.keys), field_of(QUOTES_HELD, (h.via,)), 1)
         self.held = []
@@ -187,7 +183,7 @@ class QuoteGuard:
 def held_quotes(client: redis.Redis, keys: Keys) -> list[Held]:
     """Every quote in the quarantine, oldest held first (an entry that no longer decodes is skipped)."""
     out = []
-    for raw in cast(dict[bytes, bytes], client.hgetall(held_key(keys))).values():
+    for raw in cast(dict[bytes, bytes], client.hgetall(keys.held)).values():
         try:
             out.append(Held.from_json(raw))
         except (ValueError, KeyError, TypeError):
@@ -196,7 +192,7 @@ def held_quotes(client: redis.Redis, keys: Keys) -> list[Held]:
 
 
 def held_count(client: redis.Redis, keys: Keys) -> int:
-    return int(client.hlen(held_key(keys)))
+    return int(client.hlen(keys.held))
 
 
 def resolve(client: redis.Redis, keys: Keys, ids: Iterable[str], action: str, shards: int,
@@ -205,7 +201,7 @@ def resolve(client: redis.Redis, keys: Keys, ids: Iterable[str], action: str, sh
     quote goes to its shard's event stream as it was held; both are logged in ``P:held:log``."""
     out = []
     for hid in ids:
-        raw = cast(bytes | None, client.hget(held_key(keys), hid))
+        raw = cast(bytes | None, client.hget(keys.held, hid))
         if raw is None:
             out.append((hid, "not in the quarantine (`alerts quotes held` lists what is)"))
             continue
@@ -213,10 +209,10 @@ def resolve(client: redis.Redis, keys: Keys, ids: Iterable[str], action: str, sh
         pipe = client.pipeline(transaction=True)
         if action == "release":
             pipe.xadd(keys.events(shard_of(held.event, shards)), {WIRE_FIELD: encode_wire(held.event)})
-        pipe.hdel(held_key(keys), hid)
-        entry = json.loads(held.to_json()) | {"action": action, "at": time.time(), "by": by}
-        pipe.lpush(held_log_key(keys), json.dumps(entry, ensure_ascii=False))
-        pipe.ltrim(held_log_key(keys), 0, LOG_KEEP - 1)
+        pipe.hdel(keys.held, hid)
+        entry = held.record() | {"action": action, "at": time.time(), "by": by}
+        pipe.lpush(keys.held_log, json.dumps(entry, ensure_ascii=False))
+        pipe.ltrim(keys.held_log, 0, LOG_KEEP - 1)
         pipe.execute()
         e = held.event
         what = f"{e.product} {num(e.price)} {e.unit} on {e.as_of_date} ({e.source})"

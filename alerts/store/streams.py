@@ -8,7 +8,7 @@ import socket
 import time
 import uuid
 import zlib
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -131,6 +131,15 @@ def trim_stream(client: redis.Redis, stream: str, max_age_s: float) -> None:
 WAITING_COUNT_MAX = 10_000
 
 
+def evaluator_group(client: redis.Redis, stream: str) -> tuple[bool, dict[str, Any] | None]:
+    """(whether the stream exists, the evaluators' consumer group of it as XINFO GROUPS gives it, or None)."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return False, None  # no such stream
+    return True, next((g for g in groups if g["name"] in (EVALUATOR_GROUP, EVALUATOR_GROUP.encode())), None)
+
+
 def waiting_events(client: redis.Redis, keys: Keys, shards: int) -> int:
     """Events on the event streams that no evaluator has committed yet: not read by the evaluators' group
     (every entry of a stream the group does not read yet) or read and still pending. On Redis 6.2, whose XINFO
@@ -138,11 +147,9 @@ def waiting_events(client: redis.Redis, keys: Keys, shards: int) -> int:
     total = 0
     for shard in range(shards):
         stream = keys.events(shard)
-        try:
-            groups = client.xinfo_groups(stream)
-        except redis.ResponseError:
-            continue  # no such stream: nothing published to this shard
-        group = next((g for g in groups if g["name"] in (EVALUATOR_GROUP, EVALUATOR_GROUP.encode())), None)
+        exists, group = evaluator_group(client, stream)
+        if not exists:
+            continue  # nothing published to this shard
         if group is None:
             total += int(client.xlen(stream))
             continue

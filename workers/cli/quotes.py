@@ -42,7 +42,7 @@ def cmd_latest(args: argparse.Namespace, settings: Settings) -> int:
         print("no quote stored yet")
         return 0
     for q in quotes:
-        age = format_duration(q.age_seconds) if q.age_seconds >= 1 else "0s"
+        age = format_duration(q.age_seconds)
         print(f"{q.product}  {q.source}  {format_price(q.price)} {q.unit}  {q.as_of}  {age} old"
               + ("  STALE" if q.stale else ""))
     return 0

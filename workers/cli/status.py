@@ -402,7 +402,7 @@ def _quotes(client: redis.Redis, keys: Keys, rs: RuleSet, settings: Settings, st
         rows.append({"product": product.name, "price": last.price, "unit": product.unit_text,
                      "as_of": last.as_of_date, "age_seconds": round(age), "stale": stale, "limit": limit})
         text = (f"{product.name}: {last.price:,.10g} {product.unit_text} as of {last.as_of_date} "
-                f"({format_duration(age) if age >= 1 else '0s'} old)")
+                f"({format_duration(age)} old)")
         st.add("fail" if stale else "ok", "quotes", text + (f"; stale ({limit})" if stale else ""), "data")
     if not rows:
         st.add("ok", "quotes", "no quote stored yet", "data")
